@@ -1,0 +1,173 @@
+//! Compiler-style diagnostics: `error[code]: message`, `--> file:line:col`,
+//! the source line with a caret, and a `help:` line.
+//!
+//! Validation never stops at the first problem: it collects [`Diagnostic`]s
+//! and the caller renders them all at once, as text (annotate-snippets, the
+//! renderer rustc itself uses) or as JSON for tools.
+
+use std::ops::Range;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use serde::Serialize;
+
+use crate::source::SourceFile;
+
+/// How bad a finding is: errors reject the plan, warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The plan is rejected; nothing is written.
+    Error,
+    /// The plan compiles; the operator should read this first.
+    Warning,
+}
+
+/// One finding about the plan, pointing at the text it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The rule's code (`snapshot-minor`, `first-server`, …), from PRODUCT.md §1.3.
+    pub code: &'static str,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// The byte range of the plan text this is about, if any.
+    pub span: Option<Range<usize>>,
+    /// A short label printed under the caret.
+    pub label: Option<String>,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error about `span`.
+    pub fn error(
+        code: &'static str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span,
+            label: None,
+            help: None,
+        }
+    }
+
+    /// A warning about `span`.
+    pub fn warning(
+        code: &'static str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, span, message)
+        }
+    }
+
+    /// Adds the `help:` line.
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds the label under the caret.
+    #[must_use]
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// True for errors.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Renders this diagnostic like rustc does, without colour.
+    pub fn render(&self, source: &SourceFile) -> String {
+        let level = match self.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
+        let title = level.primary_title(self.message.as_str()).id(self.code);
+        let mut group = Group::with_title(title);
+        if let Some(span) = &self.span {
+            let span = source.clamp(span);
+            let mut annotation = AnnotationKind::Primary.span(span);
+            if let Some(label) = &self.label {
+                annotation = annotation.label(label.as_str());
+            }
+            group = group.element(
+                Snippet::source(source.text.as_str())
+                    .path(source.name.as_str())
+                    .fold(true)
+                    .annotation(annotation),
+            );
+        }
+        if let Some(help) = &self.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        let report: &[Group<'_>] = &[group];
+        Renderer::plain().render(report)
+    }
+
+    /// The JSON form used by `check --format json`.
+    pub fn to_json(&self, source: &SourceFile) -> serde_json::Value {
+        let (line, column) = match &self.span {
+            Some(span) => {
+                let (l, c) = source.line_col(source.clamp(span).start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        serde_json::json!({
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "file": source.name,
+            "line": line,
+            "column": column,
+            "label": self.label,
+            "help": self.help,
+        })
+    }
+}
+
+/// Renders every diagnostic, errors first in source order, then a summary line.
+pub fn render_all(diags: &[Diagnostic], source: &SourceFile) -> String {
+    let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
+    sorted.sort_by_key(|d| (d.severity, d.span.as_ref().map_or(0, |s| s.start), d.code));
+    let mut out = String::new();
+    for d in &sorted {
+        out.push_str(&d.render(source));
+        out.push_str("\n\n");
+    }
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
+    if errors > 0 {
+        out.push_str(&format!(
+            "error: {} rejected: {} error{}, {} warning{}; nothing was written\n",
+            source.name,
+            errors,
+            plural(errors),
+            warnings,
+            plural(warnings)
+        ));
+    } else if warnings > 0 {
+        out.push_str(&format!(
+            "warning: {}: {} warning{}\n",
+            source.name,
+            warnings,
+            plural(warnings)
+        ));
+    }
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

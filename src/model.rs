@@ -1,0 +1,258 @@
+//! The validated plan: what `validate` proved about the user's TOML.
+//!
+//! Types here carry no spans and no `Option`s that validation already
+//! resolved (defaults are applied), so the planner never re-checks input.
+
+use crate::version::{RancherVersion, Rke2Version};
+
+/// A validated plan, ready for the planner.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Cluster name (a DNS label; safe in paths).
+    pub cluster: String,
+    /// sha256 of the plan text, lowercase hex.
+    pub plan_sha256: String,
+    /// The procedure family.
+    pub kind: Kind,
+    /// Every precondition that was checked, for the README.
+    pub checked: Vec<String>,
+    /// Warnings that were accepted, for the README.
+    pub warnings: Vec<String>,
+}
+
+/// RKE2 or Rancher-on-RKE1, with what each needs.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// An RKE2 cluster.
+    Rke2(Rke2),
+    /// A Rancher HA install on RKE1.
+    Rke1(Rke1),
+}
+
+/// A validated RKE2 plan.
+#[derive(Debug, Clone)]
+pub struct Rke2 {
+    /// What the nodes run now.
+    pub current: Rke2Version,
+    /// What they go back to.
+    pub target: Rke2Version,
+    /// RKE2 data dir (absolute).
+    pub data_dir: String,
+    /// Tarball or RPM install.
+    pub install_method: InstallMethod,
+    /// The datastore and how it is restored.
+    pub datastore: Datastore,
+    /// The backup that the rollback restores.
+    pub snapshot: Snapshot,
+    /// The saved server token, if the plan names it.
+    pub token: Option<Token>,
+    /// Online or air-gap install of the target.
+    pub install: Install,
+    /// The workstation drain step, if enabled.
+    pub drain: Option<Drain>,
+    /// Nodes in plan order.
+    pub nodes: Vec<Rke2Node>,
+}
+
+/// Where rke2 and its scripts live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallMethod {
+    /// `/usr/local/bin` (tarball).
+    Tar,
+    /// `/usr/bin` (RPM packages).
+    Rpm,
+}
+
+/// The datastore kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datastore {
+    /// Embedded etcd (cluster-reset).
+    Etcd,
+    /// Single-server SQLite (kine).
+    Sqlite,
+    /// External PostgreSQL.
+    Postgres(ExternalDb),
+    /// External MySQL / MariaDB.
+    Mysql(ExternalDb),
+}
+
+/// Connection facts for an external database (never a password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalDb {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port, if not the client's default.
+    pub port: Option<u16>,
+    /// Database name.
+    pub database: String,
+    /// User name, if not the client's default.
+    pub user: Option<String>,
+    /// Node name that runs the restore, or `None` for the workstation.
+    pub restore_on: Option<String>,
+}
+
+/// The datastore backup.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Where the backup is.
+    pub location: SnapshotLocation,
+    /// The version the cluster ran when it was taken.
+    pub taken_on: String,
+    /// Its sha256, when the plan gives it.
+    pub sha256: Option<String>,
+}
+
+/// A file on the restoring host, or an object in S3 (etcd only).
+#[derive(Debug, Clone)]
+pub enum SnapshotLocation {
+    /// Absolute path on the host that restores it.
+    Path(String),
+    /// An object in S3.
+    S3(S3),
+}
+
+/// `[snapshot.s3]`.
+#[derive(Debug, Clone)]
+pub struct S3 {
+    /// Object (snapshot file) name.
+    pub name: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Folder inside the bucket.
+    pub folder: Option<String>,
+    /// Endpoint host[:port].
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+}
+
+/// The saved server token (only its location and hash; never its value).
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// File on the restoring host.
+    pub file: String,
+    /// sha256 of the file's content, if given.
+    pub sha256: Option<String>,
+}
+
+/// How the target version gets onto the nodes.
+#[derive(Debug, Clone)]
+pub enum Install {
+    /// The upstream install script over the network.
+    Online,
+    /// install.sh and artifacts already copied to every node.
+    Airgap {
+        /// Folder holding install.sh and the artifacts.
+        artifacts: String,
+        /// amd64, arm64 or s390x.
+        arch: String,
+    },
+}
+
+/// The workstation drain step.
+#[derive(Debug, Clone)]
+pub struct Drain {
+    /// kubeconfig on the workstation; `None` means `$KUBECONFIG`.
+    pub kubeconfig: Option<String>,
+    /// kubectl duration, e.g. `10m`.
+    pub timeout: String,
+}
+
+/// Server or agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Runs rke2-server.
+    Server,
+    /// Runs rke2-agent.
+    Agent,
+}
+
+/// An RKE2 node.
+#[derive(Debug, Clone)]
+pub struct Rke2Node {
+    /// Host name (validated hostname; safe in paths).
+    pub name: String,
+    /// Server or agent.
+    pub role: Role,
+    /// The server with no `server:` entry (cluster-reset runs here).
+    pub init: bool,
+}
+
+/// A validated Rancher-on-RKE1 plan.
+#[derive(Debug, Clone)]
+pub struct Rke1 {
+    /// Rancher version now.
+    pub current: RancherVersion,
+    /// Rancher version to go back to.
+    pub target: RancherVersion,
+    /// `[rke]`.
+    pub rke: RkeTool,
+    /// Snapshot name (without `.zip`), taken-on and hash.
+    pub snapshot: Rke1Snapshot,
+    /// `[recovery]`, for the disaster-recovery procedure.
+    pub recovery: Option<Recovery>,
+    /// Nodes in plan order.
+    pub nodes: Vec<Rke1Node>,
+}
+
+/// The rke binary and the files it works on (workstation paths).
+#[derive(Debug, Clone)]
+pub struct RkeTool {
+    /// The rke binary.
+    pub binary: String,
+    /// The cluster file.
+    pub config: String,
+    /// The kubeconfig rke wrote.
+    pub kubeconfig: String,
+    /// Rancher deployment name.
+    pub deployment: String,
+    /// Container whose image is set.
+    pub container: String,
+}
+
+/// An RKE1 etcd snapshot.
+#[derive(Debug, Clone)]
+pub struct Rke1Snapshot {
+    /// Snapshot name without `.zip`.
+    pub name: String,
+    /// Rancher version when taken.
+    pub taken_on: String,
+    /// sha256 of the snapshot file, if given.
+    pub sha256: Option<String>,
+    /// Where disaster recovery pulls it from.
+    pub s3: Option<S3>,
+}
+
+/// Dead node and its replacement (addresses).
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Address of the dead node.
+    pub failed: String,
+    /// Address of the new node.
+    pub replacement: String,
+}
+
+/// An RKE1 node.
+#[derive(Debug, Clone)]
+pub struct Rke1Node {
+    /// IP address or DNS name rke connects to.
+    pub address: String,
+    /// Host name, if given (the guard uses it).
+    pub hostname: Option<String>,
+    /// SSH user.
+    pub user: String,
+    /// controlplane / etcd / worker.
+    pub roles: Vec<String>,
+}
+
+impl Rke1Node {
+    /// The name used for the node's folder in the bundle.
+    pub fn folder(&self) -> &str {
+        self.hostname.as_deref().unwrap_or(&self.address)
+    }
+
+    /// True if the node has the role.
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}

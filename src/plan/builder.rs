@@ -1,0 +1,120 @@
+//! Numbers steps and names their scripts, so every procedure lays out its
+//! bundle the same way: `NN` is the global step number, so `ls` order is run
+//! order on every host.
+
+use super::{Aside, Host, Plan, Script, Step, StepDoc};
+use crate::model::Model;
+
+/// Accumulates steps for one plan.
+pub struct Builder {
+    plan: Plan,
+}
+
+impl Builder {
+    /// Starts an empty plan.
+    pub fn new(
+        model: &Model,
+        distribution: &'static str,
+        scenario: String,
+        from: String,
+        to: String,
+    ) -> Self {
+        Self {
+            plan: Plan {
+                cluster: model.cluster.clone(),
+                plan_sha256: model.plan_sha256.clone(),
+                suffix: format!("rewind-{}", &model.plan_sha256[..8]),
+                distribution,
+                scenario,
+                from,
+                to,
+                checked: model.checked.clone(),
+                warnings: model.warnings.clone(),
+                steps: Vec::new(),
+                moved_aside: Vec::new(),
+                manual_checks: Vec::new(),
+            },
+        }
+    }
+
+    /// The suffix for moved-aside paths.
+    pub fn suffix(&self) -> &str {
+        &self.plan.suffix
+    }
+
+    /// Adds a step. `scripts` are (host, preflight, actions); paths are derived.
+    pub fn step(
+        &mut self,
+        id: &'static str,
+        title: impl Into<String>,
+        parallel: bool,
+        destructive: bool,
+        doc: StepDoc,
+        scripts: Vec<Script>,
+    ) {
+        let number = self.plan.steps.len() + 1;
+        let scripts = scripts
+            .into_iter()
+            .map(|mut s| {
+                s.path = match &s.host {
+                    Host::Workstation => format!("workstation/{number:02}-{id}.sh"),
+                    Host::Node(n) => format!("nodes/{n}/{number:02}-{id}.sh"),
+                };
+                s
+            })
+            .collect();
+        self.plan.steps.push(Step {
+            number,
+            id,
+            title: title.into(),
+            parallel,
+            destructive,
+            doc,
+            scripts,
+        });
+    }
+
+    /// Records something moved aside, for the cleanup section.
+    pub fn aside(
+        &mut self,
+        hosts: impl Into<String>,
+        from: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        let from = from.into();
+        let to = format!("{from}.{}", self.plan.suffix);
+        self.plan.moved_aside.push(Aside {
+            hosts: hosts.into(),
+            from,
+            to,
+            note: note.into(),
+        });
+    }
+
+    /// Records a check the operator must make by hand.
+    pub fn manual(&mut self, text: impl Into<String>) {
+        self.plan.manual_checks.push(text.into());
+    }
+
+    /// The finished plan.
+    pub fn finish(self) -> Plan {
+        self.plan
+    }
+}
+
+/// A script for a host, path filled in by [`Builder::step`].
+pub fn script(
+    host: Host,
+    needs_root: bool,
+    preflight: Vec<super::Op>,
+    actions: Vec<super::Op>,
+) -> Script {
+    Script {
+        host,
+        path: String::new(),
+        addresses: Vec::new(),
+        needs_root,
+        preflight,
+        actions,
+    }
+}

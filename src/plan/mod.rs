@@ -1,0 +1,151 @@
+//! The planner: turns a validated [`Model`] into the ordered steps of a
+//! rollback, each with the scripts that run it and the runbook text that
+//! explains it.
+//!
+//! Everything a script will do is decided here, as a list of [`Op`]s; the
+//! renderer only prints. Procedures live in one file per family
+//! (`rke2.rs`), sharing the [`Builder`] that numbers steps and names files.
+
+mod builder;
+pub mod ops;
+mod rke2;
+
+use serde::Serialize;
+
+use crate::model::{Kind, Model};
+pub use builder::Builder;
+pub use ops::{Func, Op};
+
+/// The whole procedure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Cluster name.
+    pub cluster: String,
+    /// sha256 of the plan text.
+    pub plan_sha256: String,
+    /// `rewind-<first 8 of plan sha256>`: the suffix of everything moved aside.
+    pub suffix: String,
+    /// `rke2` or `rke1`.
+    pub distribution: &'static str,
+    /// Human description of the datastore / scenario.
+    pub scenario: String,
+    /// Version now.
+    pub from: String,
+    /// Version after the rollback.
+    pub to: String,
+    /// Preconditions proved at compile time.
+    pub checked: Vec<String>,
+    /// Warnings the operator accepted by compiling anyway.
+    pub warnings: Vec<String>,
+    /// Ordered steps.
+    pub steps: Vec<Step>,
+    /// What the scripts move aside, for the runbook's cleanup section.
+    pub moved_aside: Vec<Aside>,
+    /// Things an operator must check by hand (facts rewind cannot prove).
+    pub manual_checks: Vec<String>,
+}
+
+/// One step of the procedure; runs on one or more hosts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// 1-based, global: the `NN` of every script of this step.
+    pub number: usize,
+    /// Short id used in file names (`restore`, `start-agents`, …).
+    pub id: &'static str,
+    /// Title for the runbook.
+    pub title: String,
+    /// The hosts may run it at the same time.
+    pub parallel: bool,
+    /// It destroys or replaces data (asks for confirmation).
+    pub destructive: bool,
+    /// Runbook text.
+    pub doc: StepDoc,
+    /// One script per host, in plan order.
+    pub scripts: Vec<Script>,
+}
+
+/// The runbook section of a step.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct StepDoc {
+    /// What the step does.
+    pub what: Vec<String>,
+    /// Why: which seed step, which known failure it prevents.
+    pub why: Vec<String>,
+    /// What "done" looks like.
+    pub done: Vec<String>,
+    /// What to do if it fails.
+    pub if_fails: Vec<String>,
+}
+
+/// Where a script runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+pub enum Host {
+    /// The operator's machine with kubectl / rke / database clients.
+    Workstation,
+    /// A cluster node, by name.
+    Node(String),
+}
+
+impl Host {
+    /// The name printed in headers and the journal.
+    pub fn name(&self) -> &str {
+        match self {
+            Host::Workstation => "workstation",
+            Host::Node(n) => n,
+        }
+    }
+}
+
+/// One generated script.
+#[derive(Debug, Clone, Serialize)]
+pub struct Script {
+    /// Where it runs.
+    pub host: Host,
+    /// Path inside the bundle (`nodes/<node>/NN-<id>.sh`, `workstation/NN-<id>.sh`).
+    pub path: String,
+    /// Extra addresses the host guard accepts (RKE1 nodes).
+    pub addresses: Vec<String>,
+    /// Node scripts require root.
+    pub needs_root: bool,
+    /// Read-only checks.
+    pub preflight: Vec<Op>,
+    /// The changes.
+    pub actions: Vec<Op>,
+}
+
+impl Script {
+    /// Library fragments this script needs, sorted and unique.
+    pub fn fragments(&self) -> Vec<&'static str> {
+        let mut f: Vec<&'static str> = self
+            .preflight
+            .iter()
+            .chain(&self.actions)
+            .map(|op| op.func.fragment())
+            .collect();
+        f.sort_unstable();
+        f.dedup();
+        f
+    }
+}
+
+/// Something the scripts move aside instead of deleting.
+#[derive(Debug, Clone, Serialize)]
+pub struct Aside {
+    /// Which hosts.
+    pub hosts: String,
+    /// Original path.
+    pub from: String,
+    /// Where it goes.
+    pub to: String,
+    /// Why it is safe to delete later (or not).
+    pub note: String,
+}
+
+/// Plans the procedure for a validated model.
+pub fn plan(model: &Model) -> Plan {
+    match &model.kind {
+        Kind::Rke2(r) => rke2::plan(model, r),
+        Kind::Rke1(_) => unreachable!("rke1 plans are rejected by validation in this build"),
+    }
+}

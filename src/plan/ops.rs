@@ -1,0 +1,210 @@
+//! The operations a generated script performs, one per line of its
+//! `preflight()` or `actions()` function.
+//!
+//! Each [`Op`] is a call of a shell function from `templates/lib/*.sh` with
+//! arguments from the plan. This enum is the whole contract between the
+//! planner (which decides) and the templates (which print): the planner never
+//! writes shell text, and the library never sees the plan. Every argument is
+//! printed through the `.sh` auto-escape, so a value reaches the function as
+//! exactly one word.
+//!
+//! Conventions of the library (see `templates/lib/core.sh`):
+//! - preflight operations are read-only; they fail with a message and exit 1;
+//! - action operations change the host only through `rw_run`, which honours
+//!   `REWIND_DRY_RUN=1` and reports the failing command and its exit code;
+//! - `SUFFIX` arguments are `rewind-<first 8 of plan sha256>`: what is moved
+//!   aside goes to `<path>.<SUFFIX>`, never deleted.
+
+use serde::Serialize;
+
+/// A library function and the fragment file that defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Func {
+    // ---- read-only checks (preflight) -------------------------------------
+    /// `need_tools TOOL...`: every tool is on PATH (`command -v`).
+    NeedTools,
+    /// `need_env VAR...`: every variable is set and non-empty (values never printed).
+    NeedEnv,
+    /// `need_file PATH`: a readable regular file.
+    NeedFile,
+    /// `need_dir PATH`: a directory.
+    NeedDir,
+    /// `check_sha256 PATH HEX`: the file's sha256 is HEX.
+    CheckSha256,
+    /// `check_etcd_snapshot PATH`: a plain etcd snapshot's 32-byte sha256
+    /// trailer matches its body; a `.zip` is tested with `unzip -t` and its
+    /// single entry's trailer checked the same way.
+    CheckEtcdSnapshot,
+    /// `check_rke2_version BIN CURRENT TARGET`: `BIN --version` prints CURRENT
+    /// (or TARGET: "already at the target", not an error).
+    CheckRke2Version,
+    /// `check_installed_version BIN TARGET`: `BIN --version` prints exactly TARGET.
+    CheckInstalledVersion,
+    /// `check_token FILE [HEX]`: the saved token exists, is not empty, and
+    /// hashes to HEX when given; the token itself is never printed.
+    CheckToken,
+    /// `check_artifacts DIR ARCH`: install.sh, `rke2.linux-ARCH.tar.gz` and
+    /// `sha256sum-ARCH.txt` are present, and every artifact listed in the
+    /// sums file that is present in DIR matches its hash.
+    CheckArtifacts,
+    /// `check_no_server_entry CONFIG_DIR`: neither `config.yaml` nor
+    /// `config.yaml.d/*.yaml` under CONFIG_DIR has a `server:` entry
+    /// (cluster-reset refuses to run with one).
+    CheckNoServerEntry,
+    /// `check_room FILE DIR`: DIR's filesystem has room for a copy of FILE.
+    CheckRoom,
+    /// `check_pg_archive FILE`: `pg_restore -l FILE` accepts it.
+    CheckPgArchive,
+    /// `check_mysql_dump FILE`: a complete mysqldump/mariadb-dump file
+    /// (dump header, `-- Dump completed` trailer).
+    CheckMysqlDump,
+    /// `check_sqlite_db FILE`: `PRAGMA integrity_check` prints `ok` (when
+    /// sqlite3 is present; otherwise says it could not check).
+    CheckSqliteDb,
+    /// `check_not_root`-free marker for workstation scripts: nothing.
+    // ---- actions ----------------------------------------------------------
+    /// `drain_nodes KUBECONFIG TIMEOUT NODE...`: if the API answers, cordon and
+    /// drain each node (`--ignore-daemonsets --delete-emptydir-data`), and
+    /// record which were drained for `verify_cluster`; if not, say so and go on.
+    /// KUBECONFIG may be empty (then `$KUBECONFIG` / kubectl's default).
+    DrainNodes,
+    /// `stop_rke2 KILLALL DATA_DIR`: run rke2-killall.sh with RKE2_DATA_DIR,
+    /// then fail if any rke2, etcd or containerd-shim process is left.
+    StopRke2,
+    /// `install_online VERSION TYPE METHOD`: the upstream install script with
+    /// INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE (server|agent) and
+    /// INSTALL_RKE2_METHOD (tar|rpm); `REWIND_INSTALL_SCRIPT_URL` overrides
+    /// where the script is fetched from.
+    InstallOnline,
+    /// `install_airgap ARTIFACTS ARCH TYPE`: `sh ARTIFACTS/install.sh` with
+    /// INSTALL_RKE2_ARTIFACT_PATH and INSTALL_RKE2_TYPE.
+    InstallAirgap,
+    /// `move_images_aside IMAGES_DIR SUFFIX`: move `rke2-images*` archives and
+    /// `.cache.json` from IMAGES_DIR into `IMAGES_DIR.SUFFIX/`.
+    MoveImagesAside,
+    /// `move_manifests_aside MANIFESTS_DIR SUFFIX`: move `rke2-*.yaml` from
+    /// MANIFESTS_DIR into `MANIFESTS_DIR.SUFFIX/` (RKE2 writes its own back at start).
+    MoveManifestsAside,
+    /// `move_aside PATH SUFFIX`: rename PATH to `PATH.SUFFIX`; a re-run after
+    /// the move says so instead of failing.
+    MoveAside,
+    /// `put_token SAVED DEST SUFFIX`: make DEST hold the saved token (the old
+    /// DEST is moved aside if it differs); never prints the token.
+    PutToken,
+    /// `cluster_reset BIN RESTORE_PATH FLAG...`: `BIN server --cluster-reset
+    /// --cluster-reset-restore-path=RESTORE_PATH FLAG...` under `timeout`
+    /// (`REWIND_RESET_TIMEOUT`, default 1800 s); success is exit 0 and the
+    /// "restart without --cluster-reset flag now" message.
+    ClusterReset,
+    /// `start_unit UNIT`: `systemctl start --no-block UNIT`, then poll
+    /// `systemctl is-active` until active (`REWIND_START_TIMEOUT`, default 900 s).
+    StartUnit,
+    /// `restore_sqlite BACKUP DB SUFFIX`: move DB and its -wal/-shm/-journal
+    /// aside, copy BACKUP in through a temporary name, check the copy.
+    RestoreSqlite,
+    /// `restore_postgres FILE HOST PORT USER DATABASE`: drop and recreate
+    /// DATABASE from the `pg_dump -Fc` archive (`pg_restore --clean
+    /// --if-exists --create`), then check the `kine` table is not empty.
+    /// Empty PORT/USER mean the client's default; the password comes from
+    /// PGPASSWORD or ~/.pgpass.
+    RestorePostgres,
+    /// `restore_mysql FILE HOST PORT USER DATABASE`: drop DATABASE, create it,
+    /// replay the dump, then check the `kine` table is not empty. The
+    /// password comes from MYSQL_PWD or an option file.
+    RestoreMysql,
+    /// `verify_cluster KUBECONFIG TARGET NODE...`: wait (`REWIND_VERIFY_TIMEOUT`,
+    /// default 900 s) until every NODE is Ready at TARGET, uncordon what
+    /// `drain_nodes` drained, and list node objects and node-password secrets
+    /// that do not belong to the plan.
+    VerifyCluster,
+}
+
+impl Func {
+    /// The shell function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::NeedTools => "need_tools",
+            Func::NeedEnv => "need_env",
+            Func::NeedFile => "need_file",
+            Func::NeedDir => "need_dir",
+            Func::CheckSha256 => "check_sha256",
+            Func::CheckEtcdSnapshot => "check_etcd_snapshot",
+            Func::CheckRke2Version => "check_rke2_version",
+            Func::CheckInstalledVersion => "check_installed_version",
+            Func::CheckToken => "check_token",
+            Func::CheckArtifacts => "check_artifacts",
+            Func::CheckNoServerEntry => "check_no_server_entry",
+            Func::CheckRoom => "check_room",
+            Func::CheckPgArchive => "check_pg_archive",
+            Func::CheckMysqlDump => "check_mysql_dump",
+            Func::CheckSqliteDb => "check_sqlite_db",
+            Func::DrainNodes => "drain_nodes",
+            Func::StopRke2 => "stop_rke2",
+            Func::InstallOnline => "install_online",
+            Func::InstallAirgap => "install_airgap",
+            Func::MoveImagesAside => "move_images_aside",
+            Func::MoveManifestsAside => "move_manifests_aside",
+            Func::MoveAside => "move_aside",
+            Func::PutToken => "put_token",
+            Func::ClusterReset => "cluster_reset",
+            Func::StartUnit => "start_unit",
+            Func::RestoreSqlite => "restore_sqlite",
+            Func::RestorePostgres => "restore_postgres",
+            Func::RestoreMysql => "restore_mysql",
+            Func::VerifyCluster => "verify_cluster",
+        }
+    }
+
+    /// The library fragment (`templates/lib/<fragment>.sh`) that defines it.
+    pub fn fragment(self) -> &'static str {
+        match self {
+            Func::NeedTools
+            | Func::NeedEnv
+            | Func::NeedFile
+            | Func::NeedDir
+            | Func::CheckSha256
+            | Func::CheckRoom
+            | Func::MoveAside => "files",
+            Func::CheckEtcdSnapshot | Func::ClusterReset => "etcd",
+            Func::CheckRke2Version
+            | Func::CheckInstalledVersion
+            | Func::StopRke2
+            | Func::StartUnit
+            | Func::CheckNoServerEntry => "rke2",
+            Func::CheckToken | Func::PutToken => "token",
+            Func::CheckArtifacts
+            | Func::InstallOnline
+            | Func::InstallAirgap
+            | Func::MoveImagesAside
+            | Func::MoveManifestsAside => "install",
+            Func::CheckPgArchive | Func::RestorePostgres => "postgres",
+            Func::CheckMysqlDump | Func::RestoreMysql => "mysql",
+            Func::CheckSqliteDb | Func::RestoreSqlite => "sqlite",
+            Func::DrainNodes | Func::VerifyCluster => "kube",
+        }
+    }
+}
+
+/// One line of a script: a library function and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Op {
+    /// The function.
+    pub func: Func,
+    /// Its arguments, in order; each is printed as one shell word.
+    pub args: Vec<String>,
+}
+
+impl Op {
+    /// Builds an operation.
+    pub fn new<I, T>(func: Func, args: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Self {
+            func,
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+}

@@ -1,0 +1,883 @@
+//! RKE2 procedures (PRODUCT.md §4.1–4.3): embedded etcd, SQLite, and an
+//! external PostgreSQL or MySQL database.
+//!
+//! The order of steps is the contract; each step's runbook text says which
+//! seed step it implements and which known failure (rke2-facts.md §9,
+//! peers-and-pain.md §3) it prevents.
+
+use super::builder::{Builder, script};
+use super::{Func, Host, Op, Plan, Script, StepDoc};
+use crate::model::{
+    Datastore, ExternalDb, Install, InstallMethod, Model, Rke2, Rke2Node, Role, SnapshotLocation,
+};
+
+/// Paths and names derived from the plan, shared by every step.
+struct Ctx<'a> {
+    r: &'a Rke2,
+    suffix: String,
+    rke2: String,
+    killall: String,
+    config_dir: &'static str,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(r: &'a Rke2, suffix: &str) -> Self {
+        let bin = match r.install_method {
+            InstallMethod::Tar => "/usr/local/bin",
+            InstallMethod::Rpm => "/usr/bin",
+        };
+        Self {
+            r,
+            suffix: suffix.to_owned(),
+            rke2: format!("{bin}/rke2"),
+            killall: format!("{bin}/rke2-killall.sh"),
+            config_dir: "/etc/rancher/rke2",
+        }
+    }
+
+    fn dd(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.r.data_dir)
+    }
+
+    fn servers(&self) -> impl Iterator<Item = &'a Rke2Node> + 'a {
+        self.r.nodes.iter().filter(|n| n.role == Role::Server)
+    }
+
+    fn agents(&self) -> impl Iterator<Item = &'a Rke2Node> + 'a {
+        self.r.nodes.iter().filter(|n| n.role == Role::Agent)
+    }
+
+    fn init(&self) -> &'a Rke2Node {
+        // Validation proved exactly one init server for etcd; SQLite has one
+        // server; for external databases the first server stands in.
+        self.r
+            .nodes
+            .iter()
+            .find(|n| n.init)
+            .or_else(|| self.servers().next())
+            .expect("validation guarantees a server")
+    }
+
+    fn target(&self) -> String {
+        self.r.target.to_string()
+    }
+
+    fn node_type(n: &Rke2Node) -> &'static str {
+        match n.role {
+            Role::Server => "server",
+            Role::Agent => "agent",
+        }
+    }
+
+    fn unit(n: &Rke2Node) -> &'static str {
+        match n.role {
+            Role::Server => "rke2-server",
+            Role::Agent => "rke2-agent",
+        }
+    }
+
+    /// Where the datastore backup is restored: the init server, or the
+    /// external database's `restore-on` host.
+    fn restore_host(&self) -> Host {
+        match &self.r.datastore {
+            Datastore::Postgres(db) | Datastore::Mysql(db) => match &db.restore_on {
+                Some(n) => Host::Node(n.clone()),
+                None => Host::Workstation,
+            },
+            _ => Host::Node(self.init().name.clone()),
+        }
+    }
+
+    fn snapshot_path(&self) -> Option<&'a str> {
+        match &self.r.snapshot.location {
+            SnapshotLocation::Path(p) => Some(p),
+            SnapshotLocation::S3(_) => None,
+        }
+    }
+
+    /// Checks of the backup file on the host that restores it.
+    fn snapshot_checks(&self) -> Vec<Op> {
+        let mut ops = Vec::new();
+        if let Some(p) = self.snapshot_path() {
+            ops.push(Op::new(Func::NeedFile, [p]));
+            if let Some(h) = &self.r.snapshot.sha256 {
+                ops.push(Op::new(Func::CheckSha256, [p, h.as_str()]));
+            }
+            match &self.r.datastore {
+                Datastore::Etcd => ops.push(Op::new(Func::CheckEtcdSnapshot, [p])),
+                Datastore::Sqlite => ops.push(Op::new(Func::CheckSqliteDb, [p])),
+                Datastore::Postgres(_) => ops.push(Op::new(Func::CheckPgArchive, [p])),
+                Datastore::Mysql(_) => ops.push(Op::new(Func::CheckMysqlDump, [p])),
+            }
+        } else {
+            ops.push(Op::new(
+                Func::NeedEnv,
+                ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+            ));
+        }
+        ops
+    }
+
+    fn token_checks(&self) -> Vec<Op> {
+        match &self.r.token {
+            Some(t) => {
+                let mut args = vec![t.file.clone()];
+                args.extend(t.sha256.clone());
+                vec![Op::new(Func::CheckToken, args)]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn install_checks(&self) -> Vec<Op> {
+        match &self.r.install {
+            Install::Airgap { artifacts, arch } => {
+                vec![Op::new(
+                    Func::CheckArtifacts,
+                    [artifacts.as_str(), arch.as_str()],
+                )]
+            }
+            Install::Online => Vec::new(),
+        }
+    }
+
+    fn tools(&self, extra: &[&str]) -> Op {
+        let mut t: Vec<&str> = vec!["sha256sum"];
+        t.extend_from_slice(extra);
+        Op::new(Func::NeedTools, t)
+    }
+
+    fn node(&self, n: &Rke2Node, preflight: Vec<Op>, actions: Vec<Op>) -> Script {
+        script(Host::Node(n.name.clone()), true, preflight, actions)
+    }
+}
+
+/// Plans an RKE2 rollback.
+pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
+    let scenario = match &r.datastore {
+        Datastore::Etcd => match &r.snapshot.location {
+            SnapshotLocation::Path(_) => "embedded etcd, snapshot on disk".to_owned(),
+            SnapshotLocation::S3(_) => "embedded etcd, snapshot in S3".to_owned(),
+        },
+        Datastore::Sqlite => "SQLite, single server".to_owned(),
+        Datastore::Postgres(_) => "external PostgreSQL".to_owned(),
+        Datastore::Mysql(_) => "external MySQL".to_owned(),
+    };
+    let scenario = format!(
+        "{scenario}; {} install{}",
+        match r.install {
+            Install::Online => "online",
+            Install::Airgap { .. } => "air-gap",
+        },
+        match r.install_method {
+            InstallMethod::Tar => " (tarball)",
+            InstallMethod::Rpm => " (RPM)",
+        }
+    );
+    let mut b = Builder::new(
+        model,
+        "rke2",
+        scenario,
+        r.current.to_string(),
+        r.target.to_string(),
+    );
+    let cx = Ctx::new(r, b.suffix());
+    preflight(&mut b, &cx);
+    match &r.datastore {
+        Datastore::Etcd => {
+            drain(&mut b, &cx);
+            stop(&mut b, &cx);
+            install(&mut b, &cx);
+            restore_etcd(&mut b, &cx);
+            start_init(&mut b, &cx);
+            rejoin(&mut b, &cx);
+            start_agents(&mut b, &cx);
+        }
+        Datastore::Sqlite => {
+            stop(&mut b, &cx);
+            install(&mut b, &cx);
+            restore_sqlite(&mut b, &cx);
+            start_init(&mut b, &cx);
+        }
+        Datastore::Postgres(db) | Datastore::Mysql(db) => {
+            drain(&mut b, &cx);
+            stop(&mut b, &cx);
+            restore_external(&mut b, &cx, db);
+            install(&mut b, &cx);
+            start_servers(&mut b, &cx);
+            start_agents(&mut b, &cx);
+        }
+    }
+    verify(&mut b, &cx);
+    cleanup_notes(&mut b, &cx);
+    b.finish()
+}
+
+fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
+    let restore_host = cx.restore_host();
+    let mut scripts = Vec::new();
+    if restore_host == Host::Workstation {
+        let tools: &[&str] = match &cx.r.datastore {
+            Datastore::Postgres(_) => &["pg_restore", "psql"],
+            _ => &["mysql"],
+        };
+        let mut pre = vec![cx.tools(tools)];
+        pre.extend(cx.snapshot_checks());
+        scripts.push(script(Host::Workstation, false, pre, Vec::new()));
+    }
+    for n in &cx.r.nodes {
+        let mut extra = vec!["timeout"];
+        let host = Host::Node(n.name.clone());
+        let restores_here = host == restore_host;
+        if restores_here {
+            match &cx.r.datastore {
+                Datastore::Etcd => {
+                    if cx.snapshot_path().is_some_and(|p| p.ends_with(".zip")) {
+                        extra.push("unzip");
+                    }
+                }
+                Datastore::Postgres(_) => extra.extend(["pg_restore", "psql"]),
+                Datastore::Mysql(_) => extra.push("mysql"),
+                Datastore::Sqlite => {}
+            }
+        }
+        let mut pre = vec![
+            cx.tools(&extra),
+            Op::new(Func::NeedFile, [cx.killall.as_str()]),
+        ];
+        pre.push(Op::new(
+            Func::CheckRke2Version,
+            [cx.rke2.clone(), cx.r.current.to_string(), cx.target()],
+        ));
+        pre.extend(cx.install_checks());
+        if restores_here {
+            pre.extend(cx.snapshot_checks());
+        }
+        if n.role == Role::Server && (n.init || cx.r.datastore == Datastore::Sqlite) {
+            if cx.r.datastore == Datastore::Etcd {
+                pre.push(Op::new(Func::CheckNoServerEntry, [cx.config_dir]));
+                if let Some(p) = cx.snapshot_path() {
+                    pre.push(Op::new(Func::CheckRoom, [p.to_owned(), cx.dd("server/db")]));
+                }
+            }
+            if cx.r.datastore == Datastore::Sqlite
+                && let Some(p) = cx.snapshot_path()
+            {
+                pre.push(Op::new(Func::CheckRoom, [p.to_owned(), cx.dd("server/db")]));
+            }
+            pre.extend(cx.token_checks());
+        }
+        scripts.push(cx.node(n, pre, Vec::new()));
+    }
+    let mut what = vec![
+        "Checks every host before anything is stopped. It changes nothing and may be run as often as you like.".to_owned(),
+        format!("On every node: the host is the right one, you are root, the tools are there, and `rke2 --version` prints {} (or already {}: the script says so).", cx.r.current, cx.r.target),
+    ];
+    if let Install::Airgap { artifacts, arch } = &cx.r.install {
+        what.push(format!("On every node: `{artifacts}` holds install.sh, rke2.linux-{arch}.tar.gz and sha256sum-{arch}.txt of {}, and every archive listed there matches its hash.", cx.r.target));
+    }
+    match (&cx.r.datastore, cx.snapshot_path()) {
+        (Datastore::Etcd, Some(p)) => what.push(format!("On {}: the snapshot `{p}` is there{}, its embedded sha256 trailer matches its content, there is room beside the etcd data, and config.yaml has no `server:` entry.", cx.init().name, if cx.r.snapshot.sha256.is_some() { ", its sha256 is the one in the plan" } else { "" })),
+        (Datastore::Etcd, None) => what.push(format!("On {}: the S3 credentials are set (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; never written anywhere), and config.yaml has no `server:` entry.", cx.init().name)),
+        (Datastore::Sqlite, Some(p)) => what.push(format!("On {}: the backup `{p}` is there, passes `PRAGMA integrity_check`, and there is room to copy it in.", cx.init().name)),
+        (_, Some(p)) => what.push(format!("On {}: the dump `{p}` is there, is complete, and the database client tools are installed.", restore_host.name())),
+        _ => {}
+    }
+    if cx.r.token.is_some() {
+        what.push(
+            "The saved server token is present and matches its hash (it is never printed)."
+                .to_owned(),
+        );
+    }
+    b.step(
+        "preflight",
+        "Check every host (read-only)",
+        true,
+        false,
+        StepDoc {
+            what,
+            why: vec![
+                "A rollback that stops half-way is worse than none: every fact the later steps depend on is proved here, on every host, before the first process is killed.".into(),
+                "The snapshot's integrity is checked now because a corrupt snapshot is only discovered by cluster-reset, after every node has been stopped (seed 000: \"Verify the snapshot's integrity before restoring\").".into(),
+                "A wrong or rotated server token makes the restored datastore unreadable (`bootstrap data already found and encrypted with different token`, rancher/rke2#1898).".into(),
+            ],
+            done: vec!["Every host prints `ok: preflight` and exits 0. Run it on all hosts before going on.".into()],
+            if_fails: vec![
+                "Nothing has changed. Read the message: it names the check and the file. Fix that host (copy the missing file, correct the plan and compile again) and re-run this step everywhere.".into(),
+                format!("\"installed version is …\": the node does not run {} or {}; the plan's current-version is wrong, or the node was never upgraded.", cx.r.current, cx.r.target),
+            ],
+        },
+        scripts,
+    );
+}
+
+fn drain(b: &mut Builder, cx: &Ctx<'_>) {
+    let Some(d) = &cx.r.drain else { return };
+    let mut args = vec![d.kubeconfig.clone().unwrap_or_default(), d.timeout.clone()];
+    args.extend(cx.agents().map(|n| n.name.clone()));
+    args.extend(cx.servers().map(|n| n.name.clone()));
+    let s = script(
+        Host::Workstation,
+        false,
+        vec![Op::new(Func::NeedTools, ["kubectl"])],
+        vec![Op::new(Func::DrainNodes, args)],
+    );
+    b.step(
+        "drain",
+        "Drain the nodes (workstation)",
+        false,
+        false,
+        StepDoc {
+            what: vec![
+                format!("If the Kubernetes API answers, cordons and drains every node (agents first, then servers) with `kubectl drain --ignore-daemonsets --delete-emptydir-data --timeout={}`. If it does not answer, it says so and succeeds: the next step stops the workloads anyway.", d.timeout),
+                "It records which nodes it drained, so that the verify step uncordons exactly those.".into(),
+            ],
+            why: vec![
+                "Seed 000, step 1: stop workloads gracefully before rke2-killall.sh kills them, which can lose data.".into(),
+                "The upstream runbook never uncordons; rewind remembers what it drained (peers-and-pain.md §4 item 12).".into(),
+            ],
+            done: vec!["`node/<name> drained` for every node, or the message that the API is down.".into()],
+            if_fails: vec![
+                "A pod that cannot be evicted (PodDisruptionBudget) stops the drain at the timeout. Decide whether to delete that pod by hand, then re-run; or accept the hard stop and go on to the next step (REWIND_FORCE is not needed: the stop step does not depend on this one).".into(),
+            ],
+        },
+        vec![s],
+    );
+}
+
+fn stop(b: &mut Builder, cx: &Ctx<'_>) {
+    let scripts =
+        cx.r.nodes
+            .iter()
+            .map(|n| {
+                cx.node(
+                    n,
+                    vec![Op::new(Func::NeedFile, [cx.killall.as_str()])],
+                    vec![Op::new(
+                        Func::StopRke2,
+                        [cx.killall.clone(), cx.r.data_dir.clone()],
+                    )],
+                )
+            })
+            .collect();
+    b.step(
+        "stop",
+        "Stop RKE2 on every node",
+        true,
+        true,
+        StepDoc {
+            what: vec![
+                format!("Runs `{}` with RKE2_DATA_DIR={} (it stops the rke2 units and kills every pod), then checks that no rke2, etcd, kube-apiserver or containerd-shim process is left.", cx.killall, cx.r.data_dir),
+            ],
+            why: vec![
+                "Seed 000, step 2. Every node must be stopped before the restore: a server left running keeps the old membership and rejoins the wrong cluster (rancher/rke2#2857, rke2-facts.md §9 item 6).".into(),
+                "A surviving etcd makes the restore fail with \"address already in use\" (rancher/rke2#2301), hence the process check.".into(),
+                "The data dir is passed explicitly: older killall scripts ignored a custom data-dir (rancher/rke2#6292).".into(),
+            ],
+            done: vec!["`ok: no rke2, etcd or containerd-shim process left` on every node.".into()],
+            if_fails: vec![
+                "If processes are left, the message lists them. Re-run the step (rke2-killall.sh is safe to run twice); if a process survives, find out why before going on: do not start the restore while etcd runs.".into(),
+            ],
+        },
+        scripts,
+    );
+}
+
+fn install(b: &mut Builder, cx: &Ctx<'_>) {
+    let target = cx.target();
+    let scripts =
+        cx.r.nodes
+            .iter()
+            .map(|n| {
+                let mut pre = cx.install_checks();
+                let mut act = Vec::new();
+                match &cx.r.install {
+                    Install::Airgap { artifacts, arch } => {
+                        act.push(Op::new(
+                            Func::MoveImagesAside,
+                            [cx.dd("agent/images"), cx.suffix.clone()],
+                        ));
+                        act.push(Op::new(
+                            Func::InstallAirgap,
+                            [
+                                artifacts.clone(),
+                                arch.clone(),
+                                Ctx::node_type(n).to_owned(),
+                            ],
+                        ));
+                    }
+                    Install::Online => {
+                        pre.insert(0, Op::new(Func::NeedTools, ["sh"]));
+                        let method = match cx.r.install_method {
+                            InstallMethod::Tar => "tar",
+                            InstallMethod::Rpm => "rpm",
+                        };
+                        act.push(Op::new(
+                            Func::MoveImagesAside,
+                            [cx.dd("agent/images"), cx.suffix.clone()],
+                        ));
+                        act.push(Op::new(
+                            Func::InstallOnline,
+                            [
+                                target.clone(),
+                                Ctx::node_type(n).to_owned(),
+                                method.to_owned(),
+                            ],
+                        ));
+                    }
+                }
+                act.push(Op::new(
+                    Func::CheckInstalledVersion,
+                    [cx.rke2.clone(), target.clone()],
+                ));
+                if n.role == Role::Server {
+                    act.push(Op::new(
+                        Func::MoveManifestsAside,
+                        [cx.dd("server/manifests"), cx.suffix.clone()],
+                    ));
+                }
+                pre.insert(0, Op::new(Func::NeedTools, ["sha256sum"]));
+                cx.node(n, pre, act)
+            })
+            .collect();
+    b.aside("every node", cx.dd("agent/images"), format!("the newer version's rke2-images* archives and .cache.json, moved into `{}/agent/images.{}/`; delete once the rollback is verified", cx.r.data_dir, cx.suffix));
+    if cx.servers().next().is_some() {
+        b.aside("servers", cx.dd("server/manifests"), format!("the newer version's packaged chart manifests rke2-*.yaml, moved into `{}/server/manifests.{}/`; RKE2 writes the target's own at start", cx.r.data_dir, cx.suffix));
+    }
+    let mut what = Vec::new();
+    match &cx.r.install {
+        Install::Airgap { artifacts, arch } => {
+            what.push(format!("Checks `{artifacts}` against sha256sum-{arch}.txt again, moves the newer version's `rke2-images*` archives and `.cache.json` out of `{}` (into `{}.{}/`), then runs `{artifacts}/install.sh` with INSTALL_RKE2_ARTIFACT_PATH (and INSTALL_RKE2_TYPE=agent on agents).", cx.dd("agent/images"), cx.dd("agent/images"), cx.suffix));
+        }
+        Install::Online => {
+            what.push(format!("Moves any `rke2-images*` archives out of `{}`, then downloads the upstream install script and runs it with INSTALL_RKE2_VERSION={target} (and INSTALL_RKE2_TYPE=agent on agents). Set REWIND_INSTALL_SCRIPT_URL to use a mirror.", cx.dd("agent/images")));
+        }
+    }
+    what.push(format!(
+        "Then `{} --version` must print {target}: install.sh does not check the version itself.",
+        cx.rke2
+    ));
+    what.push(format!("On servers, moves the newer version's `{}/rke2-*.yaml` aside (into `{}.{}/`); RKE2 writes the target version's manifests when it starts.", cx.dd("server/manifests"), cx.dd("server/manifests"), cx.suffix));
+    let mut why = vec![
+        "Seed 000, step 3: every node goes back to the old binary. The restore must run with the target binary, whose etcd version wrote the snapshot: an etcd cannot open data written by a newer one (rancher/rke2#9318).".into(),
+        "Leftover charts of the newer version crash-loop after the restore (rancher/rancher#41174); newer image archives would be imported again at every start (rke2-facts.md §5.4).".into(),
+    ];
+    if cx.r.install_method == InstallMethod::Rpm {
+        why.push("RPM installs: the install script switches the repository to the target's minor and installs the exact version; whether yum/dnf downgrades in place depends on the distribution, so the version check afterwards is what proves it.".into());
+        b.manual("RPM install: after the install step, check `rpm -q rke2-server rke2-agent rke2-common rke2-selinux` on every node shows the target version, and pin it (`dnf versionlock` / `zypper addlock`) so that `dnf update` does not upgrade it again (rancher/rke2#405, rke2-ansible#166).");
+        b.manual("RPM install: check that `semodule -l | grep rke2` still lists the rke2 SELinux module after the downgrade (rancher/rke2-selinux#58).");
+    }
+    b.step(
+        "install",
+        format!("Install {target} on every node"),
+        true,
+        true,
+        StepDoc {
+            what,
+            why,
+            done: vec![format!("`ok: {} --version is {target}` on every node.", cx.rke2)],
+            if_fails: vec![
+                "\"sha256 mismatch\": an artifact was damaged in transfer or is of another version; copy it again from the release and re-run.".into(),
+                format!("\"installed version is …\" after the install: the artifacts are not those of {target} (install.sh installs whatever it is given). Replace them and re-run."),
+                "Re-running is safe: archives already moved aside are not moved twice.".into(),
+            ],
+        },
+        scripts,
+    );
+}
+
+fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
+    let init = cx.init();
+    let mut pre = vec![
+        cx.tools(&["timeout"]),
+        Op::new(Func::CheckNoServerEntry, [cx.config_dir]),
+        Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+    ];
+    pre.extend(cx.snapshot_checks());
+    pre.extend(cx.token_checks());
+    let mut act = Vec::new();
+    if let Some(t) = &cx.r.token {
+        act.push(Op::new(
+            Func::PutToken,
+            [t.file.clone(), cx.dd("server/token"), cx.suffix.clone()],
+        ));
+    }
+    let mut args = vec![cx.rke2.clone()];
+    match &cx.r.snapshot.location {
+        SnapshotLocation::Path(p) => {
+            args.push(p.clone());
+            args.push("--etcd-s3=false".into());
+        }
+        SnapshotLocation::S3(s3) => {
+            args.push(s3.name.clone());
+            args.push("--etcd-s3".into());
+            args.push(format!("--etcd-s3-bucket={}", s3.bucket));
+            if let Some(f) = &s3.folder {
+                args.push(format!("--etcd-s3-folder={f}"));
+            }
+            if let Some(e) = &s3.endpoint {
+                args.push(format!("--etcd-s3-endpoint={e}"));
+            }
+            if let Some(r) = &s3.region {
+                args.push(format!("--etcd-s3-region={r}"));
+            }
+        }
+    }
+    act.push(Op::new(Func::ClusterReset, args));
+    let snapshot_desc = match &cx.r.snapshot.location {
+        SnapshotLocation::Path(p) => format!("`{p}`"),
+        SnapshotLocation::S3(s3) => format!(
+            "`{}` from S3 bucket `{}`{} (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment; rke2 reads them itself, so they never appear on a command line)",
+            s3.name,
+            s3.bucket,
+            s3.folder
+                .as_ref()
+                .map(|f| format!(", folder `{f}`"))
+                .unwrap_or_default()
+        ),
+    };
+    b.aside(init.name.clone(), cx.dd("server/db/etcd"), "cluster-reset itself renames the old etcd data to `server/db/etcd-old-<unix time>`; keep it until the rollback is verified");
+    b.step(
+        "restore",
+        format!("Restore the snapshot on {}", init.name),
+        false,
+        true,
+        StepDoc {
+            what: vec![
+                format!("On {} only. Refuses to run if `/etc/rancher/rke2/config.yaml` (or config.yaml.d) has a `server:` entry; checks the snapshot, the token and the installed version again.", init.name),
+                if cx.r.token.is_some() { format!("Puts the saved token in place as `{}` (the current one is moved aside if it differs).", cx.dd("server/token")) } else { "No token is named in the plan: the token already in `server/token` is used.".into() },
+                format!("Runs `{} server --cluster-reset --cluster-reset-restore-path=…` with the snapshot {snapshot_desc}, bounded by REWIND_RESET_TIMEOUT (default 1800 s).", cx.rke2),
+            ],
+            why: vec![
+                "Seed 000, step 4: the datastore goes back to the snapshot taken on the target minor; without it there is no minor rollback.".into(),
+                "cluster-reset refuses to run on a node with `server:` in its config (rancher/rke2#3178); the check says so before anything happens.".into(),
+                "A local snapshot is restored with `--etcd-s3=false`, because a config that enables S3 would otherwise try to download it (rke2-facts.md §3.3, rancher/rke2#6281).".into(),
+            ],
+            done: vec!["rke2 exits 0 and prints `restart without --cluster-reset flag now`; the script prints `ok: snapshot restored`.".into()],
+            if_fails: vec![
+                "The script names the log file holding rke2's output. `bootstrap data already found and encrypted with different token`: the token in `server/token` is not the one of the snapshot; put the saved token there and re-run with REWIND_FORCE=1.".into(),
+                "`server URL is set`: remove `server:` from config.yaml on this node (it is the init server) and re-run.".into(),
+                "A timeout: large snapshots take long; raise REWIND_RESET_TIMEOUT and re-run. Re-running the restore is safe: it always restores the snapshot again.".into(),
+            ],
+        },
+        vec![cx.node(init, pre, act)],
+    );
+}
+
+fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
+    let init = cx.init();
+    let backup = cx
+        .snapshot_path()
+        .expect("sqlite snapshots are files")
+        .to_owned();
+    let mut pre = vec![cx.tools(&[]), Op::new(Func::NeedFile, [backup.as_str()])];
+    if let Some(h) = &cx.r.snapshot.sha256 {
+        pre.push(Op::new(Func::CheckSha256, [backup.clone(), h.clone()]));
+    }
+    pre.push(Op::new(Func::CheckSqliteDb, [backup.as_str()]));
+    pre.push(Op::new(
+        Func::CheckRoom,
+        [backup.clone(), cx.dd("server/db")],
+    ));
+    pre.extend(cx.token_checks());
+    let mut act = vec![Op::new(
+        Func::RestoreSqlite,
+        [
+            backup.clone(),
+            cx.dd("server/db/state.db"),
+            cx.suffix.clone(),
+        ],
+    )];
+    if let Some(t) = &cx.r.token {
+        act.push(Op::new(
+            Func::PutToken,
+            [t.file.clone(), cx.dd("server/token"), cx.suffix.clone()],
+        ));
+    }
+    b.aside(
+        init.name.clone(),
+        cx.dd("server/db/state.db"),
+        "the newer version's database and its -wal/-shm files; keep until the rollback is verified",
+    );
+    b.step(
+        "restore",
+        format!("Restore the SQLite database on {}", init.name),
+        false,
+        true,
+        StepDoc {
+            what: vec![
+                format!("Moves `{}` and its `-wal`/`-shm` files aside, copies the backup `{backup}` in (through a temporary name, so the live name never holds half a file), and checks the copy with `PRAGMA integrity_check` when sqlite3 is installed.", cx.dd("server/db/state.db")),
+                if cx.r.token.is_some() { "Puts the saved server token back in `server/token`.".into() } else { "No token is named in the plan: the token in `server/token` is kept.".into() },
+            ],
+            why: vec![
+                "Seed 000, SQLite: replace the .db file with the copy made while backing up. Stale -wal/-shm files of the newer database would be replayed into the old one.".into(),
+                "The token encrypts the bootstrap data stored in the database (rke2-facts.md §2.1).".into(),
+            ],
+            done: vec!["`ok: state.db restored` and `integrity_check: ok`.".into()],
+            if_fails: vec!["The previous database is kept aside (see Cleanup); to undo, move it back under its name.".into()],
+        },
+        vec![cx.node(init, pre, act)],
+    );
+}
+
+fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
+    let host = cx.restore_host();
+    let dump = cx
+        .snapshot_path()
+        .expect("external database dumps are files")
+        .to_owned();
+    let port = db.port.map(|p| p.to_string()).unwrap_or_default();
+    let user = db.user.clone().unwrap_or_default();
+    let (tools, check, restore, client): (&[&str], Func, Func, &str) = match &cx.r.datastore {
+        Datastore::Postgres(_) => (
+            &["pg_restore", "psql"],
+            Func::CheckPgArchive,
+            Func::RestorePostgres,
+            "PostgreSQL",
+        ),
+        _ => (
+            &["mysql"],
+            Func::CheckMysqlDump,
+            Func::RestoreMysql,
+            "MySQL",
+        ),
+    };
+    let mut pre = vec![cx.tools(tools), Op::new(Func::NeedFile, [dump.as_str()])];
+    if let Some(h) = &cx.r.snapshot.sha256 {
+        pre.push(Op::new(Func::CheckSha256, [dump.clone(), h.clone()]));
+    }
+    pre.push(Op::new(check, [dump.as_str()]));
+    let act = vec![Op::new(
+        restore,
+        [
+            dump.clone(),
+            db.host.clone(),
+            port,
+            user,
+            db.database.clone(),
+        ],
+    )];
+    let s = match &host {
+        Host::Workstation => script(Host::Workstation, false, pre, act),
+        Host::Node(n) => script(Host::Node(n.clone()), true, pre, act),
+    };
+    let how = match &cx.r.datastore {
+        Datastore::Postgres(_) => format!(
+            "`pg_restore --clean --if-exists --create --exit-on-error -d postgres` of `{dump}`: the database `{}` is dropped and created again from the archive, so tables created after the dump do not survive",
+            db.database
+        ),
+        _ => format!(
+            "`DROP DATABASE {0}`, `CREATE DATABASE {0}`, then the dump `{dump}` replayed into it",
+            db.database
+        ),
+    };
+    b.manual(format!("{client}: the restore drops the database `{}`. If your DBA keeps its own copy of the current database, take it now; rewind cannot move a remote database aside.", db.database));
+    b.step(
+        "restore-db",
+        format!("Restore the {client} database on {}", host.name()),
+        false,
+        true,
+        StepDoc {
+            what: vec![
+                format!("On {}: checks that the dump is complete, then {how}.", host.name()),
+                format!("Then checks that the `kine` table exists and is not empty. The password is read from {} (never from the plan or the bundle).", if client == "PostgreSQL" { "PGPASSWORD or ~/.pgpass" } else { "MYSQL_PWD or an option file" }),
+            ],
+            why: vec![
+                "Seed 000, External Database, step 3: the datastore goes back to the dump taken on the target minor. There is no cluster-reset with an external database (rke2-facts.md §2.3).".into(),
+                "A plain `pg_restore --clean` leaves tables created after the dump in place (test-tools.md §2); dropping the database makes the restore exact.".into(),
+            ],
+            done: vec!["`ok: database restored; kine has N rows`.".into()],
+            if_fails: vec![
+                "Connection or permission errors: check the password variable and that the user may drop and create the database; re-run.".into(),
+                "Every node is stopped at this point, so a failed restore can be repeated safely.".into(),
+            ],
+        },
+        vec![s],
+    );
+}
+
+fn start_init(b: &mut Builder, cx: &Ctx<'_>) {
+    let init = cx.init();
+    b.step(
+        "start",
+        format!("Start rke2-server on {}", init.name),
+        false,
+        false,
+        StepDoc {
+            what: vec![format!("`systemctl start --no-block rke2-server`, then waits until the unit is active (REWIND_START_TIMEOUT, default 900 s).")],
+            why: vec![
+                "Seed 000, step 5. `systemctl start` of the Type=notify unit would block forever if rke2 never becomes ready; the script polls with a bound instead (rke2-facts.md §7).".into(),
+                "At this first normal start RKE2 removes the reset flag and the node's old node-password secret (rke2-facts.md §3.2).".into(),
+            ],
+            done: vec!["`ok: rke2-server is active`.".into()],
+            if_fails: vec!["Read `journalctl -u rke2-server`. Re-run the step once the cause is fixed; do not start other servers before this one is active.".into()],
+        },
+        vec![cx.node(init, vec![Op::new(Func::NeedTools, ["systemctl"]), Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()])], vec![Op::new(Func::StartUnit, ["rke2-server"])])],
+    );
+}
+
+fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
+    let others: Vec<&Rke2Node> = cx.servers().filter(|n| !n.init).collect();
+    if others.is_empty() {
+        return;
+    }
+    let scripts = others
+        .iter()
+        .map(|n| {
+            cx.node(
+                n,
+                vec![
+                    Op::new(Func::NeedTools, ["systemctl"]),
+                    Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+                ],
+                vec![
+                    Op::new(
+                        Func::MoveAside,
+                        [cx.dd("server/db/etcd"), cx.suffix.clone()],
+                    ),
+                    Op::new(Func::StartUnit, ["rke2-server"]),
+                ],
+            )
+        })
+        .collect();
+    b.aside(
+        "other servers",
+        cx.dd("server/db/etcd"),
+        "the old etcd member data of each joining server; `server/db/snapshots` is kept in place",
+    );
+    b.step(
+        "rejoin",
+        "Rejoin the other servers, one at a time",
+        false,
+        true,
+        StepDoc {
+            what: vec![
+                format!("On each other server, ONE AT A TIME (wait for one to finish before starting the next): moves `{}` aside to `{}.{}` and starts rke2-server, waiting until it is active.", cx.dd("server/db/etcd"), cx.dd("server/db/etcd"), cx.suffix),
+                "The local snapshots in `server/db/snapshots` stay where they are.".into(),
+            ],
+            why: vec![
+                "Seed 000, steps 6–7. The seed says `rm -rf server/db`, which also deletes every local snapshot (rke2-facts.md §2.2, rke2-docs PR #321); only the etcd member data has to go, and it is moved, not deleted.".into(),
+                "A server that starts with its old etcd data keeps the old membership: split brain (rancher/rke2#2857). With an empty etcd dir it joins the restored cluster through the `server:` entry in its config.".into(),
+                "One at a time, so that etcd adds one member at a time and keeps quorum.".into(),
+            ],
+            done: vec!["`ok: rke2-server is active` on each server, in turn.".into()],
+            if_fails: vec![
+                "`newer than datastore and could cause a cluster outage`: certificates on this server are newer than the snapshot; move the files it names aside and re-run (rke2-facts.md §9 item 12).".into(),
+                "`critical configuration value mismatch`: this server's config.yaml differs from the init server's in a cluster-wide setting; make them equal.".into(),
+            ],
+        },
+        scripts,
+    );
+}
+
+fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
+    let scripts = cx
+        .servers()
+        .map(|n| {
+            let mut pre = vec![
+                Op::new(Func::NeedTools, ["systemctl"]),
+                Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+            ];
+            if let Some(t) = &cx.r.token
+                && let Some(h) = &t.sha256
+            {
+                pre.push(Op::new(
+                    Func::CheckToken,
+                    [cx.dd("server/token"), h.clone()],
+                ));
+            }
+            cx.node(n, pre, vec![Op::new(Func::StartUnit, ["rke2-server"])])
+        })
+        .collect();
+    b.step(
+        "start-servers",
+        "Start rke2-server on every server",
+        true,
+        false,
+        StepDoc {
+            what: vec!["`systemctl start --no-block rke2-server` on every server, then wait until active (REWIND_START_TIMEOUT, default 900 s).".into()],
+            why: vec![
+                "Seed 000, External Database, step 5. The servers read the restored database; its bootstrap data is encrypted with the server token, which is checked first when the plan gives its hash.".into(),
+            ],
+            done: vec!["`ok: rke2-server is active` on every server.".into()],
+            if_fails: vec!["`bootstrap data already found and encrypted with different token`: this server's token is not the one the dump was taken with (rancher/rke2#1898).".into()],
+        },
+        scripts,
+    );
+}
+
+fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
+    let scripts: Vec<Script> = cx
+        .agents()
+        .map(|n| {
+            cx.node(
+                n,
+                vec![
+                    Op::new(Func::NeedTools, ["systemctl"]),
+                    Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+                ],
+                vec![Op::new(Func::StartUnit, [Ctx::unit(n)])],
+            )
+        })
+        .collect();
+    if scripts.is_empty() {
+        return;
+    }
+    b.step(
+        "start-agents",
+        "Start rke2-agent on every agent",
+        true,
+        false,
+        StepDoc {
+            what: vec!["`systemctl start --no-block rke2-agent` on every agent, then wait until active.".into()],
+            why: vec![
+                "Seed 000, step 8. Agents start last, after the servers, so their kubelets see the restored state from the start (rancher/rancher#41547).".into(),
+            ],
+            done: vec!["`ok: rke2-agent is active` on every agent.".into()],
+            if_fails: vec![
+                "`Node password rejected`: delete the node's password secret (`kubectl -n kube-system delete secret <node>.node-password.rke2`) and re-run (rancher/rke2#1916).".into(),
+            ],
+        },
+        scripts,
+    );
+}
+
+fn verify(b: &mut Builder, cx: &Ctx<'_>) {
+    let kubeconfig =
+        cx.r.drain
+            .as_ref()
+            .and_then(|d| d.kubeconfig.clone())
+            .unwrap_or_default();
+    let mut args = vec![kubeconfig, cx.target()];
+    args.extend(cx.r.nodes.iter().map(|n| n.name.clone()));
+    b.step(
+        "verify",
+        "Verify the cluster (workstation)",
+        false,
+        false,
+        StepDoc {
+            what: vec![
+                format!("Waits until every node of the plan is Ready and reports kubelet version {} (REWIND_VERIFY_TIMEOUT, default 900 s).", cx.r.target),
+                "Uncordons the nodes that the drain step cordoned.".into(),
+                "Lists node objects and node-password secrets that do not belong to the plan (restored from the snapshot): it does not delete them.".into(),
+            ],
+            why: vec![
+                "Seed 000, step 9 and Verification. A rollback that left workers on the newer version looks fine from the servers (rancher/rancher#26289).".into(),
+                "Drained nodes stay unschedulable until uncordoned; the upstream runbook forgets this.".into(),
+            ],
+            done: vec![format!("`ok: N nodes Ready at {}`.", cx.r.target)],
+            if_fails: vec!["The message lists each node that is not Ready or runs another version. Check that node's service log, re-run the node's start step if needed, then re-run this step.".into()],
+        },
+        vec![script(Host::Workstation, false, vec![Op::new(Func::NeedTools, ["kubectl"])], vec![Op::new(Func::VerifyCluster, args)])],
+    );
+}
+
+fn cleanup_notes(b: &mut Builder, cx: &Ctx<'_>) {
+    if let Install::Airgap { .. } = cx.r.install {
+        b.manual("Air-gap: the archives in the artifacts folder are the ones installed; keep them until the cluster has run on the target version for a while.");
+    }
+    if cx.r.install_method == InstallMethod::Tar {
+        b.manual("Tarball install: if `/usr/local` is read-only on a node, install.sh installs into `/opt/rke2` instead and the scripts will not find rke2 in /usr/local/bin; such nodes need the plan's paths adapted.");
+    }
+    b.manual("Automation that upgraded the cluster (system-upgrade-controller plans, Rancher, a channel in config.yaml) will upgrade it again: suspend it before you start (peers-and-pain.md §3 item 13).");
+}

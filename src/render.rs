@@ -1,0 +1,178 @@
+//! Plan → bundle, in memory: every script, the README runbook, `plan.json`,
+//! `verify.sh` and `SHA256SUMS`. Pure: no I/O, so it is unit-testable and the
+//! same plan always renders the same bytes.
+
+use minijinja::{Value, context};
+use serde::Serialize;
+
+use crate::bundle::Bundle;
+use crate::plan::{Plan, Script, Step};
+use crate::templates::{self, trusted};
+
+/// The rewind version written into `plan.json` (and only there, so that a
+/// newer rewind emitting the same procedure emits the same scripts).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The plan format this build reads.
+pub const FORMAT: u32 = 1;
+
+/// `plan.json`: the machine-readable procedure.
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    rewind_version: &'static str,
+    format: u32,
+    plan_sha256: &'a str,
+    cluster: &'a str,
+    distribution: &'a str,
+    scenario: &'a str,
+    from: &'a str,
+    to: &'a str,
+    steps: Vec<StepJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct StepJson<'a> {
+    number: usize,
+    id: &'a str,
+    title: &'a str,
+    #[serde(rename = "where")]
+    hosts: Vec<&'a str>,
+    scripts: Vec<&'a str>,
+    parallel: bool,
+    destructive: bool,
+}
+
+/// The anchor of a step's README section.
+pub fn anchor(step: &Step) -> String {
+    format!("step-{:02}-{}", step.number, step.id)
+}
+
+/// The JSON form of the plan (also used by `explain --format json`).
+pub fn plan_json(plan: &Plan) -> String {
+    let json = PlanJson {
+        rewind_version: VERSION,
+        format: FORMAT,
+        plan_sha256: &plan.plan_sha256,
+        cluster: &plan.cluster,
+        distribution: plan.distribution,
+        scenario: &plan.scenario,
+        from: &plan.from,
+        to: &plan.to,
+        steps: plan
+            .steps
+            .iter()
+            .map(|s| StepJson {
+                number: s.number,
+                id: s.id,
+                title: &s.title,
+                hosts: s.scripts.iter().map(|x| x.host.name()).collect(),
+                scripts: s.scripts.iter().map(|x| x.path.as_str()).collect(),
+                parallel: s.parallel,
+                destructive: s.destructive,
+            })
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&json).expect("bug in rewind: plan.json serialises");
+    s.push('\n');
+    s
+}
+
+/// Renders one script.
+pub fn script(plan: &Plan, step: &Step, script: &Script) -> Result<String, minijinja::Error> {
+    let env = templates::environment();
+    script_with(&env, plan, step, script)
+}
+
+fn script_with(
+    env: &minijinja::Environment<'_>,
+    plan: &Plan,
+    step: &Step,
+    script: &Script,
+) -> Result<String, minijinja::Error> {
+    let mut library = String::new();
+    library.push_str(templates::library("core"));
+    for f in script.fragments() {
+        library.push('\n');
+        library.push_str(templates::library(f));
+    }
+    env.get_template("script.sh")?.render(context! {
+        plan_sha256 => plan.plan_sha256.as_str(),
+        cluster => plan.cluster.as_str(),
+        suffix => plan.suffix.as_str(),
+        step => format!("{:02}-{}", step.number, step.id),
+        number => step.number,
+        total => plan.steps.len(),
+        title => step.title.as_str(),
+        host => script.host.name(),
+        addresses => script.addresses.join(" "),
+        needs_root => u8::from(script.needs_root),
+        destructive => u8::from(step.destructive),
+        readme => format!("README.md#{}", anchor(step)),
+        library => trusted(library),
+        preflight => Value::from(minijinja::value::Serde(&script.preflight)),
+        actions => Value::from(minijinja::value::Serde(&script.actions)),
+    })
+}
+
+/// Renders the whole bundle.
+pub fn bundle(plan: &Plan) -> Result<Bundle, minijinja::Error> {
+    let env = templates::environment();
+    let mut b = Bundle::default();
+    for step in &plan.steps {
+        for s in &step.scripts {
+            b.add(s.path.clone(), script_with(&env, plan, step, s)?, 0o755);
+        }
+    }
+    b.add("README.md", readme(&env, plan)?, 0o644);
+    b.add("plan.json", plan_json(plan), 0o644);
+    b.add(
+        "verify.sh",
+        env.get_template("verify.sh")?.render(context! {})?,
+        0o755,
+    );
+    b.seal();
+    Ok(b)
+}
+
+/// The README runbook.
+fn readme(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<String, minijinja::Error> {
+    env.get_template("README.md")?.render(context! {
+        plan => Value::from(minijinja::value::Serde(plan)),
+        steps => Value::from(minijinja::value::Serde(steps_view(plan))),
+        version_note => "",
+    })
+}
+
+/// Per-step values the templates print but should not compute.
+#[derive(Serialize)]
+pub struct StepView<'a> {
+    /// The step.
+    pub step: &'a Step,
+    /// Anchor of its README section.
+    pub anchor: String,
+    /// Host names, comma-separated.
+    pub hosts: String,
+    /// The script's path, or its pattern when the step runs on several nodes.
+    pub script: String,
+}
+
+/// The per-step view used by README and explain templates.
+pub fn steps_view(plan: &Plan) -> Vec<StepView<'_>> {
+    plan.steps
+        .iter()
+        .map(|s| StepView {
+            step: s,
+            anchor: anchor(s),
+            hosts: s
+                .scripts
+                .iter()
+                .map(|x| x.host.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            script: match s.scripts.as_slice() {
+                [one] => one.path.clone(),
+                _ => format!("nodes/<node>/{:02}-{}.sh", s.number, s.id),
+            },
+        })
+        .collect()
+}

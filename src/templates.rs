@@ -1,0 +1,150 @@
+//! The template registry and the minijinja environment.
+//!
+//! Templates are embedded at compile time (a rewind binary needs no files
+//! beside it). `.sh` templates auto-escape every `{{ value }}` with
+//! [`crate::shell::quote`]: a template cannot forget to quote, and a value can
+//! only be printed raw if Rust code marks it safe (the library text, which is
+//! rewind's own code). Markdown templates print values as they are.
+
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+
+use crate::shell;
+
+/// `(name, source)` of every template.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("script.sh", include_str!("../templates/script.sh.j2")),
+    ("README.md", include_str!("../templates/README.md.j2")),
+    ("verify.sh", include_str!("../templates/verify.sh.j2")),
+    ("explain.md", include_str!("../templates/explain.md.j2")),
+    ("explain.txt", include_str!("../templates/explain.txt.j2")),
+];
+
+/// `(fragment, source)` of the shell library, inserted verbatim into scripts.
+pub const LIBRARY: &[(&str, &str)] = &[
+    ("core", include_str!("../templates/lib/core.sh")),
+    ("etcd", include_str!("../templates/lib/etcd.sh")),
+    ("files", include_str!("../templates/lib/files.sh")),
+    ("install", include_str!("../templates/lib/install.sh")),
+    ("kube", include_str!("../templates/lib/kube.sh")),
+    ("mysql", include_str!("../templates/lib/mysql.sh")),
+    ("postgres", include_str!("../templates/lib/postgres.sh")),
+    ("rke2", include_str!("../templates/lib/rke2.sh")),
+    ("sqlite", include_str!("../templates/lib/sqlite.sh")),
+    ("token", include_str!("../templates/lib/token.sh")),
+];
+
+/// The source of a library fragment.
+pub fn library(name: &str) -> &'static str {
+    LIBRARY
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .unwrap_or_else(|| panic!("bug in rewind: unknown library fragment {name}"))
+}
+
+/// A strict environment with every template loaded.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("bug in rewind: syntax config"),
+    );
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".sh") {
+            AutoEscape::Custom("sh".into())
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(|out, state, value| {
+        if let AutoEscape::Custom(_) = state.auto_escape() {
+            if value.is_safe() {
+                return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+            }
+            let text = match value.as_str() {
+                Some(s) => s.to_owned(),
+                None if value.is_number() || value.kind() == minijinja::value::ValueKind::Bool => {
+                    value.to_string()
+                }
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("bug in rewind: only strings and numbers may be printed into a script, not {}", value.kind()),
+                    ));
+                }
+            };
+            out.write_str(&shell::quote(&text)).map_err(Error::from)
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    env.add_filter("comment", comment);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("bug in rewind: template {name} does not parse: {e}"));
+    }
+    env
+}
+
+/// Prints a value inside a `#` comment: control characters (which could end
+/// the comment and start code) become spaces; nothing else is needed there.
+fn comment(value: &Value) -> Value {
+    let text = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned);
+    Value::from_safe_string(
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+    )
+}
+
+/// Marks rewind's own text (never plan values) as safe to print raw.
+pub fn trusted(text: String) -> Value {
+    Value::from_safe_string(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sh_templates_quote_every_value() {
+        let mut env = environment();
+        env.add_template("t.sh", "x={{ v }}").unwrap();
+        let out = env
+            .get_template("t.sh")
+            .unwrap()
+            .render(minijinja::context! { v => "$(rm -rf /)'" })
+            .unwrap();
+        assert_eq!(out, "x='$(rm -rf /)'\"'\"''");
+    }
+
+    #[test]
+    fn sh_templates_refuse_lists() {
+        let mut env = environment();
+        env.add_template("t.sh", "x={{ v }}").unwrap();
+        let r = env
+            .get_template("t.sh")
+            .unwrap()
+            .render(minijinja::context! { v => vec!["a"] });
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn every_template_and_fragment_loads() {
+        let env = environment();
+        for (name, _) in TEMPLATES {
+            env.get_template(name).unwrap();
+        }
+        for (name, src) in LIBRARY {
+            assert!(!src.trim().is_empty(), "{name} is empty");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Field-level rules shared by both distributions: paths, hashes, host
+//! names, enumerations, and the `Ctx` that collects diagnostics.
+
+use std::ops::Range;
+
+use crate::diagnostic::Diagnostic;
+use crate::spec::S;
+
+/// Collects diagnostics while validation walks the spec.
+#[derive(Default)]
+pub struct Ctx {
+    /// Everything found so far.
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Ctx {
+    /// Records a diagnostic.
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// True once any error was recorded.
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diagnostic::is_error)
+    }
+
+    /// A required value: reports `code` at `parent` when it is missing.
+    pub fn require<'a, T>(
+        &mut self,
+        value: &'a Option<S<T>>,
+        parent: Option<Range<usize>>,
+        key: &str,
+        help: &str,
+    ) -> Option<&'a S<T>> {
+        if value.is_none() {
+            self.push(
+                Diagnostic::error("required", parent, format!("missing required key `{key}`"))
+                    .help(help.to_owned()),
+            );
+        }
+        value.as_ref()
+    }
+
+    /// An absolute path without control characters (rule `paths`).
+    pub fn path(&mut self, value: &S<String>, key: &str) -> Option<String> {
+        let v = value.get_ref();
+        let span = Some(value.span());
+        if !v.starts_with('/') {
+            self.push(
+                Diagnostic::error("paths", span, format!("`{key}` must be an absolute path"))
+                    .label("not absolute")
+                    .help("write the full path on the host, starting with `/`: scripts run from any directory"),
+            );
+            return None;
+        }
+        if v.chars().any(char::is_control) {
+            self.push(
+                Diagnostic::error(
+                    "paths",
+                    span,
+                    format!("`{key}` contains a control character (newline, tab, NUL, …)"),
+                )
+                .help("rename the file or folder on the host; rewind refuses paths it cannot print safely in a runbook"),
+            );
+            return None;
+        }
+        if v.split('/').any(|c| c == "..") {
+            self.push(
+                Diagnostic::error("paths", span, format!("`{key}` contains a `..` component"))
+                    .help("write the resolved path"),
+            );
+            return None;
+        }
+        Some(v.clone())
+    }
+
+    /// A printable single-line value (names, buckets, hosts, users).
+    pub fn plain(&mut self, value: &S<String>, key: &str) -> Option<String> {
+        let v = value.get_ref();
+        if v.is_empty() || v.chars().any(char::is_control) {
+            self.push(
+                Diagnostic::error(
+                    "fields",
+                    Some(value.span()),
+                    format!("`{key}` must be a non-empty single-line value"),
+                )
+                .help("remove newlines and control characters"),
+            );
+            return None;
+        }
+        Some(v.clone())
+    }
+
+    /// A sha256 written as 64 hex digits (rule `hashes`); returned lowercase.
+    pub fn sha256(&mut self, value: &S<String>, key: &str) -> Option<String> {
+        let v = value.get_ref();
+        if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(v.to_ascii_lowercase());
+        }
+        self.push(
+            Diagnostic::error(
+                "hashes",
+                Some(value.span()),
+                format!("`{key}` is not a sha256"),
+            )
+            .label(format!("{} characters", v.chars().count()))
+            .help("write the 64 hex digits that `sha256sum FILE` prints"),
+        );
+        None
+    }
+
+    /// One of a fixed set of words.
+    pub fn one_of(
+        &mut self,
+        value: &S<String>,
+        key: &str,
+        allowed: &[&'static str],
+    ) -> Option<&'static str> {
+        let v = value.get_ref();
+        if let Some(found) = allowed.iter().find(|a| **a == v) {
+            return Some(found);
+        }
+        let list = allowed
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.push(
+            Diagnostic::error(
+                "fields",
+                Some(value.span()),
+                format!("`{key}` must be one of {list}"),
+            )
+            .label("unknown value")
+            .help(format!("write one of {list}")),
+        );
+        None
+    }
+}
+
+/// A host name: lowercase RFC 1123 labels separated by dots, at most 253
+/// characters. These names become folder names and are printed bare.
+pub fn is_hostname(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// One DNS label: `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`.
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// A kubectl-style duration: digits followed by s, m or h (`90s`, `10m`, `1h`).
+pub fn is_duration(s: &str) -> bool {
+    let Some(unit) = s.chars().last() else {
+        return false;
+    };
+    let digits = &s[..s.len() - 1];
+    matches!(unit, 's' | 'm' | 'h')
+        && !digits.is_empty()
+        && digits.len() <= 6
+        && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        assert!(is_hostname("server-1"));
+        assert!(is_hostname("node1.example.internal"));
+        assert!(!is_hostname("Server-1"));
+        assert!(!is_hostname("-a"));
+        assert!(!is_hostname("a..b"));
+        assert!(!is_hostname("a b"));
+        assert!(!is_hostname("a;b"));
+    }
+
+    #[test]
+    fn durations() {
+        assert!(is_duration("10m"));
+        assert!(is_duration("90s"));
+        assert!(!is_duration("10"));
+        assert!(!is_duration("m"));
+        assert!(!is_duration("1d"));
+    }
+}

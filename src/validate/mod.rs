@@ -1,0 +1,123 @@
+//! Turns what the user wrote ([`Spec`]) into what rewind will act on
+//! ([`Model`]), checking every precondition of PRODUCT.md §1.3.
+//!
+//! Validation never stops at the first problem: every rule runs and every
+//! finding is returned, errors and warnings together, each pointing at the
+//! TOML it is about. A model is returned only when there is no error.
+
+mod fields;
+mod rke1;
+mod rke2;
+
+use sha2::{Digest, Sha256};
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{Kind, Model};
+use crate::source::SourceFile;
+use crate::spec::{self, Spec};
+
+pub use fields::{is_dns_label, is_hostname};
+
+/// The result of checking a plan: the model (if no errors) and all findings.
+#[derive(Debug)]
+pub struct Checked {
+    /// `Some` when the plan has no errors.
+    pub model: Option<Model>,
+    /// Every error and warning, in the order found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A target version given on the command line (`--to`), which wins over the plan's.
+pub type TargetOverride<'a> = Option<&'a str>;
+
+/// Parses and validates plan text.
+pub fn check(source: &SourceFile, to: TargetOverride<'_>) -> Checked {
+    match spec::parse(source) {
+        Ok(spec) => validate(&spec, source, to),
+        Err(d) => Checked {
+            model: None,
+            diagnostics: vec![d],
+        },
+    }
+}
+
+/// Validates a parsed spec.
+pub fn validate(spec: &Spec, source: &SourceFile, to: TargetOverride<'_>) -> Checked {
+    let mut cx = fields::Ctx::default();
+    if let Some(format) = &spec.format
+        && *format.get_ref() != 1
+    {
+        cx.push(
+            Diagnostic::error("format", Some(format.span()), "unsupported plan format")
+                .label("only format 1 exists")
+                .help("write `format = 1` or leave the key out"),
+        );
+    }
+    let Some(cluster) = &spec.cluster else {
+        cx.push(
+            Diagnostic::error("required", Some(0..0), "the plan has no [cluster] table").help(
+                "start the plan with [cluster] and its name, current-version and target-version",
+            ),
+        );
+        return finish(cx, None);
+    };
+    let cluster_span = Some(cluster.span());
+    let c = cluster.get_ref();
+    let name = cx
+        .require(&c.name, cluster_span.clone(), "cluster.name", "add `name = \"<dns label>\"` to [cluster]")
+        .and_then(|n| {
+            if fields::is_dns_label(n.get_ref()) {
+                Some(n.get_ref().clone())
+            } else {
+                cx.push(
+                    Diagnostic::error("names", Some(n.span()), "cluster name is not a DNS label")
+                        .label("expected [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+                        .help("use lowercase letters, digits and `-`; it names log files and folders on every host"),
+                );
+                None
+            }
+        });
+    let distribution = match &c.distribution {
+        None => Some("rke2"),
+        Some(d) => cx.one_of(d, "cluster.distribution", &["rke2", "rke1"]),
+    };
+    let mut checked = Vec::new();
+    let mut warnings = Vec::new();
+    let kind = match distribution {
+        Some("rke1") => rke1::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke1),
+        Some(_) => rke2::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke2),
+        None => None,
+    };
+    for d in cx.diags.iter().filter(|d| !d.is_error()) {
+        warnings.push(format!("{}: {}", d.code, d.message));
+    }
+    let model = match (name, kind) {
+        (Some(cluster), Some(kind)) if !cx.has_errors() => Some(Model {
+            cluster,
+            plan_sha256: sha256_hex(source.text.as_bytes()),
+            kind,
+            checked,
+            warnings,
+        }),
+        _ => None,
+    };
+    finish(cx, model)
+}
+
+fn finish(cx: fields::Ctx, model: Option<Model>) -> Checked {
+    Checked {
+        model,
+        diagnostics: cx.diags,
+    }
+}
+
+/// Lowercase hex sha256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    s
+}

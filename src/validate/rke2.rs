@@ -1,0 +1,763 @@
+//! Rules for `distribution = "rke2"` plans (PRODUCT.md §1.1 and §1.3).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use super::TargetOverride;
+use super::fields::{Ctx, is_duration, is_hostname};
+use crate::diagnostic::Diagnostic;
+use crate::model::{
+    Datastore, Drain, ExternalDb, Install, InstallMethod, Rke2, Rke2Node, Role, S3, Snapshot,
+    SnapshotLocation, Token,
+};
+use crate::spec::{S, Spec};
+use crate::version::Rke2Version;
+
+const VERSION_HELP: &str = "RKE2 versions look like `v1.28.9+rke2r1` (`rke2 --version` prints it; release candidates: `v1.28.9-rc1+rke2r1`)";
+
+/// Validates an RKE2 plan; `checked` receives the preconditions proved.
+pub(super) fn validate(
+    spec: &Spec,
+    cx: &mut Ctx,
+    to: TargetOverride<'_>,
+    checked: &mut Vec<String>,
+) -> Option<Rke2> {
+    let cluster = spec.cluster.as_ref()?;
+    let cspan = Some(cluster.span());
+    let c = cluster.get_ref();
+
+    reject_rke1_keys(spec, cx);
+
+    // --- versions and direction
+    let current = cx
+        .require(
+            &c.current_version,
+            cspan.clone(),
+            "cluster.current-version",
+            "add `current-version = \"v1.29.4+rke2r1\"`: what the nodes run now",
+        )
+        .and_then(|v| version(cx, v, "cluster.current-version"));
+    let target = match to {
+        Some(t) => Rke2Version::parse(t).or_else(|| {
+            cx.push(
+                Diagnostic::error("versions", None, format!("--to {t}: not an RKE2 version"))
+                    .help(VERSION_HELP),
+            );
+            None
+        }),
+        None => cx
+            .require(
+                &c.target_version,
+                cspan.clone(),
+                "cluster.target-version",
+                "add `target-version = \"v1.28.9+rke2r1\"`, or pass --to",
+            )
+            .and_then(|v| version(cx, v, "cluster.target-version")),
+    };
+    let target_span = if to.is_some() {
+        None
+    } else {
+        c.target_version.as_ref().map(S::span)
+    };
+    if let (Some(cur), Some(tgt)) = (&current, &target) {
+        if tgt >= cur {
+            cx.push(
+                Diagnostic::error(
+                    "direction",
+                    target_span.clone(),
+                    format!("target {tgt} is not older than current {cur}"),
+                )
+                .label(if tgt == cur { "same version" } else { "newer than current" })
+                .help("a rollback goes to an older version: check current-version against `rke2 --version` on a node"),
+            );
+        } else {
+            checked.push(format!("direction: {tgt} is older than {cur}"));
+            if cur.minor_line().0 == tgt.minor_line().0 && cur.minor > tgt.minor + 1 {
+                cx.push(
+                    Diagnostic::warning(
+                        "skipped-minors",
+                        target_span.clone(),
+                        format!("rolling back across {} minors ({cur} → {tgt})", cur.minor - tgt.minor),
+                    )
+                    .help("allowed, but everything written to the cluster since the snapshot is lost; make sure that is intended"),
+                );
+            }
+        }
+    }
+
+    // --- snapshot
+    let snapshot = spec.snapshot.as_ref().or_else(|| {
+        cx.push(
+            Diagnostic::error("required", Some(0..0), "the plan has no [snapshot] table")
+                .help("add [snapshot] with the backup's `path` and `taken-on`: without a backup there is no rollback"),
+        );
+        None
+    });
+
+    // --- datastore
+    let datastore = datastore(spec, cx);
+
+    let snapshot = snapshot.and_then(|s| {
+        snapshot_of(
+            s,
+            cx,
+            datastore.as_ref(),
+            target.as_ref(),
+            target_span.clone(),
+            checked,
+        )
+    });
+
+    // --- cluster paths and method
+    let data_dir = match &c.data_dir {
+        Some(d) => cx
+            .path(d, "cluster.data-dir")
+            .map(|p| p.trim_end_matches('/').to_owned()),
+        None => Some("/var/lib/rancher/rke2".to_owned()),
+    };
+    let install_method = match &c.install_method {
+        None => Some(InstallMethod::Tar),
+        Some(m) => cx
+            .one_of(m, "cluster.install-method", &["tar", "rpm"])
+            .map(|m| {
+                if m == "rpm" {
+                    InstallMethod::Rpm
+                } else {
+                    InstallMethod::Tar
+                }
+            }),
+    };
+
+    // --- token
+    let token = match &spec.token {
+        None => {
+            cx.push(
+                Diagnostic::warning("token", None, "no [token]: the server token saved with the snapshot is not checked")
+                    .help("add [token] file = \"/root/rke2-backup/token\" (and its sha256): a wrong token after the restore is the most common failure"),
+            );
+            Some(None)
+        }
+        Some(t) => {
+            let tspan = Some(t.span());
+            let t = t.get_ref();
+            let file = cx
+                .require(
+                    &t.file,
+                    tspan,
+                    "token.file",
+                    "add `file = \"/path/to/saved/token\"`",
+                )
+                .and_then(|f| cx.path(f, "token.file"));
+            let sha = match &t.sha256 {
+                Some(h) => cx.sha256(h, "token.sha256").map(Some),
+                None => Some(None),
+            };
+            match (file, sha) {
+                (Some(file), Some(sha256)) => {
+                    checked
+                        .push("token: the saved server token is checked before the restore".into());
+                    Some(Some(Token { file, sha256 }))
+                }
+                _ => None,
+            }
+        }
+    };
+
+    // --- install
+    let install = install(spec, cx, checked);
+
+    // --- drain
+    let drain = match &spec.drain {
+        None => Some(Some(Drain {
+            kubeconfig: None,
+            timeout: "10m".into(),
+        })),
+        Some(d) => {
+            let d = d.get_ref();
+            let enabled = d.enabled.as_ref().is_none_or(|e| *e.get_ref());
+            let kubeconfig = match &d.kubeconfig {
+                Some(k) => cx.path(k, "drain.kubeconfig").map(Some),
+                None => Some(None),
+            };
+            let timeout = match &d.timeout {
+                Some(t) if is_duration(t.get_ref()) => Some(t.get_ref().clone()),
+                Some(t) => {
+                    cx.push(
+                        Diagnostic::error(
+                            "fields",
+                            Some(t.span()),
+                            "`drain.timeout` is not a duration",
+                        )
+                        .help("write a number followed by s, m or h, e.g. \"10m\""),
+                    );
+                    None
+                }
+                None => Some("10m".into()),
+            };
+            match (kubeconfig, timeout) {
+                (Some(kubeconfig), Some(timeout)) if enabled => Some(Some(Drain {
+                    kubeconfig,
+                    timeout,
+                })),
+                (Some(_), Some(_)) => Some(None),
+                _ => None,
+            }
+        }
+    };
+
+    // --- nodes
+    let nodes = nodes(spec, cx, datastore.as_ref(), checked);
+
+    // restore-on must name a node that exists.
+    if let (Some(Datastore::Postgres(db) | Datastore::Mysql(db)), Some(nodes)) =
+        (&datastore, &nodes)
+        && let Some(on) = &db.restore_on
+        && !nodes.iter().any(|n| &n.name == on)
+    {
+        let span = spec
+            .datastore
+            .as_ref()
+            .and_then(|d| d.get_ref().restore_on.as_ref().map(S::span));
+        cx.push(
+            Diagnostic::error(
+                "datastore-fields",
+                span,
+                format!("restore-on names `{on}`, which is not a node of the plan"),
+            )
+            .help("write \"workstation\" or the name of a node listed in [[nodes]]"),
+        );
+    }
+    if let (Some(Datastore::Etcd), Some(snap), Some(nodes)) = (&datastore, &snapshot, &nodes)
+        && !nodes.is_empty()
+    {
+        let _ = snap;
+    }
+
+    Some(Rke2 {
+        current: current?,
+        target: target?,
+        data_dir: data_dir?,
+        install_method: install_method?,
+        datastore: datastore?,
+        snapshot: snapshot?,
+        token: token?,
+        install: install?,
+        drain: drain?,
+        nodes: nodes?,
+    })
+}
+
+fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<Rke2Version> {
+    Rke2Version::parse(v.get_ref()).or_else(|| {
+        cx.push(
+            Diagnostic::error(
+                "versions",
+                Some(v.span()),
+                format!("`{key}` is not an RKE2 version"),
+            )
+            .label("expected vMAJOR.MINOR.PATCH[-rcN]+rke2rN")
+            .help(VERSION_HELP),
+        );
+        None
+    })
+}
+
+fn reject_rke1_keys(spec: &Spec, cx: &mut Ctx) {
+    let mut misplaced: Vec<(Range<usize>, &str)> = Vec::new();
+    if let Some(r) = &spec.rke {
+        misplaced.push((r.span(), "[rke]"));
+    }
+    if let Some(r) = &spec.recovery {
+        misplaced.push((r.span(), "[recovery]"));
+    }
+    if let Some(s) = &spec.snapshot
+        && let Some(n) = &s.get_ref().name
+    {
+        misplaced.push((n.span(), "snapshot.name"));
+    }
+    for n in &spec.nodes {
+        let n = n.get_ref();
+        for (v, key) in [
+            (&n.address, "address"),
+            (&n.hostname, "hostname"),
+            (&n.user, "user"),
+        ] {
+            if let Some(v) = v {
+                misplaced.push((v.span(), key));
+            }
+        }
+        if let Some(r) = &n.roles {
+            misplaced.push((r.span(), "roles"));
+        }
+    }
+    for (span, key) in misplaced {
+        cx.push(
+            Diagnostic::error("fields", Some(span), format!("`{key}` belongs to rke1 plans"))
+                .help("remove it, or set `distribution = \"rke1\"` in [cluster] if this is a Rancher-on-RKE1 plan"),
+        );
+    }
+}
+
+fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
+    let Some(ds) = &spec.datastore else {
+        return Some(Datastore::Etcd);
+    };
+    let dspan = Some(ds.span());
+    let d = ds.get_ref();
+    let kind = match &d.kind {
+        None => "etcd",
+        Some(k) => cx.one_of(
+            k,
+            "datastore.kind",
+            &["etcd", "sqlite", "postgres", "mysql"],
+        )?,
+    };
+    let external_keys = [
+        (d.host.as_ref().map(S::span), "host"),
+        (d.port.as_ref().map(S::span), "port"),
+        (d.database.as_ref().map(S::span), "database"),
+        (d.user.as_ref().map(S::span), "user"),
+        (d.restore_on.as_ref().map(S::span), "restore-on"),
+    ];
+    if matches!(kind, "etcd" | "sqlite") {
+        for (span, key) in external_keys {
+            if let Some(span) = span {
+                cx.push(
+                    Diagnostic::error(
+                        "datastore-fields",
+                        Some(span),
+                        format!("`datastore.{key}` applies only to postgres and mysql"),
+                    )
+                    .help(format!(
+                        "remove it: a {kind} datastore lives on the servers"
+                    )),
+                );
+            }
+        }
+        return Some(if kind == "etcd" {
+            Datastore::Etcd
+        } else {
+            Datastore::Sqlite
+        });
+    }
+    let help = "external databases need `host` and `database` in [datastore]";
+    let host = match &d.host {
+        Some(h) => cx.plain(h, "datastore.host"),
+        None => {
+            cx.push(
+                Diagnostic::error(
+                    "datastore-fields",
+                    dspan.clone(),
+                    format!("{kind} needs `datastore.host`"),
+                )
+                .help(help),
+            );
+            None
+        }
+    };
+    let database = match &d.database {
+        Some(h) => cx.plain(h, "datastore.database"),
+        None => {
+            cx.push(
+                Diagnostic::error(
+                    "datastore-fields",
+                    dspan.clone(),
+                    format!("{kind} needs `datastore.database`"),
+                )
+                .help(help),
+            );
+            None
+        }
+    };
+    let port = match &d.port {
+        None => Some(None),
+        Some(p) => match u16::try_from(*p.get_ref()) {
+            Ok(v) if v > 0 => Some(Some(v)),
+            _ => {
+                cx.push(
+                    Diagnostic::error(
+                        "datastore-fields",
+                        Some(p.span()),
+                        "`datastore.port` is not a TCP port",
+                    )
+                    .help("write a number from 1 to 65535"),
+                );
+                None
+            }
+        },
+    };
+    let user = match &d.user {
+        None => Some(None),
+        Some(u) => cx.plain(u, "datastore.user").map(Some),
+    };
+    let restore_on = match &d.restore_on {
+        None => Some(None),
+        Some(r) if r.get_ref() == "workstation" => Some(None),
+        Some(r) => cx.plain(r, "datastore.restore-on").map(Some),
+    };
+    let db = ExternalDb {
+        host: host?,
+        port: port?,
+        database: database?,
+        user: user?,
+        restore_on: restore_on?,
+    };
+    Some(if kind == "postgres" {
+        Datastore::Postgres(db)
+    } else {
+        Datastore::Mysql(db)
+    })
+}
+
+fn snapshot_of(
+    s: &S<crate::spec::SnapshotSpec>,
+    cx: &mut Ctx,
+    datastore: Option<&Datastore>,
+    target: Option<&Rke2Version>,
+    target_span: Option<Range<usize>>,
+    checked: &mut Vec<String>,
+) -> Option<Snapshot> {
+    let sspan = Some(s.span());
+    let snap = s.get_ref();
+    let taken_on = cx.require(&snap.taken_on, sspan.clone(), "snapshot.taken-on", "add `taken-on = \"v1.28.9+rke2r1\"`: the version the cluster ran when the backup was taken");
+    let taken = taken_on.and_then(|t| version(cx, t, "snapshot.taken-on"));
+    if let (Some(t), Some(taken), Some(target)) = (taken_on, &taken, target) {
+        if taken.minor_line() != target.minor_line() {
+            let mut d = Diagnostic::error(
+                "snapshot-minor",
+                Some(t.span()),
+                format!(
+                    "the snapshot was taken on {taken}, but the target is {target}: a minor rollback needs a snapshot from the target's minor ({}.{})",
+                    target.major, target.minor
+                ),
+            )
+            .label(format!("taken on {}.{}", taken.major, taken.minor))
+            .help(format!(
+                "restore a snapshot taken while the cluster ran v{}.{}.x, or set the target to the version this snapshot was taken on ({taken})",
+                target.major, target.minor
+            ));
+            if target_span.is_none() {
+                d = d.label(format!(
+                    "taken on {}.{}; --to asks for {target}",
+                    taken.major, taken.minor
+                ));
+            }
+            cx.push(d);
+        } else {
+            checked.push(format!(
+                "snapshot-minor: the snapshot was taken on {taken}, the target's minor"
+            ));
+            if taken > target {
+                cx.push(
+                    Diagnostic::warning(
+                        "snapshot-patch",
+                        Some(t.span()),
+                        format!("the snapshot was taken on {taken}, newer than the target {target}"),
+                    )
+                    .help("the restored data comes from a newer patch release; roll back to the version the snapshot was taken on if you can"),
+                );
+            }
+        }
+    }
+    let sha256 = match &snap.sha256 {
+        Some(h) => cx.sha256(h, "snapshot.sha256").map(Some),
+        None => {
+            cx.push(
+                Diagnostic::warning("integrity", sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the file exists")
+                    .help("add `sha256 = \"…\"` with what `sha256sum SNAPSHOT` printed when the backup was made"),
+            );
+            Some(None)
+        }
+    };
+    if sha256.as_ref().is_some_and(Option::is_some) {
+        checked
+            .push("integrity: the snapshot's sha256 is checked before anything is stopped".into());
+    }
+    let location = match (&snap.path, &snap.s3) {
+        (Some(p), None) => cx.path(p, "snapshot.path").map(SnapshotLocation::Path),
+        (None, Some(s3)) => {
+            if datastore.is_some_and(|d| *d != Datastore::Etcd) {
+                cx.push(
+                    Diagnostic::error(
+                        "datastore-fields",
+                        Some(s3.span()),
+                        "[snapshot.s3] is only for embedded etcd",
+                    )
+                    .help("copy the backup to the restoring host and give its `path`"),
+                );
+                None
+            } else {
+                s3_of(s3, cx).map(SnapshotLocation::S3)
+            }
+        }
+        (Some(p), Some(_)) => {
+            cx.push(
+                Diagnostic::error("paths", Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
+                    .help("keep one: `path` for a file on the restoring host, [snapshot.s3] for an object in S3"),
+            );
+            None
+        }
+        (None, None) => {
+            cx.push(
+                Diagnostic::error(
+                    "paths",
+                    sspan,
+                    "the snapshot has neither `path` nor [snapshot.s3]",
+                )
+                .help(
+                    "add `path = \"/absolute/path/to/the/backup\"` (on the host that restores it)",
+                ),
+            );
+            None
+        }
+    };
+    Some(Snapshot {
+        location: location?,
+        taken_on: taken?.to_string(),
+        sha256: sha256?,
+    })
+}
+
+/// `[snapshot.s3]` (shared with rke1 disaster recovery).
+pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
+    let span = Some(s3.span());
+    let s = s3.get_ref();
+    let name = cx
+        .require(
+            &s.name,
+            span.clone(),
+            "snapshot.s3.name",
+            "add `name = \"<snapshot file name>\"`",
+        )
+        .and_then(|n| cx.plain(n, "snapshot.s3.name"));
+    let bucket = cx
+        .require(
+            &s.bucket,
+            span,
+            "snapshot.s3.bucket",
+            "add `bucket = \"<bucket>\"`",
+        )
+        .and_then(|n| cx.plain(n, "snapshot.s3.bucket"));
+    let opt = |cx: &mut Ctx, v: &Option<S<String>>, key: &str| match v {
+        None => Some(None),
+        Some(v) => cx.plain(v, key).map(Some),
+    };
+    let folder = opt(cx, &s.folder, "snapshot.s3.folder");
+    let endpoint = opt(cx, &s.endpoint, "snapshot.s3.endpoint");
+    let region = opt(cx, &s.region, "snapshot.s3.region");
+    if let Some(n) = &name
+        && n.contains('/')
+    {
+        cx.push(
+            Diagnostic::error(
+                "fields",
+                s.name.as_ref().map(S::span),
+                "`snapshot.s3.name` is a file name, not a path",
+            )
+            .help("put the folder part in `folder`"),
+        );
+        return None;
+    }
+    Some(S3 {
+        name: name?,
+        bucket: bucket?,
+        folder: folder?,
+        endpoint: endpoint?,
+        region: region?,
+    })
+}
+
+fn install(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Install> {
+    let Some(i) = &spec.install else {
+        return Some(Install::Online);
+    };
+    let ispan = Some(i.span());
+    let i = i.get_ref();
+    let source = match &i.source {
+        None => "online",
+        Some(s) => cx.one_of(s, "install.source", &["online", "airgap"])?,
+    };
+    let arch = match &i.arch {
+        None => Some("amd64"),
+        Some(a) => cx.one_of(a, "install.arch", &["amd64", "arm64", "s390x"]),
+    };
+    if source == "online" {
+        if let Some(a) = &i.artifacts {
+            cx.push(
+                Diagnostic::error(
+                    "airgap",
+                    Some(a.span()),
+                    "`install.artifacts` is only read when `source = \"airgap\"`",
+                )
+                .help("set `source = \"airgap\"` or remove `artifacts`"),
+            );
+        }
+        return Some(Install::Online);
+    }
+    let artifacts = match &i.artifacts {
+        Some(a) => cx.path(a, "install.artifacts"),
+        None => {
+            cx.push(
+                Diagnostic::error("airgap", ispan, "`source = \"airgap\"` needs `artifacts`")
+                    .help("add `artifacts = \"/root/rke2-artifacts\"`: the folder on every node holding install.sh, rke2.linux-<arch>.tar.gz, the image archives and sha256sum-<arch>.txt of the target version"),
+            );
+            None
+        }
+    };
+    checked.push(
+        "airgap: the target's artifacts are checked against sha256sum-<arch>.txt on every node"
+            .into(),
+    );
+    Some(Install::Airgap {
+        artifacts: artifacts?.trim_end_matches('/').to_owned(),
+        arch: arch?.to_owned(),
+    })
+}
+
+fn nodes(
+    spec: &Spec,
+    cx: &mut Ctx,
+    datastore: Option<&Datastore>,
+    checked: &mut Vec<String>,
+) -> Option<Vec<Rke2Node>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
+    let mut init_spans = Vec::new();
+    for n in &spec.nodes {
+        let nspan = Some(n.span());
+        let node = n.get_ref();
+        let name = cx.require(
+            &node.name,
+            nspan.clone(),
+            "nodes.name",
+            "add `name = \"<host name>\"` to this [[nodes]] entry",
+        );
+        let role = cx
+            .require(
+                &node.role,
+                nspan.clone(),
+                "nodes.role",
+                "add `role = \"server\"` or `role = \"agent\"`",
+            )
+            .and_then(|r| cx.one_of(r, "nodes.role", &["server", "agent"]));
+        let (Some(name), Some(role)) = (name, role) else {
+            ok = false;
+            continue;
+        };
+        if !is_hostname(name.get_ref()) {
+            cx.push(
+                Diagnostic::error("names", Some(name.span()), "node name is not a valid host name")
+                    .label("expected lowercase letters, digits, `-` and `.`")
+                    .help("write the host's name as `uname -n` prints it; scripts refuse to run on any other host"),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some(first) = seen.get(name.get_ref()) {
+            let (_, _) = (first, ());
+            cx.push(
+                Diagnostic::error(
+                    "names",
+                    Some(name.span()),
+                    format!("node `{}` is listed twice", name.get_ref()),
+                )
+                .help("every [[nodes]] entry needs its own host name"),
+            );
+            ok = false;
+            continue;
+        }
+        seen.insert(name.get_ref().clone(), name.span());
+        let role = if role == "server" {
+            Role::Server
+        } else {
+            Role::Agent
+        };
+        let init = node.init.as_ref().is_some_and(|i| *i.get_ref());
+        if init {
+            let span = node.init.as_ref().map(S::span);
+            if role == Role::Agent {
+                cx.push(
+                    Diagnostic::error("first-server", span, format!("agent `{}` cannot be the init server", name.get_ref()))
+                        .help("set `init = true` on the server that has no `server:` entry in its config.yaml"),
+                );
+                ok = false;
+            } else {
+                init_spans.push((name.get_ref().clone(), span));
+            }
+        }
+        out.push(Rke2Node {
+            name: name.get_ref().clone(),
+            role,
+            init,
+        });
+    }
+    let servers: Vec<&str> = out
+        .iter()
+        .filter(|n| n.role == Role::Server)
+        .map(|n| n.name.as_str())
+        .collect();
+    if ok && servers.is_empty() {
+        cx.push(
+            Diagnostic::error("servers", Some(0..0), "the plan has no server node")
+                .help("add the cluster's servers as [[nodes]] with `role = \"server\"`"),
+        );
+        ok = false;
+    }
+    match datastore {
+        Some(Datastore::Etcd) if ok => match init_spans.len() {
+            1 => checked.push(format!(
+                "first-server: cluster-reset runs on {}",
+                init_spans[0].0
+            )),
+            0 => {
+                cx.push(
+                    Diagnostic::error("first-server", Some(0..0), "no server has `init = true`: rewind cannot tell where cluster-reset runs")
+                        .help(format!(
+                            "set `init = true` on the server whose config.yaml has no `server:` entry; candidates: {}",
+                            servers.join(", ")
+                        )),
+                );
+                ok = false;
+            }
+            _ => {
+                let names: Vec<&str> = init_spans.iter().map(|(n, _)| n.as_str()).collect();
+                for (_, span) in init_spans.iter().skip(1) {
+                    cx.push(
+                        Diagnostic::error("first-server", span.clone(), format!("{} servers have `init = true` ({})", names.len(), names.join(", ")))
+                            .help("exactly one server restores the snapshot: keep `init = true` only on the one whose config.yaml has no `server:` entry"),
+                    );
+                }
+                ok = false;
+            }
+        },
+        Some(Datastore::Sqlite) if ok => {
+            if out.len() != 1 || out[0].role != Role::Server {
+                cx.push(
+                    Diagnostic::error("sqlite-single", Some(0..0), format!("a SQLite cluster has exactly one node, a server; this plan has {}", out.len()))
+                        .help("SQLite (kine) cannot run HA: list only the one server, or set the real datastore kind"),
+                );
+                ok = false;
+            } else {
+                checked.push(format!("sqlite-single: {} is the only node", out[0].name));
+            }
+        }
+        _ => {}
+    }
+    if ok {
+        checked.push(format!(
+            "names: {} node{} with unique host names ({} server{}, {} agent{})",
+            out.len(),
+            if out.len() == 1 { "" } else { "s" },
+            servers.len(),
+            if servers.len() == 1 { "" } else { "s" },
+            out.len() - servers.len(),
+            if out.len() - servers.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+        ));
+    }
+    ok.then_some(out)
+}
