@@ -50,6 +50,8 @@ pub struct Rke2 {
     pub install: Install,
     /// The workstation drain step, if enabled.
     pub drain: Option<Drain>,
+    /// kubeconfig on the workstation for drain and verify; `None` means `$KUBECONFIG`.
+    pub kubeconfig: Option<String>,
     /// Nodes in plan order.
     pub nodes: Vec<Rke2Node>,
 }

@@ -226,9 +226,10 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         scripts.push(script(Host::Workstation, false, pre, Vec::new()));
     }
     for n in &cx.r.nodes {
-        let mut extra = vec!["timeout"];
         let host = Host::Node(n.name.clone());
         let restores_here = host == restore_host;
+        // cluster-reset runs under `timeout`; no other node needs it.
+        let mut extra = if restores_here && cx.r.datastore == Datastore::Etcd { vec!["timeout"] } else { Vec::new() };
         if restores_here {
             match &cx.r.datastore {
                 Datastore::Etcd => {
