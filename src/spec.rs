@@ -7,6 +7,7 @@
 //! bundle writer are the only ones that touch files (`load`).
 
 use camino::Utf8Path;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -17,134 +18,242 @@ use crate::source::SourceFile;
 pub type S<T> = Spanned<T>;
 
 /// The whole plan file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct Spec {
+    /// The plan format; 1 is the only one (optional).
+    #[schemars(with = "Option<i64>", extend("enum" = [1]))]
     pub format: Option<S<i64>>,
+    /// The cluster and the versions of the rollback.
+    #[schemars(with = "Option<ClusterSpec>")]
     pub cluster: Option<S<ClusterSpec>>,
+    /// Where the cluster keeps its state (default: embedded etcd).
+    #[schemars(with = "Option<DatastoreSpec>")]
     pub datastore: Option<S<DatastoreSpec>>,
+    /// The datastore backup that the rollback restores.
+    #[schemars(with = "Option<SnapshotSpec>")]
     pub snapshot: Option<S<SnapshotSpec>>,
+    /// The server token saved with the snapshot (strongly recommended: a wrong token after the restore is the most common failure).
+    #[schemars(with = "Option<TokenSpec>")]
     pub token: Option<S<TokenSpec>>,
+    /// How the target version is installed on the nodes.
+    #[schemars(with = "Option<InstallSpec>")]
     pub install: Option<S<InstallSpec>>,
+    /// The workstation step that drains the nodes before anything stops.
+    #[schemars(with = "Option<DrainSpec>")]
     pub drain: Option<S<DrainSpec>>,
+    /// RKE1 plans: the rke binary, cluster file and Rancher deployment.
+    #[schemars(with = "Option<RkeSpec>")]
     pub rke: Option<S<RkeSpec>>,
+    /// RKE1 disaster recovery: a dead node is replaced.
+    #[schemars(with = "Option<RecoverySpec>")]
     pub recovery: Option<S<RecoverySpec>>,
+    /// The hosts of the cluster.
     #[serde(default)]
+    #[schemars(with = "Vec<NodeSpec>")]
     pub nodes: Vec<S<NodeSpec>>,
 }
 
 /// `[cluster]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct ClusterSpec {
+    /// Cluster name, a DNS label; the operator types it to confirm destructive steps.
+    #[schemars(with = "Option<String>", extend("pattern" = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     pub name: Option<S<String>>,
+    /// "rke2" (default) or "rke1" (Rancher HA on RKE1).
+    #[schemars(with = "Option<String>", extend("enum" = ["rke2", "rke1"], "default" = "rke2"))]
     pub distribution: Option<S<String>>,
+    /// What the nodes run now, after the failed upgrade (e.g. "v1.29.4+rke2r1").
+    #[schemars(with = "Option<String>")]
     pub current_version: Option<S<String>>,
+    /// The version to roll back to; `--to` on the command line wins.
+    #[schemars(with = "Option<String>")]
     pub target_version: Option<S<String>>,
+    /// RKE2 data dir (absolute).
+    #[schemars(with = "Option<String>", extend("default" = "/var/lib/rancher/rke2"))]
     pub data_dir: Option<S<String>>,
+    /// "tar" (default) or "rpm": decides where rke2 and its scripts live.
+    #[schemars(with = "Option<String>", extend("enum" = ["tar", "rpm"], "default" = "tar"))]
     pub install_method: Option<S<String>>,
 }
 
 /// `[datastore]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct DatastoreSpec {
+    /// "etcd" (embedded, default), "sqlite", "postgres" or "mysql".
+    #[schemars(with = "Option<String>", extend("enum" = ["etcd", "sqlite", "postgres", "mysql"], "default" = "etcd"))]
     pub kind: Option<S<String>>,
+    /// External database host (postgres, mysql).
+    #[schemars(with = "Option<String>")]
     pub host: Option<S<String>>,
+    /// External database TCP port.
+    #[schemars(with = "Option<i64>", extend("minimum" = 1, "maximum" = 65535))]
     pub port: Option<S<i64>>,
+    /// External database name.
+    #[schemars(with = "Option<String>")]
     pub database: Option<S<String>>,
+    /// External database user; the password is read at run time, never from the plan.
+    #[schemars(with = "Option<String>")]
     pub user: Option<S<String>>,
+    /// Where the database restore runs: "workstation" (default) or a node name.
+    #[schemars(with = "Option<String>", extend("default" = "workstation"))]
     pub restore_on: Option<S<String>>,
 }
 
 /// `[snapshot]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct SnapshotSpec {
+    /// Absolute path of the backup on the host that restores it (etcd snapshot, state.db copy, pg_dump -Fc archive or mysqldump file).
+    #[schemars(with = "Option<String>")]
     pub path: Option<S<String>>,
+    /// RKE1: the rke snapshot name, without .zip.
+    #[schemars(with = "Option<String>")]
     pub name: Option<S<String>>,
+    /// The version the cluster ran when the backup was taken; must have the target's MAJOR.MINOR.
+    #[schemars(with = "Option<String>")]
     pub taken_on: Option<S<String>>,
+    /// SHA-256 of the backup file (64 hex digits); every script that touches it checks it first.
+    #[schemars(with = "Option<String>", extend("pattern" = "^[0-9a-fA-F]{64}$"))]
     pub sha256: Option<S<String>>,
+    /// etcd only: the snapshot lives in S3 instead of on disk (then `path` is absent).
+    #[schemars(with = "Option<S3Spec>")]
     pub s3: Option<S<S3Spec>>,
 }
 
 /// `[snapshot.s3]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct S3Spec {
+    /// Object name (the snapshot file name).
+    #[schemars(with = "Option<String>")]
     pub name: Option<S<String>>,
+    /// Bucket.
+    #[schemars(with = "Option<String>")]
     pub bucket: Option<S<String>>,
+    /// Folder inside the bucket (optional).
+    #[schemars(with = "Option<String>")]
     pub folder: Option<S<String>>,
+    /// S3 endpoint (default s3.amazonaws.com); credentials are read from the environment at run time.
+    #[schemars(with = "Option<String>")]
     pub endpoint: Option<S<String>>,
+    /// S3 region (optional).
+    #[schemars(with = "Option<String>")]
     pub region: Option<S<String>>,
 }
 
 /// `[token]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct TokenSpec {
+    /// The server token saved with the snapshot, on the restoring host (absolute path).
+    #[schemars(with = "Option<String>")]
     pub file: Option<S<String>>,
+    /// SHA-256 of the token; scripts compare without printing it.
+    #[schemars(with = "Option<String>", extend("pattern" = "^[0-9a-fA-F]{64}$"))]
     pub sha256: Option<S<String>>,
 }
 
 /// `[install]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct InstallSpec {
+    /// "online" (default: the upstream install script) or "airgap" (artifacts already on every node).
+    #[schemars(with = "Option<String>", extend("enum" = ["online", "airgap"], "default" = "online"))]
     pub source: Option<S<String>>,
+    /// Air-gap: folder with install.sh, the tarball, images and sha256sum-<arch>.txt of the target, same path on every node.
+    #[schemars(with = "Option<String>")]
     pub artifacts: Option<S<String>>,
+    /// "amd64" (default), "arm64" or "s390x".
+    #[schemars(with = "Option<String>", extend("enum" = ["amd64", "arm64", "s390x"], "default" = "amd64"))]
     pub arch: Option<S<String>>,
 }
 
 /// `[drain]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct DrainSpec {
+    /// Drain before stopping (default true); skipped at run time with a message if the API is down.
+    #[schemars(with = "Option<bool>", extend("default" = true))]
     pub enabled: Option<S<bool>>,
+    /// Kubeconfig on the workstation (default: $KUBECONFIG).
+    #[schemars(with = "Option<String>")]
     pub kubeconfig: Option<S<String>>,
+    /// Drain timeout: a number followed by s, m or h.
+    #[schemars(with = "Option<String>", extend("pattern" = "^[0-9]+[smh]$", "default" = "10m"))]
     pub timeout: Option<S<String>>,
 }
 
 /// `[rke]` (rke1 plans).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct RkeSpec {
+    /// The rke binary on the workstation.
+    #[schemars(with = "Option<String>")]
     pub binary: Option<S<String>>,
+    /// The cluster file; its .rkestate must sit beside it.
+    #[schemars(with = "Option<String>")]
     pub config: Option<S<String>>,
+    /// The kubeconfig rke wrote.
+    #[schemars(with = "Option<String>")]
     pub kubeconfig: Option<S<String>>,
+    /// "cattle" (default) or "rancher" (helm-chart installs).
+    #[schemars(with = "Option<String>", extend("enum" = ["cattle", "rancher"], "default" = "cattle"))]
     pub deployment: Option<S<String>>,
+    /// The container whose image is set (default cattle-server).
+    #[schemars(with = "Option<String>")]
     pub container: Option<S<String>>,
 }
 
 /// `[recovery]` (rke1 disaster recovery).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct RecoverySpec {
+    /// Address of the dead node: must not be in [[nodes]].
+    #[schemars(with = "Option<String>")]
     pub failed: Option<S<String>>,
+    /// Address of the new node: must be in [[nodes]].
+    #[schemars(with = "Option<String>")]
     pub replacement: Option<S<String>>,
 }
 
 /// One `[[nodes]]` entry (RKE2 uses name/role/init, RKE1 address/hostname/user/roles).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub struct NodeSpec {
+    /// RKE2: the host's name; scripts refuse to run anywhere else.
+    #[schemars(with = "Option<String>")]
     pub name: Option<S<String>>,
+    /// RKE2: "server" or "agent".
+    #[schemars(with = "Option<String>", extend("enum" = ["server", "agent"]))]
     pub role: Option<S<String>>,
+    /// RKE2: the server with no `server:` entry in its config.yaml (cluster-reset runs here); exactly one for etcd.
+    #[schemars(with = "Option<bool>")]
     pub init: Option<S<bool>>,
+    /// RKE1: the node's address.
+    #[schemars(with = "Option<String>")]
     pub address: Option<S<String>>,
+    /// RKE1: the host name the host guard checks (optional).
+    #[schemars(with = "Option<String>")]
     pub hostname: Option<S<String>>,
+    /// RKE1: the SSH user.
+    #[schemars(with = "Option<String>")]
     pub user: Option<S<String>>,
+    /// RKE1: "controlplane", "etcd" and/or "worker".
+    #[schemars(with = "Option<Vec<String>>", extend("items" = {"enum": ["controlplane", "etcd", "worker"]}))]
     pub roles: Option<S<Vec<S<String>>>>,
 }
 

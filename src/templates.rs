@@ -18,6 +18,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("verify.sh", include_str!("../templates/verify.sh.j2")),
     ("explain.md", include_str!("../templates/explain.md.j2")),
     ("explain.txt", include_str!("../templates/explain.txt.j2")),
+    ("init.toml", include_str!("../templates/init.toml.j2")),
 ];
 
 /// `(fragment, source)` of the shell library, inserted verbatim into scripts.
