@@ -258,17 +258,10 @@ pub struct NodeSpec {
 }
 
 /// Parses plan text. A TOML or shape error (bad syntax, unknown key, wrong
-/// type) becomes one `syntax` diagnostic pointing at its span.
+/// type) becomes one diagnostic (`syntax`, `unknown-key` or `type`) pointing
+/// at its span.
 pub fn parse(source: &SourceFile) -> Result<Spec, Diagnostic> {
-    toml::from_str::<Spec>(&source.text).map_err(|e| {
-        let message = e.message().trim_end().to_owned();
-        let help = if message.starts_with("unknown field") {
-            "remove the key or fix its spelling; docs/plan-format.md lists every key"
-        } else {
-            "fix the TOML at this position; docs/plan-format.md lists every key and its type"
-        };
-        Diagnostic::error("syntax", e.span(), message).help(help)
-    })
+    toml::from_str::<Spec>(&source.text).map_err(|e| crate::validate::syntax_diagnostic(&e))
 }
 
 /// Reads a plan file from disk: the only place input files are read.

@@ -11,9 +11,31 @@ use crate::spec::S;
 pub struct Ctx {
     /// Everything found so far.
     pub diags: Vec<Diagnostic>,
+    /// Byte offset where each line of the plan starts, so that a diagnostic
+    /// about one place can name the line of another (a duplicate's first
+    /// occurrence) without borrowing the source.
+    line_starts: Vec<usize>,
 }
 
 impl Ctx {
+    /// A context for the plan text `text`.
+    pub fn new(text: &str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            diags: Vec::new(),
+            line_starts,
+        }
+    }
+
+    /// The 1-based line of a byte offset in the plan.
+    pub fn line(&self, offset: usize) -> usize {
+        self.line_starts
+            .partition_point(|&start| start <= offset)
+            .max(1)
+    }
+
     /// Records a diagnostic.
     pub fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
@@ -35,6 +57,10 @@ impl Ctx {
         if value.is_none() {
             self.push(
                 Diagnostic::error("required", parent, format!("missing required key `{key}`"))
+                    .label(format!(
+                        "this table has no `{}`",
+                        key.rsplit('.').next().unwrap_or(key)
+                    ))
                     .help(help.to_owned()),
             );
         }
@@ -53,14 +79,22 @@ impl Ctx {
             );
             return None;
         }
-        if v.chars().any(char::is_control) {
+        if let Some(c) = v.chars().find(|c| c.is_control()) {
+            let what = match c {
+                '\n' => "a newline".to_owned(),
+                '\r' => "a carriage return".to_owned(),
+                '\t' => "a tab".to_owned(),
+                '\0' => "a NUL".to_owned(),
+                c => format!("U+{:04X}", u32::from(c)),
+            };
             self.push(
                 Diagnostic::error(
                     "paths",
                     span,
                     format!("`{key}` contains a control character (newline, tab, NUL, …)"),
                 )
-                .help("rename the file or folder on the host; rewind refuses paths it cannot print safely in a runbook"),
+                .label(format!("contains {what}"))
+                .help("write the path on one line; if a name on the host really contains such a character, rename it there: rewind refuses paths it cannot print safely in a script or runbook"),
             );
             return None;
         }
@@ -74,6 +108,27 @@ impl Ctx {
         Some(v.clone())
     }
 
+    /// An absolute directory other than `/`, returned without a trailing
+    /// slash (rule `paths`): scripts append `/…` to it, so `/` would turn
+    /// every derived path into a different, wrong one.
+    pub fn dir(&mut self, value: &S<String>, key: &str) -> Option<String> {
+        let v = self.path(value, key)?;
+        let trimmed = v.trim_end_matches('/');
+        if trimmed.is_empty() {
+            self.push(
+                Diagnostic::error(
+                    "paths",
+                    Some(value.span()),
+                    format!("`{key}` cannot be `/`"),
+                )
+                .label("the root directory")
+                .help("write the folder itself, e.g. `/var/lib/rancher/rke2`"),
+            );
+            return None;
+        }
+        Some(trimmed.to_owned())
+    }
+
     /// A printable single-line value (names, buckets, hosts, users).
     pub fn plain(&mut self, value: &S<String>, key: &str) -> Option<String> {
         let v = value.get_ref();
@@ -84,7 +139,9 @@ impl Ctx {
                     Some(value.span()),
                     format!("`{key}` must be a non-empty single-line value"),
                 )
-                .help("remove newlines and control characters"),
+                .help(
+                    "write a non-empty value on one line, without tabs or other control characters",
+                ),
             );
             return None;
         }
@@ -180,6 +237,16 @@ mod tests {
         assert!(!is_hostname("a..b"));
         assert!(!is_hostname("a b"));
         assert!(!is_hostname("a;b"));
+    }
+
+    #[test]
+    fn lines_count_from_one() {
+        let cx = Ctx::new("a = 1\nb = 2\n\nc = 3");
+        assert_eq!(cx.line(0), 1);
+        assert_eq!(cx.line(5), 1);
+        assert_eq!(cx.line(6), 2);
+        assert_eq!(cx.line(13), 4);
+        assert_eq!(Ctx::default().line(7), 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod fields;
 mod rke1;
 mod rke2;
+mod syntax;
 
 use sha2::{Digest, Sha256};
 
@@ -17,6 +18,7 @@ use crate::source::SourceFile;
 use crate::spec::{self, Spec};
 
 pub use fields::{is_dns_label, is_hostname};
+pub(crate) use syntax::diagnostic as syntax_diagnostic;
 
 /// The result of checking a plan: the model (if no errors) and all findings.
 #[derive(Debug)]
@@ -43,7 +45,7 @@ pub fn check(source: &SourceFile, to: TargetOverride<'_>) -> Checked {
 
 /// Validates a parsed spec.
 pub fn validate(spec: &Spec, source: &SourceFile, to: TargetOverride<'_>) -> Checked {
-    let mut cx = fields::Ctx::default();
+    let mut cx = fields::Ctx::new(&source.text);
     if let Some(format) = &spec.format
         && *format.get_ref() != 1
     {
@@ -55,9 +57,13 @@ pub fn validate(spec: &Spec, source: &SourceFile, to: TargetOverride<'_>) -> Che
     }
     let Some(cluster) = &spec.cluster else {
         cx.push(
-            Diagnostic::error("required", Some(0..0), "the plan has no [cluster] table").help(
-                "start the plan with [cluster] and its name, current-version and target-version",
-            ),
+            Diagnostic::error(
+                "required",
+                Some(first_statement(&source.text)),
+                "the plan has no [cluster] table",
+            )
+            .label("no [cluster] anywhere in this plan")
+            .help("start the plan with [cluster] and its name, current-version and target-version"),
         );
         return finish(cx, None);
     };
@@ -102,6 +108,21 @@ pub fn validate(spec: &Spec, source: &SourceFile, to: TargetOverride<'_>) -> Che
         _ => None,
     };
     finish(cx, model)
+}
+
+/// The first line that is neither blank nor a comment: where a missing table
+/// would go. An empty plan gives the empty span at its start.
+fn first_statement(text: &str) -> std::ops::Range<usize> {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end();
+        let indent = body.len() - body.trim_start().len();
+        if !body.trim_start().is_empty() && !body.trim_start().starts_with('#') {
+            return start + indent..start + body.len();
+        }
+        start += line.len();
+    }
+    0..0
 }
 
 fn finish(cx: fields::Ctx, model: Option<Model>) -> Checked {

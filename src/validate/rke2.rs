@@ -37,11 +37,28 @@ pub(super) fn validate(
             "add `current-version = \"v1.29.4+rke2r1\"`: what the nodes run now",
         )
         .and_then(|v| version(cx, v, "cluster.current-version"));
+    let current_span = c.current_version.as_ref().map(S::span);
+    // The plan's own target-version span; `None` when `--to` replaces it, so
+    // that diagnostics about a `--to` target say where the value came from.
+    let target_span = if to.is_some() {
+        None
+    } else {
+        c.target_version.as_ref().map(S::span)
+    };
     let target = match to {
         Some(t) => Rke2Version::parse(t).or_else(|| {
+            let (span, label) = match &c.target_version {
+                Some(v) => (Some(v.span()), "`--to` replaces this value"),
+                None => (cspan.clone(), "`--to` gives this cluster's target version"),
+            };
             cx.push(
-                Diagnostic::error("versions", None, format!("--to {t}: not an RKE2 version"))
-                    .help(VERSION_HELP),
+                Diagnostic::error(
+                    "versions",
+                    span,
+                    format!("`--to {t}` is not an RKE2 version"),
+                )
+                .label(label)
+                .help("pass `--to` an RKE2 version as `rke2 --version` prints it, e.g. `v1.28.9+rke2r1` (release candidates: `v1.28.9-rc1+rke2r1`)"),
             );
             None
         }),
@@ -54,41 +71,15 @@ pub(super) fn validate(
             )
             .and_then(|v| version(cx, v, "cluster.target-version")),
     };
-    let target_span = if to.is_some() {
-        None
-    } else {
-        c.target_version.as_ref().map(S::span)
-    };
     if let (Some(cur), Some(tgt)) = (&current, &target) {
-        if tgt >= cur {
-            cx.push(
-                Diagnostic::error(
-                    "direction",
-                    target_span.clone(),
-                    format!("target {tgt} is not older than current {cur}"),
-                )
-                .label(if tgt == cur { "same version" } else { "newer than current" })
-                .help("a rollback goes to an older version: check current-version against `rke2 --version` on a node"),
-            );
-        } else {
-            checked.push(format!("direction: {tgt} is older than {cur}"));
-            if cur.minor_line().0 == tgt.minor_line().0 && cur.minor > tgt.minor + 1 {
-                cx.push(
-                    Diagnostic::warning(
-                        "skipped-minors",
-                        target_span.clone(),
-                        format!("rolling back across {} minors ({cur} → {tgt})", cur.minor - tgt.minor),
-                    )
-                    .help("allowed, but everything written to the cluster since the snapshot is lost; make sure that is intended"),
-                );
-            }
-        }
+        direction(cx, cur, tgt, to, target_span.clone(), current_span, checked);
     }
 
     // --- snapshot
     let snapshot = spec.snapshot.as_ref().or_else(|| {
         cx.push(
-            Diagnostic::error("required", Some(0..0), "the plan has no [snapshot] table")
+            Diagnostic::error("required", cspan.clone(), "the plan has no [snapshot] table")
+                .label("this plan has no [snapshot]")
                 .help("add [snapshot] with the backup's `path` and `taken-on`: without a backup there is no rollback"),
         );
         None
@@ -97,22 +88,12 @@ pub(super) fn validate(
     // --- datastore
     let datastore = datastore(spec, cx);
 
-    let snapshot = snapshot.and_then(|s| {
-        snapshot_of(
-            s,
-            cx,
-            datastore.as_ref(),
-            target.as_ref(),
-            target_span.clone(),
-            checked,
-        )
-    });
+    let snapshot =
+        snapshot.and_then(|s| snapshot_of(s, cx, datastore.as_ref(), target.as_ref(), to, checked));
 
     // --- cluster paths and method
     let data_dir = match &c.data_dir {
-        Some(d) => cx
-            .path(d, "cluster.data-dir")
-            .map(|p| p.trim_end_matches('/').to_owned()),
+        Some(d) => cx.dir(d, "cluster.data-dir"),
         None => Some("/var/lib/rancher/rke2".to_owned()),
     };
     let install_method = match &c.install_method {
@@ -132,7 +113,10 @@ pub(super) fn validate(
     let token = match &spec.token {
         None => {
             cx.push(
-                Diagnostic::warning("token", None, "no [token]: the server token saved with the snapshot is not checked")
+                // There is no [token] to point at: point at the backup it
+                // belongs with (or at [cluster] when that is missing too).
+                Diagnostic::warning("token", spec.snapshot.as_ref().map(S::span).or(cspan.clone()), "no [token]: the server token saved with the snapshot is not checked")
+                    .label("this backup has no saved token in the plan")
                     .help("add [token] file = \"/root/rke2-backup/token\" (and its sha256): a wrong token after the restore is the most common failure"),
             );
             Some(None)
@@ -164,7 +148,7 @@ pub(super) fn validate(
     };
 
     // --- install
-    let install = install(spec, cx, checked);
+    let install = install(spec, cx, c.install_method.as_ref(), checked);
 
     // --- drain
     let drain = match &spec.drain {
@@ -224,13 +208,19 @@ pub(super) fn validate(
                 span,
                 format!("restore-on names `{on}`, which is not a node of the plan"),
             )
-            .help("write \"workstation\" or the name of a node listed in [[nodes]]"),
+            .label("not in [[nodes]]")
+            .help(format!(
+                "write \"workstation\" (the default) or one of the plan's nodes: {}",
+                nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         );
     }
-    if let (Some(Datastore::Etcd), Some(snap), Some(nodes)) = (&datastore, &snapshot, &nodes)
-        && !nodes.is_empty()
-    {
-        let _ = snap;
+    if let (Some(dd), Some(snap), Some(ds)) = (&data_dir, &snapshot, &datastore) {
+        snapshot_outside_live_db(cx, spec, dd, snap, ds);
     }
 
     Some(Rke2 {
@@ -242,9 +232,152 @@ pub(super) fn validate(
         snapshot: snapshot?,
         token: token?,
         install: install?,
+        kubeconfig: drain
+            .as_ref()?
+            .as_ref()
+            .and_then(|d| d.kubeconfig.clone())
+            .or_else(|| {
+                // drain disabled: its kubeconfig (already checked) still serves verify.
+                spec.drain
+                    .as_ref()?
+                    .get_ref()
+                    .kubeconfig
+                    .as_ref()
+                    .map(|k| k.get_ref().clone())
+            }),
         drain: drain?,
         nodes: nodes?,
     })
+}
+
+/// Rules `direction` and `skipped-minors`. A target from `--to` has no span
+/// in the plan: its diagnostics point at current-version and name `--to`.
+fn direction(
+    cx: &mut Ctx,
+    cur: &Rke2Version,
+    tgt: &Rke2Version,
+    to: TargetOverride<'_>,
+    target_span: Option<Range<usize>>,
+    current_span: Option<Range<usize>>,
+    checked: &mut Vec<String>,
+) {
+    if tgt >= cur {
+        let relation = if tgt == cur {
+            "the same as"
+        } else {
+            "newer than"
+        };
+        let d = if to.is_some() {
+            Diagnostic::error(
+                "direction",
+                current_span,
+                format!("the target given by `--to {tgt}` is not older than current-version {cur}"),
+            )
+            .label(format!("`--to {tgt}` is {relation} this"))
+            .help(
+                "pass `--to` the older version to roll back to (the one the snapshot was taken on)",
+            )
+        } else if tgt == cur {
+            Diagnostic::error(
+                "direction",
+                target_span,
+                format!("target {tgt} is the same as current {cur}: there is nothing to roll back"),
+            )
+            .label("same as current-version")
+            .help("set current-version to what `rke2 --version` prints on the upgraded nodes, and target-version to the version before the upgrade")
+        } else {
+            Diagnostic::error(
+                "direction",
+                target_span,
+                format!("target {tgt} is newer than current {cur}: a rollback goes to an older version"),
+            )
+            .label("newer than current-version")
+            .help("swap the two if they are reversed: current-version is what the nodes run now (`rke2 --version`), target-version the older one to go back to")
+        };
+        cx.push(d);
+        return;
+    }
+    checked.push(format!("direction: {tgt} is older than {cur}"));
+    if cur.major == tgt.major && cur.minor > tgt.minor + 1 {
+        let message = format!(
+            "rolling back across {} minors ({cur} → {tgt})",
+            cur.minor - tgt.minor
+        );
+        let d = match to {
+            Some(_) => Diagnostic::warning("skipped-minors", current_span, message).label(format!(
+                "`--to {tgt}` skips {} between this and the target",
+                skipped(cur, tgt)
+            )),
+            None => Diagnostic::warning("skipped-minors", target_span, message).label(format!(
+                "skips {} between this and current-version",
+                skipped(cur, tgt)
+            )),
+        };
+        cx.push(d.help("allowed, but everything written to the cluster since the snapshot was taken is lost; make sure that is intended"));
+    }
+}
+
+/// Rule `paths`: the backup must not live where the restore moves the live
+/// database away (cluster-reset renames `server/db/etcd`, rke2-facts.md §3.2;
+/// the SQLite restore moves `state.db` and its `-wal`/`-shm` aside), or the
+/// restore would lose the file it is about to read.
+fn snapshot_outside_live_db(
+    cx: &mut Ctx,
+    spec: &Spec,
+    data_dir: &str,
+    snap: &Snapshot,
+    ds: &Datastore,
+) {
+    let SnapshotLocation::Path(path) = &snap.location else {
+        return;
+    };
+    let db = format!("{data_dir}/server/db");
+    let inside = match ds {
+        Datastore::Etcd => path.starts_with(&format!("{db}/etcd/")),
+        Datastore::Sqlite => [".db", ".db-wal", ".db-shm"]
+            .iter()
+            .any(|ext| *path == format!("{db}/state{ext}")),
+        Datastore::Postgres(_) | Datastore::Mysql(_) => false,
+    };
+    if !inside {
+        return;
+    }
+    let span = spec
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.get_ref().path.as_ref().map(S::span));
+    let (live, keep) = match ds {
+        Datastore::Etcd => (format!("{db}/etcd"), format!("{db}/snapshots/")),
+        _ => (format!("{db}/state.db"), "/root/rke2-backup/".to_owned()),
+    };
+    cx.push(
+        Diagnostic::error(
+            "paths",
+            span,
+            format!(
+                "the snapshot is inside the live database `{live}`, which the restore moves aside"
+            ),
+        )
+        .label("moved away before it is read")
+        .help(format!(
+            "copy the backup elsewhere first (e.g. into `{keep}`) and give that path"
+        )),
+    );
+}
+
+/// "1 minor (1.29)" / "2 minors (1.29 to 1.30)": the minors strictly between.
+fn skipped(cur: &Rke2Version, tgt: &Rke2Version) -> String {
+    let (first, last) = (tgt.minor + 1, cur.minor - 1);
+    if first == last {
+        format!("1 minor ({}.{first})", tgt.major)
+    } else {
+        format!(
+            "{} minors ({}.{first} to {}.{last})",
+            last - first + 1,
+            tgt.major,
+            tgt.major
+        )
+    }
 }
 
 fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<Rke2Version> {
@@ -328,6 +461,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
                         Some(span),
                         format!("`datastore.{key}` applies only to postgres and mysql"),
                     )
+                    .label(format!("the datastore is {kind}"))
                     .help(format!(
                         "remove it: a {kind} datastore lives on the servers"
                     )),
@@ -340,8 +474,19 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
             Datastore::Sqlite
         });
     }
-    let help = "external databases need `host` and `database` in [datastore]";
     let host = match &d.host {
+        Some(h) if h.get_ref().contains("://") => {
+            cx.push(
+                Diagnostic::error(
+                    "datastore-fields",
+                    Some(h.span()),
+                    "`datastore.host` is a host name, not a connection URL",
+                )
+                .label("a URL")
+                .help("write only the database server's name or address; `port`, `database` and `user` are keys of their own, and the password is read at run time"),
+            );
+            None
+        }
         Some(h) => cx.plain(h, "datastore.host"),
         None => {
             cx.push(
@@ -350,7 +495,8 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
                     dspan.clone(),
                     format!("{kind} needs `datastore.host`"),
                 )
-                .help(help),
+                .label("this table has no `host`")
+                .help("add `host = \"<database server>\"`: the name or address the restore connects to"),
             );
             None
         }
@@ -364,7 +510,8 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
                     dspan.clone(),
                     format!("{kind} needs `datastore.database`"),
                 )
-                .help(help),
+                .label("this table has no `database`")
+                .help("add `database = \"<name>\"`: the database RKE2's datastore-endpoint names, which the restore drops and recreates"),
             );
             None
         }
@@ -380,6 +527,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
                         Some(p.span()),
                         "`datastore.port` is not a TCP port",
                     )
+                    .label("out of range")
                     .help("write a number from 1 to 65535"),
                 );
                 None
@@ -414,7 +562,7 @@ fn snapshot_of(
     cx: &mut Ctx,
     datastore: Option<&Datastore>,
     target: Option<&Rke2Version>,
-    target_span: Option<Range<usize>>,
+    to: TargetOverride<'_>,
     checked: &mut Vec<String>,
 ) -> Option<Snapshot> {
     let sspan = Some(s.span());
@@ -423,7 +571,22 @@ fn snapshot_of(
     let taken = taken_on.and_then(|t| version(cx, t, "snapshot.taken-on"));
     if let (Some(t), Some(taken), Some(target)) = (taken_on, &taken, target) {
         if taken.minor_line() != target.minor_line() {
-            let mut d = Diagnostic::error(
+            let (label, set_target) = match to {
+                Some(_) => (
+                    format!(
+                        "taken on {}.{}; `--to` asks for {target}",
+                        taken.major, taken.minor
+                    ),
+                    format!("pass `--to {taken}`"),
+                ),
+                None => (
+                    format!("taken on {}.{}", taken.major, taken.minor),
+                    format!(
+                        "set target-version to the version this snapshot was taken on ({taken})"
+                    ),
+                ),
+            };
+            let d = Diagnostic::error(
                 "snapshot-minor",
                 Some(t.span()),
                 format!(
@@ -431,17 +594,11 @@ fn snapshot_of(
                     target.major, target.minor
                 ),
             )
-            .label(format!("taken on {}.{}", taken.major, taken.minor))
+            .label(label)
             .help(format!(
-                "restore a snapshot taken while the cluster ran v{}.{}.x, or set the target to the version this snapshot was taken on ({taken})",
+                "restore a snapshot taken while the cluster ran v{}.{}.x, or {set_target}",
                 target.major, target.minor
             ));
-            if target_span.is_none() {
-                d = d.label(format!(
-                    "taken on {}.{}; --to asks for {target}",
-                    taken.major, taken.minor
-                ));
-            }
             cx.push(d);
         } else {
             checked.push(format!(
@@ -454,6 +611,7 @@ fn snapshot_of(
                         Some(t.span()),
                         format!("the snapshot was taken on {taken}, newer than the target {target}"),
                     )
+                    .label("a newer patch than the target")
                     .help("the restored data comes from a newer patch release; roll back to the version the snapshot was taken on if you can"),
                 );
             }
@@ -464,6 +622,7 @@ fn snapshot_of(
         None => {
             cx.push(
                 Diagnostic::warning("integrity", sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the file exists")
+                    .label("this table has no `sha256`")
                     .help("add `sha256 = \"…\"` with what `sha256sum SNAPSHOT` printed when the backup was made"),
             );
             Some(None)
@@ -483,16 +642,18 @@ fn snapshot_of(
                         Some(s3.span()),
                         "[snapshot.s3] is only for embedded etcd",
                     )
-                    .help("copy the backup to the restoring host and give its `path`"),
+                    .label("S3 snapshots are an etcd feature")
+                    .help("copy the backup to the host that restores it and give its `path` in [snapshot] instead"),
                 );
                 None
             } else {
                 s3_of(s3, cx).map(SnapshotLocation::S3)
             }
         }
-        (Some(p), Some(_)) => {
+        (Some(p), Some(s3)) => {
             cx.push(
                 Diagnostic::error("paths", Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
+                    .label(format!("and [snapshot.s3] on line {}", cx.line(s3.span().start)))
                     .help("keep one: `path` for a file on the restoring host, [snapshot.s3] for an object in S3"),
             );
             None
@@ -504,8 +665,9 @@ fn snapshot_of(
                     sspan,
                     "the snapshot has neither `path` nor [snapshot.s3]",
                 )
+                .label("no `path` and no [snapshot.s3]")
                 .help(
-                    "add `path = \"/absolute/path/to/the/backup\"` (on the host that restores it)",
+                    "add `path = \"/absolute/path/to/the/backup\"` (on the host that restores it), or [snapshot.s3] for an etcd snapshot kept in S3",
                 ),
             );
             None
@@ -543,7 +705,26 @@ pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
         Some(v) => cx.plain(v, key).map(Some),
     };
     let folder = opt(cx, &s.folder, "snapshot.s3.folder");
-    let endpoint = opt(cx, &s.endpoint, "snapshot.s3.endpoint");
+    let mut endpoint = opt(cx, &s.endpoint, "snapshot.s3.endpoint");
+    // RKE2's --etcd-s3-endpoint (and s3cmd's --host) take host[:port]; a
+    // scheme makes the restore fail only once the cluster is already down.
+    if let (Some(Some(e)), Some(v)) = (&endpoint, &s.endpoint)
+        && let Some((scheme, rest)) = e.split_once("://")
+    {
+        let host = rest.trim_end_matches('/');
+        cx.push(
+            Diagnostic::error(
+                "fields",
+                Some(v.span()),
+                "`snapshot.s3.endpoint` is a host[:port], not a URL",
+            )
+            .label(format!("remove `{scheme}://`"))
+            .help(format!(
+                "write `endpoint = \"{host}\"`: RKE2 takes the host and port only"
+            )),
+        );
+        endpoint = None;
+    }
     let region = opt(cx, &s.region, "snapshot.s3.region");
     if let Some(n) = &name
         && n.contains('/')
@@ -567,7 +748,12 @@ pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
     })
 }
 
-fn install(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Install> {
+fn install(
+    spec: &Spec,
+    cx: &mut Ctx,
+    method: Option<&S<String>>,
+    checked: &mut Vec<String>,
+) -> Option<Install> {
     let Some(i) = &spec.install else {
         return Some(Install::Online);
     };
@@ -594,8 +780,26 @@ fn install(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Insta
         }
         return Some(Install::Online);
     }
+    // install.sh with INSTALL_RKE2_ARTIFACT_PATH always installs the tarball
+    // (rke2-facts.md §5.3); on an RPM host that mixes two installs, which
+    // install.sh refuses and version checks then misread (peers-and-pain.md
+    // §3 item 24).
+    if let (Some(m), Some(src)) = (method.filter(|m| m.get_ref() == "rpm"), &i.source) {
+        cx.push(
+            Diagnostic::error(
+                "airgap",
+                Some(src.span()),
+                "`source = \"airgap\"` installs the tarball, but `cluster.install-method` is \"rpm\"",
+            )
+            .label(format!(
+                "installs the tarball; line {} says the nodes use RPMs",
+                cx.line(m.span().start)
+            ))
+            .help("for RPM nodes without Internet access, mirror the RPM repository locally, set `source = \"online\"` and point REWIND_INSTALL_SCRIPT_URL at an install script that uses the mirror; or use the tarball on every node (`install-method = \"tar\"`)"),
+        );
+    }
     let artifacts = match &i.artifacts {
-        Some(a) => cx.path(a, "install.artifacts"),
+        Some(a) => cx.dir(a, "install.artifacts"),
         None => {
             cx.push(
                 Diagnostic::error("airgap", ispan, "`source = \"airgap\"` needs `artifacts`")
@@ -609,7 +813,7 @@ fn install(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Insta
             .into(),
     );
     Some(Install::Airgap {
-        artifacts: artifacts?.trim_end_matches('/').to_owned(),
+        artifacts: artifacts?,
         arch: arch?.to_owned(),
     })
 }
@@ -624,6 +828,9 @@ fn nodes(
     let mut ok = true;
     let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
     let mut init_spans = Vec::new();
+    // Per accepted node: its [[nodes]] header and its `role` value, for
+    // rules about the node list as a whole.
+    let mut spans: Vec<(Range<usize>, Range<usize>)> = Vec::new();
     for n in &spec.nodes {
         let nspan = Some(n.span());
         let node = n.get_ref();
@@ -641,28 +848,41 @@ fn nodes(
                 "add `role = \"server\"` or `role = \"agent\"`",
             )
             .and_then(|r| cx.one_of(r, "nodes.role", &["server", "agent"]));
-        let (Some(name), Some(role)) = (name, role) else {
+        let role_span = node.role.as_ref().map(S::span);
+        let (Some(name), Some(role), Some(role_span)) = (name, role, role_span) else {
             ok = false;
             continue;
         };
         if !is_hostname(name.get_ref()) {
+            let lower = name.get_ref().to_ascii_lowercase();
+            let help = if is_hostname(&lower) {
+                format!(
+                    "write `{lower}`: host names are case-insensitive, and rewind keeps them lowercase because they name the bundle's folders; if `uname -n` prints capitals on that host, run its scripts with REWIND_HOST={lower}"
+                )
+            } else {
+                "write the host's name as `uname -n` prints it (lowercase letters, digits, `-`, and `.` between labels); scripts refuse to run on any other host".to_owned()
+            };
             cx.push(
-                Diagnostic::error("names", Some(name.span()), "node name is not a valid host name")
-                    .label("expected lowercase letters, digits, `-` and `.`")
-                    .help("write the host's name as `uname -n` prints it; scripts refuse to run on any other host"),
+                Diagnostic::error(
+                    "names",
+                    Some(name.span()),
+                    "node name is not a valid host name",
+                )
+                .label("expected lowercase letters, digits, `-` and `.`")
+                .help(help),
             );
             ok = false;
             continue;
         }
         if let Some(first) = seen.get(name.get_ref()) {
-            let (_, _) = (first, ());
             cx.push(
                 Diagnostic::error(
                     "names",
                     Some(name.span()),
                     format!("node `{}` is listed twice", name.get_ref()),
                 )
-                .help("every [[nodes]] entry needs its own host name"),
+                .label(format!("listed again here; first on line {}", cx.line(first.start)))
+                .help("every [[nodes]] entry needs its own host name: remove the second entry or correct its name"),
             );
             ok = false;
             continue;
@@ -679,6 +899,7 @@ fn nodes(
             if role == Role::Agent {
                 cx.push(
                     Diagnostic::error("first-server", span, format!("agent `{}` cannot be the init server", name.get_ref()))
+                        .label("only a server restores the datastore")
                         .help("set `init = true` on the server that has no `server:` entry in its config.yaml"),
                 );
                 ok = false;
@@ -686,6 +907,7 @@ fn nodes(
                 init_spans.push((name.get_ref().clone(), span));
             }
         }
+        spans.push((n.span(), role_span));
         out.push(Rke2Node {
             name: name.get_ref().clone(),
             role,
@@ -698,10 +920,21 @@ fn nodes(
         .map(|n| n.name.as_str())
         .collect();
     if ok && servers.is_empty() {
-        cx.push(
-            Diagnostic::error("servers", Some(0..0), "the plan has no server node")
-                .help("add the cluster's servers as [[nodes]] with `role = \"server\"`"),
-        );
+        let d = match spans.first() {
+            None => Diagnostic::error(
+                "servers",
+                spec.cluster.as_ref().map(S::span),
+                "the plan lists no nodes",
+            )
+            .label("this cluster has no [[nodes]]"),
+            Some((_, role)) => {
+                Diagnostic::error("servers", Some(role.clone()), "the plan has no server node")
+                    .label("every node is an agent")
+            }
+        };
+        cx.push(d.help(
+            "list every host as [[nodes]] with `name` and `role`; at least one has `role = \"server\"`",
+        ));
         ok = false;
     }
     match datastore {
@@ -711,8 +944,10 @@ fn nodes(
                 init_spans[0].0
             )),
             0 => {
+                let first = out.iter().position(|n| n.role == Role::Server);
                 cx.push(
-                    Diagnostic::error("first-server", Some(0..0), "no server has `init = true`: rewind cannot tell where cluster-reset runs")
+                    Diagnostic::error("first-server", first.map(|i| spans[i].0.clone()), "no server has `init = true`: rewind cannot tell where cluster-reset runs")
+                        .label(format!("{} server{}, none with `init = true`", servers.len(), if servers.len() == 1 { "" } else { "s" }))
                         .help(format!(
                             "set `init = true` on the server whose config.yaml has no `server:` entry; candidates: {}",
                             servers.join(", ")
@@ -722,9 +957,12 @@ fn nodes(
             }
             _ => {
                 let names: Vec<&str> = init_spans.iter().map(|(n, _)| n.as_str()).collect();
+                let (first_name, first_span) = &init_spans[0];
+                let first_line = first_span.as_ref().map_or(1, |s| cx.line(s.start));
                 for (_, span) in init_spans.iter().skip(1) {
                     cx.push(
                         Diagnostic::error("first-server", span.clone(), format!("{} servers have `init = true` ({})", names.len(), names.join(", ")))
+                            .label(format!("another `init = true`; `{first_name}` has one on line {first_line}"))
                             .help("exactly one server restores the snapshot: keep `init = true` only on the one whose config.yaml has no `server:` entry"),
                     );
                 }
@@ -733,8 +971,22 @@ fn nodes(
         },
         Some(Datastore::Sqlite) if ok => {
             if out.len() != 1 || out[0].role != Role::Server {
+                let (span, label) = if out.len() > 1 {
+                    (
+                        spans[1].0.clone(),
+                        format!("node {} of {}; SQLite has one", 2, out.len()),
+                    )
+                } else {
+                    (spans[0].1.clone(), "the only node is an agent".to_owned())
+                };
+                let count = if out.len() == 1 {
+                    "one agent".to_owned()
+                } else {
+                    format!("{} nodes", out.len())
+                };
                 cx.push(
-                    Diagnostic::error("sqlite-single", Some(0..0), format!("a SQLite cluster has exactly one node, a server; this plan has {}", out.len()))
+                    Diagnostic::error("sqlite-single", Some(span), format!("a SQLite cluster has exactly one node, a server; this plan has {count}"))
+                        .label(label)
                         .help("SQLite (kine) cannot run HA: list only the one server, or set the real datastore kind"),
                 );
                 ok = false;
