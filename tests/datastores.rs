@@ -234,11 +234,8 @@ mod mysql {
     fn dumped_then_changed(my: &Mariadb, dir: &Path) -> (std::path::PathBuf, String, String) {
         my.create_kine_db(DB, 1000);
         let dumped = my.fingerprint(DB);
-        let dump = my.dump(DB, &dir.join("rke2.sql"));
-        my.sql(&format!(
-            "DELETE FROM {DB}.kine WHERE id > 10; UPDATE {DB}.kine SET value = 'changed' WHERE id <= 5; \
-             CREATE TABLE {DB}.junk(a int); INSERT INTO {DB}.junk VALUES (1);"
-        ));
+        let dump = my.dump(DB, &dir.join("rke2.sql"), false);
+        change(my);
         let changed = my.fingerprint(DB);
         assert_ne!(
             dumped, changed,
@@ -246,6 +243,13 @@ mod mysql {
         );
         assert!(changed.contains("junk") && changed.contains("kine=10:"));
         (dump, dumped, changed)
+    }
+
+    fn change(my: &Mariadb) {
+        my.sql(&format!(
+            "DELETE FROM {DB}.kine WHERE id > 10; UPDATE {DB}.kine SET value = 'changed' WHERE id <= 5; \
+             CREATE TABLE {DB}.junk(a int); INSERT INTO {DB}.junk VALUES (1);"
+        ));
     }
 
     #[test]
@@ -270,6 +274,18 @@ mod mysql {
             dumped,
             "the database must be exactly the dump again: changed rows back, table junk gone"
         );
+
+        // A dump taken with --databases (CREATE DATABASE, USE) restores the same.
+        let dir = t.path().join("databases-form");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dump = my.dump(DB, &dir.join("rke2.sql"), true);
+        change(&my);
+        assert_ne!(my.fingerprint(DB), dumped);
+        let b = compile(&plan(my.port, &dump, Some(&sha256_file(&dump))), &dir);
+        let ws = Host::new(&dir.join("hosts"), "workstation");
+        ws.script(&b.script("restore-db", "workstation"), &[])
+            .assert_ok("restore-db of a --databases dump");
+        assert_eq!(my.fingerprint(DB), dumped, "--databases dump");
     }
 
     #[test]

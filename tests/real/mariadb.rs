@@ -110,14 +110,17 @@ impl Mariadb {
         format!("tables={tables} kine={rows}")
     }
 
-    /// `mariadb-dump --single-transaction db` (one database, no
-    /// `CREATE DATABASE`, as RKE2's documentation takes it) into `file`.
-    pub fn dump(&self, db: &str, file: &Path) -> PathBuf {
-        let out = run_ok(
-            Command::new("mariadb-dump")
-                .args(client_args(self.port))
-                .args(["--single-transaction", "--routines", "--triggers", db]),
-        );
+    /// `mariadb-dump --single-transaction db` into `file`: with
+    /// `databases`, in the `--databases` form (`CREATE DATABASE` and `USE`
+    /// lines), else of the one database as RKE2's documentation takes it.
+    pub fn dump(&self, db: &str, file: &Path, databases: bool) -> PathBuf {
+        let mut c = Command::new("mariadb-dump");
+        c.args(client_args(self.port))
+            .args(["--single-transaction", "--routines", "--triggers"]);
+        if databases {
+            c.arg("--databases");
+        }
+        let out = run_ok(c.arg(db));
         std::fs::write(file, out).expect("write dump");
         file.to_owned()
     }
