@@ -223,13 +223,18 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         };
         let mut pre = vec![cx.tools(tools)];
         pre.extend(cx.snapshot_checks());
+        pre.extend(cx.token_checks());
         scripts.push(script(Host::Workstation, false, pre, Vec::new()));
     }
     for n in &cx.r.nodes {
         let host = Host::Node(n.name.clone());
         let restores_here = host == restore_host;
         // cluster-reset runs under `timeout`; no other node needs it.
-        let mut extra = if restores_here && cx.r.datastore == Datastore::Etcd { vec!["timeout"] } else { Vec::new() };
+        let mut extra = if restores_here && cx.r.datastore == Datastore::Etcd {
+            vec!["timeout"]
+        } else {
+            Vec::new()
+        };
         if restores_here {
             match &cx.r.datastore {
                 Datastore::Etcd => {
@@ -253,6 +258,10 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         pre.extend(cx.install_checks());
         if restores_here {
             pre.extend(cx.snapshot_checks());
+            if matches!(cx.r.datastore, Datastore::Postgres(_) | Datastore::Mysql(_)) {
+                // The token saved with the dump sits beside it on the restoring host.
+                pre.extend(cx.token_checks());
+            }
         }
         if n.role == Role::Server && (n.init || cx.r.datastore == Datastore::Sqlite) {
             if cx.r.datastore == Datastore::Etcd {
@@ -648,6 +657,9 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
         pre.push(Op::new(Func::CheckSha256, [dump.clone(), h.clone()]));
     }
     pre.push(Op::new(check, [dump.as_str()]));
+    // The dump is useless without the token it was taken with (its bootstrap
+    // data is encrypted with it): check the saved copy before dropping anything.
+    pre.extend(cx.token_checks());
     let act = vec![Op::new(
         restore,
         [
