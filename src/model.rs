@@ -204,6 +204,9 @@ pub struct RkeTool {
     pub binary: String,
     /// The cluster file.
     pub config: String,
+    /// The state file rke keeps beside the cluster file (`<config without
+    /// its extension>.rkestate`).
+    pub state: String,
     /// The kubeconfig rke wrote.
     pub kubeconfig: String,
     /// Rancher deployment name.
@@ -223,6 +226,9 @@ pub struct Rke1Snapshot {
     pub sha256: Option<String>,
     /// Where disaster recovery pulls it from.
     pub s3: Option<S3>,
+    /// Disaster recovery without S3: a copy of the snapshot file already on
+    /// the replacement node (absolute path), put in place by the fetch step.
+    pub path: Option<String>,
 }
 
 /// Dead node and its replacement (addresses).
@@ -241,8 +247,8 @@ pub struct Rke1Node {
     pub address: String,
     /// Host name, if given (the guard uses it).
     pub hostname: Option<String>,
-    /// SSH user.
-    pub user: String,
+    /// SSH user, if the plan gives it (only printed in the nodes block).
+    pub user: Option<String>,
     /// controlplane / etcd / worker.
     pub roles: Vec<String>,
 }

@@ -24,12 +24,15 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// `(fragment, source)` of the shell library, inserted verbatim into scripts.
 pub const LIBRARY: &[(&str, &str)] = &[
     ("core", include_str!("../templates/lib/core.sh")),
+    ("docker", include_str!("../templates/lib/docker.sh")),
     ("etcd", include_str!("../templates/lib/etcd.sh")),
     ("files", include_str!("../templates/lib/files.sh")),
     ("install", include_str!("../templates/lib/install.sh")),
     ("kube", include_str!("../templates/lib/kube.sh")),
     ("mysql", include_str!("../templates/lib/mysql.sh")),
     ("postgres", include_str!("../templates/lib/postgres.sh")),
+    ("rancher", include_str!("../templates/lib/rancher.sh")),
+    ("rke1", include_str!("../templates/lib/rke1.sh")),
     ("rke2", include_str!("../templates/lib/rke2.sh")),
     ("sqlite", include_str!("../templates/lib/sqlite.sh")),
     ("token", include_str!("../templates/lib/token.sh")),

@@ -4,10 +4,12 @@
 //!
 //! Everything a script will do is decided here, as a list of [`Op`]s; the
 //! renderer only prints. Procedures live in one file per family
-//! (`rke2.rs`), sharing the [`Builder`] that numbers steps and names files.
+//! (`rke2.rs`, `rke1.rs`), sharing the [`Builder`] that numbers steps and
+//! names files.
 
 mod builder;
 pub mod ops;
+mod rke1;
 mod rke2;
 
 use serde::Serialize;
@@ -146,6 +148,6 @@ pub struct Aside {
 pub fn plan(model: &Model) -> Plan {
     match &model.kind {
         Kind::Rke2(r) => rke2::plan(model, r),
-        Kind::Rke1(_) => unreachable!("rke1 plans are rejected by validation in this build"),
+        Kind::Rke1(r) => rke1::plan(model, r),
     }
 }

@@ -118,6 +118,69 @@ pub enum Func {
     /// `drain_nodes` drained, and list node objects and node-password secrets
     /// that do not belong to the plan.
     VerifyCluster,
+    // ---- RKE1 / Rancher HA (docker, rke1 and rancher fragments) -----------
+    /// `need_docker`: the docker daemon answers (`docker ps`).
+    NeedDocker,
+    /// `need_containers NAME...`: every NAME is a running container (a
+    /// role's component that `rke up` must have started).
+    NeedContainers,
+    /// `need_no_containers NAME...`: no container (running or exited) has
+    /// one of these names; a leftover makes rke reuse its stale output.
+    NeedNoContainers,
+    /// `restart_containers NAME...`: `docker restart NAME...`; every NAME
+    /// must be running (checked again first).
+    RestartContainers,
+    /// `restart_matching_containers WORD`: `docker restart` of the running
+    /// containers whose name contains WORD (pod sandboxes `k8s_POD_*`
+    /// excepted); none is not an error.
+    RestartMatchingContainers,
+    /// `rke1_check_workstation BIN CONFIG STATE KUBECONFIG`: the rke binary
+    /// runs (`BIN --version`), the cluster file and its state file are
+    /// readable; a missing kubeconfig is only reported (`rke up` writes it).
+    /// Relative paths are relative to the working directory.
+    Rke1CheckWorkstation,
+    /// `rke1_check_snapshot DIR NAME HEX MODE`: `DIR/NAME.zip` (or `DIR/NAME`)
+    /// is there and hashes to HEX (empty: not checked). MODE `source`: the
+    /// copy the restore uses, a missing or different file fails; `peer`: a
+    /// missing or different file is only reported (rke copies the source's).
+    Rke1CheckSnapshot,
+    /// `rke1_check_cluster_nodes CONFIG FAILED REPLACEMENT BLOCK`: the cluster
+    /// file has an `address:` REPLACEMENT and none FAILED; otherwise prints
+    /// BLOCK (the nodes list to paste) and fails.
+    Rke1CheckClusterNodes,
+    /// `rke1_snapshot_from_s3 DIR FILE URL ENDPOINT REGION HEX`: `s3cmd get
+    /// URL` into `DIR/FILE` through a temporary name, checking HEX before the
+    /// rename. Empty ENDPOINT/REGION: s3cmd's defaults; `REWIND_S3CFG` names
+    /// an s3cmd configuration file; keys come from the environment.
+    Rke1SnapshotFromS3,
+    /// `rke1_snapshot_from_file DIR FILE SOURCE HEX`: copy SOURCE into
+    /// `DIR/FILE` the same way.
+    Rke1SnapshotFromFile,
+    /// `rke1_snapshot_by_hand DIR NAME HEX`: create DIR; `DIR/NAME.zip` (or
+    /// `DIR/NAME`) must have been copied there by the operator (and hash to HEX).
+    Rke1SnapshotByHand,
+    /// `rke1_snapshot_save BIN CONFIG NAME`: `BIN etcd snapshot-save --name
+    /// NAME --config CONFIG`; a refusal (etcd down) is a warning, not a failure.
+    Rke1SnapshotSave,
+    /// `rke1_snapshot_restore BIN CONFIG NAME`: `BIN etcd snapshot-restore
+    /// --name NAME --config CONFIG`.
+    Rke1SnapshotRestore,
+    /// `rke1_up BIN CONFIG`: `BIN up --config CONFIG`.
+    Rke1Up,
+    /// `rancher_check_deployment KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER`:
+    /// the API answers and the deployment has that container; prints its image.
+    RancherCheckDeployment,
+    /// `rancher_set_image KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER TAG`:
+    /// `kubectl set image` of the container to its current repository (so a
+    /// private registry is kept) at TAG, then `rollout status` bounded by
+    /// `REWIND_ROLLOUT_TIMEOUT` (default 600 s).
+    RancherSetImage,
+    /// `rancher_verify KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER TAG NODE...`:
+    /// wait (`REWIND_VERIFY_TIMEOUT`, default 900 s) until the container's
+    /// image has TAG with the rollout complete, and every NODE (`NAME[,NAME]`:
+    /// address and host name) is a Ready node running the same kubelet
+    /// version as the others.
+    RancherVerify,
 }
 
 impl Func {
@@ -153,6 +216,23 @@ impl Func {
             Func::RestorePostgres => "restore_postgres",
             Func::RestoreMysql => "restore_mysql",
             Func::VerifyCluster => "verify_cluster",
+            Func::NeedDocker => "need_docker",
+            Func::NeedContainers => "need_containers",
+            Func::NeedNoContainers => "need_no_containers",
+            Func::RestartContainers => "restart_containers",
+            Func::RestartMatchingContainers => "restart_matching_containers",
+            Func::Rke1CheckWorkstation => "rke1_check_workstation",
+            Func::Rke1CheckSnapshot => "rke1_check_snapshot",
+            Func::Rke1CheckClusterNodes => "rke1_check_cluster_nodes",
+            Func::Rke1SnapshotFromS3 => "rke1_snapshot_from_s3",
+            Func::Rke1SnapshotFromFile => "rke1_snapshot_from_file",
+            Func::Rke1SnapshotByHand => "rke1_snapshot_by_hand",
+            Func::Rke1SnapshotSave => "rke1_snapshot_save",
+            Func::Rke1SnapshotRestore => "rke1_snapshot_restore",
+            Func::Rke1Up => "rke1_up",
+            Func::RancherCheckDeployment => "rancher_check_deployment",
+            Func::RancherSetImage => "rancher_set_image",
+            Func::RancherVerify => "rancher_verify",
         }
     }
 
@@ -182,6 +262,21 @@ impl Func {
             Func::CheckMysqlDump | Func::RestoreMysql => "mysql",
             Func::CheckSqliteDb | Func::RestoreSqlite => "sqlite",
             Func::DrainNodes | Func::VerifyCluster => "kube",
+            Func::NeedDocker
+            | Func::NeedContainers
+            | Func::NeedNoContainers
+            | Func::RestartContainers
+            | Func::RestartMatchingContainers => "docker",
+            Func::Rke1CheckWorkstation
+            | Func::Rke1CheckSnapshot
+            | Func::Rke1CheckClusterNodes
+            | Func::Rke1SnapshotFromS3
+            | Func::Rke1SnapshotFromFile
+            | Func::Rke1SnapshotByHand
+            | Func::Rke1SnapshotSave
+            | Func::Rke1SnapshotRestore
+            | Func::Rke1Up => "rke1",
+            Func::RancherCheckDeployment | Func::RancherSetImage | Func::RancherVerify => "rancher",
         }
     }
 }
