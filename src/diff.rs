@@ -371,16 +371,19 @@ fn step_changes(o: &StepSummary, n: &StepSummary) -> Vec<String> {
     if o.title != n.title {
         c.push(format!("title was \"{}\"", o.title));
     }
+    // Sets: a step of a 5,000-node cluster lists 5,000 hosts.
+    let in_old: BTreeSet<&String> = o.hosts.iter().collect();
+    let in_new: BTreeSet<&String> = n.hosts.iter().collect();
     let added: Vec<String> = n
         .hosts
         .iter()
-        .filter(|h| !o.hosts.contains(h))
+        .filter(|h| !in_old.contains(h))
         .cloned()
         .collect();
     let removed: Vec<String> = o
         .hosts
         .iter()
-        .filter(|h| !n.hosts.contains(h))
+        .filter(|h| !in_new.contains(h))
         .cloned()
         .collect();
     if !added.is_empty() {
@@ -389,8 +392,8 @@ fn step_changes(o: &StepSummary, n: &StepSummary) -> Vec<String> {
     if !removed.is_empty() {
         c.push(format!("no longer runs on {}", hosts_brief(&removed)));
     }
-    let kept_old: Vec<&String> = o.hosts.iter().filter(|h| n.hosts.contains(h)).collect();
-    let kept_new: Vec<&String> = n.hosts.iter().filter(|h| o.hosts.contains(h)).collect();
+    let kept_old: Vec<&String> = o.hosts.iter().filter(|h| in_new.contains(h)).collect();
+    let kept_new: Vec<&String> = n.hosts.iter().filter(|h| in_old.contains(h)).collect();
     if kept_old != kept_new {
         let order = |v: Vec<&String>| hosts_brief(&v.into_iter().cloned().collect::<Vec<_>>());
         c.push(format!(
@@ -434,12 +437,12 @@ fn script_pairs<'a>(row: &'a StepRow) -> Vec<Pair<'a>> {
         _ => None,
     };
     if let Some(n) = &row.new {
-        let old_run = |host: &str| {
-            row.old
-                .as_ref()
-                .and_then(|o| o.runs().find(|(h, _)| *h == host))
-                .map(|(_, p)| p.to_owned())
-        };
+        let old_runs: BTreeMap<&str, &str> = row
+            .old
+            .as_ref()
+            .map(|o| o.runs().collect())
+            .unwrap_or_default();
+        let old_run = |host: &str| old_runs.get(host).map(|p| (*p).to_owned());
         // What an added script is compared with: the host that had the step
         // before and whose name is most like it (`agent-3` → `agent-2`), else
         // the step's first host.
@@ -470,11 +473,13 @@ fn script_pairs<'a>(row: &'a StepRow) -> Vec<Pair<'a>> {
         }
     }
     if let Some(o) = &row.old {
+        let in_new: BTreeSet<&str> = row
+            .new
+            .as_ref()
+            .map(|n| n.hosts.iter().map(String::as_str).collect())
+            .unwrap_or_default();
         for (host, path) in o.runs() {
-            let still = row
-                .new
-                .as_ref()
-                .is_some_and(|n| n.hosts.iter().any(|h| h == host));
+            let still = in_new.contains(host);
             if !still {
                 out.push(Pair {
                     host,
@@ -844,8 +849,17 @@ impl Diff {
                     (None, Some(n)) => {
                         marks.added.insert(n.number);
                     }
-                    (Some(_), Some(n)) if r.is_changed() => {
+                    (Some(o), Some(n)) if r.is_changed() => {
                         marks.changed.insert(n.number);
+                        let new: std::collections::BTreeSet<String> = n
+                            .hosts
+                            .iter()
+                            .filter(|h| !o.hosts.contains(h))
+                            .cloned()
+                            .collect();
+                        if !new.is_empty() {
+                            marks.new_hosts.insert(n.number, new);
+                        }
                     }
                     _ => {}
                 }

@@ -10,7 +10,7 @@
 //! a small one. Ids are derived from step numbers and positions: the same
 //! procedure always gives the same text.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::procedure::{Procedure, StepSummary};
@@ -25,6 +25,8 @@ pub struct Marks {
     pub added: BTreeSet<usize>,
     /// Steps the change modifies.
     pub changed: BTreeSet<usize>,
+    /// Hosts that newly run a step, by step number.
+    pub new_hosts: BTreeMap<usize, BTreeSet<String>>,
 }
 
 /// The flowchart of a procedure (without the markdown fence).
@@ -37,6 +39,9 @@ pub fn flowchart_marked(procedure: &Procedure, marks: &Marks) -> String {
     let mut out = String::from("flowchart TD\n");
     out.push_str("    classDef destructive stroke:#c62828,stroke-width:3px,color:#b71c1c\n");
     out.push_str("    classDef workstation fill:#e8eaf6,stroke:#3949ab\n");
+    if !marks.new_hosts.is_empty() {
+        out.push_str("    classDef added stroke:#2e7d32,stroke-width:3px,stroke-dasharray:6 3\n");
+    }
     for step in &procedure.steps {
         step_box(&mut out, step, marks);
     }
@@ -56,7 +61,8 @@ fn step_box(out: &mut String, step: &StepSummary, marks: &Marks) {
     if step.destructive {
         title = format!("⚠ {title} · destroys data");
     }
-    let boxes = boxes(step);
+    let new_hosts = marks.new_hosts.get(&step.number);
+    let boxes = boxes(step, new_hosts);
     // Say how the hosts run, unless the title already does.
     if step.hosts.len() > 1 && !step.title.contains("one at a time") {
         title.push_str(if step.parallel {
@@ -73,7 +79,14 @@ fn step_box(out: &mut String, step: &StepSummary, marks: &Marks) {
         title.push_str(" · CHANGED");
     }
     let _ = writeln!(out, "    subgraph {sid}[\"{}\"]", label(&title));
-    out.push_str("        direction LR\n");
+    // Inside a box Mermaid lays hosts out on their own: top-to-bottom puts
+    // unlinked (parallel) hosts side by side on one rank, left-to-right keeps
+    // a one-at-a-time chain on one row. (Without a direction, hosts stack.)
+    out.push_str(if step.parallel || boxes.len() < 2 {
+        "        direction TB\n"
+    } else {
+        "        direction LR\n"
+    });
     for (i, b) in boxes.iter().enumerate() {
         let nid = format!("{sid}n{}", i + 1);
         let text = label(&b.text);
@@ -84,6 +97,8 @@ fn step_box(out: &mut String, step: &StepSummary, marks: &Marks) {
         };
         let class = if step.destructive {
             ":::destructive"
+        } else if b.added {
+            ":::added"
         } else if b.workstation {
             ":::workstation"
         } else {
@@ -116,12 +131,18 @@ fn step_box(out: &mut String, step: &StepSummary, marks: &Marks) {
 struct HostBox {
     text: String,
     workstation: bool,
+    /// A host the change adds to this step (`diff`).
+    added: bool,
 }
 
-fn boxes(step: &StepSummary) -> Vec<HostBox> {
-    let single = |h: &String| HostBox {
-        text: h.clone(),
-        workstation: h == "workstation",
+fn boxes(step: &StepSummary, new_hosts: Option<&BTreeSet<String>>) -> Vec<HostBox> {
+    let single = |h: &String| {
+        let added = new_hosts.is_some_and(|n| n.contains(h));
+        HostBox {
+            text: if added { format!("+ {h}") } else { h.clone() },
+            workstation: h == "workstation",
+            added,
+        }
     };
     if step.hosts.len() <= MAX_BOXES {
         return step.hosts.iter().map(single).collect();
@@ -150,6 +171,7 @@ fn boxes(step: &StepSummary) -> Vec<HostBox> {
 
 fn group(members: &[&String]) -> HostBox {
     HostBox {
+        added: false,
         text: format!(
             "{} … {} ({} hosts)",
             members[0],
@@ -254,11 +276,14 @@ mod tests {
         let marks = Marks {
             added: BTreeSet::from([1]),
             changed: BTreeSet::from([2]),
+            new_hosts: BTreeMap::from([(2, BTreeSet::from(["a".to_owned()]))]),
         };
         let text = flowchart_marked(&p, &marks);
         assert!(text.contains("1. Step #quot;1#quot; · NEW"));
         assert!(text.contains("style s01 stroke:#2e7d32,stroke-width:3px,stroke-dasharray:6 3"));
         assert!(text.contains("2. Step #quot;2#quot; · CHANGED"));
         assert!(text.contains("style s02 stroke:#f9a825,stroke-width:3px\n"));
+        assert!(text.contains("s02n1[\"+ a\"]:::added"), "{text}");
+        assert!(text.contains("classDef added"));
     }
 }
