@@ -137,7 +137,7 @@ EOF
 			*"$_rw_nl"*) _rv_rest=${_rv_rest#*"$_rw_nl"} ;;
 			*) _rv_rest= ;;
 			esac
-			_rv_ids="${_rv_line%%|*} "
+			_rv_ids="${_rv_line%%"|"*} "
 			_rv_ids_rest=$_rv_spec,
 			while [ -n "$_rv_ids_rest" ]; do
 				_rv_id=${_rv_ids_rest%%,*}
@@ -156,9 +156,9 @@ EOF
 			continue
 		fi
 		_rv_seen="$_rv_seen$_rw_nl$_rv_found"
-		_rv_tail=${_rv_found#*|}
-		_rv_ready=${_rv_tail%%|*}
-		_rv_ver=${_rv_tail#*|}
+		_rv_tail=${_rv_found#*"|"}
+		_rv_ready=${_rv_tail%%"|"*}
+		_rv_ver=${_rv_tail#*"|"}
 		if [ "$_rv_ready" != True ]; then
 			_rv_bad="$_rv_bad$_rw_nl  node $_rv_spec is not Ready (${_rv_ready:-no Ready condition})"
 		fi
