@@ -20,6 +20,7 @@ pub mod bundle;
 pub mod cli;
 pub mod diagnostic;
 pub mod diff;
+pub mod golden;
 pub mod init;
 pub mod mermaid;
 pub mod model;
