@@ -9,11 +9,12 @@ use anyhow::{Context as _, Result};
 use camino::Utf8Path;
 
 use crate::bundle::{self, Bundle};
-use crate::cli::{CheckFormat, Cli, Command, ExplainFormat};
+use crate::cli::{CheckFormat, Cli, Command, DiffFormat, ExplainFormat};
 use crate::diagnostic::{Diagnostic, render_all};
 use crate::model::Model;
+use crate::procedure::Procedure;
 use crate::source::SourceFile;
-use crate::{plan, render, spec, templates, validate, verify};
+use crate::{audit, diff, golden, mermaid, plan, render, spec, templates, validate, verify};
 
 /// Exit codes of PRODUCT.md §2.
 pub mod exit {
@@ -49,6 +50,23 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         } => compile(plan, to.as_deref(), out, *force),
         Command::Explain { plan, to, format } => explain(plan, to.as_deref(), *format),
         Command::Verify { dir } => verify_dir(dir),
+        Command::Schema => print(&crate::schema::json()),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "rewind", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man { command } => man(command.as_deref()),
+        Command::Diff { old, new, format } => diff_cmd(old, new, *format),
+        Command::Audit {
+            plans_dir,
+            golden_dir,
+        } => audit_cmd(plans_dir, golden_dir),
+        Command::Init { datastore, airgap } => {
+            let name = clap::ValueEnum::to_possible_value(datastore)
+                .expect("bug in rewind: every datastore has a name");
+            print(&crate::init::plan(name.get_name(), *airgap))
+        }
     }
 }
 
@@ -142,6 +160,7 @@ fn explain(path: &Utf8Path, to: Option<&str>, format: ExplainFormat) -> Result<u
     let plan = plan::plan(&model);
     let text = match format {
         ExplainFormat::Json => render::plan_json(&plan),
+        ExplainFormat::Mermaid => mermaid::flowchart(&Procedure::of_plan(&plan)),
         ExplainFormat::Text | ExplainFormat::Markdown => {
             let name = if matches!(format, ExplainFormat::Text) {
                 "explain.txt"
@@ -150,9 +169,91 @@ fn explain(path: &Utf8Path, to: Option<&str>, format: ExplainFormat) -> Result<u
             };
             templates::environment()
                 .get_template(name)?
-                .render(minijinja::context! { plan => minijinja::value::Value::from(minijinja::value::Serde(&plan)), steps => minijinja::value::Value::from(minijinja::value::Serde(render::steps_view(&plan))) })?
+                .render(minijinja::context! {
+                    plan => minijinja::value::Value::from(minijinja::value::Serde(&plan)),
+                    steps => minijinja::value::Value::from(minijinja::value::Serde(render::steps_view(&plan))),
+                    mermaid => mermaid::flowchart(&Procedure::of_plan(&plan)),
+                })?
         }
     };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(exit::OK)
+}
+
+/// One side of `diff`: a bundle folder, or a plan compiled in memory.
+/// `Err(code)` when the side is unusable (the reason already printed).
+fn diff_side(path: &Utf8Path) -> Result<std::result::Result<diff::Side, u8>> {
+    let bundle = if path.is_dir() {
+        golden::read(path).with_context(|| format!("cannot read bundle {path}"))?
+    } else {
+        let source = load(path)?;
+        match build(&source, None) {
+            Ok(b) => b,
+            Err(diagnostics) => {
+                eprint!("{}", render_all(&diagnostics, &source));
+                return Ok(Err(exit::REJECTED));
+            }
+        }
+    };
+    Ok(diff::Side::new(path.as_str(), bundle).map_err(|e| {
+        eprintln!("error: {path}: {e}");
+        exit::USAGE
+    }))
+}
+
+fn diff_cmd(old: &Utf8Path, new: &Utf8Path, format: DiffFormat) -> Result<u8> {
+    let (a, b) = (diff_side(old)?, diff_side(new)?);
+    let (a, b) = match (a, b) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(c), _) | (_, Err(c)) => return Ok(c),
+    };
+    let d = diff::diff(&a, &b);
+    print(&match format {
+        DiffFormat::Text => d.text(),
+        DiffFormat::Markdown => d.markdown(),
+    })?;
+    Ok(if d.is_equal() {
+        exit::OK
+    } else {
+        exit::REJECTED
+    })
+}
+
+fn audit_cmd(plans_dir: &Utf8Path, golden_dir: &Utf8Path) -> Result<u8> {
+    let report = audit::run(plans_dir, golden_dir)
+        .with_context(|| format!("cannot list {plans_dir} or {golden_dir}"))?;
+    eprint!("{}", report.errors);
+    print(&report.text)?;
+    Ok(report.code())
+}
+
+/// The man page of rewind, or of `rewind-<sub>` (clap_mangen names the
+/// subcommands' pages so in the main page's SUBCOMMANDS section).
+fn man(sub: Option<&str>) -> Result<u8> {
+    let mut root = <Cli as clap::CommandFactory>::command();
+    // Building gives subcommands their display name (`rewind-diff`) and
+    // usage name (`rewind diff`), which the page's title and synopsis use.
+    root.build();
+    let page = match sub {
+        None => root,
+        Some(name) => match root.find_subcommand(name) {
+            Some(cmd) => cmd.clone(),
+            None => {
+                eprintln!("error: no subcommand {name}; see `rewind --help`");
+                return Ok(exit::USAGE);
+            }
+        },
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(format!("rewind {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut out)?;
+    std::io::stdout().write_all(&out)?;
+    Ok(exit::OK)
+}
+
+/// Writes text to stdout as it is.
+fn print(text: &str) -> Result<u8> {
     std::io::stdout().write_all(text.as_bytes())?;
     Ok(exit::OK)
 }

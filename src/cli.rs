@@ -1,11 +1,21 @@
-//! The command line (clap derive): `check`, `compile`, `explain`, `verify`.
+//! The command line (clap derive): `check`, `compile`, `explain`, `verify`
+//! for the operator; `diff`, `audit`, `schema`, `init`, `completions` and
+//! `man` for the people who review and audit bundles.
 
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Compile an RKE2 (or Rancher-on-RKE1) rollback plan into per-host shell scripts.
 #[derive(Debug, Parser)]
-#[command(name = "rewind", version, about, long_about = None)]
+#[command(
+    name = "rewind",
+    version,
+    about,
+    long_about = None,
+    after_long_help = "Exit codes: 0 ok (warnings allowed; diff: the procedures are equal), \
+        1 the plan is rejected, the bundle is damaged, or diff/audit found a difference, \
+        2 usage error, 3 I/O or internal error."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -56,6 +66,61 @@ pub enum Command {
         /// The bundle folder.
         dir: Utf8PathBuf,
     },
+    /// Show how the procedure changes between two plans or two bundles.
+    ///
+    /// Each side is a plan (a TOML file, compiled in memory) or a bundle
+    /// folder. Prints the changed steps (added, removed, moved, hosts,
+    /// parallel and destructive flags), then the script diffs. Exits 0 when
+    /// the procedures are equal, 1 when they differ.
+    Diff {
+        /// The old plan or bundle.
+        old: Utf8PathBuf,
+        /// The new plan or bundle.
+        new: Utf8PathBuf,
+        /// Output format; markdown is meant for a pull-request comment.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+    },
+    /// Recompile every plan of a folder and compare it with its golden bundle.
+    ///
+    /// PLANS_DIR/NAME.toml is compiled and compared with GOLDEN_DIR/NAME/
+    /// byte for byte (only the rewind version recorded in plan.json may
+    /// differ). On drift, prints the differences and the command that
+    /// refreshes the golden bundle, and exits 1.
+    Audit {
+        /// The folder of plans (`*.toml`).
+        plans_dir: Utf8PathBuf,
+        /// The folder of golden bundles, one per plan.
+        golden_dir: Utf8PathBuf,
+    },
+    /// Print the JSON Schema of the plan format.
+    Schema,
+    /// Print a commented starting plan.
+    ///
+    /// Replace every value marked `<FILL: ...>`; the plan then passes
+    /// `rewind check`.
+    Init {
+        /// The cluster's datastore.
+        #[arg(long, value_enum, default_value_t = InitDatastore::Etcd)]
+        datastore: InitDatastore,
+        /// The nodes have no Internet access: install from copied artifacts.
+        #[arg(long)]
+        airgap: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of rewind or of one subcommand.
+    ///
+    /// `rewind man > rewind.1`, `rewind man diff > rewind-diff.1`.
+    Man {
+        /// A subcommand (check, compile, diff, …); without it, the main page.
+        #[arg(value_name = "SUBCOMMAND")]
+        command: Option<String>,
+    },
 }
 
 /// `check --format`.
@@ -72,8 +137,32 @@ pub enum CheckFormat {
 pub enum ExplainFormat {
     /// Plain text.
     Text,
-    /// A Markdown table.
+    /// A Markdown table and diagram.
     Markdown,
     /// The `plan.json` document.
     Json,
+    /// A Mermaid flowchart: hosts side by side, destructive steps marked.
+    Mermaid,
+}
+
+/// `diff --format`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DiffFormat {
+    /// Plain text and unified diffs.
+    Text,
+    /// Markdown for a pull-request comment.
+    Markdown,
+}
+
+/// `init --datastore`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitDatastore {
+    /// Embedded etcd.
+    Etcd,
+    /// SQLite (a single server).
+    Sqlite,
+    /// External PostgreSQL.
+    Postgres,
+    /// External MySQL or MariaDB.
+    Mysql,
 }

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod diagnostic;
