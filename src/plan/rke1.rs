@@ -149,11 +149,11 @@ impl<'a> Ctx<'a> {
     fn run_from(&self) -> String {
         if self.relative_paths() {
             format!(
-                "On the workstation, run it from the folder that holds `{}` (the plan's relative paths are relative to it), as the seed does: `cd` there, then give sh the script's path in the bundle (`sh /path/to/bundle/workstation/…`).",
+                "Run it on the workstation, from the folder that holds `{}` (the plan's relative paths are relative to it), as the seed does: `cd` there, then give sh the script's path in the bundle (`sh /path/to/bundle/workstation/…`).",
                 self.r.rke.config
             )
         } else {
-            "On the workstation (the machine with rke, the cluster file and kubectl); the plan's paths are absolute, so any folder will do.".to_owned()
+            "Run it on the workstation (the machine with rke, the cluster file and kubectl), from any folder: the plan's paths are absolute.".to_owned()
         }
     }
 
@@ -280,7 +280,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
     let name = &cx.r.snapshot.name;
     let mut what = vec![
         "Checks the workstation and every node before anything changes. It changes nothing and may be run as often as you like.".to_owned(),
-        format!("Workstation script: {}", cx.run_from()),
+        format!("The workstation's script: {}", cx.run_from().replacen("Run it", "run it", 1)),
         format!("Workstation: kubectl is installed, `{} --version` runs, the cluster file `{}` and its state file `{}` are there (rke needs the .rkestate beside the cluster file, under that name), and so is the kubeconfig `{}` (if it is missing, `rke up` writes it again).", t.binary, t.config, t.state, t.kubeconfig),
         "Every node: it is the right host, you are root, and docker answers.".to_owned(),
     ];
@@ -1042,7 +1042,7 @@ mod tests {
             {
                 let text = s.doc.what.join(" ");
                 assert_eq!(
-                    text.contains("run it from the folder that holds `rancher-cluster.yml`"),
+                    text.contains("from the folder that holds `rancher-cluster.yml`"),
                     folder,
                     "{}: {text}",
                     s.id

@@ -472,10 +472,13 @@ fn snapshot(
         }
     };
     if sha256.as_ref().is_some_and(Option::is_some) {
-        checked.push(
-            "integrity: the snapshot's sha256 is checked on the etcd nodes before the restore"
-                .into(),
-        );
+        checked.push(if recovery {
+            "integrity: the snapshot's sha256 is checked on the new node before it is put in place"
+                .into()
+        } else {
+            "integrity: the snapshot's sha256 is checked on the etcd node rke restores from, before anything changes"
+                .into()
+        });
     }
     // Where disaster recovery gets the file from: S3, a copy on the
     // replacement, or (neither) the operator puts it in place by hand.
