@@ -131,16 +131,28 @@ fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Re
         return Ok(exit::REJECTED);
     };
     let plan = plan::plan(&model);
-    let bundle = render::bundle(&plan)
-        .map_err(|e| anyhow::anyhow!("bug in rewind: rendering failed: {e:#}"))?;
-    match bundle::write(&bundle, out, force) {
-        Ok(()) => {}
+    // Each file is written as soon as it is rendered (docs/performance.md):
+    // a bundle of thousands of hosts never has to fit in memory.
+    let mut writer = match bundle::Writer::create(out, force) {
+        Ok(w) => w,
         Err(e @ (bundle::BundleError::Exists(_) | bundle::BundleError::NotABundle(_))) => {
             eprintln!("error: {e}");
             return Ok(exit::USAGE);
         }
         Err(e) => return Err(e.into()),
-    }
+    };
+    render::each_file(&plan, |path, text, mode| {
+        writer.add(path, text, mode).map_err(anyhow::Error::from)
+    })
+    .map_err(|e| {
+        if e.is::<minijinja::Error>() {
+            e.context("bug in rewind: rendering failed")
+        } else {
+            e
+        }
+    })?;
+    writer.seal()?;
+    writer.finish()?;
     let scripts: usize = plan.steps.iter().map(|s| s.scripts.len()).sum();
     println!(
         "wrote {out}: {} steps, {scripts} scripts for cluster {} ({} → {}); start with {out}/README.md",

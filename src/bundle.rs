@@ -1,13 +1,16 @@
 //! The bundle as bytes, and the only code that writes the output folder.
 //!
 //! A [`Bundle`] is a sorted map of relative paths to contents and modes.
-//! [`write`] puts it into a temporary folder beside the destination and
-//! renames that into place, so the destination is either the complete bundle
-//! or untouched. [`read`] loads a bundle back for `verify`.
+//! A [`Writer`] puts files into a temporary folder beside the destination as
+//! they come and renames that into place, so the destination is either the
+//! complete bundle or untouched; [`write`] does so for a [`Bundle`] in
+//! memory. [`read`] loads a bundle back for `verify`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::Write as _;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use thiserror::Error;
@@ -95,59 +98,247 @@ fn io(path: &Utf8Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
 
 /// Writes the bundle to `dir` atomically.
 pub fn write(bundle: &Bundle, dir: &Utf8Path, force: bool) -> Result<(), BundleError> {
-    let exists = dir.symlink_metadata().is_ok();
-    if exists {
-        if !force {
-            return Err(BundleError::Exists(dir.to_owned()));
-        }
-        if !dir.join(MARKER).is_file() {
-            return Err(BundleError::NotABundle(dir.to_owned()));
-        }
-    }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_str().is_empty() => p.to_owned(),
-        _ => Utf8PathBuf::from("."),
-    };
-    let name = dir.file_name().unwrap_or("bundle");
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.rewind-tmp-"))
-        .tempdir_in(&parent)
-        .map_err(io(&parent))?;
-    let root = Utf8Path::from_path(tmp.path())
-        .ok_or_else(|| BundleError::Io {
-            path: parent.clone(),
-            source: std::io::Error::other("temporary folder path is not UTF-8"),
-        })?
-        .to_owned();
+    let mut w = Writer::create(dir, force)?;
     for (rel, f) in &bundle.files {
-        let path = root.join(rel);
-        if let Some(p) = path.parent() {
+        w.put(rel, f.bytes.clone(), f.mode)?;
+    }
+    w.finish()
+}
+
+/// One file on its way to the disk.
+struct Job {
+    path: Utf8PathBuf,
+    bytes: Vec<u8>,
+    mode: u32,
+}
+
+/// Files in flight between [`Writer::add`] and the disk. Bounds memory (a
+/// few megabytes of scripts) while letting rendering run ahead of writing.
+const IN_FLIGHT: usize = 64;
+
+/// Writes a bundle file by file, atomically: files go into a temporary
+/// folder beside the destination as they are added, on a second thread (so
+/// the caller renders and hashes the next file while the kernel creates this
+/// one); [`Writer::finish`] renames the folder into place. Dropped without
+/// `finish`, it removes the temporary folder and leaves the destination
+/// untouched.
+pub struct Writer {
+    dir: Utf8PathBuf,
+    parent: Utf8PathBuf,
+    name: String,
+    exists: bool,
+    root: Utf8PathBuf,
+    /// `(path, sha256)` of every added file, for [`Writer::seal`].
+    sums: Vec<(String, String)>,
+    tx: Option<SyncSender<Job>>,
+    io: Option<JoinHandle<Result<(), BundleError>>>,
+    /// Declared last: dropped (folder removed) after the thread is joined.
+    tmp: Option<tempfile::TempDir>,
+}
+
+impl Writer {
+    /// Checks the destination (an existing `dir` is replaced only with
+    /// `force`, and only if it holds a rewind bundle) and creates the
+    /// temporary folder beside it.
+    pub fn create(dir: &Utf8Path, force: bool) -> Result<Self, BundleError> {
+        let exists = dir.symlink_metadata().is_ok();
+        if exists {
+            if !force {
+                return Err(BundleError::Exists(dir.to_owned()));
+            }
+            if !dir.join(MARKER).is_file() {
+                return Err(BundleError::NotABundle(dir.to_owned()));
+            }
+        }
+        let parent = match dir.parent() {
+            Some(p) if !p.as_str().is_empty() => p.to_owned(),
+            _ => Utf8PathBuf::from("."),
+        };
+        let name = dir.file_name().unwrap_or("bundle").to_owned();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.rewind-tmp-"))
+            .tempdir_in(&parent)
+            .map_err(io(&parent))?;
+        let root = Utf8Path::from_path(tmp.path())
+            .ok_or_else(|| BundleError::Io {
+                path: parent.clone(),
+                source: std::io::Error::other("temporary folder path is not UTF-8"),
+            })?
+            .to_owned();
+        let (tx, rx) = sync_channel(IN_FLIGHT);
+        let io = std::thread::Builder::new()
+            .name("rewind-writer".into())
+            .spawn(move || write_jobs(&rx))
+            .map_err(io(&parent))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            parent,
+            name,
+            exists,
+            root,
+            sums: Vec::new(),
+            tx: Some(tx),
+            io: Some(io),
+            tmp: Some(tmp),
+        })
+    }
+
+    /// Adds a file (relative, `/`-separated path) and records its hash for
+    /// [`Writer::seal`].
+    pub fn add(
+        &mut self,
+        path: impl Into<String>,
+        bytes: impl Into<Vec<u8>>,
+        mode: u32,
+    ) -> Result<(), BundleError> {
+        let (path, bytes) = (path.into(), bytes.into());
+        self.sums.push((path.clone(), sha256_hex(&bytes)));
+        self.put(&path, bytes, mode)
+    }
+
+    /// Adds `SHA256SUMS` over every file added so far: the same text as
+    /// [`Bundle::checksums`] for the same files.
+    pub fn seal(&mut self) -> Result<(), BundleError> {
+        let mut sums = std::mem::take(&mut self.sums);
+        sums.sort_unstable();
+        let mut out = String::with_capacity(sums.len() * 100);
+        for (path, sum) in &sums {
+            out.push_str(sum);
+            out.push_str("  ");
+            out.push_str(path);
+            out.push('\n');
+        }
+        self.put("SHA256SUMS", out.into_bytes(), 0o644)
+    }
+
+    /// Hands a file to the writing thread.
+    fn put(&mut self, rel: &str, bytes: Vec<u8>, mode: u32) -> Result<(), BundleError> {
+        let job = Job {
+            path: self.root.join(rel),
+            bytes,
+            mode,
+        };
+        let Some(tx) = &self.tx else {
+            return Err(self.stopped());
+        };
+        if tx.send(job).is_ok() {
+            return Ok(());
+        }
+        // The thread stopped at an error: report that one.
+        self.join().and(Err(self.stopped()))
+    }
+
+    /// The error for using a writer after it failed.
+    fn stopped(&self) -> BundleError {
+        BundleError::Io {
+            path: self.root.clone(),
+            source: std::io::Error::other("bug in rewind: bundle writer used after an error"),
+        }
+    }
+
+    /// Waits for every file to be on disk; the writing thread's first error.
+    fn join(&mut self) -> Result<(), BundleError> {
+        self.tx = None;
+        match self.io.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Waits for every file, then renames the folder into place (replacing
+    /// an existing bundle only now that the new one is complete).
+    pub fn finish(mut self) -> Result<(), BundleError> {
+        if self.tx.is_none() {
+            return Err(self.stopped());
+        }
+        self.join()?;
+        let (dir, parent, name, root) = (&self.dir, &self.parent, &self.name, &self.root);
+        set_mode(root, 0o755)?;
+        if self.exists {
+            // Move the old bundle out of the way first, then swap; the old one is
+            // removed only once the new one is in place.
+            let old = parent.join(format!(".{name}.rewind-old"));
+            let _ = fs::remove_dir_all(&old);
+            fs::rename(dir, &old).map_err(io(dir))?;
+            if let Err(e) = fs::rename(root, dir) {
+                let _ = fs::rename(&old, dir);
+                return Err(BundleError::Io {
+                    path: dir.to_owned(),
+                    source: e,
+                });
+            }
+            let _ = fs::remove_dir_all(&old);
+        } else {
+            fs::rename(root, dir).map_err(io(dir))?;
+        }
+        // The temporary folder was renamed away; nothing is left to clean up.
+        if let Some(tmp) = self.tmp.take() {
+            let _ = tmp.keep();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Unfinished: stop the thread before the temporary folder goes.
+        self.tx = None;
+        if let Some(io) = self.io.take() {
+            let _ = io.join();
+        }
+    }
+}
+
+/// The writing thread: creates each file with its mode; stops at the first
+/// error (the sender then fails and [`Writer::join`] reports it).
+fn write_jobs(rx: &Receiver<Job>) -> Result<(), BundleError> {
+    // Scripts of one host arrive step by step, interleaved with other hosts:
+    // remember the folders made rather than asking the filesystem each time.
+    let mut made: HashSet<Utf8PathBuf> = HashSet::new();
+    for job in rx {
+        if let Some(p) = job.path.parent()
+            && !made.contains(p)
+        {
             fs::create_dir_all(p).map_err(io(p))?;
+            made.insert(p.to_owned());
         }
-        let mut file = fs::File::create(&path).map_err(io(&path))?;
-        file.write_all(&f.bytes).map_err(io(&path))?;
-        set_mode(&path, f.mode)?;
+        let path = &job.path;
+        let mut file = create_file(path, job.mode).map_err(io(path))?;
+        file.write_all(&job.bytes).map_err(io(path))?;
+        set_file_mode(&file, job.mode).map_err(io(path))?;
     }
-    set_mode(&root, 0o755)?;
-    if exists {
-        // Move the old bundle out of the way first, then swap; the old one is
-        // removed only once the new one is in place.
-        let old = parent.join(format!(".{name}.rewind-old"));
-        let _ = fs::remove_dir_all(&old);
-        fs::rename(dir, &old).map_err(io(dir))?;
-        if let Err(e) = fs::rename(&root, dir) {
-            let _ = fs::rename(&old, dir);
-            return Err(BundleError::Io {
-                path: dir.to_owned(),
-                source: e,
-            });
-        }
-        let _ = fs::remove_dir_all(&old);
-    } else {
-        fs::rename(&root, dir).map_err(io(dir))?;
-    }
-    // The temporary folder was renamed away; nothing is left to clean up.
-    let _ = tmp.keep();
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_file(path: &Utf8Path, mode: u32) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_file(path: &Utf8Path, _: u32) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// The exact mode, whatever the umask took away at creation (`fchmod`, no
+/// second path lookup).
+#[cfg(unix)]
+fn set_file_mode(file: &fs::File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_file_mode(_: &fs::File, _: u32) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -202,4 +393,60 @@ fn mode_of(entry: &fs::DirEntry) -> u32 {
 #[cfg(not(unix))]
 fn mode_of(_: &fs::DirEntry) -> u32 {
     0o644
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Bundle {
+        let mut b = Bundle::default();
+        b.add("nodes/b/01-x.sh", "#!/bin/sh\n", 0o755);
+        b.add("README.md", "# r\n", 0o644);
+        b.add("nodes/a/01-x.sh", "#!/bin/sh\n:\n", 0o755);
+        b.add(MARKER, "{}\n", 0o644);
+        b
+    }
+
+    #[test]
+    fn streamed_bundle_is_the_bundle_in_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap().join("out");
+        let mut want = sample();
+        let mut w = Writer::create(&dir, false).unwrap();
+        for (path, f) in &want.files {
+            w.add(path.clone(), f.bytes.clone(), f.mode).unwrap();
+        }
+        w.seal().unwrap();
+        w.finish().unwrap();
+        want.seal();
+        assert_eq!(read(&dir).unwrap(), want);
+    }
+
+    #[test]
+    fn unfinished_writer_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap().join("out");
+        let mut w = Writer::create(&dir, false).unwrap();
+        w.add("README.md", "x", 0o644).unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn write_error_is_reported_and_nothing_is_renamed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap().join("out");
+        let mut w = Writer::create(&dir, false).unwrap();
+        // The same path twice: the second creation fails on the writing thread.
+        let mut failed = false;
+        for _ in 0..=IN_FLIGHT + 1 {
+            if w.add("README.md", "x", 0o644).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed || w.finish().is_err());
+        assert!(!dir.exists());
+    }
 }

@@ -1,6 +1,12 @@
-//! Plan → bundle, in memory: every script, the README runbook, `plan.json`,
-//! `verify.sh` and `SHA256SUMS`. Pure: no I/O, so it is unit-testable and the
-//! same plan always renders the same bytes.
+//! Plan → bundle: every script, the README runbook, `plan.json`, `verify.sh`
+//! and `SHA256SUMS`. Pure: no I/O, so it is unit-testable and the same plan
+//! always renders the same bytes.
+//!
+//! [`each_file`] hands the files over one at a time, so that `compile` can
+//! write each as soon as it is rendered and never holds a bundle of thousands
+//! of hosts in memory; [`bundle`] collects them for tests and tools.
+
+use std::collections::HashMap;
 
 use minijinja::{Value, context};
 use serde::Serialize;
@@ -80,7 +86,18 @@ pub fn plan_json(plan: &Plan) -> String {
 /// Renders one script.
 pub fn script(plan: &Plan, step: &Step, script: &Script) -> Result<String, minijinja::Error> {
     let env = templates::environment();
-    script_with(&env, plan, step, script)
+    script_with(&env, plan, step, script, library(&script.fragments()))
+}
+
+/// The library text of a script: core, then its fragments, marked trusted.
+fn library(fragments: &[&str]) -> Value {
+    let mut library = String::new();
+    library.push_str(templates::library("core"));
+    for f in fragments {
+        library.push('\n');
+        library.push_str(templates::library(f));
+    }
+    trusted(library)
 }
 
 fn script_with(
@@ -88,13 +105,8 @@ fn script_with(
     plan: &Plan,
     step: &Step,
     script: &Script,
+    library: Value,
 ) -> Result<String, minijinja::Error> {
-    let mut library = String::new();
-    library.push_str(templates::library("core"));
-    for f in script.fragments() {
-        library.push('\n');
-        library.push_str(templates::library(f));
-    }
     env.get_template("script.sh")?.render(context! {
         plan_sha256 => plan.plan_sha256.as_str(),
         cluster => plan.cluster.as_str(),
@@ -108,28 +120,53 @@ fn script_with(
         needs_root => u8::from(script.needs_root),
         destructive => u8::from(step.destructive),
         readme => format!("README.md#{}", anchor(step)),
-        library => trusted(library),
+        library => library,
         preflight => Value::from(minijinja::value::Serde(&script.preflight)),
         actions => Value::from(minijinja::value::Serde(&script.actions)),
     })
 }
 
-/// Renders the whole bundle.
-pub fn bundle(plan: &Plan) -> Result<Bundle, minijinja::Error> {
+/// Renders every file of the bundle but `SHA256SUMS` (which is over the
+/// others: [`Bundle::seal`], [`crate::bundle::Writer::seal`]) and hands each
+/// to `emit` as `(path, text, mode)` as soon as it is rendered.
+pub fn each_file<E: From<minijinja::Error>>(
+    plan: &Plan,
+    mut emit: impl FnMut(String, String, u32) -> Result<(), E>,
+) -> Result<(), E> {
     let env = templates::environment();
-    let mut b = Bundle::default();
+    // Thousands of scripts share a handful of fragment sets: build each
+    // library text once and share it (a `Value` string is reference-counted).
+    let mut libraries: HashMap<Vec<&'static str>, Value> = HashMap::new();
     for step in &plan.steps {
         for s in &step.scripts {
-            b.add(s.path.clone(), script_with(&env, plan, step, s)?, 0o755);
+            let lib = libraries
+                .entry(s.fragments())
+                .or_insert_with_key(|f| library(f))
+                .clone();
+            emit(
+                s.path.clone(),
+                script_with(&env, plan, step, s, lib)?,
+                0o755,
+            )?;
         }
     }
-    b.add("README.md", readme(&env, plan)?, 0o644);
-    b.add("plan.json", plan_json(plan), 0o644);
-    b.add(
-        "verify.sh",
+    emit("README.md".into(), readme(&env, plan)?, 0o644)?;
+    emit("plan.json".into(), plan_json(plan), 0o644)?;
+    emit(
+        "verify.sh".into(),
         env.get_template("verify.sh")?.render(context! {})?,
         0o755,
-    );
+    )?;
+    Ok(())
+}
+
+/// Renders the whole bundle in memory.
+pub fn bundle(plan: &Plan) -> Result<Bundle, minijinja::Error> {
+    let mut b = Bundle::default();
+    each_file(plan, |path, text, mode| {
+        b.add(path, text, mode);
+        Ok::<(), minijinja::Error>(())
+    })?;
     b.seal();
     Ok(b)
 }

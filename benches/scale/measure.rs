@@ -1,0 +1,122 @@
+//! Runs one child process and measures it: wall-clock time from spawn to
+//! exit, and the child's own CPU time and peak resident set size (from
+//! `wait4`, so they are this child's figures, not totals over every child).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one run of a child cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// Spawn to exit.
+    pub wall: Duration,
+    /// CPU time (user + system) of the child.
+    pub cpu: Duration,
+    /// Peak resident set size, bytes.
+    pub max_rss: u64,
+}
+
+/// Runs `program args…` with no stdin and no stdout, and panics unless it
+/// exits 0 (a benchmark of a failing command measures nothing).
+pub fn run(program: &Path, args: &[&str]) -> Run {
+    let start = Instant::now();
+    // Reaped below with wait4 (std's wait does not report resource usage).
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; pid is our own child,
+    // which `Child` never waits for once we have reaped it here.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert_eq!(
+        reaped,
+        pid,
+        "wait4 failed: {}",
+        std::io::Error::last_os_error()
+    );
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{} {args:?} failed (wait status {status})",
+        program.display()
+    );
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    Run {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        // Linux reports ru_maxrss in KiB.
+        max_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+    }
+}
+
+/// Flushes dirty pages, so that the writeback of one measured run does not
+/// land inside the next one.
+pub fn sync() {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
+/// Removes a folder if it exists.
+pub fn remove(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot remove {}: {e}", dir.display()),
+    }
+}
+
+/// The median of some durations (the mean of the middle two for an even count).
+pub fn median(xs: &[Duration]) -> Duration {
+    assert!(!xs.is_empty(), "median of nothing");
+    let mut v = xs.to_vec();
+    v.sort_unstable();
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    }
+}
+
+/// The median of some numbers.
+pub fn median_f64(xs: &[f64]) -> f64 {
+    assert!(!xs.is_empty(), "median of nothing");
+    let mut v = xs.to_vec();
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Total size in bytes and number of regular files under `dir`.
+pub fn tree_size(dir: &Path) -> (u64, usize) {
+    let mut bytes = 0;
+    let mut files = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("readable bundle") {
+            let entry = entry.expect("readable entry");
+            let ty = entry.file_type().expect("file type");
+            if ty.is_dir() {
+                stack.push(entry.path());
+            } else if ty.is_file() {
+                bytes += entry.metadata().expect("metadata").len();
+                files += 1;
+            }
+        }
+    }
+    (bytes, files)
+}
