@@ -194,6 +194,23 @@ pub struct StepView<'a> {
     pub script: String,
 }
 
+/// The hosts of a step for a table cell: every name up to a dozen, then the
+/// first few, the last and the count (plan.json keeps the full list), so a
+/// 5,000-node runbook stays readable.
+fn host_list(step: &Step) -> String {
+    const ALL_UP_TO: usize = 12;
+    let names: Vec<&str> = step.scripts.iter().map(|x| x.host.name()).collect();
+    if names.len() <= ALL_UP_TO {
+        return names.join(", ");
+    }
+    format!(
+        "{}, … {} ({} hosts; plan.json lists them all)",
+        names[..3].join(", "),
+        names[names.len() - 1],
+        names.len()
+    )
+}
+
 /// The per-step view used by README and explain templates.
 pub fn steps_view(plan: &Plan) -> Vec<StepView<'_>> {
     plan.steps
@@ -201,12 +218,7 @@ pub fn steps_view(plan: &Plan) -> Vec<StepView<'_>> {
         .map(|s| StepView {
             step: s,
             anchor: anchor(s),
-            hosts: s
-                .scripts
-                .iter()
-                .map(|x| x.host.name())
-                .collect::<Vec<_>>()
-                .join(", "),
+            hosts: host_list(s),
             script: match s.scripts.as_slice() {
                 [one] => one.path.clone(),
                 _ => format!("nodes/<node>/{:02}-{}.sh", s.number, s.id),

@@ -33,6 +33,8 @@ impl Builder {
                 steps: Vec::new(),
                 moved_aside: Vec::new(),
                 manual_checks: Vec::new(),
+                verification: Vec::new(),
+                env: Vec::new(),
             },
         }
     }
@@ -96,8 +98,14 @@ impl Builder {
         self.plan.manual_checks.push(text.into());
     }
 
+    /// Adds a line to the runbook's Verification section.
+    pub fn verification(&mut self, text: impl Into<String>) {
+        self.plan.verification.push(text.into());
+    }
+
     /// The finished plan.
-    pub fn finish(self) -> Plan {
+    pub fn finish(mut self) -> Plan {
+        self.plan.env = super::env::variables(&self.plan.steps);
         self.plan
     }
 }

@@ -8,6 +8,7 @@
 //! names files.
 
 mod builder;
+pub mod env;
 pub mod ops;
 mod rke1;
 mod rke2;
@@ -45,6 +46,10 @@ pub struct Plan {
     pub moved_aside: Vec<Aside>,
     /// Things an operator must check by hand (facts rewind cannot prove).
     pub manual_checks: Vec<String>,
+    /// What to check after the last step, for the runbook's Verification section.
+    pub verification: Vec<String>,
+    /// The `REWIND_*` variables the scripts read.
+    pub env: Vec<env::EnvVar>,
 }
 
 /// One step of the procedure; runs on one or more hosts.

@@ -236,6 +236,21 @@ impl Func {
         }
     }
 
+    /// The `REWIND_*` variables this operation reads besides those every
+    /// script reads (see `plan::env`); the runbook lists them.
+    pub fn env(self) -> &'static [&'static str] {
+        match self {
+            Func::ClusterReset => &["REWIND_RESET_TIMEOUT"],
+            Func::StartUnit => &["REWIND_START_TIMEOUT"],
+            Func::StopRke2 => &["REWIND_STOP_TIMEOUT"],
+            Func::VerifyCluster | Func::RancherVerify => &["REWIND_VERIFY_TIMEOUT"],
+            Func::InstallOnline => &["REWIND_INSTALL_SCRIPT_URL"],
+            Func::RancherSetImage => &["REWIND_ROLLOUT_TIMEOUT"],
+            Func::Rke1SnapshotFromS3 => &["REWIND_S3CFG"],
+            _ => &[],
+        }
+    }
+
     /// The library fragment (`templates/lib/<fragment>.sh`) that defines it.
     pub fn fragment(self) -> &'static str {
         match self {

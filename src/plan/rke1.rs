@@ -698,6 +698,16 @@ fn verify(b: &mut Builder, cx: &Ctx<'_>) {
 
 fn notes(b: &mut Builder, cx: &Ctx<'_>) {
     let r = cx.r;
+    b.verification(format!(
+        "log in to Rancher and check that the version in the bottom-left corner is {};",
+        r.target
+    ));
+    b.verification(format!(
+        "run `kubectl --kubeconfig {} get nodes` and check that every node is Ready;",
+        r.rke.kubeconfig
+    ));
+    b.verification("on each node, `docker ps` shows kube-apiserver, kubelet, kube-proxy (and etcd, kube-controller-manager, kube-scheduler where their roles run them) up since the restart step;");
+    b.verification("check that your downstream clusters reconnect to Rancher: they are not rolled back with it, and changes made to them through Rancher since the upgrade are gone from Rancher's view;");
     let t = &r.target;
     let binary = if r.recovery.is_some() {
         "the rke release that manages this cluster"

@@ -886,6 +886,13 @@ fn verify(b: &mut Builder, cx: &Ctx<'_>) {
 }
 
 fn cleanup_notes(b: &mut Builder, cx: &Ctx<'_>) {
+    b.verification(format!(
+        "run `{} --version` on a few nodes and compare with {};",
+        cx.rke2, cx.r.target
+    ));
+    b.verification("run `kubectl get nodes -o wide` and check every node is Ready at the target, with no stray node left from the snapshot;");
+    b.verification("read the service logs (`journalctl -u rke2-server`, `journalctl -u rke2-agent`) for errors;");
+    b.verification("check that your applications answer;");
     if let Install::Airgap { .. } = cx.r.install {
         b.manual("Air-gap: the archives in the artifacts folder are the ones installed; keep them until the cluster has run on the target version for a while.");
     }
