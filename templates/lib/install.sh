@@ -1,0 +1,165 @@
+# ---- rewind runtime library: install ----------------------------------------------
+# Installing the target RKE2 version: the air-gap artifacts check, the online
+# and air-gap runs of the upstream install.sh, and moving the newer version's
+# image archives and packaged manifests aside.
+#
+# What install.sh does NOT check (observed): with INSTALL_RKE2_ARTIFACT_PATH
+# it ignores INSTALL_RKE2_VERSION, it verifies only the tarball against
+# sha256sum-ARCH.txt, and it silently skips an image archive that is present
+# but not listed there. Hence check_artifacts below, and the version check
+# that the planner puts after the install.
+
+# check_artifacts DIR ARCH: install.sh, rke2.linux-ARCH.tar.gz and
+# sha256sum-ARCH.txt are present; every file listed in the sums file that is
+# present in DIR matches its hash (line by line: busybox sha256sum has no
+# --ignore-missing); an rke2-images*.linux-ARCH* archive that is present but
+# not listed is refused, because install.sh would skip it without a word.
+check_artifacts() {
+	_ca_dir=$1
+	_ca_arch=$2
+	_ca_sums=$_ca_dir/sha256sum-$_ca_arch.txt
+	_ca_tar=rke2.linux-$_ca_arch.tar.gz
+	if [ ! -d "$_ca_dir" ]; then rw_fail "artifacts folder not found: $_ca_dir"; fi
+	rw_need_file "$_ca_dir/install.sh"
+	rw_need_file "$_ca_sums"
+	rw_need_file "$_ca_dir/$_ca_tar"
+	_ca_listed=$_rw_nl
+	_ca_bad=
+	_ca_n=0
+	while IFS= read -r _ca_line || [ -n "$_ca_line" ]; do
+		# "<hex>  <name>" or "<hex> *<name>" (binary mode)
+		_ca_hex=${_ca_line%%[ 	]*}
+		_ca_name=${_ca_line#"$_ca_hex"}
+		while :; do
+			case $_ca_name in
+			[\ \	*]*) _ca_name=${_ca_name#?} ;;
+			*) break ;;
+			esac
+		done
+		case $_ca_hex in
+		'' | *[!0-9A-Fa-f]*) continue ;;
+		esac
+		if [ -z "$_ca_name" ]; then continue; fi
+		_ca_listed="$_ca_listed$_ca_name$_rw_nl"
+		if [ ! -f "$_ca_dir/$_ca_name" ]; then continue; fi
+		rw_say "checking the sha256 of $_ca_name"
+		rw_sha256 "$_ca_dir/$_ca_name" || rw_fail "could not read $_ca_dir/$_ca_name"
+		rw_lower "$_ca_hex"
+		if [ "$_rw_sha" != "$_rw_lc" ]; then
+			_ca_bad="$_ca_bad $_ca_name"
+		fi
+		_ca_n=$((_ca_n + 1))
+	done <"$_ca_sums"
+	if [ -n "$_ca_bad" ]; then
+		rw_hint "an artifact was damaged in transfer or is of another version: copy it again from the release and run this script again"
+		rw_fail "sha256 mismatch in $_ca_dir for:$_ca_bad"
+	fi
+	case $_ca_listed in
+	*"$_rw_nl$_ca_tar$_rw_nl"*) ;;
+	*) rw_fail "$_ca_tar is not listed in $_ca_sums: install.sh would refuse it (are both files of the same release?)" ;;
+	esac
+	_ca_unlisted=
+	_ca_images=0
+	for _ca_f in "$_ca_dir"/rke2-images*.linux-"$_ca_arch"*; do
+		if [ ! -e "$_ca_f" ]; then continue; fi
+		_ca_images=$((_ca_images + 1))
+		case $_ca_listed in
+		*"$_rw_nl${_ca_f##*/}$_rw_nl"*) ;;
+		*) _ca_unlisted="$_ca_unlisted ${_ca_f##*/}" ;;
+		esac
+	done
+	if [ -n "$_ca_unlisted" ]; then
+		rw_hint "use the sha256sum-$_ca_arch.txt of the same release as the archives, or remove the archives it does not list from $_ca_dir"
+		rw_fail "image archives not listed in $_ca_sums:$_ca_unlisted (install.sh would skip them without a word)"
+	fi
+	if [ "$_ca_images" -eq 0 ]; then
+		rw_warn "no rke2-images*.linux-$_ca_arch* archive in $_ca_dir: the nodes must pull the images from a registry"
+	fi
+	rw_ok "air-gap artifacts in $_ca_dir: $_ca_n files match sha256sum-$_ca_arch.txt"
+}
+
+# install_online VERSION TYPE METHOD: fetch the upstream install script
+# (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a temporary
+# file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE and
+# INSTALL_RKE2_METHOD. An empty TYPE or METHOD is not passed.
+install_online() {
+	_io_url=${REWIND_INSTALL_SCRIPT_URL:-https://get.rke2.io}
+	rw_tmpdir
+	_io_file=$_rw_tmp/rke2-install.sh
+	rw_hint "check that this node reaches $_io_url (proxy?), or install from artifacts"
+	if command -v curl >/dev/null 2>&1; then
+		rw_run curl -sSfL --retry 3 -o "$_io_file" "$_io_url"
+	elif command -v wget >/dev/null 2>&1; then
+		rw_run wget -q -O "$_io_file" "$_io_url"
+	else
+		rw_fail "neither curl nor wget is installed: cannot fetch $_io_url"
+	fi
+	if ! rw_dry; then
+		_io_head=
+		{ read -r _io_head <"$_io_file"; } 2>/dev/null || :
+		case $_io_head in
+		'#!'*) ;;
+		*) rw_fail "$_io_url did not return a shell script (a proxy or captive portal page?)" ;;
+		esac
+	fi
+	_io_vars=$(env | sed -n 's/^\(INSTALL_RKE2_[A-Za-z0-9_]*\)=.*/\1/p' | tr '\n' ' ')
+	if [ -n "$_io_vars" ]; then
+		rw_warn "install.sh also reads these variables from your environment: $_io_vars"
+	fi
+	rw_hint "read install.sh's [ERROR] line above; the script can be run again"
+	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} sh "$_io_file"
+}
+
+# install_airgap ARTIFACTS ARCH TYPE: `sh ARTIFACTS/install.sh` with
+# INSTALL_RKE2_ARTIFACT_PATH and INSTALL_RKE2_TYPE (no network is used).
+install_airgap() {
+	rw_need_file "$1/install.sh"
+	rw_need_file "$1/rke2.linux-$2.tar.gz"
+	_ia_vars=$(env | sed -n 's/^\(INSTALL_RKE2_[A-Za-z0-9_]*\)=.*/\1/p' | tr '\n' ' ')
+	if [ -n "$_ia_vars" ]; then
+		rw_warn "install.sh also reads these variables from your environment: $_ia_vars"
+	fi
+	rw_hint "read install.sh's [ERROR] line above (a sha256 mismatch means a damaged tarball); the script can be run again"
+	rw_run env "INSTALL_RKE2_ARTIFACT_PATH=$1" ${3:+"INSTALL_RKE2_TYPE=$3"} sh "$1/install.sh"
+}
+
+# move_images_aside IMAGES_DIR SUFFIX: move rke2-images* archives and
+# .cache.json from IMAGES_DIR into IMAGES_DIR.SUFFIX/, so that the newer
+# version's images are not imported by the older one.
+move_images_aside() {
+	_mia_n=0
+	if [ -d "$1" ]; then
+		for _mia_f in "$1"/rke2-images* "$1/.cache.json"; do
+			if [ ! -e "$_mia_f" ] && [ ! -L "$_mia_f" ]; then continue; fi
+			rw_move_into "$1" "$2" "${_mia_f##*/}"
+			_mia_n=$((_mia_n + 1))
+		done
+	fi
+	if [ "$_mia_n" -eq 0 ]; then
+		if [ -d "$1.$2" ]; then
+			rw_ok "image archives already moved aside into $1.$2/"
+		else
+			rw_ok "no rke2-images* archive in $1: nothing to move aside"
+		fi
+	fi
+}
+
+# move_manifests_aside MANIFESTS_DIR SUFFIX: move rke2-*.yaml from
+# MANIFESTS_DIR into MANIFESTS_DIR.SUFFIX/ (RKE2 writes its own at start).
+move_manifests_aside() {
+	_mma_n=0
+	if [ -d "$1" ]; then
+		for _mma_f in "$1"/rke2-*.yaml; do
+			if [ ! -e "$_mma_f" ] && [ ! -L "$_mma_f" ]; then continue; fi
+			rw_move_into "$1" "$2" "${_mma_f##*/}"
+			_mma_n=$((_mma_n + 1))
+		done
+	fi
+	if [ "$_mma_n" -eq 0 ]; then
+		if [ -d "$1.$2" ]; then
+			rw_ok "packaged manifests already moved aside into $1.$2/"
+		else
+			rw_ok "no rke2-*.yaml in $1: nothing to move aside"
+		fi
+	fi
+}

@@ -1,0 +1,1056 @@
+#!/bin/sh
+# Tests of rewind's runtime shell library (templates/lib/*.sh).
+#
+#   sh tests/shell/run.sh [SHELL...]        SHELL: dash posh yash mksh busybox bash
+#
+# Without arguments every one of the six shells that is installed is used
+# (yash runs as `yash -o posixlycorrect`, busybox as `busybox sh`, bash as
+# `bash --posix`); a missing shell is reported and skipped, or fails the run
+# when REWIND_TEST_STRICT=1. Tools: shellcheck and awk are required; sqlite3,
+# zip/unzip, setpriv, script, PostgreSQL 15 and MariaDB enable more tests
+# (each test needing a missing tool says SKIP).
+#
+# Sample scripts are built from the real templates/script.sh.j2 by build.awk
+# (the compiler's quoting, the library inserted verbatim), then linted with
+# `shellcheck -s sh`, parsed with -n and RUN in each shell, with stub tools
+# (stubs.sh) first on PATH, REWIND_HOST set, and the journal and state in a
+# temporary folder. As root the whole run happens in a private mount
+# namespace (unshare -m) with tmpfs over /var/log and /var/lib, so a script
+# that uses its default folders changes nothing on this machine.
+# Exit status: 0 if every test passed.
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+LIB=$ROOT/templates/lib
+TEMPLATE=$ROOT/templates/script.sh.j2
+
+if [ "$(id -u)" = 0 ] && [ -z "${RW_TEST_NS:-}" ] && command -v unshare >/dev/null 2>&1 &&
+	unshare -m true 2>/dev/null; then
+	RW_TEST_NS=1 exec unshare -m sh -c '
+		mount --make-rprivate / &&
+		mount -t tmpfs -o mode=755 tmpfs /var/log &&
+		mount -t tmpfs -o mode=755 tmpfs /var/lib &&
+		exec sh "$0" "$@"' "$0" "$@"
+fi
+NS=${RW_TEST_NS:-0}
+
+. "$HERE/stubs.sh"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/rewind-shtest.XXXXXX")
+chmod 755 "$T"
+BGPIDS=
+cleanup() {
+	for p in $BGPIDS; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$T" || true
+}
+trap cleanup EXIT
+
+PASS=0
+FAILS=0
+SKIPS=0
+PLAN=0123abcd89ef0123456789abcdef0123456789abcdef0123456789abcdef0123
+
+# ---- shells -------------------------------------------------------------------
+shell_cmd() {
+	case $1 in
+	dash) echo dash ;;
+	posh) echo posh ;;
+	yash) echo "yash -o posixlycorrect" ;;
+	mksh) echo mksh ;;
+	busybox) echo "busybox sh" ;;
+	bash) echo "bash --posix" ;;
+	*) echo "$1" ;;
+	esac
+}
+if [ $# -eq 0 ]; then set -- dash posh yash mksh busybox bash; fi
+SHELLS=
+for s in "$@"; do
+	c=$(shell_cmd "$s")
+	if command -v "${c%% *}" >/dev/null 2>&1; then
+		SHELLS="$SHELLS $s"
+	elif [ "${REWIND_TEST_STRICT:-0}" = 1 ]; then
+		echo "FAIL: shell $s is not installed" >&2
+		exit 1
+	else
+		echo "SKIP: shell $s is not installed"
+	fi
+done
+command -v shellcheck >/dev/null 2>&1 || {
+	echo "FAIL: shellcheck is not installed" >&2
+	exit 1
+}
+
+# ---- building and running -------------------------------------------------------
+# setup NAME: a fresh case folder $C with stubs, default values, empty bodies.
+setup() {
+	CASE=$1
+	C=$T/$CASE.$SHN
+	mkdir -p "$C/bin" "$C/log" "$C/state" "$C/data"
+	chmod -R 755 "$C"
+	make_stubs "$C/bin"
+	JOURNAL=$C/journal
+	: >"$JOURNAL"
+	B_PLAN_SHA256=$PLAN
+	B_CLUSTER=prod-east
+	B_SUFFIX=rewind-0123abcd
+	B_STEP=05-restore
+	B_NUMBER=5
+	B_TOTAL=9
+	B_TITLE='Restore etcd from the snapshot'
+	B_HOST=node1
+	B_ADDRESSES=
+	B_NEEDS_ROOT=1
+	B_DESTRUCTIVE=0
+	B_README=README.md#step-05-restore
+	FRAGS="etcd files install kube mysql postgres rke2 sqlite token"
+	KEEP_MARKER=0
+	: >"$C/pre"
+	: >"$C/act"
+}
+pre() { for l in "$@"; do printf '\t%s\n' "$l" >>"$C/pre"; done; }
+act() { for l in "$@"; do printf '\t%s\n' "$l" >>"$C/act"; done; }
+
+# build: $C/s.sh from the template (the compiler joins fragments with "\n").
+build() {
+	cat "$LIB/core.sh" >"$C/library"
+	for f in $FRAGS; do
+		printf '\n' >>"$C/library"
+		cat "$LIB/$f.sh" >>"$C/library"
+	done
+	B_LIBRARY=$C/library B_PREFLIGHT=$C/pre B_ACTIONS=$C/act \
+		B_PLAN_SHA256=$B_PLAN_SHA256 B_CLUSTER=$B_CLUSTER B_SUFFIX=$B_SUFFIX B_STEP=$B_STEP \
+		B_NUMBER=$B_NUMBER B_TOTAL=$B_TOTAL B_TITLE=$B_TITLE B_HOST=$B_HOST B_ADDRESSES=$B_ADDRESSES \
+		B_NEEDS_ROOT=$B_NEEDS_ROOT B_DESTRUCTIVE=$B_DESTRUCTIVE B_README=$B_README \
+		awk -f "$HERE/build.awk" "$TEMPLATE" >"$C/s.sh"
+	chmod 755 "$C/s.sh"
+}
+
+# run [VAR=VALUE...]: run $C/s.sh in the current shell with the test
+# environment; sets RC, output in $C/out and $C/err (and $C/all). The
+# done-marker of an earlier run is removed unless KEEP_MARKER=1.
+run() {
+	RC=0
+	if [ "$KEEP_MARKER" != 1 ]; then rm -f "$(MARKER)"; fi
+	(
+		cd "$C"
+		env JOURNAL="$JOURNAL" PATH="$C/bin:$PATH" REWIND_HOST=node1 \
+			REWIND_LOG_DIR="$C/log" REWIND_STATE_DIR="$C/state" REWIND_POLL_INTERVAL=1 \
+			REWIND_YES= REWIND_FORCE= REWIND_DRY_RUN= HOME="$C/home" XDG_STATE_HOME= \
+			"$@" $SH "$C/s.sh" </dev/null >"$C/out" 2>"$C/err"
+	) || RC=$?
+	cat "$C/out" "$C/err" >"$C/all"
+}
+
+# ---- assertions ----------------------------------------------------------------
+CASE_FAILED=0
+fail() {
+	FAILS=$((FAILS + 1))
+	CASE_FAILED=1
+	printf 'FAIL [%s] %s: %s\n' "$SHN" "$CASE" "$*"
+	if [ -f "$C/all" ]; then sed 's/^/    | /' "$C/all" | tail -n 25; fi
+}
+expect_rc() { [ "$RC" = "$1" ] || fail "exit $RC, expected $1"; }
+expect_out() { grep -q -F -e "$1" "$C/all" || fail "output lacks: $1"; }
+expect_err() { grep -q -F -e "$1" "$C/err" || fail "stderr lacks: $1"; }
+expect_not_out() { if grep -q -F -e "$1" "$C/all"; then fail "output has: $1"; fi; }
+expect_file() { [ -e "$1" ] || fail "missing file: $1"; }
+expect_no_file() { if [ -e "$1" ]; then fail "unexpected file: $1"; fi; }
+expect_called() { grep -q -x -F -e "$1" "$JOURNAL" || fail "not called: $1 (calls: $(tr '\n' ';' <"$JOURNAL"))"; }
+expect_not_called() { if grep -q -F -e "$1" "$JOURNAL"; then fail "called: $1"; fi; }
+expect_log() { # RESULT EXIT: a journal line with these
+	grep -q -E "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z cluster=$B_CLUSTER step=$B_STEP host=$B_HOST result=$1 exit=$2\$" \
+		"$C/log/$B_CLUSTER.log" 2>/dev/null || fail "no journal line result=$1 exit=$2 in $(cat "$C/log/$B_CLUSTER.log" 2>/dev/null)"
+}
+skip() {
+	SKIPS=$((SKIPS + 1))
+	printf 'SKIP [%s] %s: %s\n' "$SHN" "$CASE" "$*"
+}
+MARKER() { echo "$C/state/$B_CLUSTER/$PLAN/$B_STEP.done"; }
+
+# ---- static checks (once) ---------------------------------------------------------
+static_checks() {
+	SHN=static
+	# Every fragment alone with core, and all together, lint clean.
+	for set in "" etcd files install kube mysql postgres rke2 sqlite token \
+		"etcd files install kube mysql postgres rke2 sqlite token"; do
+		setup "lint-${set%% *}"
+		FRAGS=$set
+		pre 'need_tools sh'
+		act ':'
+		build
+		if ! shellcheck -s sh "$C/s.sh" >"$C/all" 2>&1; then fail "shellcheck -s sh with fragments [$set]"; fi
+		for s in $SHELLS; do
+			if ! $(shell_cmd "$s") -n "$C/s.sh" >"$C/all" 2>&1; then fail "$s -n with fragments [$set]"; fi
+		done
+	done
+	# A fragment calls only core (rw_*) and its own functions.
+	CASE=fragments
+	for f in "$LIB"/*.sh; do
+		n=${f##*/}
+		sed -n 's/^\([a-z_][a-z0-9_]*\)() {$/\1/p' "$f" >"$T/defs.$n"
+	done
+	for f in "$LIB"/*.sh; do
+		n=${f##*/}
+		[ "$n" = core.sh ] && continue
+		for g in "$LIB"/*.sh; do
+			m=${g##*/}
+			[ "$m" = "$n" ] && continue
+			[ "$m" = core.sh ] && continue
+			while read -r fn; do
+				if grep -v '^[[:space:]]*#' "$f" | grep -q -w -e "$fn"; then
+					fail "$n calls $fn from $m"
+				fi
+			done <"$T/defs.$m"
+		done
+		# the RKE2 fragments define only their ops.rs functions
+		case " etcd.sh files.sh install.sh kube.sh mysql.sh postgres.sh rke2.sh sqlite.sh token.sh " in
+		*" $n "*)
+			if grep -v -x -E '[a-z][a-z0-9_]*' "$T/defs.$n" | grep -q .; then fail "$n defines a helper"; fi
+			;;
+		esac
+	done
+	# The contract (src/plan/ops.rs, Func::name and Func::fragment) of the
+	# RKE2 fragments: each function is defined in its fragment.
+	for pair in files:need_tools files:need_env files:need_file files:need_dir files:check_sha256 \
+		files:check_room files:move_aside etcd:check_etcd_snapshot etcd:cluster_reset \
+		rke2:check_rke2_version rke2:check_installed_version rke2:stop_rke2 rke2:start_unit \
+		rke2:check_no_server_entry token:check_token token:put_token install:check_artifacts \
+		install:install_online install:install_airgap install:move_images_aside \
+		install:move_manifests_aside postgres:check_pg_archive postgres:restore_postgres \
+		mysql:check_mysql_dump mysql:restore_mysql sqlite:check_sqlite_db sqlite:restore_sqlite \
+		kube:drain_nodes kube:verify_cluster; do
+		grep -q -x -e "${pair#*:}" "$T/defs.${pair%%:*}.sh" || fail "${pair#*:} is not defined in ${pair%%:*}.sh"
+		if [ -f "$ROOT/src/plan/ops.rs" ] && ! grep -q -e "=> \"${pair#*:}\"," "$ROOT/src/plan/ops.rs"; then
+			fail "${pair#*:} is no longer a Func::name() in src/plan/ops.rs"
+		fi
+	done
+	# No `local`, no rm -rf in the library.
+	if grep -n -E '^[[:space:]]*local |rm -rf|rm -fr' "$LIB"/*.sh >"$T/grep" 2>&1; then
+		CASE=lib-grep fail "local or rm -rf in the library: $(cat "$T/grep")"
+	fi
+}
+
+# ---- the tests (each runs in every shell) ----------------------------------------
+
+t_ok_and_done() {
+	setup ok-done
+	KEEP_MARKER=1
+	pre 'need_file /etc/hostname'
+	act "move_aside $C/data/etcd rewind-0123abcd"
+	mkdir "$C/data/etcd"
+	build
+	run
+	expect_rc 0
+	expect_out "ok: preflight"
+	expect_out "+ mv $C/data/etcd $C/data/etcd.rewind-0123abcd"
+	expect_file "$C/data/etcd.rewind-0123abcd"
+	expect_file "$(MARKER)"
+	expect_log start -
+	expect_log ok 0
+	# re-run: already done
+	run
+	expect_rc 0
+	expect_out "already done"
+	expect_log skipped 0
+	# REWIND_FORCE=1: runs again; the move says "already moved"
+	run REWIND_FORCE=1
+	expect_rc 0
+	expect_out "REWIND_FORCE=1"
+	expect_out "already moved aside"
+	# both exist: refuse
+	mkdir "$C/data/etcd"
+	run REWIND_FORCE=1
+	expect_rc 1
+	expect_err "both $C/data/etcd and $C/data/etcd.rewind-0123abcd exist"
+	expect_file "$C/data/etcd"
+	expect_log failed 1
+}
+
+t_wrong_host() {
+	setup wrong-host
+	act "move_aside $C/data/x rewind-0123abcd"
+	touch "$C/data/x"
+	build
+	run REWIND_HOST=node2
+	expect_rc 3
+	expect_err "WRONG HOST"
+	expect_err "node1"
+	expect_err "node2"
+	expect_file "$C/data/x"
+	expect_no_file "$C/log/prod-east.log"
+	# no REWIND_HOST: this machine's name is not node1
+	run REWIND_HOST=
+	expect_rc 3
+	expect_err "this host's name is '$(uname -n)'"
+	# the short name of the host is accepted
+	B_HOST=$(uname -n | cut -d. -f1)
+	build
+	run REWIND_HOST=
+	expect_rc 0
+	# an address of the node configured here (stub ip)
+	B_HOST=node1
+	B_ADDRESSES='10.9.9.9 10.0.0.7'
+	build
+	run REWIND_HOST= STUB_IP_ADDRS='192.168.1.1 10.0.0.7'
+	expect_rc 0
+	expect_out "address 10.0.0.7"
+	run REWIND_HOST= STUB_IP_ADDRS='10.0.0.77'
+	expect_rc 3
+	# workstation scripts have no guard
+	B_HOST=workstation
+	B_NEEDS_ROOT=0
+	build
+	run REWIND_HOST=
+	expect_rc 0
+}
+
+t_not_root() {
+	setup not-root
+	if ! command -v setpriv >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
+		skip "needs root and setpriv"
+		return 0
+	fi
+	act "move_aside $C/data/x rewind-0123abcd"
+	touch "$C/data/x"
+	build
+	RC=0
+	(cd "$C" && env PATH="$C/bin:$PATH" REWIND_HOST=node1 REWIND_LOG_DIR="$C/log" REWIND_STATE_DIR="$C/state" \
+		JOURNAL=/dev/null setpriv --reuid=65534 --regid=65534 --clear-groups $SH "$C/s.sh" </dev/null >"$C/out" 2>"$C/err") || RC=$?
+	cat "$C/out" "$C/err" >"$C/all"
+	expect_rc 4
+	expect_err "must run as root"
+	expect_file "$C/data/x"
+	expect_no_file "$C/log/prod-east.log"
+}
+
+t_confirm_no_tty() {
+	setup confirm
+	B_DESTRUCTIVE=1
+	act "stop_rke2 $C/bin/rke2-killall.sh $C/data"
+	build
+	run
+	expect_rc 4
+	expect_err "REWIND_YES=1"
+	expect_out "$C/bin/rke2-killall.sh"
+	expect_not_called "rke2-killall.sh"
+	expect_no_file "$(MARKER)"
+	expect_log failed 4
+	run REWIND_YES=1 REWIND_STOP_TIMEOUT=2
+	expect_rc 0
+	expect_called "rke2-killall.sh"
+	expect_out "ok: no rke2, etcd or containerd-shim process left"
+	expect_file "$(MARKER)"
+}
+
+t_confirm_tty() {
+	setup confirm-tty
+	if ! command -v script >/dev/null 2>&1; then
+		skip "needs script(1)"
+		return 0
+	fi
+	B_DESTRUCTIVE=1
+	act "move_aside $C/data/x rewind-0123abcd"
+	touch "$C/data/x"
+	build
+	cat >"$C/tty.sh" <<EOF
+cd "$C" && env JOURNAL="$JOURNAL" PATH="$C/bin:\$PATH" REWIND_HOST=node1 REWIND_LOG_DIR="$C/log" \
+	REWIND_STATE_DIR="$C/state" $SH "$C/s.sh"
+echo "rc=\$?"
+EOF
+	RC=0
+	printf 'prod-west\n' | script -q -e -c "sh $C/tty.sh" /dev/null >"$C/all" 2>&1 || RC=$?
+	expect_out "Type the cluster name (prod-east)"
+	expect_out "not confirmed"
+	expect_out "rc=4"
+	expect_file "$C/data/x"
+	printf 'prod-east\n' | script -q -e -c "sh $C/tty.sh" /dev/null >"$C/all" 2>&1 || RC=$?
+	expect_out "rc=0"
+	expect_file "$C/data/x.rewind-0123abcd"
+}
+
+t_dry_run() {
+	setup dry-run
+	B_DESTRUCTIVE=1
+	pre "need_file $C/data/snap"
+	act "stop_rke2 $C/bin/rke2-killall.sh $C/data" \
+		"move_aside $C/data/etcd rewind-0123abcd" \
+		"put_token $C/data/saved-token $C/data/server/token rewind-0123abcd" \
+		"cluster_reset $C/bin/rke2 $C/data/snap --etcd-s3=false" \
+		"start_unit rke2-server" \
+		"check_installed_version $C/bin/rke2 v1.26.9+rke2r1"
+	mkdir -p "$C/data/etcd" "$C/data/server"
+	echo secret-token-A >"$C/data/saved-token"
+	echo secret-token-B >"$C/data/server/token"
+	echo snap >"$C/data/snap"
+	build
+	find "$C/data" "$C/state" "$C/log" -exec ls -ld {} + >"$C/before" 2>&1
+	run REWIND_DRY_RUN=1
+	expect_rc 0
+	expect_out "[dry-run] would run: env RKE2_DATA_DIR=$C/data $C/bin/rke2-killall.sh"
+	expect_out "[dry-run] would run: mv $C/data/etcd $C/data/etcd.rewind-0123abcd"
+	expect_out "[dry-run] would run: cp $C/data/saved-token $C/data/server/token"
+	expect_out "[dry-run] would run: timeout 1800 $C/bin/rke2 server --cluster-reset --cluster-reset-restore-path=$C/data/snap --etcd-s3=false"
+	expect_out "[dry-run] would run: systemctl start --no-block rke2-server"
+	expect_out "[dry-run] would check that $C/bin/rke2 --version is v1.26.9+rke2r1"
+	expect_not_out "secret-token"
+	expect_not_out "Type the cluster name"
+	find "$C/data" "$C/state" "$C/log" -exec ls -ld {} + >"$C/after" 2>&1
+	cmp -s "$C/before" "$C/after" || fail "the dry run changed files: $(diff "$C/before" "$C/after")"
+	grep -v -e '--version' -e 'is-active' "$JOURNAL" >"$C/changing" || true
+	[ -s "$C/changing" ] && fail "the dry run ran: $(cat "$C/changing")"
+	# --dry-run as argument too
+	run REWIND_DRY_RUN=yes
+	expect_rc 2
+	expect_err "REWIND_DRY_RUN must be 1 or 0"
+}
+
+t_failure_report() {
+	setup failure
+	B_DESTRUCTIVE=1
+	act "stop_rke2 $C/bin/rke2-killall.sh $C/data"
+	build
+	run REWIND_YES=1 STUB_RC_rke2_killall_sh=7
+	expect_rc 7
+	expect_err "FAILED: a command failed"
+	expect_err "step:    05-restore (Restore etcd from the snapshot)"
+	expect_err "host:    node1"
+	expect_err "command: env RKE2_DATA_DIR=$C/data $C/bin/rke2-killall.sh"
+	expect_err "exit:    7"
+	expect_err "read:    README.md#step-05-restore"
+	expect_log failed 7
+	expect_no_file "$(MARKER)"
+	# a failing preflight check changes nothing and says so
+	setup failure-pre
+	pre "need_file $C/data/missing" 'need_tools sh no-such-tool-1 no-such-tool-2'
+	act "move_aside $C/data/x rewind-0123abcd"
+	touch "$C/data/x"
+	build
+	run
+	expect_rc 1
+	expect_err "file not found: $C/data/missing"
+	expect_err "changed: nothing"
+	expect_file "$C/data/x"
+	expect_log failed 1
+	# an unexpected `set -e` abort (a raw failing command) still reports
+	setup failure-abort
+	act 'false'
+	build
+	run
+	expect_rc 1
+	expect_err "stopped unexpectedly (exit 1)"
+	expect_err "read:    README.md#step-05-restore"
+	expect_log failed 1
+}
+
+t_quoting() {
+	setup quoting
+	# one directory name with spaces, quotes, $(...), backquotes, ; and a newline
+	weird="$C/data/a b'c\"d \$(touch $C/pwned) \`touch $C/pwned2\`; e
+f"
+	mkdir -p "$weird"
+	q=$(printf '%s' "$weird" | sed "s/'/'\"'\"'/g")
+	act "move_aside '$q' rewind-0123abcd" "cluster_reset $C/bin/rke2 '$q/snap' --etcd-s3=false"
+	build
+	run REWIND_YES=1
+	expect_rc 0
+	expect_file "$weird.rewind-0123abcd"
+	expect_no_file "$C/pwned"
+	expect_no_file "$C/pwned2"
+	n=$(grep -c '^rke2 <server> <--cluster-reset> ' "$JOURNAL" || true)
+	[ "$n" = 1 ] || fail "rke2 called $n times"
+	grep -q -F -e "<--cluster-reset-restore-path=$C/data/a b'c\"d \$(touch $C/pwned)" "$JOURNAL" ||
+		fail "restore path not passed as one word: $(cat "$JOURNAL")"
+	expect_out "ok: snapshot restored"
+	# printed commands can be pasted back: the quoted form evaluates to the word
+	# (each path holds one newline: the printed command spans three lines)
+	line=$(sed -n '/^+ mv /{N;N;p;}' "$C/out")
+	line=${line#+ }
+	n=$( (eval "set -- $line" && [ "$#" = 3 ] && [ "$2" = "$weird" ] && echo same) 2>&1) || true
+	[ "$n" = same ] || fail "printed mv command does not quote back: $line"
+}
+
+t_cluster_reset() {
+	setup reset
+	act "cluster_reset $C/bin/rke2 $C/data/snap --etcd-s3=false"
+	build
+	run
+	expect_rc 0
+	expect_out "ok: snapshot restored"
+	ls "$C/state/prod-east/$PLAN/"*.cluster-reset.*.log >/dev/null 2>&1 || fail "no reset log"
+	# exit 0 without the message: not confirmed
+	rm -f "$(MARKER)"
+	run STUB_RKE2_RESET_MSG=
+	expect_rc 1
+	expect_err "did not print \"restart without --cluster-reset flag now\""
+	expect_err ".cluster-reset."
+	# failure exit
+	run STUB_RC_rke2=1
+	expect_rc 1
+	expect_err "the cluster-reset failed"
+	# timeout
+	run STUB_RKE2_SLEEP=5 REWIND_RESET_TIMEOUT=1
+	[ "$RC" != 0 ] || fail "timeout not detected"
+	expect_err "did not finish within 1 s"
+	# a secret flag is refused
+	setup reset-secret
+	act "cluster_reset $C/bin/rke2 snap --etcd-s3 --etcd-s3-secret-key=s3cr3tKEY"
+	build
+	run
+	expect_rc 1
+	expect_err "internal error: --etcd-s3-secret-key"
+	expect_not_out "s3cr3tKEY"
+	expect_not_called "rke2 <server>"
+	# rke2-server running: refused
+	setup reset-running
+	act "cluster_reset $C/bin/rke2 $C/data/snap"
+	build
+	run STUB_SYSTEMCTL_QUIET_RC=0
+	expect_rc 1
+	expect_err "rke2-server is running"
+}
+
+t_start_unit() {
+	setup start
+	act 'start_unit rke2-server'
+	build
+	run STUB_SYSTEMCTL_STATES='activating failed activating active' REWIND_POLL_INTERVAL=0
+	expect_rc 0
+	expect_called "systemctl <start> <--no-block> <rke2-server>"
+	expect_out "ok: rke2-server is active"
+	setup start-timeout
+	act 'start_unit rke2-agent'
+	build
+	run STUB_SYSTEMCTL_STATES='activating' REWIND_START_TIMEOUT=2
+	expect_rc 1
+	expect_err "rke2-agent is not active after"
+	expect_err "journalctl -u rke2-agent"
+}
+
+t_stop_left() {
+	setup stop-left
+	mkdir -p "$C/p"
+	cp "$(command -v sleep)" "$C/p/etcd"
+	"$C/p/etcd" 60 &
+	pid=$!
+	BGPIDS="$BGPIDS $pid"
+	act "stop_rke2 $C/bin/rke2-killall.sh $C/data"
+	build
+	run REWIND_STOP_TIMEOUT=1
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	expect_rc 1
+	expect_err "processes left after rke2-killall.sh"
+	expect_err "$pid:etcd"
+}
+
+t_versions() {
+	setup versions
+	pre "check_rke2_version $C/bin/rke2 v1.28.3+rke2r1 v1.27.10+rke2r1"
+	build
+	run
+	expect_rc 0
+	expect_out "already v1.27.10+rke2r1, the target"
+	run STUB_RKE2_VERSION=v1.28.3+rke2r1 REWIND_FORCE=1
+	expect_rc 0
+	expect_out "is v1.28.3+rke2r1 (the version being rolled back)"
+	run STUB_RKE2_VERSION=v1.29.0+rke2r1 REWIND_FORCE=1
+	expect_rc 1
+	expect_err "installed version is v1.29.0+rke2r1"
+	setup installed
+	pre "check_installed_version $C/bin/rke2 v1.27.10+rke2r1"
+	build
+	run STUB_RKE2_VERSION=v1.28.3+rke2r1
+	expect_rc 1
+	expect_err "installed version is v1.28.3+rke2r1, not the target v1.27.10+rke2r1"
+	run
+	expect_rc 0
+	expect_out "ok: $C/bin/rke2 --version is v1.27.10+rke2r1"
+}
+
+t_server_entry() {
+	setup server-entry
+	mkdir -p "$C/etc/config.yaml.d"
+	printf 'token-file: /x\n# server: https://commented\nnode-label:\n  - "server: no"\n' >"$C/etc/config.yaml"
+	pre "check_no_server_entry $C/etc"
+	build
+	run
+	expect_rc 0
+	expect_out "ok: no server: entry"
+	printf 'write-kubeconfig-mode: "0600"\nserver: https://10.0.0.1:9345\n' >"$C/etc/config.yaml.d/50-join.yaml"
+	run
+	expect_rc 1
+	expect_err "$C/etc/config.yaml.d/50-join.yaml:2"
+}
+
+t_etcd_snapshot() {
+	setup snapshot
+	head -c 20480 /dev/urandom >"$C/data/body"
+	# the snapshot: body + its binary sha256
+	h=$(sha256sum <"$C/data/body" | cut -d' ' -f1)
+	{
+		cat "$C/data/body"
+		while [ -n "$h" ]; do
+			p=${h%"${h#??}"}
+			h=${h#??}
+			# shellcheck disable=SC2059
+			printf "$(printf '\\%03o' "$((0x$p))")"
+		done
+	} >"$C/data/snap.db"
+	cp "$C/data/snap.db" "$C/data/bad.db"
+	printf 'X' | dd of="$C/data/bad.db" bs=1 seek=100 conv=notrunc 2>/dev/null
+	printf 'tiny' >"$C/data/tiny.db"
+	pre "check_etcd_snapshot $C/data/snap.db"
+	build
+	run
+	expect_rc 0
+	expect_out "sha256 trailer matches"
+	setup snapshot-bad
+	cp "$T/snapshot.$SHN/data/bad.db" "$C/data/bad.db"
+	pre "check_etcd_snapshot $C/data/bad.db"
+	build
+	run
+	expect_rc 1
+	expect_err "trailer does not match"
+	setup snapshot-tiny
+	printf 'tiny' >"$C/data/tiny.db"
+	pre "check_etcd_snapshot $C/data/tiny.db"
+	build
+	run
+	expect_rc 1
+	expect_err "too small"
+	setup snapshot-zip
+	if ! command -v zip >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1; then
+		skip "needs zip and unzip"
+		return 0
+	fi
+	cp "$T/snapshot.$SHN/data/snap.db" "$C/data/on-demand-node1-1700000000"
+	(cd "$C/data" && zip -q on-demand-node1-1700000000.zip on-demand-node1-1700000000)
+	cp "$T/snapshot.$SHN/data/bad.db" "$C/data/bad-entry"
+	(cd "$C/data" && zip -q bad.zip bad-entry && zip -q two.zip bad-entry on-demand-node1-1700000000)
+	pre "check_etcd_snapshot $C/data/on-demand-node1-1700000000.zip"
+	build
+	run
+	expect_rc 0
+	expect_out "trailer matches"
+	: >"$C/pre"
+	pre "check_etcd_snapshot $C/data/bad.zip"
+	build
+	run
+	expect_rc 1
+	expect_err "trailer does not match"
+	: >"$C/pre"
+	pre "check_etcd_snapshot $C/data/two.zip"
+	build
+	run
+	expect_rc 1
+	expect_err "more than one file"
+	ls "$C/data" | grep -q rewind && fail "files left beside the zip: $(ls "$C/data")"
+	return 0
+}
+
+t_sha_room() {
+	setup sha-room
+	printf 'hello\n' >"$C/data/f"
+	h=$(sha256sum <"$C/data/f" | cut -d' ' -f1)
+	H=$(printf '%s' "$h" | tr a-f A-F)
+	pre "check_sha256 $C/data/f $H" "check_room $C/data/f $C/data/not/yet" 'need_env HOME PATH' "need_dir $C/data"
+	build
+	run
+	expect_rc 0
+	expect_out "ok: sha256 of $C/data/f matches"
+	expect_out "ok: room for"
+	: >"$C/pre"
+	pre "check_sha256 $C/data/f 0000000000000000000000000000000000000000000000000000000000000000"
+	build
+	run
+	expect_rc 1
+	expect_err "sha256 mismatch for $C/data/f"
+	: >"$C/pre"
+	pre 'need_env REWIND_T_SECRET REWIND_T_UNSET'
+	build
+	run REWIND_T_SECRET=hunter2
+	expect_rc 1
+	expect_err "environment variables not set: REWIND_T_UNSET"
+	expect_not_out hunter2
+}
+
+t_token() {
+	setup token
+	printf 'K10abc::server:s3cr3t\n' >"$C/data/saved"
+	h=$(sha256sum <"$C/data/saved" | cut -d' ' -f1)
+	mkdir -p "$C/data/server"
+	printf 'K10other::server:0ther\n' >"$C/data/server/token"
+	pre "check_token $C/data/saved $h"
+	act "put_token $C/data/saved $C/data/server/token rewind-0123abcd"
+	build
+	run
+	expect_rc 0
+	cmp -s "$C/data/saved" "$C/data/server/token" || fail "token not put in place"
+	grep -q 0ther "$C/data/server/token.rewind-0123abcd" || fail "old token not moved aside"
+	[ "$(ls -l "$C/data/server/token" | cut -c1-10)" = "-rw-------" ] || fail "token mode: $(ls -l "$C/data/server/token")"
+	expect_not_out s3cr3t
+	expect_not_out 0ther
+	run REWIND_FORCE=1
+	expect_rc 0
+	expect_out "already holds the saved token"
+	: >"$C/pre"
+	pre "check_token $C/data/saved 1111111111111111111111111111111111111111111111111111111111111111"
+	: >"$C/act"
+	build
+	run REWIND_FORCE=1
+	expect_rc 1
+	expect_err "does not match the sha256 in the plan"
+	expect_not_out s3cr3t
+}
+
+t_artifacts() {
+	setup artifacts
+	A=$C/art
+	mkdir -p "$A"
+	echo '#!/bin/sh' >"$A/install.sh"
+	echo tar >"$A/rke2.linux-amd64.tar.gz"
+	echo img >"$A/rke2-images.linux-amd64.tar.zst"
+	(cd "$A" && sha256sum rke2.linux-amd64.tar.gz rke2-images.linux-amd64.tar.zst >sha256sum-amd64.txt &&
+		echo "0000000000000000000000000000000000000000000000000000000000000000  rke2.linux-arm64.tar.gz" >>sha256sum-amd64.txt)
+	pre "check_artifacts $A amd64"
+	act "move_images_aside $C/data/images rewind-0123abcd" "install_airgap $A amd64 agent"
+	mkdir -p "$C/data/images"
+	echo new >"$C/data/images/rke2-images.linux-amd64.tar.zst"
+	echo '{}' >"$C/data/images/.cache.json"
+	build
+	run
+	expect_rc 0
+	expect_out "ok: air-gap artifacts in $A: 2 files match"
+	expect_file "$C/data/images.rewind-0123abcd/rke2-images.linux-amd64.tar.zst"
+	expect_file "$C/data/images.rewind-0123abcd/.cache.json"
+	expect_out "+ env INSTALL_RKE2_ARTIFACT_PATH=$A INSTALL_RKE2_TYPE=agent sh $A/install.sh"
+	# unlisted image archive: refused
+	echo calico >"$A/rke2-images-calico.linux-amd64.tar.zst"
+	run REWIND_FORCE=1
+	expect_rc 1
+	expect_err "not listed in $A/sha256sum-amd64.txt: rke2-images-calico.linux-amd64.tar.zst"
+	rm "$A/rke2-images-calico.linux-amd64.tar.zst"
+	# damaged tarball
+	echo damaged >"$A/rke2.linux-amd64.tar.gz"
+	run REWIND_FORCE=1
+	expect_rc 1
+	expect_err "sha256 mismatch in $A for: rke2.linux-amd64.tar.gz"
+}
+
+t_install_online() {
+	setup online
+	printf '#!/bin/sh\necho "installer ran: $INSTALL_RKE2_VERSION $INSTALL_RKE2_TYPE $INSTALL_RKE2_METHOD"\n' >"$C/get.sh"
+	act 'install_online v1.27.10+rke2r1 server tar' "move_manifests_aside $C/data/manifests rewind-0123abcd"
+	mkdir -p "$C/data/manifests"
+	echo a >"$C/data/manifests/rke2-canal.yaml"
+	echo b >"$C/data/manifests/mine.yaml"
+	build
+	# the curl stub fails: the failure names the URL
+	run STUB_RC_curl=6 REWIND_INSTALL_SCRIPT_URL="file://$C/get.sh"
+	expect_rc 6
+	expect_err "command: curl -sSfL --retry 3 -o"
+	# real curl with a file:// URL
+	rm "$C/bin/curl"
+	run REWIND_INSTALL_SCRIPT_URL="file://$C/get.sh" INSTALL_RKE2_CHANNEL=stable
+	expect_rc 0
+	expect_out "installer ran: v1.27.10+rke2r1 server tar"
+	expect_err "INSTALL_RKE2_CHANNEL"
+	expect_file "$C/data/manifests.rewind-0123abcd/rke2-canal.yaml"
+	expect_file "$C/data/manifests/mine.yaml"
+}
+
+t_kube() {
+	setup drain
+	B_HOST=workstation
+	B_NEEDS_ROOT=0
+	B_STEP=02-drain
+	act 'drain_nodes "" 120s agent1 server1 gone1'
+	build
+	run STUB_KUBE_API_RC=1
+	expect_rc 0
+	expect_out "API not reachable; skipping drain (the stop step kills workloads)"
+	expect_not_called "kubectl <drain>"
+	run REWIND_FORCE=1
+	expect_rc 0
+	expect_called "kubectl <drain> <--ignore-daemonsets> <--delete-emptydir-data> <--timeout=120s> <agent1>"
+	expect_called "kubectl <drain> <--ignore-daemonsets> <--delete-emptydir-data> <--timeout=120s> <server1>"
+	d=$C/state/prod-east/$PLAN/drained
+	[ "$(cat "$d" 2>/dev/null | tr '\n' ' ')" = "agent1 server1 gone1 " ] || fail "drained file: $(cat "$d" 2>/dev/null)"
+	# verify in the same state folder
+	printf 'agent1|True|v1.27.10+rke2r1\nserver1|True|v1.27.10+rke2r1\nold9|False|v1.28.3+rke2r1\n' >"$C/nodes"
+	printf 'agent1.node-password.rke2\nold9.node-password.rke2\nother\n' >"$C/secrets"
+	: >"$C/act"
+	B_STEP=09-verify
+	act 'verify_cluster "" v1.27.10+rke2r1 agent1 server1'
+	build
+	run STUB_KUBE_NODES="$C/nodes" STUB_KUBE_SECRETS="$C/secrets"
+	expect_rc 0
+	expect_out "ok: 2 nodes Ready at v1.27.10+rke2r1"
+	expect_called "kubectl <uncordon> <agent1>"
+	expect_called "kubectl <uncordon> <server1>"
+	expect_out "node objects not in the plan (restored from the snapshot?): old9"
+	expect_out "old9.node-password.rke2"
+	expect_not_out "agent1.node-password.rke2"
+	# not ready in time
+	printf 'agent1|True|v1.28.3+rke2r1\nserver1|Unknown|v1.27.10+rke2r1\n' >"$C/nodes"
+	run STUB_KUBE_NODES="$C/nodes" REWIND_VERIFY_TIMEOUT=1 REWIND_FORCE=1
+	expect_rc 1
+	expect_err "not Ready at v1.27.10+rke2r1 after"
+	expect_err "agent1 server1"
+	# a node cordoned before the drain is not recorded
+	setup drain-cordoned
+	B_HOST=workstation
+	B_NEEDS_ROOT=0
+	act "drain_nodes $C/kubeconfig 60s n1"
+	echo kc >"$C/kubeconfig"
+	build
+	run STUB_KUBE_UNSCHED=true
+	expect_rc 0
+	expect_called "kubectl <--kubeconfig=$C/kubeconfig> <drain> <--ignore-daemonsets> <--delete-emptydir-data> <--timeout=60s> <n1>"
+	expect_out "was cordoned before this step"
+	expect_no_file "$C/state/prod-east/$PLAN/drained"
+}
+
+t_sqlite() {
+	setup sqlite
+	if ! command -v sqlite3 >/dev/null 2>&1; then
+		skip "needs sqlite3"
+		return 0
+	fi
+	db=$C/data/server/db/state.db
+	mkdir -p "$C/data/server/db" "$C/bk"
+	sqlite3 "$C/bk/backup.db" 'CREATE TABLE kine(id integer primary key, name text); INSERT INTO kine(name) VALUES ("a"),("b"),("c");'
+	sqlite3 "$db" 'PRAGMA journal_mode=WAL; CREATE TABLE kine(id integer primary key, name text); INSERT INTO kine(name) VALUES ("newer");' >/dev/null
+	echo wal >"$db-wal"
+	echo shm >"$db-shm"
+	B_DESTRUCTIVE=1
+	pre "check_sqlite_db $C/bk/backup.db" "check_room $C/bk/backup.db $C/data/server/db"
+	act "restore_sqlite $C/bk/backup.db $db rewind-0123abcd"
+	build
+	run REWIND_YES=1
+	expect_rc 0
+	expect_out "ok: integrity_check: ok"
+	expect_out "ok: state.db restored; kine has 3 rows"
+	cmp -s "$C/bk/backup.db" "$db" || fail "state.db is not the backup"
+	expect_file "$db.rewind-0123abcd"
+	expect_file "$db-wal.rewind-0123abcd"
+	expect_file "$db-shm.rewind-0123abcd"
+	expect_no_file "$db-wal"
+	expect_no_file "$C/bk/backup.db-shm"
+	run REWIND_YES=1 REWIND_FORCE=1
+	expect_rc 0
+	expect_out "already a copy of"
+	# a damaged backup is refused in preflight
+	setup sqlite-bad
+	mkdir -p "$C/bk"
+	head -c 8192 /dev/urandom >"$C/bk/backup.db"
+	pre "check_sqlite_db $C/bk/backup.db"
+	build
+	run
+	expect_rc 1
+	expect_err "fails PRAGMA integrity_check"
+}
+
+t_workstation_dirs() {
+	setup ws-dirs
+	if [ "$NS" != 1 ] || ! command -v setpriv >/dev/null 2>&1; then
+		skip "needs the private mount namespace and setpriv"
+		return 0
+	fi
+	B_HOST=workstation
+	B_NEEDS_ROOT=0
+	B_STEP=09-verify
+	build
+	mkdir -p "$C/home"
+	chown 65534 "$C/home"
+	RC=0
+	(cd "$C" && env -u REWIND_LOG_DIR -u REWIND_STATE_DIR PATH="$C/bin:$PATH" HOME="$C/home" JOURNAL=/dev/null \
+		setpriv --reuid=65534 --regid=65534 --clear-groups $SH "$C/s.sh" </dev/null >"$C/out" 2>"$C/err") || RC=$?
+	cat "$C/out" "$C/err" >"$C/all"
+	expect_rc 0
+	expect_out "journal and state go to $C/home/.local/state/rewind"
+	expect_file "$C/home/.local/state/rewind/log/prod-east.log"
+	expect_file "$C/home/.local/state/rewind/state/prod-east/$PLAN/09-verify.done"
+	# a root node script uses /var/log/rewind and /var/lib/rewind (tmpfs here)
+	setup default-dirs
+	build
+	RC=0
+	(cd "$C" && env -u REWIND_LOG_DIR -u REWIND_STATE_DIR PATH="$C/bin:$PATH" REWIND_HOST=node1 JOURNAL=/dev/null \
+		$SH "$C/s.sh" </dev/null >"$C/out" 2>"$C/err") || RC=$?
+	cat "$C/out" "$C/err" >"$C/all"
+	expect_rc 0
+	expect_file /var/log/rewind/prod-east.log
+	expect_file "/var/lib/rewind/prod-east/$PLAN/05-restore.done"
+	rm -rf /var/log/rewind /var/lib/rewind
+}
+
+# ---- real databases (started once, shared by all shells) ---------------------------
+PGBIN=
+for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && PGBIN=$d; done
+PGDIR=
+MYDIR=
+start_postgres() {
+	[ -n "$PGBIN" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 || return 1
+	PGDIR=$T/pg
+	mkdir -p "$PGDIR"
+	chown postgres "$PGDIR"
+	runuser -u postgres -- "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -A trust -E UTF8 --no-sync >/dev/null 2>&1 || return 1
+	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -t 30 \
+		-o "-k $PGDIR -p 5432 -c listen_addresses='' -c fsync=off" start >/dev/null 2>&1 || return 1
+	BGPIDS="$BGPIDS $(head -n 1 "$PGDIR/data/postmaster.pid")"
+	P="$PGBIN/psql -h $PGDIR -p 5432 -U postgres -X -q -v ON_ERROR_STOP=1"
+	$P -d postgres -c 'CREATE DATABASE rancher' &&
+		$P -d rancher -c "CREATE TABLE kine(id bigserial PRIMARY KEY, name text);
+		INSERT INTO kine(name) SELECT 'k'||g FROM generate_series(1,100) g;" &&
+		"$PGBIN/pg_dump" -h "$PGDIR" -p 5432 -U postgres -Fc -f "$PGDIR/rancher.dump" rancher
+}
+start_mariadb() {
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || return 1
+	[ "$(id -u)" = 0 ] && id mysql >/dev/null 2>&1 || return 1
+	MYDIR=$T/my
+	mkdir -p "$MYDIR"
+	chown mysql "$MYDIR"
+	mariadb-install-db --no-defaults --user=mysql --datadir="$MYDIR/data" --auth-root-authentication-method=normal \
+		--skip-test-db >/dev/null 2>&1 || return 1
+	/usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$MYDIR/data" --socket="$MYDIR/sock" \
+		--pid-file="$MYDIR/pid" --log-error="$MYDIR/err" --skip-networking >/dev/null 2>&1 &
+	BGPIDS="$BGPIDS $!"
+	i=0
+	until mariadb-admin --no-defaults --socket="$MYDIR/sock" -uroot ping >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || return 1
+		sleep 0.1
+	done
+	M="mariadb --no-defaults --socket=$MYDIR/sock -uroot"
+	$M -e "CREATE DATABASE rke; CREATE TABLE rke.kine(id bigint AUTO_INCREMENT PRIMARY KEY, name varchar(100));
+		INSERT INTO rke.kine(name) SELECT CONCAT('k',seq) FROM rke.seq_1_to_100;" &&
+		mariadb-dump --no-defaults --socket="$MYDIR/sock" -uroot --databases rke >"$MYDIR/rke.sql"
+}
+
+t_postgres() {
+	setup postgres
+	if [ -z "$PGDIR" ]; then
+		skip "needs PostgreSQL (initdb) and root"
+		return 0
+	fi
+	P="$PGBIN/psql -h $PGDIR -p 5432 -U postgres -X -q -v ON_ERROR_STOP=1"
+	{ "$PGBIN/pg_restore" -h "$PGDIR" -p 5432 -U postgres --clean --if-exists --create -d postgres "$PGDIR/rancher.dump" &&
+		$P -d rancher -c 'DELETE FROM kine WHERE id > 10; CREATE TABLE junk(a int);'; } || fail "could not prepare the database"
+	ln -sf "$PGBIN/pg_restore" "$C/bin/pg_restore"
+	ln -sf "$PGBIN/psql" "$C/bin/psql"
+	B_DESTRUCTIVE=1
+	pre "check_pg_archive $PGDIR/rancher.dump"
+	act "restore_postgres $PGDIR/rancher.dump $PGDIR 5432 postgres rancher"
+	build
+	run REWIND_YES=1
+	expect_rc 0
+	expect_out "ok: $PGDIR/rancher.dump is a pg_restore archive of database rancher"
+	expect_out "ok: database restored; kine has 100 rows"
+	[ "$($P -d rancher -Atc "SELECT count(*) FROM pg_tables WHERE tablename='junk'")" = 0 ] || fail "table junk survived"
+	: >"$C/act"
+	act "restore_postgres $PGDIR/rancher.dump $PGDIR '' postgres other"
+	build
+	run REWIND_YES=1 REWIND_FORCE=1
+	expect_rc 1
+	expect_err "is a dump of database rancher, not other"
+	setup postgres-garbage
+	ln -sf "$PGBIN/pg_restore" "$C/bin/pg_restore"
+	echo garbage >"$C/data/x.dump"
+	pre "check_pg_archive $C/data/x.dump"
+	build
+	run
+	expect_rc 1
+	expect_err "is not a readable pg_restore archive"
+}
+
+t_mysql() {
+	setup mysql
+	if [ -z "$MYDIR" ]; then
+		skip "needs MariaDB and root"
+		return 0
+	fi
+	M="mariadb --no-defaults --socket=$MYDIR/sock -uroot"
+	# start from the dumped state (an earlier failed run may have left none)
+	{ $M -e "DROP DATABASE IF EXISTS rke" && $M <"$MYDIR/rke.sql" &&
+		$M -e "DELETE FROM rke.kine WHERE id > 10; CREATE TABLE rke.junk(a int);"; } || fail "could not prepare the database"
+	rm -f "$C/bin/mysql"
+	# the client with the socket and no option files, as an option file would
+	printf '#!/bin/sh\nexec mariadb --no-defaults --socket=%s "$@"\n' "$MYDIR/sock" >"$C/bin/mysql"
+	chmod 755 "$C/bin/mysql"
+	B_DESTRUCTIVE=1
+	pre "check_mysql_dump $MYDIR/rke.sql"
+	act "restore_mysql $MYDIR/rke.sql '' '' root rke"
+	build
+	run REWIND_YES=1
+	expect_rc 0
+	expect_out "ok: $MYDIR/rke.sql is a complete SQL dump"
+	expect_out "ok: database restored; kine has 100 rows"
+	[ "$($M -N -B -e "SELECT count(*) FROM information_schema.tables WHERE table_schema='rke' AND table_name='junk'")" = 0 ] ||
+		fail "table junk survived"
+	: >"$C/act"
+	act "restore_mysql $MYDIR/rke.sql '' '' root other"
+	build
+	run REWIND_YES=1 REWIND_FORCE=1
+	expect_rc 1
+	expect_err "switches to another database"
+	setup mysql-cut
+	head -n 20 "$MYDIR/rke.sql" >"$C/data/cut.sql"
+	pre "check_mysql_dump $C/data/cut.sql"
+	build
+	run
+	expect_rc 1
+	expect_err "is incomplete"
+}
+
+t_fixtures() {
+	setup fixtures
+	F=$ROOT/tests/fixtures
+	if [ ! -f "$F/etcd/snapshot.db" ]; then
+		skip "no tests/fixtures"
+		return 0
+	fi
+	pre "check_etcd_snapshot $F/etcd/snapshot.db" "check_sqlite_db $F/sqlite/state.db" \
+		"check_mysql_dump $F/mysql/kine.sql" "check_token $F/token $(sha256sum <"$F/token" | cut -d' ' -f1)"
+	if command -v unzip >/dev/null 2>&1; then pre "check_etcd_snapshot $F/etcd/snapshot.zip"; fi
+	if [ -n "$PGBIN" ]; then
+		ln -sf "$PGBIN/pg_restore" "$C/bin/pg_restore"
+		pre "check_pg_archive $F/postgres/rke2.dump"
+	fi
+	build
+	run
+	expect_rc 0
+	expect_out "ok: etcd snapshot $F/etcd/snapshot.db: sha256 trailer matches its content"
+	if command -v unzip >/dev/null 2>&1; then expect_out "ok: etcd snapshot $F/etcd/snapshot.zip"; fi
+	if [ -n "$PGBIN" ]; then expect_out "pg_restore archive of database rke2"; fi
+	# the token's password part is a canary
+	pw=$(sed -n 's/.*::server://p' "$F/token")
+	[ -n "$pw" ] && expect_not_out "$pw"
+	ls "$F/sqlite" | grep -q -v '^state.db$' && fail "files created beside the fixture database: $(ls "$F/sqlite")"
+	return 0
+}
+
+TESTS="t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
+t_quoting t_cluster_reset t_start_unit t_stop_left t_versions t_server_entry t_etcd_snapshot t_sha_room
+t_token t_artifacts t_install_online t_kube t_sqlite t_workstation_dirs t_postgres t_mysql"
+
+# ---- main ---------------------------------------------------------------------
+static_checks
+start_postgres || PGDIR=
+start_mariadb || MYDIR=
+for SHN in $SHELLS; do
+	SH=$(shell_cmd "$SHN")
+	for t in $TESTS; do
+		if [ -n "${REWIND_TEST_ONLY:-}" ]; then
+			case " $REWIND_TEST_ONLY " in *" $t "*) ;; *) continue ;; esac
+		fi
+		CASE_FAILED=0
+		$t
+		if [ "$CASE_FAILED" = 0 ]; then PASS=$((PASS + 1)); fi
+	done
+	printf '%s: done\n' "$SHN"
+done
+if [ -n "$PGDIR" ]; then runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true; fi
+printf 'shell library tests: %s passed, %s failures, %s skipped (shells:%s; namespace: %s)\n' \
+	"$PASS" "$FAILS" "$SKIPS" "$SHELLS" "$NS"
+[ "$FAILS" = 0 ]
