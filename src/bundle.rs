@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::Write as _;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -96,30 +97,42 @@ fn io(path: &Utf8Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
     }
 }
 
-/// Writes the bundle to `dir` atomically.
+/// Writes the bundle to `dir` atomically (as it is: a sealed bundle brings
+/// its own `SHA256SUMS`).
 pub fn write(bundle: &Bundle, dir: &Utf8Path, force: bool) -> Result<(), BundleError> {
     let mut w = Writer::create(dir, force)?;
     for (rel, f) in &bundle.files {
-        w.put(rel, f.bytes.clone(), f.mode)?;
+        w.send(rel.clone(), f.bytes.clone(), f.mode, false)?;
     }
     w.finish()
 }
 
 /// One file on its way to the disk.
 struct Job {
-    path: Utf8PathBuf,
+    /// Relative path, as in `SHA256SUMS`.
+    rel: String,
     bytes: Vec<u8>,
     mode: u32,
+    /// Record its sha256 for [`Writer::seal`].
+    hash: bool,
 }
 
-/// Files in flight between [`Writer::add`] and the disk. Bounds memory (a
+/// `(relative path, sha256)` of the files one worker hashed.
+type Sums = Vec<(String, String)>;
+
+/// Files in flight between [`Writer::add`] and the workers. Bounds memory (a
 /// few megabytes of scripts) while letting rendering run ahead of writing.
 const IN_FLIGHT: usize = 64;
 
+/// At most this many workers: creating files does not scale far on one
+/// folder tree, and the caller needs a core to render.
+const MAX_WORKERS: usize = 4;
+
 /// Writes a bundle file by file, atomically: files go into a temporary
-/// folder beside the destination as they are added, on a second thread (so
-/// the caller renders and hashes the next file while the kernel creates this
-/// one); [`Writer::finish`] renames the folder into place. Dropped without
+/// folder beside the destination as they are added, hashed and written by
+/// worker threads (one per core, so that the caller renders the next file
+/// while the workers hash and the kernel creates the previous ones);
+/// [`Writer::finish`] renames the folder into place. Dropped without
 /// `finish`, it removes the temporary folder and leaves the destination
 /// untouched.
 pub struct Writer {
@@ -128,11 +141,13 @@ pub struct Writer {
     name: String,
     exists: bool,
     root: Utf8PathBuf,
-    /// `(path, sha256)` of every added file, for [`Writer::seal`].
-    sums: Vec<(String, String)>,
+    /// `None` once the workers were joined (or failed).
     tx: Option<SyncSender<Job>>,
-    io: Option<JoinHandle<Result<(), BundleError>>>,
-    /// Declared last: dropped (folder removed) after the thread is joined.
+    workers: Vec<JoinHandle<Result<Sums, BundleError>>>,
+    /// What the workers hashed, once joined.
+    sums: Sums,
+    sealed: bool,
+    /// Declared last: dropped (folder removed) after the workers are joined.
     tmp: Option<tempfile::TempDir>,
 }
 
@@ -166,39 +181,88 @@ impl Writer {
             })?
             .to_owned();
         let (tx, rx) = sync_channel(IN_FLIGHT);
-        let io = std::thread::Builder::new()
-            .name("rewind-writer".into())
-            .spawn(move || write_jobs(&rx))
-            .map_err(io(&parent))?;
+        let rx = Arc::new(Mutex::new(rx));
+        let count = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
+        let mut workers = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (rx, root) = (Arc::clone(&rx), root.clone());
+            let worker = std::thread::Builder::new()
+                .name("rewind-writer".into())
+                .spawn(move || write_jobs(&rx, &root))
+                .map_err(io(&parent))?;
+            workers.push(worker);
+        }
         Ok(Self {
             dir: dir.to_owned(),
             parent,
             name,
             exists,
             root,
-            sums: Vec::new(),
             tx: Some(tx),
-            io: Some(io),
+            workers,
+            sums: Vec::new(),
+            sealed: false,
             tmp: Some(tmp),
         })
     }
 
-    /// Adds a file (relative, `/`-separated path) and records its hash for
-    /// [`Writer::seal`].
+    /// Adds a file (relative, `/`-separated path); its hash goes into
+    /// [`Writer::seal`]'s `SHA256SUMS`.
     pub fn add(
         &mut self,
         path: impl Into<String>,
         bytes: impl Into<Vec<u8>>,
         mode: u32,
     ) -> Result<(), BundleError> {
-        let (path, bytes) = (path.into(), bytes.into());
-        self.sums.push((path.clone(), sha256_hex(&bytes)));
-        self.put(&path, bytes, mode)
+        self.send(path.into(), bytes.into(), mode, true)
     }
 
-    /// Adds `SHA256SUMS` over every file added so far: the same text as
-    /// [`Bundle::checksums`] for the same files.
+    /// Hands a file to the workers.
+    fn send(
+        &mut self,
+        rel: String,
+        bytes: Vec<u8>,
+        mode: u32,
+        hash: bool,
+    ) -> Result<(), BundleError> {
+        let Some(tx) = &self.tx else {
+            return Err(self.misuse("file added after seal or after an error"));
+        };
+        let job = Job {
+            rel,
+            bytes,
+            mode,
+            hash,
+        };
+        if tx.send(job).is_ok() {
+            return Ok(());
+        }
+        // Every worker stopped at an error: report it.
+        self.join().and(Err(self.misuse("bundle writer stopped")))
+    }
+
+    /// Waits until every file is on disk; keeps the hashes; the first error.
+    fn join(&mut self) -> Result<(), BundleError> {
+        self.tx = None;
+        let mut first = Ok(());
+        for worker in self.workers.drain(..) {
+            match worker.join() {
+                Ok(Ok(sums)) => self.sums.extend(sums),
+                Ok(Err(e)) => first = first.and(Err(e)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        first
+    }
+
+    /// Writes `SHA256SUMS` over every file added so far: the same text as
+    /// [`Bundle::checksums`] for the same files. Nothing can be added after.
     pub fn seal(&mut self) -> Result<(), BundleError> {
+        if self.tx.is_none() {
+            return Err(self.misuse("sealed twice or after an error"));
+        }
+        self.join()?;
+        self.sealed = true;
         let mut sums = std::mem::take(&mut self.sums);
         sums.sort_unstable();
         let mut out = String::with_capacity(sums.len() * 100);
@@ -208,49 +272,23 @@ impl Writer {
             out.push_str(path);
             out.push('\n');
         }
-        self.put("SHA256SUMS", out.into_bytes(), 0o644)
+        let path = self.root.join("SHA256SUMS");
+        write_file(&path, out.as_bytes(), 0o644).map_err(io(&path))
     }
 
-    /// Hands a file to the writing thread.
-    fn put(&mut self, rel: &str, bytes: Vec<u8>, mode: u32) -> Result<(), BundleError> {
-        let job = Job {
-            path: self.root.join(rel),
-            bytes,
-            mode,
-        };
-        let Some(tx) = &self.tx else {
-            return Err(self.stopped());
-        };
-        if tx.send(job).is_ok() {
-            return Ok(());
-        }
-        // The thread stopped at an error: report that one.
-        self.join().and(Err(self.stopped()))
-    }
-
-    /// The error for using a writer after it failed.
-    fn stopped(&self) -> BundleError {
+    /// A programming error in the caller, reported rather than ignored.
+    fn misuse(&self, what: &str) -> BundleError {
         BundleError::Io {
             path: self.root.clone(),
-            source: std::io::Error::other("bug in rewind: bundle writer used after an error"),
-        }
-    }
-
-    /// Waits for every file to be on disk; the writing thread's first error.
-    fn join(&mut self) -> Result<(), BundleError> {
-        self.tx = None;
-        match self.io.take().map(JoinHandle::join) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            source: std::io::Error::other(format!("bug in rewind: bundle writer: {what}")),
         }
     }
 
     /// Waits for every file, then renames the folder into place (replacing
     /// an existing bundle only now that the new one is complete).
     pub fn finish(mut self) -> Result<(), BundleError> {
-        if self.tx.is_none() {
-            return Err(self.stopped());
+        if self.tx.is_none() && !self.sealed {
+            return Err(self.misuse("finished after an error"));
         }
         self.join()?;
         let (dir, parent, name, root) = (&self.dir, &self.parent, &self.name, &self.root);
@@ -282,33 +320,54 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Unfinished: stop the thread before the temporary folder goes.
+        // Unfinished: stop the workers before the temporary folder goes.
         self.tx = None;
-        if let Some(io) = self.io.take() {
-            let _ = io.join();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
         }
     }
 }
 
-/// The writing thread: creates each file with its mode; stops at the first
-/// error (the sender then fails and [`Writer::join`] reports it).
-fn write_jobs(rx: &Receiver<Job>) -> Result<(), BundleError> {
+/// A worker: takes files until the channel closes, hashes those that are
+/// to be sealed, and writes each with its mode. Stops at the first error
+/// (once every worker has, the sender fails and [`Writer::join`] reports it).
+fn write_jobs(rx: &Mutex<Receiver<Job>>, root: &Utf8Path) -> Result<Sums, BundleError> {
+    let mut sums = Vec::new();
     // Scripts of one host arrive step by step, interleaved with other hosts:
     // remember the folders made rather than asking the filesystem each time.
     let mut made: HashSet<Utf8PathBuf> = HashSet::new();
-    for job in rx {
-        if let Some(p) = job.path.parent()
+    loop {
+        // The guard is dropped at the end of the statement: one worker waits
+        // for the next file while the others write theirs.
+        let next = rx
+            .lock()
+            .map_err(|_| BundleError::Io {
+                path: root.to_owned(),
+                source: std::io::Error::other("bug in rewind: bundle writer lock poisoned"),
+            })?
+            .recv();
+        let Ok(job) = next else { break };
+        let path = root.join(&job.rel);
+        if let Some(p) = path.parent()
             && !made.contains(p)
         {
             fs::create_dir_all(p).map_err(io(p))?;
             made.insert(p.to_owned());
         }
-        let path = &job.path;
-        let mut file = create_file(path, job.mode).map_err(io(path))?;
-        file.write_all(&job.bytes).map_err(io(path))?;
-        set_file_mode(&file, job.mode).map_err(io(path))?;
+        if job.hash {
+            sums.push((job.rel, sha256_hex(&job.bytes)));
+        }
+        write_file(&path, &job.bytes, job.mode).map_err(io(&path))?;
     }
-    Ok(())
+    Ok(sums)
+}
+
+/// Creates a new file with exactly `mode` (whatever the umask took away at
+/// creation is put back with `fchmod`, no second path lookup).
+fn write_file(path: &Utf8Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut file = create_file(path, mode)?;
+    file.write_all(bytes)?;
+    set_file_mode(&file, mode)
 }
 
 #[cfg(unix)]

@@ -19,6 +19,11 @@ pub struct Run {
 
 /// Runs `program args…` with no stdin and no stdout, and panics unless it
 /// exits 0 (a benchmark of a failing command measures nothing).
+///
+/// The peak RSS of a child started this way includes what this process had
+/// resident when it started the child (std spawns with a vfork-like clone,
+/// and the kernel charges the shared memory to the child at exec): the
+/// benchmark keeps itself small and reports the figure for `true`.
 pub fn run(program: &Path, args: &[&str]) -> Run {
     let start = Instant::now();
     // Reaped below with wait4 (std's wait does not report resource usage).
@@ -119,4 +124,24 @@ pub fn tree_size(dir: &Path) -> (u64, usize) {
         }
     }
     (bytes, files)
+}
+
+/// The kind of filesystem `dir` is on (ext4, tmpfs, …), as the report names it.
+pub fn filesystem(dir: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).expect("no NUL in path");
+    // SAFETY: statfs fills in plain data for a NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+        return "unknown filesystem".into();
+    }
+    #[allow(clippy::unnecessary_cast)] // f_type's type differs between libcs
+    match st.f_type as i64 {
+        0xEF53 => "ext4".into(),
+        0x0102_1994 => "tmpfs".into(),
+        0x5846_5342 => "xfs".into(),
+        0x9123_683E => "btrfs".into(),
+        0x794C_7630 => "overlayfs".into(),
+        other => format!("filesystem 0x{other:x}"),
+    }
 }
