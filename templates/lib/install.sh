@@ -131,6 +131,12 @@ move_images_aside() {
 	if [ -d "$1" ]; then
 		for _mia_f in "$1"/rke2-images* "$1/.cache.json"; do
 			if [ ! -e "$_mia_f" ] && [ ! -L "$_mia_f" ]; then continue; fi
+			# A run of this step that failed after install.sh: the newer
+			# archive is aside already, this one is the target's.
+			if [ -e "$1.$2/${_mia_f##*/}" ]; then
+				rw_say "kept ${_mia_f##*/}: installed by an earlier run of this step (the newer one is in $1.$2/)"
+				continue
+			fi
 			rw_move_into "$1" "$2" "${_mia_f##*/}"
 			_mia_n=$((_mia_n + 1))
 		done
