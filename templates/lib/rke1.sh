@@ -207,7 +207,8 @@ _r1_put_prepare() {
 # _r1_put_finish HEX: check the new copy and rename it into place.
 _r1_put_finish() {
 	if rw_dry; then
-		rw_would "check $_r1p_tmp (not empty${1:+, sha256 $1}) and rename it to $_r1p_dest"
+		rw_would "check $_r1p_tmp (not empty${1:+, sha256 $1}), then:"
+		rw_run mv "$_r1p_tmp" "$_r1p_dest"
 		return 0
 	fi
 	if [ ! -s "$_r1p_tmp" ]; then
