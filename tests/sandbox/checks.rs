@@ -627,3 +627,112 @@ pub fn trace(calls: &[Call]) -> String {
     }
     out
 }
+
+/// True for a stand-in call that only reads (what a dry run may do).
+pub fn read_only(c: &Call) -> bool {
+    let a = c.arg_texts();
+    let has = |w: &str| a.iter().any(|x| x == w);
+    match c.tool.as_str() {
+        "rke2" => c.starts(&["--version"]),
+        "rke" => c.starts(&["--version"]),
+        "systemctl" => has("is-active"),
+        "kubectl" => has("get") && !has("drain") && !has("uncordon"),
+        "pg_restore" => !a.iter().any(|x| x == "-d" || x.starts_with("--dbname=")),
+        "docker" => c.starts(&["ps"]),
+        _ => false,
+    }
+}
+
+/// Replaces the random part of the library's temporary folders.
+pub fn normalize_tmp(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("/rewind.") {
+        out.push_str(&rest[..i + 8]);
+        rest = &rest[i + 8..];
+        let n = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        if n == 6 {
+            out.push_str("XXXXXX");
+            rest = &rest[6..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A dry run of a script compared with its real run just after: it changed
+/// nothing on any host (`before`/`after` digests), called stand-ins only to
+/// read, and printed exactly the commands the real run then ran.
+pub fn dry_run(dry: &ScriptRun, before: &Digest, after: &Digest, real: &ScriptRun) -> Vec<String> {
+    let mut p = Vec::new();
+    let what = format!("dry run of {} on {}", dry.script, dry.host);
+    for (host, files) in after {
+        let was = &before[host];
+        for (path, v) in files {
+            if was.get(path) != Some(v) {
+                p.push(format!("{what}: changed {host}:{path} ({v})"));
+            }
+        }
+        for path in was.keys() {
+            if !files.contains_key(path) {
+                p.push(format!("{what}: removed {host}:{path}"));
+            }
+        }
+    }
+    for c in &dry.calls {
+        if !read_only(c) {
+            p.push(format!("{what}: ran a command that changes things: {c}"));
+        }
+    }
+    if dry.run.code != real.run.code {
+        p.push(format!(
+            "{what}: exit {} but the real run exited {}:\n{}",
+            dry.run.code,
+            real.run.code,
+            dry.describe()
+        ));
+    }
+    let norm = |v: Vec<super::words::Printed>| -> Vec<String> {
+        v.into_iter()
+            .map(|c| {
+                let mut s = c.argv.join(" ");
+                if let Some(i) = c.stdin {
+                    s.push_str(&format!(" < {i}"));
+                }
+                normalize_tmp(&s)
+            })
+            .collect()
+    };
+    let would = norm(super::words::would_run(&dry.run.stdout));
+    let did = norm(super::words::executed(&real.run.stdout));
+    if would != did {
+        p.push(format!(
+            "{what}: it would run\n    {}\nbut the real run ran\n    {}",
+            would.join("\n    "),
+            did.join("\n    ")
+        ));
+    }
+    p
+}
+
+/// What changed between two digests, leaving out the journal and the
+/// done-markers (`/var/log/rewind`, `/var/lib/rewind`): a refused or failed
+/// step records that it ran, and must change nothing else.
+pub fn changed_besides_journal(before: &Digest, after: &Digest) -> Vec<String> {
+    let journal = |p: &str| p.starts_with("/var/log/rewind") || p.starts_with("/var/lib/rewind");
+    let mut p = Vec::new();
+    for (host, files) in after {
+        let was = &before[host];
+        for (path, v) in files {
+            if !journal(path) && was.get(path) != Some(v) {
+                p.push(format!("{host}:{path} changed ({v})"));
+            }
+        }
+        for path in was.keys() {
+            if !journal(path) && !files.contains_key(path) {
+                p.push(format!("{host}:{path} removed"));
+            }
+        }
+    }
+    p
+}

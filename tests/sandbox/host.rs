@@ -237,33 +237,42 @@ impl Host {
     /// Runs a command on this host (see `enter.sh`), killed after
     /// [`RUN_LIMIT_SECS`].
     pub fn run(&self, enter: &Path, test: &Path, launch: &Launch) -> Run {
-        let mut cmd = Command::new("timeout");
-        cmd.env_clear();
-        cmd.args(["-k", "5", &RUN_LIMIT_SECS.to_string()]);
-        cmd.args([
-            "unshare",
-            "--mount",
-            "--uts",
-            "--pid",
-            "--fork",
-            "--kill-child",
-        ]);
-        if !self.addresses.is_empty() {
-            cmd.arg("--net");
-            cmd.env("RW_ADDRESSES", self.addresses.join(" "));
+        let mut argv: Vec<String> = vec!["timeout".into()];
+        if launch.terminal {
+            // Otherwise timeout puts the command in a background process
+            // group, and its read from the terminal stops it (SIGTTIN).
+            argv.push("--foreground".into());
         }
-        cmd.arg("sh").arg(enter);
-        cmd.env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        argv.extend(["-k", "5", &RUN_LIMIT_SECS.to_string()].map(String::from));
+        argv.extend(
+            [
+                "unshare",
+                "--mount",
+                "--uts",
+                "--pid",
+                "--fork",
+                "--kill-child",
+            ]
+            .map(String::from),
         );
-        cmd.env("RW_HOST", &self.dir);
-        cmd.env("RW_HOSTNAME", &self.hostname);
-        cmd.env("RW_TEST", test);
-        if let Some(user) = &launch.user {
-            cmd.env("RW_USER", user);
+        let mut cmd_env: Vec<(&str, String)> = vec![
+            (
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
+            ("RW_HOST", self.dir.to_string_lossy().into_owned()),
+            ("RW_HOSTNAME", self.hostname.clone()),
+            ("RW_TEST", test.to_string_lossy().into_owned()),
+        ];
+        if !self.addresses.is_empty() {
+            argv.push("--net".into());
+            cmd_env.push(("RW_ADDRESSES", self.addresses.join(" ")));
         }
-        let mut inner: Vec<String> = vec![
+        if let Some(user) = &launch.user {
+            cmd_env.push(("RW_USER", user.clone()));
+        }
+        argv.extend(["sh".into(), enter.to_string_lossy().into_owned()]);
+        argv.extend([
             "/usr/bin/env".into(),
             "-i".into(),
             "-C".into(),
@@ -271,20 +280,30 @@ impl Host {
                 .cwd
                 .clone()
                 .unwrap_or_else(|| "/rewind-test/bundle".into()),
-        ];
-        inner.extend(launch.env.iter().map(|(k, v)| format!("{k}={v}")));
-        inner.extend(launch.argv.iter().cloned());
-        if launch.terminal {
-            // `script` gives the command a pseudo-terminal as stdin/stdout;
-            // what the test writes to script's stdin is typed on it.
-            let line = inner
+        ]);
+        argv.extend(launch.env.iter().map(|(k, v)| format!("{k}={v}")));
+        argv.extend(launch.argv.iter().cloned());
+        let mut cmd = if launch.terminal {
+            // `script` gives the whole run a pseudo-terminal as its stdin
+            // and stdout (inherited through the namespace and chroot); what
+            // the test writes to script's stdin is typed on it.
+            let line = argv
                 .iter()
                 .map(|w| rewind::shell::quote(w))
                 .collect::<Vec<_>>()
                 .join(" ");
-            cmd.args(["script", "-q", "-e", "-c", &line, "/dev/null"]);
+            let mut c = Command::new("script");
+            c.args(["-q", "-e", "-c", &line, "/dev/null"]);
+            cmd_env.push(("SHELL", "/bin/sh".into()));
+            c
         } else {
-            cmd.args(&inner);
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        };
+        cmd.env_clear();
+        for (k, v) in &cmd_env {
+            cmd.env(k, v);
         }
         cmd.stdin(if launch.stdin.is_some() {
             Stdio::piped()

@@ -25,6 +25,7 @@
 //! layer on the filesystem of its lower layer `/`.
 
 pub mod checks;
+pub mod faults;
 pub mod host;
 pub mod rke1;
 pub mod seed;

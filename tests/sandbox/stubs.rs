@@ -258,7 +258,11 @@ impl Fault {
         let args = match &self.args {
             None => "*".to_owned(),
             Some(a) if a.is_empty() => "-".to_owned(),
-            Some(a) => hex_words(a),
+            Some(a) => hex_words(
+                &a.iter()
+                    .map(|w| super::checks::normalize_tmp(w))
+                    .collect::<Vec<_>>(),
+            ),
         };
         format!(
             "{} {} {} {}\n",

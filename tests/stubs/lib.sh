@@ -12,8 +12,9 @@
 #                          NAME=<set> for a secret (a secret value is never
 #                          written), and notes such as stdin-sha256=HEX.
 #   /rewind-test/faults    lines "HOST TOOL ARGS EXIT": a call of TOOL on HOST
-#                          (or *) whose ARGS (as in the journal; - for none,
-#                          * for any) match fails with EXIT.
+#                          (or *) whose ARGS (as in the journal, with the
+#                          library's /rewind.XXXXXX temporary folders named
+#                          so; - for none, * for any) match fails with EXIT.
 #   /rewind-test/cluster/  the fake cluster: units/<host>/<unit> (systemd
 #                          state), nodes/<host> ("Ready|version"),
 #                          cordoned/<host>, facts (datastore, init server).
@@ -65,7 +66,10 @@ stub_note() {
 stub_fault() {
 	STUB_RC=0
 	if [ ! -s "$RW_T/faults" ]; then return 0; fi
-	_sf_m=${STUB_ARGS:--}
+	# The library's temporary folders (/rewind.XXXXXX) have random names:
+	# faults name them with XXXXXX.
+	_sf_m=$(printf '%s' "$STUB_ARGS" | sed 's/2f726577696e642e[0-9a-f]\{12\}/2f726577696e642e585858585858/g')
+	_sf_m=${_sf_m:--}
 	while read -r _sf_h _sf_t _sf_a _sf_rc; do
 		if [ "$_sf_h" != '*' ] && [ "$_sf_h" != "$STUB_HOST" ]; then continue; fi
 		if [ "$_sf_t" != "$STUB_TOOL" ]; then continue; fi
