@@ -217,7 +217,7 @@ pub fn is_duration(s: &str) -> bool {
     let Some(unit) = s.chars().last() else {
         return false;
     };
-    let digits = &s[..s.len() - 1];
+    let digits = &s[..s.len() - unit.len_utf8()];
     matches!(unit, 's' | 'm' | 'h')
         && !digits.is_empty()
         && digits.len() <= 6
