@@ -57,14 +57,19 @@ stub_env_secret() {
 	STUB_SECRETS="$STUB_SECRETS $*"
 }
 
-# stub_note TEXT: record a fact about the call (e.g. what was read on stdin).
+# stub_note TEXT: record a fact about the call (e.g. what was read on stdin);
+# TEXT holds no newline.
 stub_note() {
-	STUB_NOTES="$STUB_NOTES $1"
+	STUB_NOTES="$STUB_NOTES$1
+"
 }
 
-# stub_fault: set STUB_RC from the fault file.
+# stub_fault: set STUB_RC from the fault file, and STUB_MATCHED=1 if a line
+# matched (a line with EXIT 0 only asks the fault shim to record the call).
+# shellcheck disable=SC2034 # STUB_MATCHED is read by the fault shim
 stub_fault() {
 	STUB_RC=0
+	STUB_MATCHED=0
 	if [ ! -s "$RW_T/faults" ]; then return 0; fi
 	# The library's temporary folders (/rewind.XXXXXX) have random names:
 	# faults name them with XXXXXX.
@@ -75,6 +80,7 @@ stub_fault() {
 		if [ "$_sf_t" != "$STUB_TOOL" ]; then continue; fi
 		if [ "$_sf_a" != '*' ] && [ "$_sf_a" != "$_sf_m" ]; then continue; fi
 		STUB_RC=$_sf_rc
+		STUB_MATCHED=1
 		return 0
 	done <"$RW_T/faults"
 }
@@ -92,7 +98,7 @@ stub_log() {
 				eval "_sl_set=\${$_sl_n:+x}"
 				if [ -n "$_sl_set" ]; then printf '%s=<set>\0' "$_sl_n"; fi
 			done
-			for _sl_n in $STUB_NOTES; do printf '%s\0' "$_sl_n"; done
+			printf '%s' "$STUB_NOTES" | tr '\n' '\0'
 		} | od -An -v -tx1 | tr -d ' \n'
 	)
 	printf '%s\t%s\t%s\t%s\t%s\n' "$STUB_HOST" "$STUB_TOOL" "$STUB_ARGS" "$_sl_env" "$STUB_RC" >>"$RW_T/journal"
