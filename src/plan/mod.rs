@@ -116,8 +116,14 @@ pub struct Script {
     /// Node scripts require root.
     pub needs_root: bool,
     /// Read-only checks.
+    // Not serialized: only the script template prints ops (render.rs hands
+    // them over itself); the runbook and explain templates, which get the
+    // plan through serde, would otherwise copy every op of every host
+    // (about 50 MB at 5,000 nodes: docs/performance.md).
+    #[serde(skip)]
     pub preflight: Vec<Op>,
     /// The changes.
+    #[serde(skip)]
     pub actions: Vec<Op>,
 }
 
