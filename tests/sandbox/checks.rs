@@ -446,12 +446,13 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
     p
 }
 
-/// The journal of a host: one start and one ok line per script it ran, in
-/// order, in the documented format; and the done-marker of each step.
-fn journal_lines(w: &World, host: &str, runs: &[ScriptRun]) -> Vec<String> {
+/// The journal of a host: a start line and an ok (or failed) line per
+/// script it ran, in order, in the documented format; and the done-marker of
+/// each step that succeeded.
+pub fn journal_lines(w: &World, host: &str, runs: &[ScriptRun]) -> Vec<String> {
     let mut p = Vec::new();
     let h = w.host(host);
-    let cluster = &w.facts().cluster;
+    let cluster = &w.plan.cluster;
     let mine: Vec<&ScriptRun> = runs.iter().filter(|r| r.host == host).collect();
     let log = h
         .text(&format!("/var/log/rewind/{cluster}.log"))
@@ -477,7 +478,16 @@ fn journal_lines(w: &World, host: &str, runs: &[ScriptRun]) -> Vec<String> {
             .next()
             .unwrap_or_default()
             .trim_end_matches(".sh");
-        for (line, result, exit) in [(lines[2 * i], "start", "-"), (lines[2 * i + 1], "ok", "0")] {
+        let code = r.run.code.to_string();
+        let end = if r.run.code == 0 {
+            ("ok", "0")
+        } else {
+            ("failed", code.as_str())
+        };
+        for (line, result, exit) in [
+            (lines[2 * i], "start", "-"),
+            (lines[2 * i + 1], end.0, end.1),
+        ] {
             let words: Vec<&str> = line.split(' ').collect();
             let time_ok = words.first().is_some_and(|t| {
                 t.len() == 20

@@ -452,17 +452,11 @@ pub fn state(w: &World, runs: &[ScriptRun]) -> Vec<String> {
         }
     }
     for (name, h) in &w.hosts {
-        let mine: Vec<&ScriptRun> = runs.iter().filter(|r| &r.host == name).collect();
-        let log = h
-            .text(&format!("/var/log/rewind/{}.log", f.cluster))
-            .unwrap_or_default();
-        if log.lines().count() != 2 * mine.len() {
-            p.push(format!(
-                "{name}: {} journal lines for {} scripts:\n{log}",
-                log.lines().count(),
-                mine.len()
-            ));
-        }
+        p.extend(
+            super::checks::journal_lines(w, name, runs)
+                .into_iter()
+                .map(|e| format!("{name}: {e}")),
+        );
         let left = h.tmp_leftovers();
         if !left.is_empty() {
             p.push(format!("{name}: files left in /tmp: {left:?}"));
