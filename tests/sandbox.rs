@@ -582,6 +582,7 @@ fn fault_matrix(
             return (count, problems);
         }
         if !seen.insert(behaviour(&w, script)) {
+            w.forget(&before);
             continue;
         }
         let after = w.save(&format!("{i}-after"));
@@ -680,6 +681,8 @@ fn fault_matrix(
             problems.extend(leaked);
         }
         w.restore(&after);
+        w.forget(&before);
+        w.forget(&after);
     }
     (count, problems)
 }

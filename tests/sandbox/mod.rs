@@ -21,8 +21,9 @@
 //! tools (`mv`, `cp`, `curl`...) through a shim put first on PATH.
 //!
 //! Needs root (mount namespaces, overlayfs, chroot) and a tmpfs for the
-//! world (`/dev/shm`, or `REWIND_SANDBOX_DIR`): overlayfs refuses an upper
-//! layer on the filesystem of its lower layer `/`.
+//! worlds (`/dev/shm`, or `REWIND_SANDBOX_DIR`): overlayfs refuses an upper
+//! layer on the filesystem of its lower layer `/`. A world takes 1 to 15 MB
+//! there (the 50-node bundle), and two run at a time: give it 128 MB.
 
 pub mod checks;
 pub mod faults;

@@ -125,7 +125,7 @@ fn base_dir() -> PathBuf {
     assert_ne!(
         root,
         here,
-        "{} is on the root filesystem; the sandbox needs a folder on another filesystem (a tmpfs): set REWIND_SANDBOX_DIR",
+        "{} is on the root filesystem; the sandbox needs a folder on another filesystem (a tmpfs of 128 MB or more): set REWIND_SANDBOX_DIR",
         base.display()
     );
     base
@@ -511,6 +511,11 @@ impl World {
             .expect("spawn cp");
         assert!(st.success());
         to
+    }
+
+    /// Removes what [`save`](Self::save) kept (the world lives on a tmpfs).
+    pub fn forget(&self, saved: &Path) {
+        fs::remove_dir_all(saved).expect("remove a saved world");
     }
 
     /// Puts back what [`save`](Self::save) kept.
