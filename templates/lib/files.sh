@@ -69,6 +69,9 @@ check_sha256() {
 # check_room FILE DIR: DIR's filesystem has room for a copy of FILE. DIR may
 # not exist yet: its nearest existing parent is measured.
 check_room() {
+	# $1 and $2 are replaced by the fields of df's line below.
+	_cr_src=$1
+	_cr_to=$2
 	if [ -d "$1" ]; then
 		_cr_need=$(du -sk "$1" 2>/dev/null) || rw_fail "could not measure $1 (du -sk)"
 		_cr_need=${_cr_need%%[!0-9]*}
@@ -100,9 +103,9 @@ check_room() {
 	esac
 	if [ "$_cr_avail" -lt "$_cr_need" ]; then
 		rw_hint "free some space on that filesystem (do not delete the backups), then run this script again"
-		rw_fail "not enough room on the filesystem of $_cr_dir: need $_cr_need KiB for $1, $_cr_avail KiB free"
+		rw_fail "not enough room on the filesystem of $_cr_dir: need $_cr_need KiB for $_cr_src, $_cr_avail KiB free"
 	fi
-	rw_ok "room for $1 in $2 ($_cr_need KiB needed, $_cr_avail KiB free)"
+	rw_ok "room for $_cr_src in $_cr_to ($_cr_need KiB needed, $_cr_avail KiB free)"
 }
 
 # move_aside PATH SUFFIX: rename PATH to PATH.SUFFIX; a re-run after the move

@@ -367,6 +367,14 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
                 }
             }
             if f.datastore == "etcd" {
+                if *init && let Some(snap) = &f.snapshot_path {
+                    // The preflight says which file has room where.
+                    let room = format!("ok: room for {snap} in {d}/server/db (");
+                    want(
+                        runs.iter().any(|r| r.host == *node && r.run.stdout.contains(&room)),
+                        format!("no preflight line {room:?}"),
+                    );
+                }
                 if *init {
                     want(
                         h.list(&format!("{d}/server/db"))
