@@ -55,6 +55,14 @@ fn walk_every_bundle(shell: Shell) {
             p
         };
         p.extend(checks::no_secrets(&w, &runs));
+        for r in &runs {
+            if r.run.stdout.contains("could not be listed in advance") {
+                p.push(format!(
+                    "{} on {}: the confirmation could not list the commands",
+                    r.script, r.host
+                ));
+            }
+        }
         p.extend(checks::bundle_intact(&w));
         if !p.is_empty() {
             failures.push(format!("{plan} ({}):\n  {}", shell.name(), p.join("\n  ")));

@@ -22,12 +22,13 @@ check_rke2_version() {
 }
 
 # check_installed_version BIN TARGET: BIN --version prints exactly TARGET.
-# In a dry run of the actions the install has not happened: only report.
+# In a dry run of the actions, or their preview before the confirmation, the
+# install has not happened: only report.
 check_installed_version() {
 	rw_rke2_version "$1"
 	if [ "$_rw_ver" = "$2" ]; then
 		rw_ok "$1 --version is $2"
-	elif rw_dry && [ "$_rw_phase" = actions ]; then
+	elif rw_dry && { [ "$_rw_phase" = actions ] || [ "$_rw_phase" = confirm ]; }; then
 		rw_would "check that $1 --version is $2 (it is $_rw_ver now)"
 	else
 		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_RKE2_VERSION) are of $2, then run the install step again"
