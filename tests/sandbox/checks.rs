@@ -371,7 +371,8 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
                     // The preflight says which file has room where.
                     let room = format!("ok: room for {snap} in {d}/server/db (");
                     want(
-                        runs.iter().any(|r| r.host == *node && r.run.stdout.contains(&room)),
+                        runs.iter()
+                            .any(|r| r.host == *node && r.run.stdout.contains(&room)),
                         format!("no preflight line {room:?}"),
                     );
                 }
