@@ -117,6 +117,7 @@ fn bench(args: &Args) {
             dirs.push(PathBuf::from("/dev/shm/rewind-bench"));
         }
     }
+    let load_start = measure::load_average();
     // What a child is charged before it does anything (see measure::run).
     let baseline = measure::run(Path::new("true"), &[]).max_rss;
     let mut tables = Vec::new();
@@ -137,9 +138,10 @@ fn bench(args: &Args) {
         remove(&dir);
         tables.push(Table { dir, fs, rows });
     }
+    let load = (load_start, measure::load_average());
     print!(
         "{}",
-        report::markdown(&tables, args.rounds, args.phase_rounds, baseline)
+        report::markdown(&tables, args.rounds, args.phase_rounds, baseline, load)
     );
 }
 

@@ -145,3 +145,12 @@ pub fn filesystem(dir: &Path) -> String {
         other => format!("filesystem 0x{other:x}"),
     }
 }
+
+/// The 1-minute load average (other work on the machine slows both sides of
+/// a ratio, but not equally: compile uses every core, cp -r one).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}

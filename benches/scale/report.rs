@@ -57,13 +57,21 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 }
 
 /// The whole report.
-pub fn markdown(tables: &[Table], rounds: usize, stage_runs: usize, baseline_rss: u64) -> String {
+pub fn markdown(
+    tables: &[Table],
+    rounds: usize,
+    stage_runs: usize,
+    baseline_rss: u64,
+    load: (String, String),
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "rewind {} scale benchmark: medians of {rounds} interleaved round(s) per size; {} CPU(s); peak RSS of `true` spawned the same way: {:.1} MB",
+        "rewind {} scale benchmark: medians of {rounds} interleaved round(s) per size; {} CPU(s), load average {} at the start, {} at the end; peak RSS of `true` spawned the same way: {:.1} MB",
         rewind::render::VERSION,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load.0,
+        load.1,
         mb(baseline_rss),
     );
     for t in tables {
