@@ -133,7 +133,7 @@ fn base_dir() -> PathBuf {
 
 /// Fails the test unless it runs as root (namespaces, overlayfs, chroot).
 pub fn require_root() {
-    // SAFETY-free check: `id -u` is what the scripts use too.
+    // `id -u`, as the scripts themselves check.
     let out = std::process::Command::new("id")
         .arg("-u")
         .output()
@@ -145,7 +145,10 @@ pub fn require_root() {
     );
     for tool in [
         "unshare",
+        "mount",
         "chroot",
+        "hostname",
+        "ip",
         "timeout",
         "script",
         "tar",
