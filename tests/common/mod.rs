@@ -90,6 +90,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("bash", "bash"),
     ("sqlite3", "sqlite3"),
     ("unzip", "unzip"),
+    // The sandbox (tests/sandbox/): namespaces, pseudo-terminal, addresses.
+    ("unshare", "util-linux"),
+    ("script", "bsdutils"),
+    ("ip", "iproute2"),
+    ("curl", "curl"),
 ];
 
 /// The full path of `tool` on PATH; panics, saying how to install it, when
