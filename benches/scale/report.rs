@@ -119,7 +119,7 @@ pub fn markdown(
         if t.rows.iter().any(|r| r.stages.is_some()) {
             let _ = writeln!(
                 s,
-                "\nStages of compile, one after the other in one thread (median of {stage_runs}; ms and share):\n"
+                "\nStages of compile, one after the other (median of {stage_runs}; ms and share):\n"
             );
             let _ = writeln!(s, "| nodes | {} | sum |", STAGES.join(" | "));
             let _ = writeln!(s, "|---:|{}---:|", "---:|".repeat(STAGES.len()));
