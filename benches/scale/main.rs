@@ -50,7 +50,8 @@ struct Args {
     /// /dev/shm exists (memory: the figures without the disk).
     #[arg(long)]
     dir: Vec<PathBuf>,
-    /// Passed by `cargo bench`; ignored.
+    /// Passed by `cargo bench`; without it (`cargo test --benches`) the
+    /// benchmark does not run.
     #[arg(long, hide = true, global = true)]
     bench: bool,
     #[command(subcommand)]
@@ -102,6 +103,9 @@ fn main() {
             let ns: Vec<String> = t.iter().map(|d| d.as_nanos().to_string()).collect();
             println!("{}", ns.join(" "));
         }
+        // `cargo test --all-targets` runs bench targets without `--bench`:
+        // a five-minute benchmark is not a test.
+        None if !args.bench => eprintln!("scale: run it with `cargo bench --bench scale`"),
         None => bench(&args),
     }
 }
