@@ -54,7 +54,9 @@ pub enum Func {
     CheckNoServerEntry,
     /// `check_room FILE DIR`: DIR's filesystem has room for a copy of FILE.
     CheckRoom,
-    /// `check_pg_archive FILE`: `pg_restore -l FILE` accepts it.
+    /// `check_pg_archive FILE`: `pg_restore -l FILE` accepts its table of
+    /// contents and `pg_restore -f /dev/null FILE` reads every data block (the
+    /// table of contents alone accepts truncated and corrupted archives).
     CheckPgArchive,
     /// `check_mysql_dump FILE`: a complete mysqldump/mariadb-dump file
     /// (dump header, `-- Dump completed` trailer).
@@ -70,7 +72,8 @@ pub enum Func {
     /// KUBECONFIG may be empty (then `$KUBECONFIG` / kubectl's default).
     DrainNodes,
     /// `stop_rke2 KILLALL DATA_DIR`: run rke2-killall.sh with RKE2_DATA_DIR,
-    /// then fail if any rke2, etcd or containerd-shim process is left.
+    /// then fail if any rke2, etcd, kube-apiserver or containerd-shim process
+    /// is still there after `REWIND_STOP_TIMEOUT` (default 30 s).
     StopRke2,
     /// `install_online VERSION TYPE METHOD`: the upstream install script with
     /// INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE (server|agent) and

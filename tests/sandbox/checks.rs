@@ -738,7 +738,14 @@ pub fn dry_run(dry: &ScriptRun, before: &Digest, after: &Digest, real: &ScriptRu
 /// done-markers (`/var/log/rewind`, `/var/lib/rewind`): a refused or failed
 /// step records that it ran, and must change nothing else.
 pub fn changed_besides_journal(before: &Digest, after: &Digest) -> Vec<String> {
-    let journal = |p: &str| p.starts_with("/var/log/rewind") || p.starts_with("/var/lib/rewind");
+    // Creating /var/log/rewind or /var/lib/rewind on a host that has never
+    // run a step (a fresh machine, as on CI) also touches their ancestors
+    // (/var, /var/log, /var/lib): part of writing the journal, not a change.
+    let journal = |p: &str| {
+        p.starts_with("/var/log/rewind")
+            || p.starts_with("/var/lib/rewind")
+            || matches!(p, "/var" | "/var/log" | "/var/lib")
+    };
     let mut p = Vec::new();
     for (host, files) in after {
         let was = &before[host];

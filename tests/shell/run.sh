@@ -282,7 +282,7 @@ t_wrong_host() {
 	# no REWIND_HOST: this machine's name is not node1
 	run REWIND_HOST=
 	expect_rc 3
-	expect_err "this host's name is '$(uname -n)'"
+	expect_err "this host's name is '$(uname -n | tr 'A-Z' 'a-z')'"
 	# the short name of the host is accepted
 	B_HOST=$(uname -n | cut -d. -f1)
 	build

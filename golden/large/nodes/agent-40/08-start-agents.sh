@@ -538,6 +538,9 @@ _rw_guard() {
 	if [ "$REWIND_NODE" = workstation ]; then return 0; fi
 	_rw_script_dir
 	_rw_g_host=$(uname -n 2>/dev/null) || _rw_g_host=
+	# Host names are case-insensitive (RFC 4343) and the plan's are lowercase:
+	# a host that reports SERVER-1 is server-1.
+	_rw_g_host=$(printf '%s' "$_rw_g_host" | tr 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' 'abcdefghijklmnopqrstuvwxyz')
 	_rw_g_short=${_rw_g_host%%.*}
 	if [ -n "${REWIND_HOST:-}" ]; then
 		if [ "$REWIND_HOST" = "$REWIND_NODE" ]; then
@@ -687,7 +690,7 @@ _rw_confirm() {
 	else
 		printf '  (the commands could not be listed in advance; they are printed as they run)\n'
 	fi
-	printf '  Nothing is deleted: data is moved aside with the suffix .%s\n' "$REWIND_SUFFIX"
+	printf '  Files it replaces on this host are moved aside with the suffix .%s, not deleted.\n' "$REWIND_SUFFIX"
 	if [ "${REWIND_YES:-0}" = 1 ]; then
 		printf 'rewind: REWIND_YES=1: going on without asking.\n'
 		return 0
