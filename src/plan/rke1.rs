@@ -149,7 +149,7 @@ impl<'a> Ctx<'a> {
     fn run_from(&self) -> String {
         if self.relative_paths() {
             format!(
-                "Run it on the workstation, from the folder that holds `{}` (the plan's relative paths are relative to it), as the seed does: `cd` there, then give sh the script's path in the bundle (`sh /path/to/bundle/workstation/…`).",
+                "Run it on the workstation, from the folder that holds `{}` (the plan's relative paths are relative to it), as the rollback guide does: `cd` there, then give sh the script's path in the bundle (`sh /path/to/bundle/workstation/…`).",
                 self.r.rke.config
             )
         } else {
@@ -285,7 +285,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         "Every node: it is the right host, you are root, and docker answers.".to_owned(),
     ];
     let mut why = vec![
-        "Seed 003, prerequisites of both scenarios: the rke binary, the cluster file with its .rkestate, the kubeconfig, and the snapshot in /opt/rke/etcd-snapshots/ of the etcd nodes.".to_owned(),
+        "Rancher HA rollback guide, prerequisites of both scenarios: the rke binary, the cluster file with its .rkestate, the kubeconfig, and the snapshot in /opt/rke/etcd-snapshots/ of the etcd nodes.".to_owned(),
     ];
     match rec {
         None => {
@@ -414,7 +414,7 @@ fn fetch_snapshot(b: &mut Builder, cx: &Ctx<'_>) {
                 format!("The file arrives under a temporary name and is renamed into place only once it is not empty{}; a different file already there under that name is moved aside (suffix `.{}`), never overwritten.", if snap.sha256.is_some() { " and its sha256 is the plan's" } else { "" }, b.suffix()),
             ],
             why: vec![
-                "Seed 003, disaster recovery, \"Create New Node and Pull Snapshot\" steps 3–4: `mkdir -p /opt/rke/etcd-snapshots`, then `s3cmd get s3://rke-etcd-snapshots/<SNAPSHOT> /opt/rke/etcd-snapshots/<SNAPSHOT>`.".into(),
+                "Rancher HA rollback guide, disaster recovery, \"Create New Node and Pull Snapshot\" steps 3–4: `mkdir -p /opt/rke/etcd-snapshots`, then `s3cmd get s3://rke-etcd-snapshots/<SNAPSHOT> /opt/rke/etcd-snapshots/<SNAPSHOT>`.".into(),
                 "A damaged or empty snapshot would only be discovered by the restore, after rke has removed the cluster (empty downloads happen: rancher/rke2#6281).".into(),
             ],
             done: vec![format!("`ok: snapshot in place: {dest}` (or `already in place`) on {}.", node.folder())],
@@ -441,7 +441,7 @@ fn cluster_file(b: &mut Builder, cx: &Ctx<'_>, rec: &Recovery) {
                 "If not, it prints the `nodes:` block to paste (every node of the plan, the new one marked, the failed one commented out) and stops. Edit the file, keep every other key of each entry (ssh_key_path, port, internal_address, …) as it is, save, and run this step again.".into(),
             ],
             why: vec![
-                "Seed 003, disaster recovery, \"Restore etcd Database\" steps 1–3: replace the unresponsive node with the new one in the cluster file. rke reaches every node of the file over SSH: a dead node in it stops the restore, and a node missing from it gets no etcd member.".into(),
+                "Rancher HA rollback guide, disaster recovery, \"Restore etcd Database\" steps 1–3: replace the unresponsive node with the new one in the cluster file. rke reaches every node of the file over SSH: a dead node in it stops the restore, and a node missing from it gets no etcd member.".into(),
             ],
             done: vec![format!("`ok: {} lists {} and not {}`.", cx.r.rke.config, rec.replacement, rec.failed)],
             if_fails: vec![
@@ -466,7 +466,7 @@ fn save_current(b: &mut Builder, cx: &Ctx<'_>) {
                 "If etcd does not answer (the upgrade broke it), rke fails; the script then warns and succeeds: there is nothing left to save, and the restore must go on.".into(),
             ],
             why: vec![
-                "Seed 003 warns: \"Restoring an etcd snapshot deletes your current etcd cluster … backup any important data in your current cluster\" first. This snapshot is that backup: restoring it undoes the rollback (see Cleanup).".into(),
+                "The Rancher HA rollback guide warns: \"Restoring an etcd snapshot deletes your current etcd cluster … backup any important data in your current cluster\" first. This snapshot is that backup: restoring it undoes the rollback (see Cleanup).".into(),
             ],
             done: vec![format!("`ok: current etcd saved as {}`, or the warning that it could not be saved.", cx.save_name)],
             if_fails: vec![
@@ -489,9 +489,9 @@ fn restore(b: &mut Builder, cx: &Ctx<'_>) {
     let seed_step = match cx.recovery() {
         Some(rec) => {
             pre.push(cx.check_cluster_nodes(rec));
-            "Seed 003, disaster recovery, \"Restore etcd Database\" step 5"
+            "Rancher HA rollback guide, disaster recovery, \"Restore etcd Database\" step 5"
         }
-        None => "Seed 003, \"Recovering from an Unsuccessful Upgrade\" step 2",
+        None => "Rancher HA rollback guide, \"Recovering from an Unsuccessful Upgrade\" step 2",
     };
     b.step(
         "restore",
@@ -506,7 +506,7 @@ fn restore(b: &mut Builder, cx: &Ctx<'_>) {
             ],
             why: vec![
                 format!("{seed_step}: the local cluster, and Rancher's data in it, go back to the snapshot."),
-                "This destroys every change made to Rancher since the snapshot was taken (users, settings, clusters added): the seed warns that unrecoverable data loss may occur. Clusters that Rancher manages are not reverted: they keep their own state (Rancher v2.0–v2.4 documentation, \"Rollbacks\").".into(),
+                "This destroys every change made to Rancher since the snapshot was taken (users, settings, clusters added): the rollback guide warns that unrecoverable data loss may occur. Clusters that Rancher manages are not reverted: they keep their own state (Rancher v2.0–v2.4 documentation, \"Rollbacks\").".into(),
             ],
             done: vec![format!("rke ends with `Finished restoring snapshot [{}] on all etcd hosts` and exits 0.", cx.r.snapshot.name)],
             if_fails: vec![
@@ -529,9 +529,9 @@ fn restore(b: &mut Builder, cx: &Ctx<'_>) {
 fn up(b: &mut Builder, cx: &Ctx<'_>) {
     let t = &cx.r.rke;
     let seed_step = if cx.recovery().is_some() {
-        "Seed 003, disaster recovery, \"Restore etcd Database\" step 6"
+        "Rancher HA rollback guide, disaster recovery, \"Restore etcd Database\" step 6"
     } else {
-        "Seed 003, \"Recovering from an Unsuccessful Upgrade\" step 3"
+        "Rancher HA rollback guide, \"Recovering from an Unsuccessful Upgrade\" step 3"
     };
     b.step(
         "up",
@@ -594,8 +594,8 @@ fn restart(b: &mut Builder, cx: &Ctx<'_>) {
                 "First it checks that those Kubernetes containers, and etcd on etcd nodes, are running: a missing one stops the step before anything restarts. No flannel or calico container (another network plugin) is not an error.".into(),
             ],
             why: vec![
-                "Seed 003, last step of both scenarios: restart the Kubernetes components on all nodes, otherwise they conflict with the resource versions of the objects restored in etcd.".into(),
-                "The seed's `docker restart kube-apiserver kubelet …` fails on nodes without the controlplane role, and its `docker ps | grep flannel | cut -f 1 -d \" \" | xargs docker restart` runs `docker restart` with no container (an error) when nothing matches; this step restarts exactly the containers that exist, by name.".into(),
+                "Rancher HA rollback guide, last step of both scenarios: restart the Kubernetes components on all nodes, otherwise they conflict with the resource versions of the objects restored in etcd.".into(),
+                "The rollback guide's `docker restart kube-apiserver kubelet …` fails on nodes without the controlplane role, and its `docker ps | grep flannel | cut -f 1 -d \" \" | xargs docker restart` runs `docker restart` with no container (an error) when nothing matches; this step restarts exactly the containers that exist, by name.".into(),
             ],
             done: vec!["`ok: restarted …` for the Kubernetes containers, then for flannel and calico (or `nothing to restart`), on every node.".into()],
             if_fails: vec![
@@ -619,10 +619,10 @@ fn set_image(b: &mut Builder, cx: &Ctx<'_>) {
             what: vec![
                 cx.run_from(),
                 format!("Checks that deployment `{}` in `{NAMESPACE}` has the container `{}`, then runs `kubectl --kubeconfig {} -n {NAMESPACE} set image deployment/{} {}=<repository>:{target}` and waits for `kubectl rollout status` (REWIND_ROLLOUT_TIMEOUT seconds, default 600).", t.deployment, t.container, t.kubeconfig, t.deployment, t.container),
-                "<repository> is the container's current image without its tag: `rancher/rancher` as in the seed, or your registry's copy of it at an air-gapped site, which is kept.".into(),
+                "<repository> is the container's current image without its tag: `rancher/rancher` as in the rollback guide, or your registry's copy of it at an air-gapped site, which is kept.".into(),
             ],
             why: vec![
-                "Seed 003, \"Recovering from an Unsuccessful Upgrade\" step 5: `kubectl set image deployment/cattle cattle-server=rancher/rancher:<PRIOR_VERSION> -n cattle-system`. Installs made with the helm chart name the deployment and the container `rancher`.".into(),
+                "Rancher HA rollback guide, \"Recovering from an Unsuccessful Upgrade\" step 5: `kubectl set image deployment/cattle cattle-server=rancher/rancher:<PRIOR_VERSION> -n cattle-system`. Installs made with the helm chart name the deployment and the container `rancher`.".into(),
                 "The restored deployment usually has the target image already; setting it makes sure, and the rollout wait proves that the pods run it. Rancher is unavailable for a few minutes meanwhile.".into(),
             ],
             done: vec![format!("`deployment \"{}\" successfully rolled out`, then `ok: deployment {NAMESPACE}/{} runs …:{target}`.", t.deployment, t.deployment)],
@@ -680,7 +680,7 @@ fn verify(b: &mut Builder, cx: &Ctx<'_>) {
                 "Fails if the nodes run different kubelet versions. Lists node objects that are not in the plan (such as a failed node) without deleting them.".into(),
             ],
             why: vec![
-                "Seed 003, last step of \"Recovering from an Unsuccessful Upgrade\": confirm the version Rancher runs. The seed reads it in the UI; the image tag is the version the UI shows.".into(),
+                "Rancher HA rollback guide, last step of \"Recovering from an Unsuccessful Upgrade\": confirm the version Rancher runs. The guide reads it in the UI; the image tag is the version the UI shows.".into(),
                 "A restore once left workers on the newer Kubernetes (rancher/rancher#22232, #26289): every node must run the same kubelet.".into(),
             ],
             done: vec![format!("`ok: Rancher runs {target} (…); N node(s) Ready, kubelet …`. Then log in to Rancher and check the version in the bottom-left corner.")],
@@ -712,10 +712,10 @@ fn notes(b: &mut Builder, cx: &Ctx<'_>) {
     let binary = if r.recovery.is_some() {
         "the rke release that manages this cluster"
     } else {
-        "the rke binary that performed the upgrade (seed 003)"
+        "the rke binary that performed the upgrade (the Rancher HA rollback guide)"
     };
     b.manual(format!("Use {binary}, and check that the cluster file's `kubernetes_version` (and `system_images`, which overrides it) is the one the cluster ran when the snapshot was taken: `rke up` installs what the file says."));
-    b.manual("The rollback destroys every change made to Rancher since the snapshot (seed 003: \"unrecoverable data loss may occur\"). Clusters managed by Rancher are authoritative for their own state and are not reverted: workloads and changes made in them stay.");
+    b.manual("The rollback destroys every change made to Rancher since the snapshot (the rollback guide: \"unrecoverable data loss may occur\"). Clusters managed by Rancher are authoritative for their own state and are not reverted: workloads and changes made in them stay.");
     if (t.major, t.minor) == (2, 0) && t.patch <= 10 || (t.major, t.minor) == (2, 1) && t.patch <= 5
     {
         b.manual(format!("{t} is affected by CVE-2018-20321, so rolling back to v2.0.0–v2.0.10 or v2.1.0–v2.1.5 needs extra steps (Rancher v2.0–v2.4 documentation, \"Rollbacks\"): before the restore, record each cluster's `serviceAccountToken` from the running Rancher (`kubectl get clusters -o json | jq … > tokens.json`); after the rollback, patch them back with the documented script."));
@@ -725,7 +725,7 @@ fn notes(b: &mut Builder, cx: &Ctx<'_>) {
     }
     if let Some(rec) = &r.recovery {
         b.manual(format!("The failed node {} must stay off for good (or at least have docker stopped) before the restore: a node that comes back with its old etcd data tries to rejoin the old cluster. The RKE documentation says to stop all Kubernetes services on the old nodes before restoring.", rec.failed));
-        b.manual(format!("Provision the new node {} like the others before step 1: docker installed, and SSH access for the cluster file's user and key (seed 003, \"Create New Node\").", rec.replacement));
+        b.manual(format!("Provision the new node {} like the others before step 1: docker installed, and SSH access for the cluster file's user and key (the rollback guide, \"Create New Node\").", rec.replacement));
     }
     b.manual(format!("Do not share `{SNAPSHOT_DIR}` between the etcd nodes over NFS during the restore (RKE documentation)."));
 }

@@ -343,8 +343,8 @@ fn drain(b: &mut Builder, cx: &Ctx<'_>) {
                 "It records which nodes it drained, so that the verify step uncordons exactly those.".into(),
             ],
             why: vec![
-                "Seed 000, step 1: stop workloads gracefully before rke2-killall.sh kills them, which can lose data.".into(),
-                "The upstream runbook never uncordons; rewind remembers what it drained (peers-and-pain.md §4 item 12).".into(),
+                "RKE2 rollback guide, step 1: stop workloads gracefully before rke2-killall.sh kills them, which can lose data.".into(),
+                "The upstream runbook never uncordons; rewind remembers what it drained.".into(),
             ],
             done: vec!["`node/<name> drained` for every node, or the message that the API is down.".into()],
             if_fails: vec![
@@ -380,7 +380,7 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
                 format!("Runs `{}` with RKE2_DATA_DIR={} (it stops the rke2 units and kills every pod), then checks that no rke2, etcd, kube-apiserver or containerd-shim process is left.", cx.killall, cx.r.data_dir),
             ],
             why: vec![
-                "Seed 000, step 2. Every node must be stopped before the restore: a server left running keeps the old membership and rejoins the wrong cluster (rancher/rke2#2857, rke2-facts.md §9 item 6).".into(),
+                "RKE2 rollback guide, step 2. Every node must be stopped before the restore: a server left running keeps the old membership and rejoins the wrong cluster (rancher/rke2#2857).".into(),
                 "A surviving etcd makes the restore fail with \"address already in use\" (rancher/rke2#2301), hence the process check.".into(),
                 "The data dir is passed explicitly: older killall scripts ignored a custom data-dir (rancher/rke2#6292).".into(),
             ],
@@ -469,8 +469,8 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
     ));
     what.push(format!("On servers, moves the newer version's `{}/rke2-*.yaml` aside (into `{}.{}/`); RKE2 writes the target version's manifests when it starts.", cx.dd("server/manifests"), cx.dd("server/manifests"), cx.suffix));
     let mut why = vec![
-        "Seed 000, step 3: every node goes back to the old binary. The restore must run with the target binary, whose etcd version wrote the snapshot: an etcd cannot open data written by a newer one (rancher/rke2#9318).".into(),
-        "Leftover charts of the newer version crash-loop after the restore (rancher/rancher#41174); newer image archives would be imported again at every start (rke2-facts.md §5.4).".into(),
+        "RKE2 rollback guide, step 3: every node goes back to the old binary. The restore must run with the target binary, whose etcd version wrote the snapshot: an etcd cannot open data written by a newer one (rancher/rke2#9318).".into(),
+        "Leftover charts of the newer version crash-loop after the restore (rancher/rancher#41174); newer image archives would be imported again at every start.".into(),
     ];
     if cx.r.install_method == InstallMethod::Rpm {
         why.push("RPM installs: the install script switches the repository to the target's minor and installs the exact version; whether yum/dnf downgrades in place depends on the distribution, so the version check afterwards is what proves it.".into());
@@ -559,9 +559,9 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
                 format!("Runs `{} server --cluster-reset --cluster-reset-restore-path=…` with the snapshot {snapshot_desc}, bounded by REWIND_RESET_TIMEOUT (default 1800 s).", cx.rke2),
             ],
             why: vec![
-                "Seed 000, step 4: the datastore goes back to the snapshot taken on the target minor; without it there is no minor rollback.".into(),
+                "RKE2 rollback guide, step 4: the datastore goes back to the snapshot taken on the target minor; without it there is no minor rollback.".into(),
                 "cluster-reset refuses to run on a node with `server:` in its config (rancher/rke2#3178); the check says so before anything happens.".into(),
-                "A local snapshot is restored with `--etcd-s3=false`, because a config that enables S3 would otherwise try to download it (rke2-facts.md §3.3, rancher/rke2#6281).".into(),
+                "A local snapshot is restored with `--etcd-s3=false`, because a config that enables S3 would otherwise try to download it (rancher/rke2#6281).".into(),
             ],
             done: vec!["rke2 exits 0 and prints `restart without --cluster-reset flag now`; the script prints `ok: snapshot restored`.".into()],
             if_fails: vec![
@@ -620,8 +620,8 @@ fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
                 if cx.r.token.is_some() { "Puts the saved server token back in `server/token`.".into() } else { "No token is named in the plan: the token in `server/token` is kept.".into() },
             ],
             why: vec![
-                "Seed 000, SQLite: replace the .db file with the copy made while backing up. Stale -wal/-shm files of the newer database would be replayed into the old one.".into(),
-                "The token encrypts the bootstrap data stored in the database (rke2-facts.md §2.1).".into(),
+                "RKE2 rollback guide, SQLite: replace the .db file with the copy made while backing up. Stale -wal/-shm files of the newer database would be replayed into the old one.".into(),
+                "The token encrypts the bootstrap data stored in the database.".into(),
             ],
             done: vec!["`ok: state.db restored` and `integrity_check: ok`.".into()],
             if_fails: vec!["The previous database is kept aside (see Cleanup); to undo, move it back under its name.".into()],
@@ -696,8 +696,8 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
                 format!("Then checks that the `kine` table exists and is not empty. The password is read from {} (never from the plan or the bundle).", if client == "PostgreSQL" { "PGPASSWORD or ~/.pgpass" } else { "MYSQL_PWD or an option file" }),
             ],
             why: vec![
-                "Seed 000, External Database, step 3: the datastore goes back to the dump taken on the target minor. There is no cluster-reset with an external database (rke2-facts.md §2.3).".into(),
-                "A plain `pg_restore --clean` leaves tables created after the dump in place (test-tools.md §2); dropping the database makes the restore exact.".into(),
+                "RKE2 rollback guide, External Database, step 3: the datastore goes back to the dump taken on the target minor. There is no cluster-reset with an external database.".into(),
+                "A plain `pg_restore --clean` leaves tables created after the dump in place; dropping the database makes the restore exact.".into(),
             ],
             done: vec!["`ok: database restored; kine has N rows`.".into()],
             if_fails: vec![
@@ -719,8 +719,8 @@ fn start_init(b: &mut Builder, cx: &Ctx<'_>) {
         StepDoc {
             what: vec![format!("`systemctl start --no-block rke2-server`, then waits until the unit is active (REWIND_START_TIMEOUT, default 900 s).")],
             why: vec![
-                "Seed 000, step 5. `systemctl start` of the Type=notify unit would block forever if rke2 never becomes ready; the script polls with a bound instead (rke2-facts.md §7).".into(),
-                "At this first normal start RKE2 removes the reset flag and the node's old node-password secret (rke2-facts.md §3.2).".into(),
+                "RKE2 rollback guide, step 5. `systemctl start` of the Type=notify unit would block forever if rke2 never becomes ready; the script polls with a bound instead.".into(),
+                "At this first normal start RKE2 removes the reset flag and the node's old node-password secret.".into(),
             ],
             done: vec!["`ok: rke2-server is active`.".into()],
             if_fails: vec!["Read `journalctl -u rke2-server`. Re-run the step once the cause is fixed; do not start other servers before this one is active.".into()],
@@ -769,13 +769,13 @@ fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
                 "The local snapshots in `server/db/snapshots` stay where they are.".into(),
             ],
             why: vec![
-                "Seed 000, steps 6–7. The seed says `rm -rf server/db`, which also deletes every local snapshot (rke2-facts.md §2.2, rke2-docs PR #321); only the etcd member data has to go, and it is moved, not deleted.".into(),
+                "RKE2 rollback guide, steps 6–7. The guide says `rm -rf server/db`, which also deletes every local snapshot (rke2-docs PR #321); only the etcd member data has to go, and it is moved, not deleted.".into(),
                 "A server that starts with its old etcd data keeps the old membership: split brain (rancher/rke2#2857). With an empty etcd dir it joins the restored cluster through the `server:` entry in its config.".into(),
                 "One at a time, so that etcd adds one member at a time and keeps quorum.".into(),
             ],
             done: vec!["`ok: rke2-server is active` on each server, in turn.".into()],
             if_fails: vec![
-                "`newer than datastore and could cause a cluster outage`: certificates on this server are newer than the snapshot; move the files it names aside and re-run (rke2-facts.md §9 item 12).".into(),
+                "`newer than datastore and could cause a cluster outage`: certificates on this server are newer than the snapshot; move the files it names aside and re-run.".into(),
                 "`critical configuration value mismatch`: this server's config.yaml differs from the init server's in a cluster-wide setting; make them equal.".into(),
             ],
         },
@@ -810,7 +810,7 @@ fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
         StepDoc {
             what: vec!["`systemctl start --no-block rke2-server` on every server, then wait until active (REWIND_START_TIMEOUT, default 900 s).".into()],
             why: vec![
-                "Seed 000, External Database, step 5. The servers read the restored database; its bootstrap data is encrypted with the server token, which is checked first when the plan gives its hash.".into(),
+                "RKE2 rollback guide, External Database, step 5. The servers read the restored database; its bootstrap data is encrypted with the server token, which is checked first when the plan gives its hash.".into(),
             ],
             done: vec!["`ok: rke2-server is active` on every server.".into()],
             if_fails: vec!["`bootstrap data already found and encrypted with different token`: this server's token is not the one the dump was taken with (rancher/rke2#1898).".into()],
@@ -844,7 +844,7 @@ fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
         StepDoc {
             what: vec!["`systemctl start --no-block rke2-agent` on every agent, then wait until active.".into()],
             why: vec![
-                "Seed 000, step 8. Agents start last, after the servers, so their kubelets see the restored state from the start (rancher/rancher#41547).".into(),
+                "RKE2 rollback guide, step 8. Agents start last, after the servers, so their kubelets see the restored state from the start (rancher/rancher#41547).".into(),
             ],
             done: vec!["`ok: rke2-agent is active` on every agent.".into()],
             if_fails: vec![
@@ -875,7 +875,7 @@ fn verify(b: &mut Builder, cx: &Ctx<'_>) {
                 "Lists node objects and node-password secrets that do not belong to the plan (restored from the snapshot): it does not delete them.".into(),
             ],
             why: vec![
-                "Seed 000, step 9 and Verification. A rollback that left workers on the newer version looks fine from the servers (rancher/rancher#26289).".into(),
+                "RKE2 rollback guide, step 9 and Verification. A rollback that left workers on the newer version looks fine from the servers (rancher/rancher#26289).".into(),
                 "Drained nodes stay unschedulable until uncordoned; the upstream runbook forgets this.".into(),
             ],
             done: vec![format!("`ok: N nodes Ready at {}`.", cx.r.target)],
@@ -899,5 +899,5 @@ fn cleanup_notes(b: &mut Builder, cx: &Ctx<'_>) {
     if cx.r.install_method == InstallMethod::Tar {
         b.manual("Tarball install: if `/usr/local` is read-only on a node, install.sh installs into `/opt/rke2` instead and the scripts will not find rke2 in /usr/local/bin; such nodes need the plan's paths adapted.");
     }
-    b.manual("Automation that upgraded the cluster (system-upgrade-controller plans, Rancher, a channel in config.yaml) will upgrade it again: suspend it before you start (peers-and-pain.md §3 item 13).");
+    b.manual("Automation that upgraded the cluster (system-upgrade-controller plans, Rancher, a channel in config.yaml) will upgrade it again: suspend it before you start.");
 }
