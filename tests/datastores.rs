@@ -711,7 +711,7 @@ mod etcd {
         );
         for h in &hosts {
             assert!(
-                !h.journal().contains("rke2-killall.sh"),
+                !h.journal().contains("systemctl <stop>"),
                 "{} was stopped: {}",
                 h.name,
                 h.journal()

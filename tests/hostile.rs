@@ -215,8 +215,12 @@ const FIELDS: &[Field] = &[
         template: ETCD,
         default: "/var/lib/rancher/rke2",
         prefix: "/srv/",
-        scripts: &[("server-1", "stop")],
-        reach: Some(|v| ("rke2-killall.sh", format!("env:RKE2_DATA_DIR={v}"))),
+        scripts: &[
+            ("server-1", "stop"),
+            ("server-1", "install"),
+            ("server-1", "restore"),
+        ],
+        reach: Some(|v| ("rke2", format!("--data-dir={v}"))),
         prepare: None,
     },
     Field {

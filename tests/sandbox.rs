@@ -365,7 +365,9 @@ fn guard_destructive_step_needs_a_terminal_or_rewind_yes() {
         r.describe()
     );
     assert!(
-        r.calls.iter().any(|c| c.tool == "rke2-killall.sh"),
+        r.calls
+            .iter()
+            .any(|c| c.tool == "systemctl" && c.starts(&["stop"])),
         "{}",
         r.describe()
     );

@@ -73,7 +73,25 @@ impl Builder {
             destructive,
             doc,
             scripts,
+            way_back: Vec::new(),
+            no_return: false,
         });
+    }
+
+    /// How to go back to the version the cluster ran before, once the step
+    /// just added has run (the runbook's abort advice).
+    pub fn way_back(&mut self, text: impl Into<String>) {
+        if let Some(s) = self.plan.steps.last_mut() {
+            s.way_back.push(text.into());
+        }
+    }
+
+    /// Marks the step just added as the point of no return: after it, going
+    /// back loses what the cluster wrote since.
+    pub fn no_return(&mut self) {
+        if let Some(s) = self.plan.steps.last_mut() {
+            s.no_return = true;
+        }
     }
 
     /// Records something moved aside, for the cleanup section.
@@ -96,6 +114,23 @@ impl Builder {
     /// Records a check the operator must make by hand.
     pub fn manual(&mut self, text: impl Into<String>) {
         self.plan.manual_checks.push(text.into());
+    }
+
+    /// Records something moved aside to a place of another name (by a
+    /// command that is not rewind's, such as cluster-reset).
+    pub fn aside_to(
+        &mut self,
+        hosts: impl Into<String>,
+        from: impl Into<String>,
+        to: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        self.plan.moved_aside.push(Aside {
+            hosts: hosts.into(),
+            from: from.into(),
+            to: to.into(),
+            note: note.into(),
+        });
     }
 
     /// Adds a line to the runbook's Verification section.

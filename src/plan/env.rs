@@ -61,7 +61,7 @@ const SPECIFIC: &[(&str, &str, &str)] = &[
     (
         "REWIND_STOP_TIMEOUT",
         "REWIND_STOP_TIMEOUT",
-        "seconds to wait for the last rke2, etcd and containerd-shim processes to exit after rke2-killall.sh (default 30)",
+        "seconds to wait for RKE2's processes (executables under the data dir or /run/k3s, and their pods) to exit after the stop step kills them (default 30)",
     ),
     (
         "REWIND_VERIFY_TIMEOUT",

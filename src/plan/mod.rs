@@ -69,6 +69,12 @@ pub struct Step {
     pub doc: StepDoc,
     /// One script per host, in plan order.
     pub scripts: Vec<Script>,
+    /// How to go back to the version before the rollback once this step
+    /// ran (empty: nothing to undo).
+    pub way_back: Vec<String>,
+    /// The point of no return: from here, going back loses what the
+    /// restored cluster wrote.
+    pub no_return: bool,
 }
 
 /// The runbook section of a step.

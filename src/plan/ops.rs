@@ -48,10 +48,27 @@ pub enum Func {
     /// `sha256sum-ARCH.txt` are present, and every artifact listed in the
     /// sums file that is present in DIR matches its hash.
     CheckArtifacts,
-    /// `check_no_server_entry CONFIG_DIR`: neither `config.yaml` nor
-    /// `config.yaml.d/*.yaml` under CONFIG_DIR has a `server:` entry
-    /// (cluster-reset refuses to run with one).
+    /// `check_no_server_entry CONFIG_DIR UNIT UNIT_ENV`: neither `config.yaml`
+    /// nor `config.yaml.d/*.yaml` under CONFIG_DIR has a `server:` entry, and
+    /// UNIT's environment files set no RKE2_URL (cluster-reset refuses to run
+    /// with one).
     CheckNoServerEntry,
+    /// `check_server_entry CONFIG_DIR UNIT UNIT_ENV`: a rejoining server has
+    /// `server:` (or RKE2_URL in UNIT's environment files), printed; without
+    /// one an empty db/etcd starts a second cluster.
+    CheckServerEntry,
+    /// `check_data_dir CONFIG_DIR UNIT UNIT_ENV DATA_DIR`: the data dir UNIT
+    /// runs with (`data-dir:`, else RKE2_DATA_DIR, else the default) is DATA_DIR.
+    CheckDataDir,
+    /// `check_token_source CONFIG_DIR UNIT UNIT_ENV SAVED`: the token RKE2
+    /// really uses (token-file:/token: in the config files, else
+    /// RKE2_TOKEN_FILE/RKE2_TOKEN in the environment files; server/token
+    /// only when none is set) is the saved one, compared by the hash of its
+    /// key (the part after `K10<ca-hash>::server:`); never printed.
+    CheckTokenSource,
+    /// `stop_leftovers DATA_DIR BIN`: kill RKE2's processes that an earlier
+    /// cluster-reset stopped by its time limit left running.
+    StopLeftovers,
     /// `check_room FILE DIR`: DIR's filesystem has room for a copy of FILE.
     CheckRoom,
     /// `check_pg_archive FILE`: `pg_restore -l FILE` accepts its table of
@@ -71,23 +88,48 @@ pub enum Func {
     /// record which were drained for `verify_cluster`; if not, say so and go on.
     /// KUBECONFIG may be empty (then `$KUBECONFIG` / kubectl's default).
     DrainNodes,
-    /// `stop_rke2 KILLALL DATA_DIR`: run rke2-killall.sh with RKE2_DATA_DIR,
-    /// then fail if any rke2, etcd, kube-apiserver or containerd-shim process
-    /// is still there after `REWIND_STOP_TIMEOUT` (default 30 s).
+    /// `stop_rke2 DATA_DIR UNIT BIN`: stop RKE2 without rke2-killall.sh
+    /// (whose v1.25.8–v1.30.2 versions unmount and empty data volumes): record
+    /// the data volumes and whether UNIT was enabled, `cd /`, stop and disable
+    /// UNIT, kill every process whose executable is under DATA_DIR or
+    /// /run/k3s (or is BIN) with its descendants, wait until none is left
+    /// (`REWIND_STOP_TIMEOUT`, default 30 s), unmount only /run/k3s, kubelet's
+    /// pod volumes and /run/netns/cni-*, and check the data volumes are
+    /// still mounted.
     StopRke2,
+    /// `check_data_mounts DATA_DIR`: list the mounts at or under DATA_DIR,
+    /// /var/lib/rancher/rke2 and /var/lib/kubelet; once `stop_rke2` recorded
+    /// them, fail if one is no longer mounted.
+    CheckDataMounts,
+    /// `move_pod_manifests_aside DIR SUFFIX`: move the static pod manifests
+    /// `DIR/*.yaml` into `DIR.SUFFIX/` (old killall scripts leave kube-proxy.yaml).
+    MovePodManifestsAside,
+    /// `enable_unit UNIT`: enable UNIT again unless the stop step recorded
+    /// that it was not enabled before.
+    EnableUnit,
     /// `install_online VERSION TYPE METHOD`: the upstream install script with
     /// INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE (server|agent) and
     /// INSTALL_RKE2_METHOD (tar|rpm); `REWIND_INSTALL_SCRIPT_URL` overrides
     /// where the script is fetched from.
     InstallOnline,
-    /// `install_airgap ARTIFACTS ARCH TYPE`: `sh ARTIFACTS/install.sh` with
-    /// INSTALL_RKE2_ARTIFACT_PATH and INSTALL_RKE2_TYPE.
+    /// `install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR`: `sh ARTIFACTS/install.sh`
+    /// with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE and
+    /// INSTALL_RKE2_AGENT_IMAGES_DIR (install.sh's default ignores the data dir).
     InstallAirgap,
+    /// `install_images ARTIFACTS ARCH IMAGES_DIR`: copy every image archive
+    /// listed in `sha256sum-ARCH.txt` that ARTIFACTS holds into IMAGES_DIR,
+    /// each copy checked against its hash (install.sh moves only the main one).
+    InstallImages,
+    /// `check_images ARTIFACTS ARCH IMAGES_DIR`: every image archive of the
+    /// target is in IMAGES_DIR and matches its hash.
+    CheckImages,
     /// `move_images_aside IMAGES_DIR SUFFIX`: move `rke2-images*` archives and
     /// `.cache.json` from IMAGES_DIR into `IMAGES_DIR.SUFFIX/`.
     MoveImagesAside,
-    /// `move_manifests_aside MANIFESTS_DIR SUFFIX`: move `rke2-*.yaml` from
-    /// MANIFESTS_DIR into `MANIFESTS_DIR.SUFFIX/` (RKE2 writes its own back at start).
+    /// `move_manifests_aside MANIFESTS_DIR DATA_DIR SUFFIX`: move the chart
+    /// manifests RKE2 wrote (named like a chart in `DATA_DIR/data/*/charts/`)
+    /// into `MANIFESTS_DIR.SUFFIX/`, never a HelmChartConfig (RKE2 writes its
+    /// own back at start).
     MoveManifestsAside,
     /// `move_aside PATH SUFFIX`: rename PATH to `PATH.SUFFIX`; a re-run after
     /// the move says so instead of failing.
@@ -95,10 +137,12 @@ pub enum Func {
     /// `put_token SAVED DEST SUFFIX`: make DEST hold the saved token (the old
     /// DEST is moved aside if it differs); never prints the token.
     PutToken,
-    /// `cluster_reset BIN RESTORE_PATH FLAG...`: `BIN server --cluster-reset
-    /// --cluster-reset-restore-path=RESTORE_PATH FLAG...` under `timeout`
-    /// (`REWIND_RESET_TIMEOUT`, default 1800 s); success is exit 0 and the
-    /// "restart without --cluster-reset flag now" message.
+    /// `cluster_reset BIN RESTORE_PATH TOKEN_FILE UNIT UNIT_ENV FLAG...`: `BIN
+    /// server --cluster-reset --cluster-reset-restore-path=RESTORE_PATH
+    /// FLAG...` under `timeout` (`REWIND_RESET_TIMEOUT`, default 1800 s), with
+    /// the variables of UNIT's environment files and RKE2_TOKEN read from
+    /// TOKEN_FILE (empty: none); success is exit 0 and the "restart without
+    /// --cluster-reset flag now" message.
     ClusterReset,
     /// `start_unit UNIT`: `systemctl start --no-block UNIT`, then poll
     /// `systemctl is-active` until active (`REWIND_START_TIMEOUT`, default 900 s).
@@ -201,14 +245,23 @@ impl Func {
             Func::CheckToken => "check_token",
             Func::CheckArtifacts => "check_artifacts",
             Func::CheckNoServerEntry => "check_no_server_entry",
+            Func::CheckServerEntry => "check_server_entry",
+            Func::CheckDataDir => "check_data_dir",
+            Func::CheckTokenSource => "check_token_source",
+            Func::StopLeftovers => "stop_leftovers",
             Func::CheckRoom => "check_room",
             Func::CheckPgArchive => "check_pg_archive",
             Func::CheckMysqlDump => "check_mysql_dump",
             Func::CheckSqliteDb => "check_sqlite_db",
             Func::DrainNodes => "drain_nodes",
             Func::StopRke2 => "stop_rke2",
+            Func::CheckDataMounts => "check_data_mounts",
+            Func::MovePodManifestsAside => "move_pod_manifests_aside",
+            Func::EnableUnit => "enable_unit",
             Func::InstallOnline => "install_online",
             Func::InstallAirgap => "install_airgap",
+            Func::InstallImages => "install_images",
+            Func::CheckImages => "check_images",
             Func::MoveImagesAside => "move_images_aside",
             Func::MoveManifestsAside => "move_manifests_aside",
             Func::MoveAside => "move_aside",
@@ -245,7 +298,7 @@ impl Func {
         match self {
             Func::ClusterReset => &["REWIND_RESET_TIMEOUT"],
             Func::StartUnit => &["REWIND_START_TIMEOUT"],
-            Func::StopRke2 => &["REWIND_STOP_TIMEOUT"],
+            Func::StopRke2 | Func::StopLeftovers => &["REWIND_STOP_TIMEOUT"],
             Func::VerifyCluster | Func::RancherVerify => &["REWIND_VERIFY_TIMEOUT"],
             Func::InstallOnline => &["REWIND_INSTALL_SCRIPT_URL"],
             Func::RancherSetImage => &["REWIND_ROLLOUT_TIMEOUT"],
@@ -264,16 +317,26 @@ impl Func {
             | Func::CheckSha256
             | Func::CheckRoom
             | Func::MoveAside => "files",
-            Func::CheckEtcdSnapshot | Func::ClusterReset => "etcd",
+            Func::CheckEtcdSnapshot => "etcd",
             Func::CheckRke2Version
             | Func::CheckInstalledVersion
             | Func::StopRke2
+            | Func::CheckDataMounts
+            | Func::MovePodManifestsAside
+            | Func::EnableUnit
             | Func::StartUnit
-            | Func::CheckNoServerEntry => "rke2",
+            | Func::CheckNoServerEntry
+            | Func::CheckServerEntry
+            | Func::CheckDataDir
+            | Func::CheckTokenSource
+            | Func::StopLeftovers
+            | Func::ClusterReset => "rke2",
             Func::CheckToken | Func::PutToken => "token",
             Func::CheckArtifacts
             | Func::InstallOnline
             | Func::InstallAirgap
+            | Func::InstallImages
+            | Func::CheckImages
             | Func::MoveImagesAside
             | Func::MoveManifestsAside => "install",
             Func::CheckPgArchive | Func::RestorePostgres => "postgres",

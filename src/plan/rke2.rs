@@ -11,28 +11,74 @@ use crate::model::{
     Datastore, ExternalDb, Install, InstallMethod, Model, Rke2, Rke2Node, Role, SnapshotLocation,
 };
 
+/// RKE2's data dir when neither `data-dir:` nor RKE2_DATA_DIR says otherwise.
+const DEFAULT_DATA_DIR: &str = "/var/lib/rancher/rke2";
+
 /// Paths and names derived from the plan, shared by every step.
 struct Ctx<'a> {
     r: &'a Rke2,
     suffix: String,
     rke2: String,
-    killall: String,
     config_dir: &'static str,
+    unit_dir: &'static str,
 }
 
 impl<'a> Ctx<'a> {
     fn new(r: &'a Rke2, suffix: &str) -> Self {
-        let bin = match r.install_method {
-            InstallMethod::Tar => "/usr/local/bin",
-            InstallMethod::Rpm => "/usr/bin",
+        let (bin, unit_dir) = match r.install_method {
+            InstallMethod::Tar => ("/usr/local/bin", "/usr/local/lib/systemd/system"),
+            InstallMethod::Rpm => ("/usr/bin", "/usr/lib/systemd/system"),
         };
         Self {
             r,
             suffix: suffix.to_owned(),
             rke2: format!("{bin}/rke2"),
-            killall: format!("{bin}/rke2-killall.sh"),
             config_dir: "/etc/rancher/rke2",
+            unit_dir,
         }
+    }
+
+    /// `CONFIG_DIR UNIT UNIT_ENV`: where the unit of node `n` takes its
+    /// settings from (the first arguments of the config checks).
+    fn unit_world(&self, n: &Rke2Node) -> Vec<String> {
+        let unit = Self::unit(n);
+        vec![
+            self.config_dir.to_owned(),
+            unit.to_owned(),
+            format!("{}/{unit}.env", self.unit_dir),
+        ]
+    }
+
+    /// Op `f` with the unit world of `n` and then `rest`.
+    fn in_unit_world(&self, f: Func, n: &Rke2Node, rest: &[&str]) -> Op {
+        let mut args = self.unit_world(n);
+        args.extend(rest.iter().map(|s| (*s).to_owned()));
+        Op::new(f, args)
+    }
+
+    /// The token checks of server `n`: the saved token is there (with its
+    /// hash) and is the token its unit really uses.
+    fn server_token_checks(&self, n: &Rke2Node) -> Vec<Op> {
+        let mut ops = self.token_checks();
+        if let Some(t) = &self.r.token {
+            ops.push(self.in_unit_world(Func::CheckTokenSource, n, &[t.file.as_str()]));
+        }
+        ops
+    }
+
+    /// Makes `server/token` hold the saved token (used when no token is
+    /// configured; equal to the configured one otherwise, as checked).
+    fn put_token(&self) -> Vec<Op> {
+        self.r
+            .token
+            .iter()
+            .map(|t| {
+                Op::new(
+                    Func::PutToken,
+                    [t.file.clone(), self.dd("server/token"), self.suffix.clone()],
+                )
+            })
+            .collect()
     }
 
     fn dd(&self, rest: &str) -> String {
@@ -141,6 +187,25 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// True for a node that must hold the saved token: every server (each
+    /// compares its configured token with it; the restoring one puts it in
+    /// place).
+    fn holds_token(&self, n: &Rke2Node) -> bool {
+        n.role == Role::Server
+    }
+
+    /// Air-gap: the target's image archives are in the data dir's images
+    /// folder (the restore and the first start pull nothing).
+    fn image_checks(&self) -> Vec<Op> {
+        match &self.r.install {
+            Install::Airgap { artifacts, arch } => vec![Op::new(
+                Func::CheckImages,
+                [artifacts.clone(), arch.clone(), self.dd("agent/images")],
+            )],
+            Install::Online => Vec::new(),
+        }
+    }
+
     fn tools(&self, extra: &[&str]) -> Op {
         let mut t: Vec<&str> = vec!["sha256sum"];
         t.extend_from_slice(extra);
@@ -230,11 +295,12 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         let host = Host::Node(n.name.clone());
         let restores_here = host == restore_host;
         // cluster-reset runs under `timeout`; no other node needs it.
-        let mut extra = if restores_here && cx.r.datastore == Datastore::Etcd {
-            vec!["timeout"]
-        } else {
-            Vec::new()
-        };
+        // The stop step reads /proc/PID/exe; cluster-reset runs under
+        // `timeout`, on the restoring node only.
+        let mut extra = vec!["systemctl", "readlink"];
+        if restores_here && cx.r.datastore == Datastore::Etcd {
+            extra.push("timeout");
+        }
         if restores_here {
             match &cx.r.datastore {
                 Datastore::Etcd => {
@@ -249,7 +315,8 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         }
         let mut pre = vec![
             cx.tools(&extra),
-            Op::new(Func::NeedFile, [cx.killall.as_str()]),
+            cx.in_unit_world(Func::CheckDataDir, n, &[cx.r.data_dir.as_str()]),
+            Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
         ];
         pre.push(Op::new(
             Func::CheckRke2Version,
@@ -258,14 +325,16 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         pre.extend(cx.install_checks());
         if restores_here {
             pre.extend(cx.snapshot_checks());
-            if matches!(cx.r.datastore, Datastore::Postgres(_) | Datastore::Mysql(_)) {
+            if matches!(cx.r.datastore, Datastore::Postgres(_) | Datastore::Mysql(_))
+                && !cx.holds_token(n)
+            {
                 // The token saved with the dump sits beside it on the restoring host.
                 pre.extend(cx.token_checks());
             }
         }
         if n.role == Role::Server && (n.init || cx.r.datastore == Datastore::Sqlite) {
             if cx.r.datastore == Datastore::Etcd {
-                pre.push(Op::new(Func::CheckNoServerEntry, [cx.config_dir]));
+                pre.push(cx.in_unit_world(Func::CheckNoServerEntry, n, &[]));
                 if let Some(p) = cx.snapshot_path() {
                     pre.push(Op::new(Func::CheckRoom, [p.to_owned(), cx.dd("server/db")]));
                 }
@@ -275,7 +344,12 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
             {
                 pre.push(Op::new(Func::CheckRoom, [p.to_owned(), cx.dd("server/db")]));
             }
-            pre.extend(cx.token_checks());
+        }
+        if n.role == Role::Server && !n.init && cx.r.datastore == Datastore::Etcd {
+            pre.push(cx.in_unit_world(Func::CheckServerEntry, n, &[]));
+        }
+        if cx.holds_token(n) {
+            pre.extend(cx.server_token_checks(n));
         }
         scripts.push(cx.node(n, pre, Vec::new()));
     }
@@ -293,11 +367,15 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         (_, Some(p)) => what.push(format!("On {}: the dump `{p}` is there, is complete, and the database client tools are installed.", restore_host.name())),
         _ => {}
     }
-    if cx.r.token.is_some() {
-        what.push(
-            "The saved server token is present and matches its hash (it is never printed)."
-                .to_owned(),
-        );
+    what.push(format!("On every node: the unit runs with the data dir `{}` (`data-dir:` in config.yaml or config.yaml.d, else RKE2_DATA_DIR in its environment files, else the default), and the data volumes (mounts at or under it, `/var/lib/rancher/rke2` and `/var/lib/kubelet`) are listed.", cx.r.data_dir));
+    if cx.r.datastore == Datastore::Etcd && cx.servers().count() > 1 {
+        what.push("On every other server: config.yaml (or config.yaml.d, or RKE2_URL in its environment files) names the server to join (`server:`); it is printed.".to_owned());
+    }
+    if let Some(t) = &cx.r.token {
+        what.push(format!(
+            "On every server: the saved server token `{}` is there (copy it to that path on each server; keep it root-only), matches its hash, and is the token the unit really uses: a `token:` or `token-file:` in config.yaml or config.yaml.d, or RKE2_TOKEN / RKE2_TOKEN_FILE in its environment files, wins over `server/token` and must hold the same secret. Tokens are compared by hash and never printed.",
+            t.file
+        ));
     }
     b.step(
         "preflight",
@@ -309,7 +387,8 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
             why: vec![
                 "A rollback that stops half-way is worse than none: every fact the later steps depend on is proved here, on every host, before the first process is killed.".into(),
                 "The snapshot's integrity is checked now because a corrupt snapshot is only discovered by cluster-reset, after every node has been stopped (seed 000: \"Verify the snapshot's integrity before restoring\").".into(),
-                "A wrong or rotated server token makes the restored datastore unreadable (`bootstrap data already found and encrypted with different token`, rancher/rke2#1898).".into(),
+                "A wrong or rotated server token makes the restored datastore unreadable (`bootstrap data already found and encrypted with different token`, rancher/rke2#1898). RKE2 reads `server/token` only when no token is configured, so putting the saved token there does not help when config.yaml sets another one.".into(),
+                "A joining server without `server:` starts a cluster of its own once its etcd data is moved aside (split brain); a data dir that differs between the plan and the unit makes the restore fill one folder while the unit starts on another.".into(),
             ],
             done: vec!["Every host prints `ok: preflight` and exits 0. Run it on all hosts before going on.".into()],
             if_fails: vec![
@@ -343,7 +422,7 @@ fn drain(b: &mut Builder, cx: &Ctx<'_>) {
                 "It records which nodes it drained, so that the verify step uncordons exactly those.".into(),
             ],
             why: vec![
-                "RKE2 rollback guide, step 1: stop workloads gracefully before rke2-killall.sh kills them, which can lose data.".into(),
+                "RKE2 rollback guide, step 1: stop workloads gracefully before the stop step kills them, which can lose data.".into(),
                 "The upstream runbook never uncordons; rewind remembers what it drained.".into(),
             ],
             done: vec!["`node/<name> drained` for every node, or the message that the API is down.".into()],
@@ -353,23 +432,52 @@ fn drain(b: &mut Builder, cx: &Ctx<'_>) {
         },
         vec![s],
     );
+    b.way_back("On the workstation, `kubectl uncordon` each node this step drained (they are listed in the `drained` file of the state folder, `/var/lib/rewind/<cluster>/<plan sha256>/`, or under `~/.local/state/rewind/` when run as another user).");
 }
 
 fn stop(b: &mut Builder, cx: &Ctx<'_>) {
+    let init = cx.init().name.clone();
     let scripts =
         cx.r.nodes
             .iter()
             .map(|n| {
+                let mut act = vec![
+                    Op::new(
+                        Func::StopRke2,
+                        [
+                            cx.r.data_dir.clone(),
+                            Ctx::unit(n).to_owned(),
+                            cx.rke2.clone(),
+                        ],
+                    ),
+                    Op::new(
+                        Func::MovePodManifestsAside,
+                        [cx.dd("agent/pod-manifests"), cx.suffix.clone()],
+                    ),
+                ];
+                // What the restore needs must have survived the stop.
+                if n.name == init
+                    && matches!(cx.r.datastore, Datastore::Etcd | Datastore::Sqlite)
+                    && let Some(p) = cx.snapshot_path()
+                {
+                    act.push(Op::new(Func::NeedFile, [p]));
+                }
+                if let Some(t) = &cx.r.token
+                    && cx.holds_token(n)
+                {
+                    act.push(Op::new(Func::NeedFile, [t.file.as_str()]));
+                }
                 cx.node(
                     n,
-                    vec![Op::new(Func::NeedFile, [cx.killall.as_str()])],
-                    vec![Op::new(
-                        Func::StopRke2,
-                        [cx.killall.clone(), cx.r.data_dir.clone()],
-                    )],
+                    vec![
+                        Op::new(Func::NeedTools, ["systemctl", "readlink"]),
+                        Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
+                    ],
+                    act,
                 )
             })
             .collect();
+    b.aside("every node", cx.dd("agent/pod-manifests"), format!("the newer version's static pod manifests, moved into `{}/agent/pod-manifests.{}/`; RKE2 writes the target's own at start", cx.r.data_dir, cx.suffix));
     b.step(
         "stop",
         "Stop RKE2 on every node",
@@ -377,20 +485,25 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
         true,
         StepDoc {
             what: vec![
-                format!("Runs `{}` with RKE2_DATA_DIR={} (it stops the rke2 units and kills every pod), then checks that no rke2, etcd, kube-apiserver or containerd-shim process is left.", cx.killall, cx.r.data_dir),
+                format!("Records the data volumes (mounts at or under `{}`, `/var/lib/rancher/rke2` and `/var/lib/kubelet`) and whether the unit is enabled, then stops and disables `rke2-server` (servers) or `rke2-agent` (agents), so that a reboot during the rollback does not start RKE2 on half-restored data; the start steps enable it again.", cx.r.data_dir),
+                format!("Kills every process whose executable lies under `{}` or `/run/k3s`, or is `{}`, with all its descendants (the pods), waits until none is left, and unmounts only `/run/k3s`, kubelet's pod volumes and `/run/netns/cni-*`.", cx.r.data_dir, cx.rke2),
+                format!("Moves the static pod manifests out of `{}`, then checks that every data volume is still mounted and that the snapshot and the saved token are still there.", cx.dd("agent/pod-manifests")),
             ],
             why: vec![
                 "RKE2 rollback guide, step 2. Every node must be stopped before the restore: a server left running keeps the old membership and rejoins the wrong cluster (rancher/rke2#2857).".into(),
-                "A surviving etcd makes the restore fail with \"address already in use\" (rancher/rke2#2301), hence the process check.".into(),
-                "The data dir is passed explicitly: older killall scripts ignored a custom data-dir (rancher/rke2#6292).".into(),
+                "rewind does not run rke2-killall.sh: every killall up to RKE2 v1.28.12, v1.29.7 and v1.30.3 unmounts every mount under the data dir, and since v1.24.12 then deletes each mount point with `rm -rf --one-file-system`, even when the unmount failed (rancher/rke2#6557, #6571). A dedicated volume for `server/db` or the data dir is then either out of sight (the restore finds no snapshot, rejoining servers write etcd to the root disk) or, when busy, emptied.".into(),
+                "Processes are matched by their executable, not their name: Docker's own containerd-shim or an etcd that is not RKE2's is left alone, and a surviving RKE2 etcd makes the restore fail (rancher/rke2#2301).".into(),
+                "Old killall scripts left `kube-proxy.yaml` in pod-manifests, which the older kubelet then runs (rancher/rancher#42895).".into(),
             ],
-            done: vec!["`ok: no rke2, etcd or containerd-shim process left` on every node.".into()],
+            done: vec!["`ok: no process of RKE2 left` and `ok: data volumes mounted…` (or `no separate volume…`) on every node.".into()],
             if_fails: vec![
-                "If processes are left, the message lists them. Re-run the step (rke2-killall.sh is safe to run twice); if a process survives, find out why before going on: do not start the restore while etcd runs.".into(),
+                "If processes are left, the message lists their PIDs. Find out what keeps them (`ps -o pid,ppid,stat,args -p PID`); do not start the restore while etcd runs. Re-running the step is safe.".into(),
+                "\"not mounted any more\": a data volume recorded by this step is gone. Mount it again (`mount -a`), check its content, and re-run; never start RKE2 on the empty folder below it.".into(),
             ],
         },
         scripts,
     );
+    b.way_back(format!("On each node: move the static pod manifests back (`mv {pm}.{sfx}/* {pm}/`), then `systemctl enable --now rke2-server` on the servers ({init} first, then the others one at a time) and `systemctl enable --now rke2-agent` on the agents. Nothing else was changed.", pm = cx.dd("agent/pod-manifests"), sfx = cx.suffix, init = init));
 }
 
 fn install(b: &mut Builder, cx: &Ctx<'_>) {
@@ -413,7 +526,12 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                                 artifacts.clone(),
                                 arch.clone(),
                                 Ctx::node_type(n).to_owned(),
+                                cx.dd("agent/images"),
                             ],
+                        ));
+                        act.push(Op::new(
+                            Func::InstallImages,
+                            [artifacts.clone(), arch.clone(), cx.dd("agent/images")],
                         ));
                     }
                     Install::Online => {
@@ -443,7 +561,11 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                 if n.role == Role::Server {
                     act.push(Op::new(
                         Func::MoveManifestsAside,
-                        [cx.dd("server/manifests"), cx.suffix.clone()],
+                        [
+                            cx.dd("server/manifests"),
+                            cx.r.data_dir.clone(),
+                            cx.suffix.clone(),
+                        ],
                     ));
                 }
                 pre.insert(0, Op::new(Func::NeedTools, ["sha256sum"]));
@@ -452,12 +574,13 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
             .collect();
     b.aside("every node", cx.dd("agent/images"), format!("the newer version's rke2-images* archives and .cache.json, moved into `{}/agent/images.{}/`; delete once the rollback is verified", cx.r.data_dir, cx.suffix));
     if cx.servers().next().is_some() {
-        b.aside("servers", cx.dd("server/manifests"), format!("the newer version's packaged chart manifests rke2-*.yaml, moved into `{}/server/manifests.{}/`; RKE2 writes the target's own at start", cx.r.data_dir, cx.suffix));
+        b.aside("servers", cx.dd("server/manifests"), format!("the chart manifests that RKE2 wrote (named like a chart in `data/*/charts/`; never a HelmChartConfig), moved into `{}/server/manifests.{}/`; RKE2 writes the target's own at start", cx.r.data_dir, cx.suffix));
     }
     let mut what = Vec::new();
     match &cx.r.install {
         Install::Airgap { artifacts, arch } => {
-            what.push(format!("Checks `{artifacts}` against sha256sum-{arch}.txt again, moves the newer version's `rke2-images*` archives and `.cache.json` out of `{}` (into `{}.{}/`), then runs `{artifacts}/install.sh` with INSTALL_RKE2_ARTIFACT_PATH (and INSTALL_RKE2_TYPE=agent on agents).", cx.dd("agent/images"), cx.dd("agent/images"), cx.suffix));
+            what.push(format!("Checks `{artifacts}` against sha256sum-{arch}.txt again, moves the newer version's `rke2-images*` archives and `.cache.json` out of `{img}` (into `{img}.{sfx}/`), then runs `{artifacts}/install.sh` with INSTALL_RKE2_ARTIFACT_PATH and INSTALL_RKE2_AGENT_IMAGES_DIR={img} (and INSTALL_RKE2_TYPE=agent on agents).", img = cx.dd("agent/images"), sfx = cx.suffix));
+            what.push(format!("Then copies every other image archive of the target that `{artifacts}` holds and sha256sum-{arch}.txt lists (Canal, Calico, Cilium, the split core archives) into `{}`, each copy checked against its hash: install.sh installs only the main archive (before v1.31.0), and only into `/var/lib/rancher/rke2/agent/images` unless told otherwise, whatever the data dir.", cx.dd("agent/images")));
         }
         Install::Online => {
             what.push(format!("Moves any `rke2-images*` archives out of `{}`, then downloads the upstream install script and runs it with INSTALL_RKE2_VERSION={target} (and INSTALL_RKE2_TYPE=agent on agents). Set REWIND_INSTALL_SCRIPT_URL to use a mirror.", cx.dd("agent/images")));
@@ -467,7 +590,7 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         "Then `{} --version` must print {target}: install.sh does not check the version itself.",
         cx.rke2
     ));
-    what.push(format!("On servers, moves the newer version's `{}/rke2-*.yaml` aside (into `{}.{}/`); RKE2 writes the target version's manifests when it starts.", cx.dd("server/manifests"), cx.dd("server/manifests"), cx.suffix));
+    what.push(format!("On servers, moves aside (into `{}.{}/`) the chart manifests that RKE2 wrote into `{}`: the files named like a chart of an installed version in `{}/data/*/charts/`. A HelmChartConfig (your `rke2-canal-config.yaml`, `rke2-cilium-config.yaml`…) is never moved. RKE2 writes the target version's charts when it starts, and never removes a chart it does not ship itself.", cx.dd("server/manifests"), cx.suffix, cx.dd("server/manifests"), cx.r.data_dir));
     let mut why = vec![
         "RKE2 rollback guide, step 3: every node goes back to the old binary. The restore must run with the target binary, whose etcd version wrote the snapshot: an etcd cannot open data written by a newer one (rancher/rke2#9318).".into(),
         "Leftover charts of the newer version crash-loop after the restore (rancher/rancher#41174); newer image archives would be imported again at every start.".into(),
@@ -494,17 +617,24 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         },
         scripts,
     );
+    b.way_back(format!("On each node: install {cur} again ({how}), move the newer version's archives back (`mv {img}.{sfx}/* {img}.{sfx}/.cache.json {img}/`), on servers move the chart manifests back (`mv {man}.{sfx}/* {man}/`), then go on as after the stop step.", cur = cx.r.current, img = cx.dd("agent/images"), man = cx.dd("server/manifests"), sfx = cx.suffix, how = match &cx.r.install {
+        Install::Online => format!("`curl -sfL https://get.rke2.io | INSTALL_RKE2_VERSION={} sh -`, with INSTALL_RKE2_TYPE=agent on agents", cx.r.current),
+        Install::Airgap { .. } => format!("run the install.sh of {}'s artifacts with INSTALL_RKE2_ARTIFACT_PATH; keep those artifacts at hand until the rollback is verified", cx.r.current),
+    }));
 }
 
 fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
     let init = cx.init();
     let mut pre = vec![
-        cx.tools(&["timeout"]),
-        Op::new(Func::CheckNoServerEntry, [cx.config_dir]),
+        cx.tools(&["timeout", "readlink"]),
+        cx.in_unit_world(Func::CheckNoServerEntry, init, &[]),
+        cx.in_unit_world(Func::CheckDataDir, init, &[cx.r.data_dir.as_str()]),
         Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+        Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
     ];
     pre.extend(cx.snapshot_checks());
-    pre.extend(cx.token_checks());
+    pre.extend(cx.server_token_checks(init));
+    pre.extend(cx.image_checks());
     let mut act = Vec::new();
     if let Some(t) = &cx.r.token {
         act.push(Op::new(
@@ -512,14 +642,31 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
             [t.file.clone(), cx.dd("server/token"), cx.suffix.clone()],
         ));
     }
+    act.push(Op::new(
+        Func::StopLeftovers,
+        [cx.r.data_dir.clone(), cx.rke2.clone()],
+    ));
     let mut args = vec![cx.rke2.clone()];
+    let restore_path = match &cx.r.snapshot.location {
+        SnapshotLocation::Path(p) => p.clone(),
+        SnapshotLocation::S3(s3) => s3.name.clone(),
+    };
+    args.push(restore_path);
+    args.push(
+        cx.r.token
+            .as_ref()
+            .map(|t| t.file.clone())
+            .unwrap_or_default(),
+    );
+    args.extend(cx.unit_world(init).into_iter().skip(1));
+    if cx.r.data_dir != DEFAULT_DATA_DIR {
+        args.push(format!("--data-dir={}", cx.r.data_dir));
+    }
     match &cx.r.snapshot.location {
-        SnapshotLocation::Path(p) => {
-            args.push(p.clone());
+        SnapshotLocation::Path(_) => {
             args.push("--etcd-s3=false".into());
         }
         SnapshotLocation::S3(s3) => {
-            args.push(s3.name.clone());
             args.push("--etcd-s3".into());
             args.push(format!("--etcd-s3-bucket={}", s3.bucket));
             if let Some(f) = &s3.folder {
@@ -546,7 +693,10 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
                 .unwrap_or_default()
         ),
     };
-    b.aside(init.name.clone(), cx.dd("server/db/etcd"), "cluster-reset itself renames the old etcd data to `server/db/etcd-old-<unix time>`; keep it until the rollback is verified");
+    b.aside_to(init.name.clone(), cx.dd("server/db/etcd"), cx.dd("server/db/etcd-old-<unix time>"), "the etcd data of the newer version, renamed by cluster-reset itself (rke2 also copies `server/tls` to `server/tls-<unix time>`); keep both until the rollback is verified");
+    if cx.r.token.is_some() {
+        b.aside("servers", cx.dd("server/token"), "the server token that was there, when it differed from the saved one (moved only then)");
+    }
     b.step(
         "restore",
         format!("Restore the snapshot on {}", init.name),
@@ -572,6 +722,8 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
         },
         vec![cx.node(init, pre, act)],
     );
+    b.no_return();
+    b.way_back(format!("On {init}: `systemctl stop rke2-server` if it runs; move `{db}/etcd` aside and rename the newest `{db}/etcd-old-<unix time>` (the etcd data of {cur}, renamed by the cluster-reset) back to `{db}/etcd`; remove `{db}/reset-flag`; if `{tok}.{sfx}` exists, move it back to `{tok}`. Then go on as after the install step.", init = init.name, db = cx.dd("server/db"), cur = cx.r.current, tok = cx.dd("server/token"), sfx = cx.suffix));
 }
 
 fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
@@ -585,11 +737,13 @@ fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
         pre.push(Op::new(Func::CheckSha256, [backup.clone(), h.clone()]));
     }
     pre.push(Op::new(Func::CheckSqliteDb, [backup.as_str()]));
+    pre.push(Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]));
+    pre.extend(cx.image_checks());
     pre.push(Op::new(
         Func::CheckRoom,
         [backup.clone(), cx.dd("server/db")],
     ));
-    pre.extend(cx.token_checks());
+    pre.extend(cx.server_token_checks(init));
     let mut act = vec![Op::new(
         Func::RestoreSqlite,
         [
@@ -628,6 +782,8 @@ fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
         },
         vec![cx.node(init, pre, act)],
     );
+    b.no_return();
+    b.way_back(format!("On {init}: `systemctl stop rke2-server` if it runs; move `{db}` aside and move `{db}.{sfx}` (and its `-wal`/`-shm` files) back; if `{tok}.{sfx}` exists, move it back to `{tok}`. Then go on as after the install step.", init = init.name, db = cx.dd("server/db/state.db"), tok = cx.dd("server/token"), sfx = cx.suffix));
 }
 
 fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
@@ -707,6 +863,8 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
         },
         vec![s],
     );
+    b.no_return();
+    b.way_back(format!("The database `{}` now holds the dump. To go back, restore the copy of the database as it was before this step (see What it does), then go on as after the stop step.", db.database));
 }
 
 fn start_init(b: &mut Builder, cx: &Ctx<'_>) {
@@ -725,8 +883,9 @@ fn start_init(b: &mut Builder, cx: &Ctx<'_>) {
             done: vec!["`ok: rke2-server is active`.".into()],
             if_fails: vec!["Read `journalctl -u rke2-server`. Re-run the step once the cause is fixed; do not start other servers before this one is active.".into()],
         },
-        vec![cx.node(init, vec![Op::new(Func::NeedTools, ["systemctl"]), Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()])], vec![Op::new(Func::StartUnit, ["rke2-server"])])],
+        vec![cx.node(init, vec![Op::new(Func::NeedTools, ["systemctl"]), Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]), Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()])], vec![Op::new(Func::EnableUnit, ["rke2-server"]), Op::new(Func::StartUnit, ["rke2-server"])])],
     );
+    b.way_back("As after the restore step. Everything the restored cluster has written since this start is lost on the way back.");
 }
 
 fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
@@ -737,20 +896,21 @@ fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
     let scripts = others
         .iter()
         .map(|n| {
-            cx.node(
-                n,
-                vec![
-                    Op::new(Func::NeedTools, ["systemctl"]),
-                    Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
-                ],
-                vec![
-                    Op::new(
-                        Func::MoveAside,
-                        [cx.dd("server/db/etcd"), cx.suffix.clone()],
-                    ),
-                    Op::new(Func::StartUnit, ["rke2-server"]),
-                ],
-            )
+            let mut pre = vec![
+                Op::new(Func::NeedTools, ["systemctl"]),
+                Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+                Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
+                cx.in_unit_world(Func::CheckServerEntry, n, &[]),
+            ];
+            pre.extend(cx.server_token_checks(n));
+            let mut act = vec![Op::new(
+                Func::MoveAside,
+                [cx.dd("server/db/etcd"), cx.suffix.clone()],
+            )];
+            act.extend(cx.put_token());
+            act.push(Op::new(Func::EnableUnit, ["rke2-server"]));
+            act.push(Op::new(Func::StartUnit, ["rke2-server"]));
+            cx.node(n, pre, act)
         })
         .collect();
     b.aside(
@@ -781,6 +941,7 @@ fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
         },
         scripts,
     );
+    b.way_back(format!("On each server that rejoined: `systemctl stop rke2-server`, move `{db}` aside and `{db}.{sfx}` back; then go on as after the start step.", db = cx.dd("server/db/etcd"), sfx = cx.suffix));
 }
 
 fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
@@ -790,16 +951,13 @@ fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
             let mut pre = vec![
                 Op::new(Func::NeedTools, ["systemctl"]),
                 Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+                Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
             ];
-            if let Some(t) = &cx.r.token
-                && let Some(h) = &t.sha256
-            {
-                pre.push(Op::new(
-                    Func::CheckToken,
-                    [cx.dd("server/token"), h.clone()],
-                ));
-            }
-            cx.node(n, pre, vec![Op::new(Func::StartUnit, ["rke2-server"])])
+            pre.extend(cx.server_token_checks(n));
+            let mut act = cx.put_token();
+            act.push(Op::new(Func::EnableUnit, ["rke2-server"]));
+            act.push(Op::new(Func::StartUnit, ["rke2-server"]));
+            cx.node(n, pre, act)
         })
         .collect();
     b.step(
@@ -817,6 +975,7 @@ fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
         },
         scripts,
     );
+    b.way_back("`systemctl stop rke2-server` on every server, then go on as after the database restore. Everything the cluster has written since this start is lost on the way back.");
 }
 
 fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
@@ -828,8 +987,12 @@ fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
                 vec![
                     Op::new(Func::NeedTools, ["systemctl"]),
                     Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+                    Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
                 ],
-                vec![Op::new(Func::StartUnit, [Ctx::unit(n)])],
+                vec![
+                    Op::new(Func::EnableUnit, [Ctx::unit(n)]),
+                    Op::new(Func::StartUnit, [Ctx::unit(n)]),
+                ],
             )
         })
         .collect();
@@ -852,6 +1015,9 @@ fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
             ],
         },
         scripts,
+    );
+    b.way_back(
+        "`systemctl stop rke2-agent` on every agent, then go on as after the step before this one.",
     );
 }
 

@@ -1,6 +1,7 @@
 # ---- rewind runtime library: etcd -----------------------------------------------
-# The embedded-etcd restore: the snapshot integrity check (preflight) and the
-# bounded `rke2 server --cluster-reset` (action).
+# The embedded-etcd snapshot integrity check (preflight); the bounded
+# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
+# the unit's environment.
 #
 # An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
 # bbolt database followed by a 32-byte sha256 of that database. The restore
@@ -57,55 +58,4 @@ check_etcd_snapshot() {
 	fi
 	rw_hint
 	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
-}
-
-# cluster_reset BIN RESTORE_PATH FLAG...: `BIN server --cluster-reset
-# --cluster-reset-restore-path=RESTORE_PATH FLAG...` under `timeout`
-# (REWIND_RESET_TIMEOUT, default 1800 s). Its output is shown and kept in a
-# log under the state folder. Success is exit 0 AND the message rke2 prints
-# once etcd runs as a new single-member cluster; older versions word the
-# start of that line differently, so only its end is matched.
-cluster_reset() {
-	_cre_bin=$1
-	_cre_path=$2
-	shift 2
-	for _cre_flag in ${1+"$@"}; do
-		case $_cre_flag in
-		--token | --token=* | --agent-token* | --etcd-s3-access-key* | --etcd-s3-secret-key* | --etcd-s3-session-token*)
-			rw_fail "internal error: ${_cre_flag%%=*} on the rke2 command line would show a secret; rke2 reads it from the environment"
-			;;
-		esac
-	done
-	rw_seconds REWIND_RESET_TIMEOUT 1800
-	_cre_to=$_rw_secs
-	rw_need_tool timeout "to bound the cluster-reset"
-	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet rke2-server 2>/dev/null; then
-		rw_hint "run the stop step on this node first"
-		rw_fail "rke2-server is running on this node: a cluster-reset needs it stopped"
-	fi
-	_cre_log=$_rw_state_dir/$REWIND_STEP.cluster-reset.$(date -u +%Y%m%dT%H%M%SZ).log
-	rw_say "restoring etcd from $_cre_path (this can take long for a large snapshot; limit ${_cre_to} s, REWIND_RESET_TIMEOUT)"
-	rw_run_logged "$_cre_log" timeout "$_cre_to" "$_cre_bin" server --cluster-reset \
-		"--cluster-reset-restore-path=$_cre_path" ${1+"$@"}
-	if rw_dry; then
-		rw_would "keep its output in a log under $_rw_state_dir and require exit 0 and \"restart without --cluster-reset flag now\""
-		return 0
-	fi
-	case $_rw_rl_rc in
-	0) ;;
-	124 | 137 | 143)
-		rw_hint "large snapshots take long: raise REWIND_RESET_TIMEOUT and run again (a restore always starts over); rke2's output is in $_cre_log"
-		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset did not finish within $_cre_to s and was stopped"
-		;;
-	*)
-		rw_hint "rke2's output is in $_cre_log; its last lines name the cause"
-		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset failed"
-		;;
-	esac
-	if ! grep -q -e 'restart without --cluster-reset flag now' "$_cre_log"; then
-		rw_hint "rke2's output is in $_cre_log"
-		_rw_report "rke2 exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
-		exit 1
-	fi
-	rw_ok "snapshot restored (rke2's output: $_cre_log)"
 }

@@ -20,6 +20,10 @@ fn is_start(c: &Call, unit: &str) -> bool {
     c.tool == "systemctl" && c.starts(&["start"]) && c.arg_texts().iter().any(|a| a == unit)
 }
 
+fn is_stop(c: &Call, unit: &str) -> bool {
+    c.tool == "systemctl" && c.starts(&["stop"]) && c.arg_texts().iter().any(|a| a == unit)
+}
+
 fn is_installer(c: &Call) -> bool {
     c.tool == "install.sh" || c.tool == "rke2-install.sh"
 }
@@ -41,7 +45,7 @@ fn is_db_restore(c: &Call) -> bool {
 /// before the restore; the restore (cluster-reset, or the database) before
 /// any server starts; the init server before the other servers, one at a
 /// time; servers before agents; uncordon last. Also what each command was
-/// given: the installer's version, type and method, killall's data dir.
+/// given: the installer's version, type and method.
 pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
     let f = w.facts();
     let mut p = Vec::new();
@@ -53,18 +57,24 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
     let mut start = BTreeMap::new();
     for (node, role, _) in &f.nodes {
         let n = node.as_str();
-        match first(calls, |c| on(c, n) && c.tool == "rke2-killall.sh") {
+        let unit = if *role == Role::Agent {
+            "rke2-agent"
+        } else {
+            "rke2-server"
+        };
+        match first(calls, |c| on(c, n) && is_stop(c, unit)) {
             Some(i) => {
                 kill.insert(n, i);
-                let c = &calls[i];
-                if c.env_var("RKE2_DATA_DIR").as_deref() != Some(f.data_dir.as_str()) {
-                    p.push(format!(
-                        "{n}: rke2-killall.sh ran without RKE2_DATA_DIR={}: {c}",
-                        f.data_dir
-                    ));
-                }
             }
-            None => p.push(format!("{n}: rke2-killall.sh never ran")),
+            None => p.push(format!("{n}: {unit} was never stopped")),
+        }
+        // rke2-killall.sh of the affected releases unmounts and empties data
+        // volumes: the stop never runs it.
+        if let Some(c) = calls
+            .iter()
+            .find(|c| on(c, n) && c.tool == "rke2-killall.sh")
+        {
+            p.push(format!("{n}: rke2-killall.sh ran: {c}"));
         }
         match first(calls, |c| on(c, n) && is_installer(c)) {
             Some(i) => {
@@ -114,11 +124,6 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
             }
             None => p.push(format!("{n}: the target version was never installed")),
         }
-        let unit = if *role == Role::Agent {
-            "rke2-agent"
-        } else {
-            "rke2-server"
-        };
         match first(calls, |c| on(c, n) && is_start(c, unit)) {
             Some(i) => {
                 start.insert(n, i);
@@ -328,11 +333,22 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
                 == Some(seed::images_archive(&f.current, arch)),
             format!("the newer image archive is not in {d}/agent/images.{s}/"),
         );
+        want(
+            h.has(&format!("{d}/agent/pod-manifests.{s}/kube-proxy.yaml"))
+                && !h.has(&format!("{d}/agent/pod-manifests/kube-proxy.yaml")),
+            format!("the newer kube-proxy.yaml not moved into {d}/agent/pod-manifests.{s}/"),
+        );
         let now = h.read(&format!("{d}/agent/images/{img}"));
         if f.airgap.is_some() {
             want(
                 now == Some(seed::images_archive(&f.target, arch)),
                 format!("{d}/agent/images/ does not hold the target's archive"),
+            );
+            want(
+                h.read(&format!(
+                    "{d}/agent/images/rke2-images-cilium.linux-{arch}.tar.zst"
+                )) == Some(seed::cilium_archive(&f.target, arch)),
+                format!("{d}/agent/images/ does not hold the target's Cilium archive"),
             );
         } else {
             want(
@@ -351,10 +367,12 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
                     format!("{m} still in {d}/server/manifests/"),
                 );
             }
-            want(
-                h.has(&format!("{d}/server/manifests/{}", seed::USER_MANIFEST)),
-                format!("the operator's {} was moved", seed::USER_MANIFEST),
-            );
+            for m in [seed::USER_MANIFEST, seed::USER_CHART_CONFIG] {
+                want(
+                    h.has(&format!("{d}/server/manifests/{m}")),
+                    format!("the operator's {m} was moved"),
+                );
+            }
             let snaps = format!("{d}/server/db/snapshots");
             let b = files(&before[node.as_str()]);
             for (path, sha) in &b {
@@ -654,7 +672,7 @@ pub fn read_only(c: &Call) -> bool {
     match c.tool.as_str() {
         "rke2" => c.starts(&["--version"]),
         "rke" => c.starts(&["--version"]),
-        "systemctl" => has("is-active"),
+        "systemctl" => has("is-active") || has("is-enabled"),
         "kubectl" => has("get") && !has("drain") && !has("uncordon"),
         "pg_restore" => !a.iter().any(|x| x == "-d" || x.starts_with("--dbname=")),
         "docker" => c.starts(&["ps"]),

@@ -25,17 +25,39 @@
 # has those addresses on its loopback interface: an RKE1 node known by its
 # address only is recognised by it, as on the real host.
 #
-# Inputs (environment): RW_HOST, RW_HOSTNAME, RW_TEST, RW_USER, RW_ADDRESSES.
+# Inputs (environment): RW_HOST, RW_HOSTNAME, RW_TEST, RW_USER, RW_ADDRESSES;
+# the files mounts and procs of $RW_HOST (see below).
 set -eu
 R=$RW_HOST/root
 mount -t overlay rewind -o "lowerdir=/,upperdir=$RW_HOST/upper,workdir=$RW_HOST/work" "$R"
 mount -t proc proc "$R/proc"
 mount --bind /dev "$R/dev"
 mount --bind "$RW_TEST" "$R/rewind-test"
+# Data volumes (host.rs, Host::add_volume): "N ABS" lines, the folder vols/N
+# bind-mounted at ABS, unless a stand-in unmounted ABS (listed in
+# $RW_TEST/unmounted/<host name>): like a real host, it then stays unmounted.
+if [ -s "$RW_HOST/mounts" ]; then
+	while read -r n m; do
+		if [ -f "$RW_TEST/unmounted/$RW_HOSTNAME" ] && grep -qxF -e "$m" "$RW_TEST/unmounted/$RW_HOSTNAME"; then
+			continue
+		fi
+		mkdir -p "$R$m"
+		mount --bind "$RW_HOST/vols/$n" "$R$m"
+	done <"$RW_HOST/mounts"
+fi
 hostname "$RW_HOSTNAME"
 if [ -n "${RW_ADDRESSES:-}" ]; then
 	ip link set lo up
 	for a in $RW_ADDRESSES; do ip addr add "$a/32" dev lo; done
+fi
+# Processes already running on the host (Host::add_process): one command per
+# line, started in the host's root; they are the run's children, killed
+# with it.
+if [ -s "$RW_HOST/procs" ]; then
+	while read -r line; do
+		# shellcheck disable=SC2086 # one word per argument
+		chroot "$R" $line </dev/null >/dev/null 2>&1 &
+	done <"$RW_HOST/procs"
 fi
 if [ -n "${RW_USER:-}" ]; then
 	exec chroot --userspec="$RW_USER" "$R" "$@"

@@ -126,10 +126,69 @@ impl Host {
         );
     }
 
-    /// Where the absolute path `abs` of the host is on its disk.
+    /// Where the absolute path `abs` of the host is on its disk: on a data
+    /// volume mounted at or above it, else on the root disk.
     pub fn disk(&self, abs: &str) -> PathBuf {
         let rel = abs.strip_prefix('/').expect("an absolute path on the host");
+        for (n, m) in self.volumes().iter().rev() {
+            if let Some(rest) = abs.strip_prefix(m.as_str())
+                && (rest.is_empty() || rest.starts_with('/'))
+                && !self.unmounted(m)
+            {
+                return self
+                    .dir
+                    .join("vols")
+                    .join(n)
+                    .join(rest.trim_start_matches('/'));
+            }
+        }
         self.dir.join("upper").join(rel)
+    }
+
+    /// The data volumes: (number, mount point), in mount order.
+    pub fn volumes(&self) -> Vec<(String, String)> {
+        fs::read_to_string(self.dir.join("mounts"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, m)| (n.to_owned(), m.to_owned()))
+            .collect()
+    }
+
+    /// True once a stand-in unmounted the volume at `abs` (it stays so).
+    pub fn unmounted(&self, abs: &str) -> bool {
+        // Hosts live in the test's shared folder, under hosts/.
+        let test = self.dir.parent().and_then(Path::parent);
+        test.and_then(|t| fs::read_to_string(t.join("unmounted").join(&self.hostname)).ok())
+            .is_some_and(|t| t.lines().any(|l| l == abs))
+    }
+
+    /// Makes the folder `abs` a separate volume, mounted there in every run
+    /// (`enter.sh`), as a dedicated disk for `server/db` or the data dir is:
+    /// what the host had there moves onto the volume.
+    pub fn add_volume(&self, abs: &str) {
+        let n = self.volumes().len().to_string();
+        let vol = self.dir.join("vols").join(&n);
+        let was = self.disk(abs);
+        fs::create_dir_all(vol.parent().expect("vols")).expect("create the volumes folder");
+        if was.is_dir() {
+            fs::rename(&was, &vol).expect("move a folder onto its volume");
+        } else {
+            fs::create_dir(&vol).expect("create a volume");
+        }
+        self.mkdir(abs);
+        let mut list = fs::read_to_string(self.dir.join("mounts")).unwrap_or_default();
+        list.push_str(&format!("{n} {abs}\n"));
+        fs::write(self.dir.join("mounts"), list).expect("write the host's mounts");
+    }
+
+    /// A process that runs on the host during every run (one command line,
+    /// split on spaces), as a containerd-shim or a database server does.
+    pub fn add_process(&self, command: &str) {
+        let mut list = fs::read_to_string(self.dir.join("procs")).unwrap_or_default();
+        list.push_str(command);
+        list.push('\n');
+        fs::write(self.dir.join("procs"), list).expect("write the host's processes");
     }
 
     /// Creates the folder `abs` and its parents on the host. A parent that
@@ -215,6 +274,18 @@ impl Host {
         let mut out = BTreeMap::new();
         let upper = self.dir.join("upper");
         walk(&upper, &upper, &mut out);
+        for (n, m) in self.volumes() {
+            if self.unmounted(&m) {
+                continue;
+            }
+            let vol = self.dir.join("vols").join(&n);
+            let mut on = BTreeMap::new();
+            walk(&vol, &vol, &mut on);
+            out.retain(|k, _| !k.starts_with(&format!("{m}/")));
+            for (k, v) in on {
+                out.insert(format!("{m}{k}"), v);
+            }
+        }
         out
     }
 

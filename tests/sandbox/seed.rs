@@ -35,6 +35,10 @@ pub const TOKEN_CANARY: &str = "rewind-canary-server-token-3b8e61d4";
 /// must stay where it is.
 pub const USER_MANIFEST: &str = "site-ingress-class.yaml";
 
+/// The operator's settings for a packaged chart, named like RKE2's own
+/// (rke2-<chart>-config.yaml, as RKE2's docs say): must stay.
+pub const USER_CHART_CONFIG: &str = "rke2-canal-config.yaml";
+
 /// RKE2's packaged charts of the newer version, in `server/manifests`.
 pub const PACKAGED_MANIFESTS: &[&str] = &[
     "rke2-canal.yaml",
@@ -180,6 +184,13 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// The content of an image archive of one version (not a real archive:
 /// only install.sh and the scripts' moves handle it).
+/// The Cilium images archive of `version`: installed by rewind, not by the
+/// install.sh of the target.
+pub fn cilium_archive(version: &str, arch: &str) -> Vec<u8> {
+    let line = format!("rke2 cilium images {version} linux-{arch}\n");
+    line.repeat(32).into_bytes()
+}
+
 pub fn images_archive(version: &str, arch: &str) -> Vec<u8> {
     let line = format!("rke2 images {version} linux-{arch}\n");
     line.repeat(64).into_bytes()
@@ -198,7 +209,10 @@ pub fn install_rke2(host: &Host, facts: &Facts, version: &str) {
     host.write(&format!("{bin}/rke2"), stubs::rke2_binary(version), 0o755);
     host.write(
         &format!("{bin}/rke2-killall.sh"),
-        stubs::text("rke2-killall.sh"),
+        stubs::text("rke2-killall.sh").replace(
+            "RKE2_STUB_VERSION=@VERSION@",
+            &format!("RKE2_STUB_VERSION={version}"),
+        ),
         0o755,
     );
     host.write(
@@ -229,7 +243,9 @@ pub fn install_rke2(host: &Host, facts: &Facts, version: &str) {
 fn config(facts: &Facts, node: &str, role: Role, init: bool) -> String {
     let mut c = String::from("# /etc/rancher/rke2/config.yaml\nwrite-kubeconfig-mode: \"0640\"\n");
     if facts.data_dir != "/var/lib/rancher/rke2" {
-        c.push_str(&format!("data-dir: {}\n", facts.data_dir));
+        // A YAML double-quoted scalar: hostile data dirs hold quotes and `#`.
+        let q = facts.data_dir.replace('\\', "\\\\").replace('"', "\\\"");
+        c.push_str(&format!("data-dir: \"{q}\"\n"));
     }
     let token = String::from_utf8(fixture("token")).expect("token fixture is text");
     let joins = match (facts.datastore, role) {
@@ -303,6 +319,14 @@ pub fn seed_node(host: &Host, facts: &Facts, node: &str) {
         );
     }
     host.symlink(&format!("{d}/bin"), &format!("{ver_dir}/bin"));
+    // The charts RKE2 copies into server/manifests at every start.
+    for m in PACKAGED_MANIFESTS {
+        host.write(
+            &format!("{ver_dir}/charts/{m}"),
+            format!("# {m} of {}\nkind: HelmChart\n", facts.current),
+            0o644,
+        );
+    }
     host.write(
         &format!("{d}/agent/images/rke2-images.linux-{arch}.tar.zst"),
         images_archive(&facts.current, &arch),
@@ -343,6 +367,11 @@ pub fn seed_node(host: &Host, facts: &Facts, node: &str) {
         host.write(
             &format!("{d}/server/manifests/{USER_MANIFEST}"),
             "kind: IngressClass\nmetadata:\n  name: site\n",
+            0o600,
+        );
+        host.write(
+            &format!("{d}/server/manifests/{USER_CHART_CONFIG}"),
+            "apiVersion: helm.cattle.io/v1\nkind: HelmChartConfig\nmetadata:\n  name: rke2-canal\n  namespace: kube-system\nspec:\n  valuesContent: |-\n    flannel:\n      iface: eth1\n",
             0o600,
         );
         for f in [
@@ -442,7 +471,14 @@ pub fn seed_artifacts(host: &Host, facts: &Facts, dir: &str, arch: &str, version
     let _ = fs::remove_dir_all(&stage);
     let files: [(&str, String, u32); 6] = [
         ("bin/rke2", stubs::rke2_binary(version), 0o755),
-        ("bin/rke2-killall.sh", stubs::text("rke2-killall.sh"), 0o755),
+        (
+            "bin/rke2-killall.sh",
+            stubs::text("rke2-killall.sh").replace(
+                "RKE2_STUB_VERSION=@VERSION@",
+                &format!("RKE2_STUB_VERSION={version}"),
+            ),
+            0o755,
+        ),
         (
             "bin/rke2-uninstall.sh",
             stubs::text("rke2-uninstall.sh"),
@@ -500,9 +536,13 @@ pub fn seed_artifacts(host: &Host, facts: &Facts, dir: &str, arch: &str, version
     );
     host.write(&format!("{dir}/{tar_name}"), &tar_bytes, 0o644);
     host.write(&format!("{dir}/{img_name}"), &images, 0o644);
+    let cilium = cilium_archive(version, arch);
+    let cilium_name = format!("rke2-images-cilium.linux-{arch}.tar.zst");
+    host.write(&format!("{dir}/{cilium_name}"), &cilium, 0o644);
     let mut sums = [
         (sha256(&tar_bytes), tar_name),
         (sha256(&images), img_name),
+        (sha256(&cilium), cilium_name),
         (
             sha256(b"not copied"),
             format!("rke2-images-calico.linux-{arch}.tar.zst"),
@@ -573,7 +613,7 @@ fn seed_once(host: &Host, path: &str, bytes: &[u8], mode: u32) {
 }
 
 /// The fake cluster before the rollback: every node Ready at the current
-/// version, its unit active.
+/// version, its unit enabled and active.
 pub fn seed_cluster(test: &Path, facts: &Facts) {
     let c = test.join("cluster");
     fs::create_dir_all(c.join("nodes")).expect("create the fake cluster");
@@ -595,6 +635,8 @@ pub fn seed_cluster(test: &Path, facts: &Facts) {
             "rke2-agent"
         };
         fs::write(units.join(unit), "active\n").expect("write a unit state");
+        fs::write(units.join(format!("{unit}.enabled")), "enabled\n")
+            .expect("write a unit's enablement");
         fs::write(
             c.join("nodes").join(name),
             format!("True|{}\n", facts.current),

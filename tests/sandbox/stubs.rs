@@ -115,6 +115,11 @@ pub fn install(test: &Path) {
         test.join("fixtures/etcd/snapshot.db"),
     )
     .expect("copy the snapshot fixture");
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/token"),
+        test.join("fixtures/token"),
+    )
+    .expect("copy the token fixture");
     let journal = test.join("journal");
     fs::write(&journal, "").expect("create the journal");
     // Runs as another user (the root guard) may still call a stand-in.

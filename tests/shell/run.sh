@@ -203,19 +203,21 @@ static_checks() {
 				fi
 			done <"$T/defs.$m"
 		done
-		# the RKE2 fragments define only their ops.rs functions
+		# the RKE2 fragments define their ops.rs functions, and private
+		# helpers only under their own prefix (_rke2_* in rke2.sh)
 		case " etcd.sh files.sh install.sh kube.sh mysql.sh postgres.sh rke2.sh sqlite.sh token.sh " in
 		*" $n "*)
-			if grep -v -x -E '[a-z][a-z0-9_]*' "$T/defs.$n" | grep -q .; then fail "$n defines a helper"; fi
+			if grep -v -x -E "[a-z][a-z0-9_]*|_${n%.sh}_[a-z0-9_]*" "$T/defs.$n" | grep -q .; then fail "$n defines a helper outside _${n%.sh}_*"; fi
 			;;
 		esac
 	done
 	# The contract (src/plan/ops.rs, Func::name and Func::fragment) of the
 	# RKE2 fragments: each function is defined in its fragment.
 	for pair in files:need_tools files:need_env files:need_file files:need_dir files:check_sha256 \
-		files:check_room files:move_aside etcd:check_etcd_snapshot etcd:cluster_reset \
+		files:check_room files:move_aside etcd:check_etcd_snapshot rke2:cluster_reset \
 		rke2:check_rke2_version rke2:check_installed_version rke2:stop_rke2 rke2:start_unit \
-		rke2:check_no_server_entry token:check_token token:put_token install:check_artifacts \
+		rke2:check_no_server_entry rke2:check_server_entry rke2:check_data_dir rke2:check_token_source \
+		rke2:check_data_mounts rke2:stop_leftovers rke2:enable_unit rke2:move_pod_manifests_aside token:check_token token:put_token install:check_artifacts \
 		install:install_online install:install_airgap install:move_images_aside \
 		install:move_manifests_aside postgres:check_pg_archive postgres:restore_postgres \
 		mysql:check_mysql_dump mysql:restore_mysql sqlite:check_sqlite_db sqlite:restore_sqlite \
@@ -327,20 +329,23 @@ t_not_root() {
 t_confirm_no_tty() {
 	setup confirm
 	B_DESTRUCTIVE=1
-	act "stop_rke2 $C/bin/rke2-killall.sh $C/data"
+	act "stop_rke2 $C/data rke2-server $C/bin/rke2"
 	build
 	run
 	expect_rc 4
 	expect_err "REWIND_YES=1"
-	expect_out "$C/bin/rke2-killall.sh"
-	expect_not_called "rke2-killall.sh"
+	expect_out "systemctl stop rke2-server"
+	expect_not_called "systemctl <stop>"
 	expect_no_file "$(MARKER)"
 	expect_log failed 4
 	run REWIND_YES=1 REWIND_STOP_TIMEOUT=2
 	expect_rc 0
-	expect_called "rke2-killall.sh"
-	expect_out "ok: no rke2, etcd or containerd-shim process left"
+	expect_called "systemctl <stop> <rke2-server>"
+	expect_called "systemctl <disable> <rke2-server>"
+	expect_out "ok: no process of RKE2 left"
 	expect_file "$(MARKER)"
+	expect_file "$C/state/prod-east/$PLAN/data-mounts"
+	grep -q -x enabled "$C/state/prod-east/$PLAN/rke2-server.enabled" || fail "rke2-server.enabled not recorded"
 }
 
 t_confirm_tty() {
@@ -373,10 +378,10 @@ t_dry_run() {
 	setup dry-run
 	B_DESTRUCTIVE=1
 	pre "need_file $C/data/snap"
-	act "stop_rke2 $C/bin/rke2-killall.sh $C/data" \
+	act "stop_rke2 $C/data rke2-server $C/bin/rke2" \
 		"move_aside $C/data/etcd rewind-0123abcd" \
 		"put_token $C/data/saved-token $C/data/server/token rewind-0123abcd" \
-		"cluster_reset $C/bin/rke2 $C/data/snap --etcd-s3=false" \
+		"cluster_reset $C/bin/rke2 $C/data/snap $C/data/saved-token rke2-server $C/etc/rke2-server.env --etcd-s3=false" \
 		"start_unit rke2-server" \
 		"check_installed_version $C/bin/rke2 v1.26.9+rke2r1"
 	mkdir -p "$C/data/etcd" "$C/data/server"
@@ -387,7 +392,8 @@ t_dry_run() {
 	find "$C/data" "$C/state" "$C/log" -exec ls -ld {} + >"$C/before" 2>&1
 	run REWIND_DRY_RUN=1
 	expect_rc 0
-	expect_out "[dry-run] would run: env RKE2_DATA_DIR=$C/data $C/bin/rke2-killall.sh"
+	expect_out "[dry-run] would run: systemctl stop rke2-server"
+	expect_out "[dry-run] would run: systemctl disable rke2-server"
 	expect_out "[dry-run] would run: mv $C/data/etcd $C/data/etcd.rewind-0123abcd"
 	expect_out "[dry-run] would run: cp $C/data/saved-token $C/data/server/token"
 	expect_out "[dry-run] would run: timeout 1800 $C/bin/rke2 server --cluster-reset --cluster-reset-restore-path=$C/data/snap --etcd-s3=false"
@@ -397,7 +403,7 @@ t_dry_run() {
 	expect_not_out "Type the cluster name"
 	find "$C/data" "$C/state" "$C/log" -exec ls -ld {} + >"$C/after" 2>&1
 	cmp -s "$C/before" "$C/after" || fail "the dry run changed files: $(diff "$C/before" "$C/after")"
-	grep -v -e '--version' -e 'is-active' "$JOURNAL" >"$C/changing" || true
+	grep -v -e '--version' -e 'is-active' -e 'is-enabled' "$JOURNAL" >"$C/changing" || true
 	[ -s "$C/changing" ] && fail "the dry run ran: $(cat "$C/changing")"
 	# --dry-run as argument too
 	run REWIND_DRY_RUN=yes
@@ -408,14 +414,14 @@ t_dry_run() {
 t_failure_report() {
 	setup failure
 	B_DESTRUCTIVE=1
-	act "stop_rke2 $C/bin/rke2-killall.sh $C/data"
+	act "stop_rke2 $C/data rke2-server $C/bin/rke2"
 	build
-	run REWIND_YES=1 STUB_RC_rke2_killall_sh=7
+	run REWIND_YES=1 STUB_RC_systemctl=7
 	expect_rc 7
 	expect_err "FAILED: a command failed"
 	expect_err "step:    05-restore (Restore etcd from the snapshot)"
 	expect_err "host:    node1"
-	expect_err "command: env RKE2_DATA_DIR=$C/data $C/bin/rke2-killall.sh"
+	expect_err "command: systemctl stop rke2-server"
 	expect_err "exit:    7"
 	expect_err "read:    README.md#step-05-restore"
 	expect_log failed 7
@@ -450,7 +456,7 @@ t_quoting() {
 f"
 	mkdir -p "$weird"
 	q=$(printf '%s' "$weird" | sed "s/'/'\"'\"'/g")
-	act "move_aside '$q' rewind-0123abcd" "cluster_reset $C/bin/rke2 '$q/snap' --etcd-s3=false"
+	act "move_aside '$q' rewind-0123abcd" "cluster_reset $C/bin/rke2 '$q/snap' '' rke2-server $C/etc/rke2-server.env --etcd-s3=false"
 	build
 	run REWIND_YES=1
 	expect_rc 0
@@ -472,11 +478,22 @@ f"
 
 t_cluster_reset() {
 	setup reset
-	act "cluster_reset $C/bin/rke2 $C/data/snap --etcd-s3=false"
+	mkdir -p "$C/etc"
+	printf 'K10abc::server:saved-secret\n' >"$C/data/saved-token"
+	printf '# the unit env\nRKE2_FROM_UNIT="from the unit file"\nNOT A VARIABLE\n' >"$C/etc/rke2-server.env"
+	act "cluster_reset $C/bin/rke2 $C/data/snap $C/data/saved-token rke2-server $C/etc/rke2-server.env --etcd-s3=false"
 	build
-	run
+	run RKE2_TOKEN=from-the-shell RKE2_URL=https://elsewhere:9345
 	expect_rc 0
 	expect_out "ok: snapshot restored"
+	expect_called "rke2 env: RKE2_TOKEN is set"
+	expect_called "rke2 env: RKE2_FROM_UNIT=from the unit file"
+	expect_out "not passed to rke2 (the unit does not see this shell's variables): "
+	expect_out " RKE2_TOKEN "
+	expect_out " RKE2_URL "
+	expect_out "RKE2_TOKEN is set from the saved token $C/data/saved-token (not shown)"
+	expect_not_out "saved-secret"
+	expect_not_out "from-the-shell"
 	ls "$C/state/prod-east/$PLAN/"*.cluster-reset.*.log >/dev/null 2>&1 || fail "no reset log"
 	# exit 0 without the message: not confirmed
 	rm -f "$(MARKER)"
@@ -494,7 +511,7 @@ t_cluster_reset() {
 	expect_err "did not finish within 1 s"
 	# a secret flag is refused
 	setup reset-secret
-	act "cluster_reset $C/bin/rke2 snap --etcd-s3 --etcd-s3-secret-key=s3cr3tKEY"
+	act "cluster_reset $C/bin/rke2 snap '' rke2-server $C/etc/rke2-server.env --etcd-s3 --etcd-s3-secret-key=s3cr3tKEY"
 	build
 	run
 	expect_rc 1
@@ -503,7 +520,7 @@ t_cluster_reset() {
 	expect_not_called "rke2 <server>"
 	# rke2-server running: refused
 	setup reset-running
-	act "cluster_reset $C/bin/rke2 $C/data/snap"
+	act "cluster_reset $C/bin/rke2 $C/data/snap '' rke2-server $C/etc/rke2-server.env"
 	build
 	run STUB_SYSTEMCTL_QUIET_RC=0
 	expect_rc 1
@@ -529,19 +546,112 @@ t_start_unit() {
 
 t_stop_left() {
 	setup stop-left
-	mkdir -p "$C/p"
+	# RKE2's processes: executables under the data dir, with a child; and
+	# a process that only looks like RKE2's (Docker's shim, another etcd).
+	mkdir -p "$C/data/data/v1/bin" "$C/p"
+	cp "$(command -v sleep)" "$C/data/data/v1/bin/containerd-shim-runc-v2"
 	cp "$(command -v sleep)" "$C/p/etcd"
+	cp "$(command -v sleep)" "$C/p/containerd-shim-runc-v2"
+	"$C/data/data/v1/bin/containerd-shim-runc-v2" 60 &
+	mine=$!
 	"$C/p/etcd" 60 &
+	other=$!
+	"$C/p/containerd-shim-runc-v2" 60 &
+	shim=$!
+	BGPIDS="$BGPIDS $mine $other $shim"
+	B_DESTRUCTIVE=0
+	act "stop_rke2 $C/data rke2-server $C/bin/rke2"
+	build
+	run REWIND_STOP_TIMEOUT=5
+	expect_rc 0
+	expect_out "+ kill -KILL $mine"
+	expect_out "ok: no process of RKE2 left"
+	kill -0 "$other" 2>/dev/null || fail "a process outside the data dir (etcd) was killed"
+	kill -0 "$shim" 2>/dev/null || fail "a containerd-shim outside the data dir was killed"
+	wait "$mine" 2>/dev/null || true
+	kill "$other" "$shim" 2>/dev/null || true
+	wait "$other" "$shim" 2>/dev/null || true
+	# a process that cannot be killed in time: a zombie-free survivor is
+	# simulated by a disabled kill (the check reads /proc, not kill's status)
+	setup stop-leftovers
+	cp "$(command -v sleep)" "$C/rke2"
+	"$C/rke2" 60 &
 	pid=$!
 	BGPIDS="$BGPIDS $pid"
-	act "stop_rke2 $C/bin/rke2-killall.sh $C/data"
+	act "stop_leftovers $C/data $C/rke2"
 	build
-	run REWIND_STOP_TIMEOUT=1
-	kill "$pid" 2>/dev/null || true
+	run REWIND_STOP_TIMEOUT=5
+	expect_rc 0
+	expect_out "processes of RKE2 still run"
+	expect_out "+ kill -KILL $pid"
 	wait "$pid" 2>/dev/null || true
+}
+
+t_config() {
+	setup config
+	mkdir -p "$C/etc/config.yaml.d"
+	printf 'K10abc::server:saved-secret\n' >"$C/data/saved-token"
+	printf 'data-dir: "%s/data" # where it is\nserver: https://10.0.0.1:9345\ntoken: saved-secret\n' "$C" >"$C/etc/config.yaml"
+	pre "check_data_dir $C/etc rke2-server $C/etc/rke2-server.env $C/data" \
+		"check_server_entry $C/etc rke2-server $C/etc/rke2-server.env" \
+		"check_token_source $C/etc rke2-server $C/etc/rke2-server.env $C/data/saved-token"
+	build
+	run
+	expect_rc 0
+	expect_out "ok: rke2-server uses the data dir $C/data (set in $C/etc/config.yaml:1 (data-dir:))"
+	expect_out "ok: this server joins through https://10.0.0.1:9345 (set in $C/etc/config.yaml:2 (server:))"
+	expect_out "ok: the token set in $C/etc/config.yaml:3 (token:) matches the saved token"
+	expect_not_out "saved-secret"
+	# a drop-in wins; quoted with an escaped quote
+	printf "token: 'other''s secret'\n" >"$C/etc/config.yaml.d/50-token.yaml"
+	run
 	expect_rc 1
-	expect_err "processes left after rke2-killall.sh"
-	expect_err "$pid:etcd"
+	expect_err "the token set in $C/etc/config.yaml.d/50-token.yaml:1 (token:) is not the saved token"
+	expect_not_out "other's secret"
+	rm "$C/etc/config.yaml.d/50-token.yaml"
+	# the environment file: a token file wins over a token
+	printf 'K10zz::server:saved-secret\n' >"$C/data/same-key"
+	printf 'RKE2_TOKEN_FILE=%s/data/same-key\n' "$C" >"$C/etc/rke2-server.env"
+	printf 'data-dir: %s/data\nserver: https://10.0.0.1:9345\n' "$C" >"$C/etc/config.yaml"
+	run
+	expect_rc 0
+	expect_out "ok: the token file $C/data/same-key named in $C/etc/rke2-server.env:1 (RKE2_TOKEN_FILE=) matches"
+	# no server: entry; another data dir
+	printf 'data-dir: /elsewhere\n' >"$C/etc/config.yaml"
+	run
+	expect_rc 1
+	expect_err "rke2-server runs with data dir /elsewhere (set in $C/etc/config.yaml:1 (data-dir:)), but the plan says $C/data"
+	setup config-none
+	mkdir -p "$C/etc"
+	printf 'write-kubeconfig-mode: "0600"\n' >"$C/etc/config.yaml"
+	pre "check_server_entry $C/etc rke2-server $C/etc/rke2-server.env"
+	build
+	run
+	expect_rc 1
+	expect_err "no server: entry in $C/etc/config.yaml or config.yaml.d"
+	expect_err "split brain"
+}
+
+t_units() {
+	setup units
+	B_DESTRUCTIVE=0
+	mkdir -p "$C/data/pm"
+	touch "$C/data/pm/kube-proxy.yaml" "$C/data/pm/etcd.yaml"
+	act "move_pod_manifests_aside $C/data/pm rewind-0123abcd" "enable_unit rke2-agent"
+	build
+	run STUB_SYSTEMCTL_ENABLED=disabled
+	expect_rc 0
+	expect_file "$C/data/pm.rewind-0123abcd/kube-proxy.yaml"
+	expect_file "$C/data/pm.rewind-0123abcd/etcd.yaml"
+	expect_called "systemctl <enable> <rke2-agent>"
+	# recorded as not enabled before the rollback: left so
+	mkdir -p "$C/state/prod-east/$PLAN"
+	echo disabled >"$C/state/prod-east/$PLAN/rke2-agent.enabled"
+	: >"$JOURNAL"
+	run STUB_SYSTEMCTL_ENABLED=disabled
+	expect_rc 0
+	expect_out "rke2-agent was disabled before the rollback: left so"
+	expect_not_called "systemctl <enable>"
 }
 
 t_versions() {
@@ -572,7 +682,7 @@ t_server_entry() {
 	setup server-entry
 	mkdir -p "$C/etc/config.yaml.d"
 	printf 'token-file: /x\n# server: https://commented\nnode-label:\n  - "server: no"\n' >"$C/etc/config.yaml"
-	pre "check_no_server_entry $C/etc"
+	pre "check_no_server_entry $C/etc rke2-server $C/etc/rke2-server.env"
 	build
 	run
 	expect_rc 0
@@ -714,17 +824,53 @@ t_artifacts() {
 	(cd "$A" && sha256sum rke2.linux-amd64.tar.gz rke2-images.linux-amd64.tar.zst >sha256sum-amd64.txt &&
 		echo "0000000000000000000000000000000000000000000000000000000000000000  rke2.linux-arm64.tar.gz" >>sha256sum-amd64.txt)
 	pre "check_artifacts $A amd64"
-	act "move_images_aside $C/data/images rewind-0123abcd" "install_airgap $A amd64 agent"
+	echo cilium >"$A/rke2-images-cilium.linux-amd64.tar.zst"
+	(cd "$A" && sha256sum rke2-images-cilium.linux-amd64.tar.zst >>sha256sum-amd64.txt &&
+		echo "1111111111111111111111111111111111111111111111111111111111111111  rke2-images-calico.linux-amd64.tar.zst" >>sha256sum-amd64.txt)
+	act "move_images_aside $C/data/images rewind-0123abcd" "install_airgap $A amd64 agent $C/data/images" \
+		"install_images $A amd64 $C/data/images"
 	mkdir -p "$C/data/images"
 	echo new >"$C/data/images/rke2-images.linux-amd64.tar.zst"
 	echo '{}' >"$C/data/images/.cache.json"
 	build
 	run
 	expect_rc 0
-	expect_out "ok: air-gap artifacts in $A: 2 files match"
+	expect_out "ok: air-gap artifacts in $A: 3 files match"
 	expect_file "$C/data/images.rewind-0123abcd/rke2-images.linux-amd64.tar.zst"
 	expect_file "$C/data/images.rewind-0123abcd/.cache.json"
-	expect_out "+ env INSTALL_RKE2_ARTIFACT_PATH=$A INSTALL_RKE2_TYPE=agent sh $A/install.sh"
+	expect_out "+ env INSTALL_RKE2_ARTIFACT_PATH=$A INSTALL_RKE2_TYPE=agent INSTALL_RKE2_AGENT_IMAGES_DIR=$C/data/images sh $A/install.sh"
+	# the install.sh stub installs nothing: rewind copies every listed archive
+	cmp -s "$A/rke2-images-cilium.linux-amd64.tar.zst" "$C/data/images/rke2-images-cilium.linux-amd64.tar.zst" ||
+		fail "the Cilium archive was not installed"
+	cmp -s "$A/rke2-images.linux-amd64.tar.zst" "$C/data/images/rke2-images.linux-amd64.tar.zst" ||
+		fail "the main archive was not installed"
+	expect_out "rke2-images-calico.linux-amd64.tar.zst is listed in sha256sum-amd64.txt but was not copied"
+	expect_out "ok: 2 image archive(s) of the target in $C/data/images"
+	# check_images: a damaged installed archive is found
+	setup images-check
+	A=$C/art
+	mkdir -p "$A" "$C/data/images"
+	echo cilium >"$A/rke2-images-cilium.linux-amd64.tar.zst"
+	(cd "$A" && sha256sum rke2-images-cilium.linux-amd64.tar.zst >sha256sum-amd64.txt)
+	echo damaged >"$C/data/images/rke2-images-cilium.linux-amd64.tar.zst"
+	pre "check_images $A amd64 $C/data/images"
+	build
+	run
+	expect_rc 1
+	expect_err "missing from $C/data/images or not matching sha256sum-amd64.txt: rke2-images-cilium.linux-amd64.tar.zst"
+	cp "$A/rke2-images-cilium.linux-amd64.tar.zst" "$C/data/images/"
+	run
+	expect_rc 0
+	expect_out "ok: 1 image archive(s) of the target in $C/data/images match"
+	setup artifacts-again
+	A=$C/art
+	mkdir -p "$A"
+	echo '#!/bin/sh' >"$A/install.sh"
+	echo tar >"$A/rke2.linux-amd64.tar.gz"
+	echo img >"$A/rke2-images.linux-amd64.tar.zst"
+	(cd "$A" && sha256sum rke2.linux-amd64.tar.gz rke2-images.linux-amd64.tar.zst >sha256sum-amd64.txt)
+	pre "check_artifacts $A amd64"
+	build
 	# unlisted image archive: refused
 	echo calico >"$A/rke2-images-calico.linux-amd64.tar.zst"
 	run REWIND_FORCE=1
@@ -741,9 +887,13 @@ t_artifacts() {
 t_install_online() {
 	setup online
 	printf '#!/bin/sh\necho "installer ran: $INSTALL_RKE2_VERSION $INSTALL_RKE2_TYPE $INSTALL_RKE2_METHOD"\n' >"$C/get.sh"
-	act 'install_online v1.27.10+rke2r1 server tar' "move_manifests_aside $C/data/manifests rewind-0123abcd"
-	mkdir -p "$C/data/manifests"
-	echo a >"$C/data/manifests/rke2-canal.yaml"
+	act 'install_online v1.27.10+rke2r1 server tar' "move_manifests_aside $C/data/manifests $C/data rewind-0123abcd"
+	mkdir -p "$C/data/manifests" "$C/data/data/v1.28.3-rke2r1-0123/charts"
+	printf 'kind: HelmChart\n' >"$C/data/data/v1.28.3-rke2r1-0123/charts/rke2-canal.yaml"
+	printf 'kind: HelmChart\n' >"$C/data/data/v1.28.3-rke2r1-0123/charts/rke2-traefik.yaml"
+	printf 'kind: HelmChart\n' >"$C/data/manifests/rke2-canal.yaml"
+	printf 'kind: HelmChart\n' >"$C/data/manifests/rke2-traefik.yaml"
+	printf 'kind: HelmChartConfig\n' >"$C/data/manifests/rke2-canal-config.yaml"
 	echo b >"$C/data/manifests/mine.yaml"
 	build
 	# the curl stub fails: the failure names the URL
@@ -757,7 +907,20 @@ t_install_online() {
 	expect_out "installer ran: v1.27.10+rke2r1 server tar"
 	expect_err "INSTALL_RKE2_CHANNEL"
 	expect_file "$C/data/manifests.rewind-0123abcd/rke2-canal.yaml"
+	expect_file "$C/data/manifests.rewind-0123abcd/rke2-traefik.yaml"
 	expect_file "$C/data/manifests/mine.yaml"
+	expect_file "$C/data/manifests/rke2-canal-config.yaml"
+	# no charts folder: RKE2's are the rke2-*.yaml of kind HelmChart
+	setup manifests-fallback
+	mkdir -p "$C/data/manifests"
+	printf 'apiVersion: helm.cattle.io/v1\nkind: HelmChart\n' >"$C/data/manifests/rke2-coredns.yaml"
+	printf 'kind: HelmChartConfig\n' >"$C/data/manifests/rke2-cilium-config.yaml"
+	act "move_manifests_aside $C/data/manifests $C/data rewind-0123abcd"
+	build
+	run REWIND_YES=1
+	expect_rc 0
+	expect_file "$C/data/manifests.rewind-0123abcd/rke2-coredns.yaml"
+	expect_file "$C/data/manifests/rke2-cilium-config.yaml"
 }
 
 t_kube() {
@@ -1031,7 +1194,7 @@ t_fixtures() {
 }
 
 TESTS="t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
-t_quoting t_cluster_reset t_start_unit t_stop_left t_versions t_server_entry t_etcd_snapshot t_sha_room
+t_quoting t_cluster_reset t_start_unit t_stop_left t_config t_units t_versions t_server_entry t_etcd_snapshot t_sha_room
 t_token t_artifacts t_install_online t_kube t_sqlite t_workstation_dirs t_postgres t_mysql"
 
 # ---- main ---------------------------------------------------------------------

@@ -20,6 +20,8 @@ case "${1:-}" in
 	exit 0 ;;
 server)
 	printf "level=info msg=\"Starting rke2\"\n"
+	if [ -n "${RKE2_TOKEN:-}" ]; then echo "rke2 env: RKE2_TOKEN is set" >>"$JOURNAL"; fi
+	if [ -n "${RKE2_FROM_UNIT:-}" ]; then echo "rke2 env: RKE2_FROM_UNIT=$RKE2_FROM_UNIT" >>"$JOURNAL"; fi
 	if [ -n "${STUB_RKE2_SLEEP:-}" ]; then sleep "$STUB_RKE2_SLEEP"; fi
 	if [ -n "${STUB_RKE2_RESET_MSG-x}" ]; then
 		printf "%s\n" "${STUB_RKE2_RESET_MSG:-level=info msg=\"Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and delete \${datadir}/server/db on each peer etcd server and rejoin the nodes\"}"
@@ -28,7 +30,8 @@ server)
 esac
 exit 0' >"$_d/rke2"
 	# systemctl: is-active prints the next word of STUB_SYSTEMCTL_STATES
-	# (the last one repeats); is-active --quiet exits STUB_SYSTEMCTL_QUIET_RC.
+	# (the last one repeats); is-active --quiet exits STUB_SYSTEMCTL_QUIET_RC;
+	# is-enabled prints STUB_SYSTEMCTL_ENABLED (default enabled).
 	printf '%s%s\n' "$_hdr" '
 if [ "${1:-}" = is-active ]; then
 	if [ "${2:-}" = --quiet ]; then exit "${STUB_SYSTEMCTL_QUIET_RC:-3}"; fi
@@ -38,6 +41,10 @@ if [ "${1:-}" = is-active ]; then
 	for w in "$@"; do s=$w; [ "$i" -ge "$n" ] && break; i=$((i + 1)); done
 	echo "$s"
 	[ "$s" = active ]; exit
+fi
+if [ "${1:-}" = is-enabled ]; then
+	echo "${STUB_SYSTEMCTL_ENABLED:-enabled}"
+	[ "${STUB_SYSTEMCTL_ENABLED:-enabled}" = enabled ]; exit
 fi
 exit "${STUB_RC_systemctl:-0}"' >"$_d/systemctl"
 	# kubectl: canned answers from files

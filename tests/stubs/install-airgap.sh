@@ -7,8 +7,10 @@
 # - it unpacks into INSTALL_RKE2_TAR_PREFIX (default /usr/local);
 # - rke2-images.linux-<arch>.tar.zst (or .tar.gz), when listed in the sums
 #   file, is moved into INSTALL_RKE2_AGENT_IMAGES_DIR (default
-#   /var/lib/rancher/rke2/agent/images), other rke2-images-* archives are
-#   copied; an archive that is present but not listed is skipped silently;
+#   /var/lib/rancher/rke2/agent/images, whatever the data dir); an archive
+#   that is present but not listed is skipped silently; the other
+#   rke2-images-* archives (Canal, Calico, Cilium, split core) are NOT
+#   installed, as by install.sh before v1.31.0 (docs/upstream-facts.md §4.1);
 # - systemctl daemon-reload unless INSTALL_RKE2_SKIP_RELOAD.
 # shellcheck source=lib.sh
 . /rewind-test/stubs/lib.sh
@@ -61,12 +63,6 @@ for f in "$art/rke2-images.linux-$arch.tar.zst" "$art/rke2-images.linux-$arch.ta
 		info "staging air-gap image tarball from $f"
 		mkdir -p "$images"
 		mv "$f" "$images/"
-	fi
-done
-for f in "$art"/rke2-images-*.linux-"$arch"*; do
-	if [ -f "$f" ] && grep -q " ${f##*/}\$" "$sums"; then
-		mkdir -p "$images"
-		cp "$f" "$images/"
 	fi
 done
 if [ -z "${INSTALL_RKE2_SKIP_RELOAD:-}" ]; then
