@@ -102,7 +102,7 @@ pub enum Command {
     /// versions and what else the cluster already says are imported, and
     /// `<FILL: ...>` is left only where it cannot tell (the snapshot, the
     /// target version, the token file). Notes about the import go to stderr;
-    /// an input that cannot be read exits 1 and prints no plan.
+    /// an input that cannot be imported exits 1 and prints no plan.
     Init {
         /// The cluster's datastore [default: etcd; with --from-nodes, what the
         /// nodes' arguments show].
