@@ -612,7 +612,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         }
         Datastore::External => {
             p.para(&format!(
-                "from kubectl get nodes: {} {} --datastore-endpoint (its value is masked), so\n\
+                "from kubectl get nodes: {} {} --datastore-endpoint (the value is masked), so\n\
                  an external datastore; its kind is the scheme of that endpoint in config.yaml\n\
                  (for sqlite, keep only `kind`).",
                 and_list(&external),

@@ -109,6 +109,9 @@ fn fill(text: &str, init_on: Option<&str>) -> String {
                 ("[install]", "artifacts", false) => "/root/rke2-artifacts",
                 ("[drain]", "kubeconfig", false) => "/root/.kube/config",
                 ("[rke]", "deployment", true) => "rancher",
+                ("[datastore]", "kind", false) => "postgres",
+                ("[datastore]", "host", false) => "db.internal",
+                ("[datastore]", "database" | "user", false) => "rke2",
                 other => panic!("a marker the test cannot fill: {other:?}"),
             };
             format!("{key} = \"{value}\"")
@@ -282,6 +285,40 @@ fn the_commented_s3_and_recovery_blocks_of_an_rke1_plan_are_valid() {
         );
     let res = check(&s, "recovery.toml", &plan);
     assert_code(&res, 0);
+}
+
+#[test]
+fn an_external_datastore_is_seen_but_its_kind_is_filled_in() {
+    // The servers' --datastore-endpoint is masked: rewind sees an external
+    // datastore, and asks for its kind unless --datastore names it.
+    let s = scratch();
+    let text = fs::read_to_string(common::repo().join(RKE2))
+        .unwrap()
+        .replace(
+            r#"\"--tls-san\""#,
+            r#"\"--datastore-endpoint\",\"********\",\"--tls-san\""#,
+        );
+    let path = write(&s, "external.json", &text);
+    let out = init(&["--from-nodes", &path]);
+    assert_code(&out, 0);
+    let plan = stdout(&out);
+    assert!(plan.contains("kind = \"<FILL: postgres or mysql"), "{plan}");
+    assert!(!plan.contains("init = true"), "{plan}");
+    assert!(stderr(&out).contains("--datastore-endpoint: an external datastore"));
+    assert_code(&check(&s, "external.toml", &fill(&plan, None)), 0);
+    let out = init(&["--from-nodes", &path, "--datastore", "mysql"]);
+    assert_code(&out, 0);
+    let plan = stdout(&out);
+    assert!(plan.contains("kind = \"mysql\"\nhost = \"<FILL"), "{plan}");
+    assert!(plan.contains("port = 3306"), "{plan}");
+    assert_code(&check(&s, "mysql.toml", &fill(&plan, None)), 0);
+    // --datastore against what the nodes show: a note, and the flag wins.
+    let out = init(&["--from-nodes", RKE2, "--datastore", "postgres"]);
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out)
+            .contains("--datastore postgres was given, but no node has --datastore-endpoint")
+    );
 }
 
 #[test]
