@@ -262,6 +262,13 @@ fn node(file: &str, i: usize, item: &Value) -> Result<Node, ImportError> {
             )
         })?
         .to_owned();
+    if name.contains(MASKED) || name.chars().any(char::is_control) {
+        return Err(ImportError::new(
+            file,
+            format!("{} is not a node name", at(".metadata.name")),
+            HELP_KUBECTL,
+        ));
+    }
     let version = str_at(item, &["status", "nodeInfo", "kubeletVersion"])
         .ok_or_else(|| {
             ImportError::new(
@@ -557,10 +564,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
             let whose = if without_args.is_empty() {
                 "every node".to_owned()
             } else {
-                format!(
-                    "every node but {}, which have none",
-                    and_list(&without_args)
-                )
+                format!("every node but {} (no annotation)", and_list(&without_args))
             };
             if dir == DEFAULT_DATA_DIR {
                 p.para(&format!(
@@ -761,18 +765,25 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
             );
             (w.clone(), w)
         };
-        p.blank().para(&format!(
-            "{FILL}the init server> kubectl get nodes cannot tell which server is the\n\
-             init server: {why}.\n\
-             Exactly one server gets `init = true`: the one whose config.yaml has no\n\
-             `server:` entry, where the snapshot is. Candidates: {}. Uncomment the line\n\
-             `# init = true` of that server.",
-            and_list(&candidates)
-        ));
-        notes.push(format!(
-            "the init server is not known ({short}); choose it among {} and set `init = true` on it",
-            and_list(&candidates)
-        ));
+        if candidates.is_empty() {
+            p.blank().para(&format!(
+                "{FILL}the init server> {why}: list the servers (role = \"server\") and set `init = true` on the one whose config.yaml has no `server:` entry."
+            ));
+            notes.push(format!(
+                "{short}: mark the servers and the init server by hand"
+            ));
+        } else {
+            p.blank().para(&format!(
+                "{FILL}the init server> kubectl get nodes cannot tell which server is the init server: {why}. \
+                 Exactly one server gets `init = true`: the one whose config.yaml has no `server:` entry, \
+                 where the snapshot is. Candidates: {}. Uncomment the line `# init = true` of that server.",
+                and_list(&candidates)
+            ));
+            notes.push(format!(
+                "the init server is not known ({short}); choose it among {} and set `init = true` on it",
+                and_list(&candidates)
+            ));
+        }
     }
     let mut renamed = Vec::new();
     for n in servers.iter().chain(&agents) {
@@ -980,6 +991,116 @@ mod tests {
         assert_eq!(host_only("10.0.0.1:9345"), "10.0.0.1");
         assert_eq!(host_only("[fd00::1]:9345"), "fd00::1");
         assert_eq!(host_only("lb.example"), "lb.example");
+    }
+
+    /// A node list with `(name, server?, version, node-args)` nodes.
+    fn list(nodes: &[(&str, bool, &str, Option<&[&str]>)]) -> String {
+        let items: Vec<Value> = nodes
+            .iter()
+            .map(|(name, server, version, args)| {
+                let mut labels = serde_json::Map::new();
+                if *server {
+                    labels.insert(
+                        "node-role.kubernetes.io/control-plane".into(),
+                        "true".into(),
+                    );
+                }
+                let mut annotations = serde_json::Map::new();
+                if let Some(a) = args {
+                    annotations.insert(
+                        "rke2.io/node-args".into(),
+                        serde_json::to_string(a).unwrap().into(),
+                    );
+                }
+                serde_json::json!({
+                    "kind": "Node",
+                    "metadata": {"name": name, "labels": labels, "annotations": annotations},
+                    "status": {"nodeInfo": {"kubeletVersion": version}},
+                })
+            })
+            .collect();
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+    }
+
+    fn plan_of(nodes: &[(&str, bool, &str, Option<&[&str]>)]) -> Imported {
+        import("n.json", &list(nodes), Options::default()).expect("imports")
+    }
+
+    const V: &str = "v1.29.4+rke2r1";
+
+    #[test]
+    fn one_server_without_server_is_the_init_server() {
+        let p = plan_of(&[("s1", true, V, Some(&["server"]))]);
+        assert!(p.plan.contains("\ninit = true\n"), "{}", p.plan);
+        assert!(
+            p.plan.contains("data-dir = \"/var/lib/rancher/rke2\""),
+            "{}",
+            p.plan
+        );
+        assert!(!p.plan.contains("# <FILL"), "{}", p.plan);
+    }
+
+    #[test]
+    fn a_server_without_arguments_leaves_the_choice_open() {
+        let p = plan_of(&[
+            ("s1", true, V, Some(&["server"])),
+            ("s2", true, V, None),
+            (
+                "s3",
+                true,
+                V,
+                Some(&["server", "--server", "https://s1:9345"]),
+            ),
+        ]);
+        assert!(!p.plan.contains("\ninit = true\n"), "{}", p.plan);
+        assert!(p.plan.contains("Candidates: s1 and s2."), "{}", p.plan);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("s2 has no rke2.io/node-args")),
+            "{:?}",
+            p.notes
+        );
+        // s2's data dir is unknown: the others' is written, and said so.
+        assert!(
+            p.plan
+                .replace("\n# ", " ")
+                .contains("every node but s2 (no annotation)"),
+            "{}",
+            p.plan
+        );
+    }
+
+    #[test]
+    fn two_first_servers_and_no_server_at_all() {
+        let p = plan_of(&[
+            ("s1", true, V, Some(&["server"])),
+            ("s2", true, V, Some(&["server", "--cluster-init"])),
+        ]);
+        assert!(p.plan.contains("2 servers have no --server"), "{}", p.plan);
+        let p = plan_of(&[("a1", false, V, Some(&["agent"]))]);
+        assert!(
+            p.plan.contains("no node has a server role label"),
+            "{}",
+            p.plan
+        );
+        assert!(!p.plan.contains("Candidates"), "{}", p.plan);
+    }
+
+    #[test]
+    fn hostile_names_stay_one_toml_string() {
+        let p = plan_of(&[("s1\" init = false \\", true, V, Some(&["server"]))]);
+        let table: toml::Table = toml::from_str(&p.plan).expect("TOML");
+        let nodes = table["nodes"].as_array().unwrap();
+        assert_eq!(nodes[0]["name"].as_str(), Some("s1\" init = false \\"));
+        assert_eq!(nodes[0]["init"].as_bool(), Some(true));
+        for bad in [MASKED, "a\nb"] {
+            let text = list(&[(bad, true, V, None)]);
+            assert!(
+                import("n.json", &text, Options::default()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

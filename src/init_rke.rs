@@ -13,7 +13,7 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::init::{FILL, ImportError, Imported, PlanText, STEPS, file_name, toml_str};
+use crate::init::{FILL, ImportError, Imported, MASKED, PlanText, STEPS, file_name, toml_str};
 
 /// The part of an RKE cluster file rewind reads.
 #[derive(Debug, Deserialize)]
@@ -114,9 +114,10 @@ struct Node {
     roles: Vec<&'static str>,
 }
 
+/// A value rewind may write: one line, not empty, not a masked secret.
 fn one_line(s: &str) -> Option<String> {
     let s = s.trim();
-    (!s.is_empty() && !s.chars().any(char::is_control)).then(|| s.to_owned())
+    (!s.is_empty() && !s.contains(MASKED) && !s.chars().any(char::is_control)).then(|| s.to_owned())
 }
 
 fn nodes(file: &str, cf: &ClusterFile) -> Result<Vec<Node>, ImportError> {
@@ -145,7 +146,7 @@ fn nodes(file: &str, cf: &ClusterFile) -> Result<Vec<Node>, ImportError> {
                 "every node of an RKE cluster file has the address rke connects to",
             )
         })?;
-        let Some(role) = &node.role else {
+        let Some(role) = node.role.as_ref().filter(|r| !r.is_empty()) else {
             return Err(err(
                 format!("node {address} has no `role` list"),
                 "give each node its roles, as rke needs them: controlplane, etcd and/or worker",
