@@ -1104,6 +1104,22 @@ mod tests {
     }
 
     #[test]
+    fn the_k3s_style_annotation_is_read_too() {
+        let text = list(&[("s1", true, V, None)]).replace(
+            r#""annotations":{}"#,
+            r#""annotations":{"k3s.io/node-args":"[\"server\",\"--data-dir\",\"/srv/rke2\"]"}"#,
+        );
+        let p = import("n.json", &text, Options::default()).expect("imports");
+        assert!(p.plan.contains("data-dir = \"/srv/rke2\""), "{}", p.plan);
+        assert!(
+            p.plan.contains("# k3s.io/node-args: no --server"),
+            "{}",
+            p.plan
+        );
+        assert!(p.plan.contains("\ninit = true\n"), "{}", p.plan);
+    }
+
+    #[test]
     fn lists() {
         assert_eq!(and_list(&["a"]), "a");
         assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");

@@ -261,7 +261,7 @@ pub fn import(path: &str, text: &str) -> Result<Imported, ImportError> {
     }
     p.para(&version_note)
         .fill("current-version", "Rancher version now, e.g. v2.4.8")
-        .para("The Rancher version to roll back to; the snapshot below must be from its minor.")
+        .para("The Rancher version to roll back to (for disaster recovery, the version it runs now); the snapshot below must be from its minor.")
         .fill(
             "target-version",
             "Rancher version to go back to, e.g. v2.4.5",
@@ -339,7 +339,12 @@ pub fn import(path: &str, text: &str) -> Result<Imported, ImportError> {
     p.para(&format!(
         "from {source}: one [[nodes]] entry per node, in the cluster file's order (rke\n\
          restores from the first etcd node that holds the snapshot). Each node's\n\
-         scripts run only on the host with that address or host name."
+         scripts run only on the host with that address or host name.{}",
+        if nodes.iter().any(|n| n.internal_address.as_ref().is_some_and(|i| *i != n.address)) {
+            " An address behind NAT (a public address that is not on the host's own interfaces) does not identify the host: there the host name (`hostname`) must match, or REWIND_HOST=<the node's folder name in the bundle> says which node the host is."
+        } else {
+            ""
+        }
     ));
     for n in &nodes {
         p.blank();
