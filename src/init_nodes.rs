@@ -735,7 +735,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
     // [[nodes]]
     p.para(
         "One [[nodes]] entry per node of `kubectl get nodes`, servers first, each\n\
-         with what kubectl says about it. `name` is the node's name; each node's\n\
+         with what kubectl says about it. `name` is the node's name (metadata.name); each node's\n\
          scripts refuse to run on a host of another name (`uname -n`) unless\n\
          REWIND_HOST=<name> says which node the host is.",
     );
@@ -809,9 +809,11 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         host.extend(n.arch.clone());
         host.extend(n.runtime.clone());
         about.push(host.join(", "));
-        if n.server {
-            about.push(format!("server: labels {}", n.role_labels.join(", ")));
-        }
+        about.push(if n.server {
+            format!("server: labels {}", n.role_labels.join(", "))
+        } else {
+            "agent: no control-plane, etcd or master role label".to_owned()
+        });
         match &n.args {
             NodeArgs::Missing => {
                 about.push("no rke2.io/node-args annotation: its arguments are unknown".to_owned())
