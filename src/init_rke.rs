@@ -84,8 +84,10 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ImportError {
             message.push(c);
         }
     }
+    let message = message.split(" at line ").next().unwrap_or_default();
+    // Advice meant for programs that embed the parser is no help here.
     let message = message
-        .split(" at line ")
+        .split(", set DuplicateKeyPolicy")
         .next()
         .unwrap_or_default()
         .trim()

@@ -537,6 +537,19 @@ fn cluster_files_that_cannot_be_imported() {
     );
     let p = write(&s, "norole.yml", "nodes:\n  - address: 1.1.1.1\n");
     refused(&["--from-rke", &p], 1, &["node 1.1.1.1 has no `role` list"]);
+    let p = write(
+        &s,
+        "twice.yml",
+        "nodes:\n  - address: 1.1.1.1\n    address: 2.2.2.2\n    role: [etcd]\n",
+    );
+    let err = refused(
+        &["--from-rke", &p],
+        1,
+        &[&format!(
+            "{p}:3:5: not a valid RKE cluster file (duplicate mapping key: address)"
+        )],
+    );
+    assert!(!err.contains("Policy"), "{err}");
     let p = write(&s, "scalar.yml", "just a string\n");
     refused(&["--from-rke", &p], 1, &["not a valid RKE cluster file"]);
 }
