@@ -580,3 +580,118 @@ fn every_fixture_is_listed_in_the_readme() {
         }
     }
 }
+
+// ------------------------------------------------------- hostile values
+
+mod hostile {
+    use proptest::prelude::*;
+    use rewind::init::{ImportError, Imported};
+
+    /// What an import may return for any input: a refusal, or a plan that
+    /// is TOML, names no masked value, and whose every line is a comment,
+    /// a table header, a key or blank (no value broke out of its quotes).
+    fn sound(result: Result<Imported, ImportError>) -> Result<(), TestCaseError> {
+        let Ok(imported) = result else {
+            return Ok(());
+        };
+        let plan = imported.plan;
+        prop_assert!(
+            toml::from_str::<toml::Table>(&plan).is_ok(),
+            "not TOML:\n{}",
+            plan
+        );
+        prop_assert!(!plan.contains("********"));
+        for line in plan.lines() {
+            prop_assert!(
+                line.is_empty()
+                    || line.starts_with('#')
+                    || line.starts_with('[')
+                    || line.split_once(" = ").is_some_and(|(k, _)| {
+                        k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                    }),
+                "unexpected line {:?} in\n{}",
+                line,
+                plan
+            );
+        }
+        Ok(())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[a-z0-9\"'\\\\\n\t#=\\[\\]* .:/-]{0,30}",
+            Just("********".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_node_list_values(
+            name in text(),
+            hostname in text(),
+            os in text(),
+            ip in text(),
+            data_dir in text(),
+            server in text(),
+            bucket in text(),
+        ) {
+            let args = serde_json::to_string(&[
+                "server", "--data-dir", &data_dir, "--server", &server,
+                "--etcd-s3", "--etcd-s3-bucket", &bucket,
+            ]).unwrap();
+            let doc = serde_json::json!({
+                "apiVersion": "v1", "kind": "List",
+                "items": [{
+                    "kind": "Node",
+                    "metadata": {
+                        "name": name,
+                        "labels": {"node-role.kubernetes.io/etcd": "true"},
+                        "annotations": {"rke2.io/node-args": args},
+                    },
+                    "status": {
+                        "addresses": [
+                            {"type": "InternalIP", "address": ip},
+                            {"type": "Hostname", "address": hostname},
+                        ],
+                        "nodeInfo": {"kubeletVersion": "v1.29.4+rke2r1", "osImage": os},
+                    },
+                }],
+            });
+            sound(rewind::init_nodes::import(
+                "n.json",
+                &doc.to_string(),
+                rewind::init_nodes::Options::default(),
+            ))?;
+        }
+
+        #[test]
+        fn any_cluster_file_values(
+            address in text(),
+            hostname in text(),
+            user in text(),
+            cluster in text(),
+            version in text(),
+            bucket in text(),
+            endpoint in text(),
+        ) {
+            // JSON is YAML: the values arrive exactly as generated.
+            let doc = serde_json::json!({
+                "cluster_name": cluster,
+                "kubernetes_version": version,
+                "nodes": [{
+                    "address": address,
+                    "hostname_override": hostname,
+                    "user": user,
+                    "role": ["etcd", "controlplane"],
+                }],
+                "services": {"etcd": {"backup_config": {"s3backupconfig": {
+                    "bucket_name": bucket, "endpoint": endpoint,
+                }}}},
+            });
+            sound(rewind::init_rke::import("c.yml", &doc.to_string()))?;
+        }
+    }
+}
