@@ -355,12 +355,38 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The plan for the node list `text` (read from `path`).
-pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, ImportError> {
-    let file = path;
-    let nodes = read(file, text)?;
-    let mut notes = Vec::new();
+/// What the node list says, worked out before anything is written.
+struct Facts<'a> {
+    nodes: &'a [Node],
+    servers: Vec<&'a Node>,
+    agents: Vec<&'a Node>,
+    /// Every version with the nodes that run it, highest first.
+    versions: Vec<(Rke2Version, Vec<&'a str>)>,
+    /// Nodes whose arguments are unknown.
+    without_args: Vec<&'a str>,
+    /// Servers with `--datastore-endpoint`.
+    external: Vec<&'a str>,
+    datastore: Datastore,
+    /// Every data dir with the nodes that use it.
+    data_dirs: BTreeMap<String, Vec<&'a str>>,
+    /// Servers whose arguments are unknown.
+    unknown: Vec<&'a str>,
+    /// Servers without `--server`.
+    first: Vec<&'a str>,
+    /// The datastore is embedded etcd, which needs an init server.
+    etcd: bool,
+    init: Option<&'a str>,
+    /// The servers that may be the init server, when it is not known.
+    candidates: Vec<&'a str>,
+}
 
+/// Works out [`Facts`]; refuses K3s and versions that are not RKE2's.
+fn facts<'a>(
+    file: &str,
+    nodes: &'a [Node],
+    options: Options<'_>,
+    notes: &mut Vec<String>,
+) -> Result<Facts<'a>, ImportError> {
     // Versions: K3s is refused; anything else must be an RKE2 version.
     if let Some(k3s) = nodes.iter().find(|n| n.version.contains("+k3s")) {
         return Err(ImportError::new(
@@ -373,7 +399,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         ));
     }
     let mut by_version: BTreeMap<String, (Rke2Version, Vec<&str>)> = BTreeMap::new();
-    for n in &nodes {
+    for n in nodes.iter() {
         let Some(v) = Rke2Version::parse(&n.version) else {
             return Err(ImportError::new(
                 file,
@@ -391,9 +417,8 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
             .1
             .push(&n.name);
     }
-    let mut versions: Vec<&(Rke2Version, Vec<&str>)> = by_version.values().collect();
+    let mut versions: Vec<(Rke2Version, Vec<&str>)> = by_version.into_values().collect();
     versions.sort_by(|a, b| b.0.cmp(&a.0));
-    let current = versions[0].0.to_string();
 
     let servers: Vec<&Node> = nodes.iter().filter(|n| n.server).collect();
     let agents: Vec<&Node> = nodes.iter().filter(|n| !n.server).collect();
@@ -434,7 +459,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
 
     // The data dir: one for the whole plan.
     let mut data_dirs: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for n in &nodes {
+    for n in nodes.iter() {
         if let Some(a) = n.read_args() {
             let dir = a.data_dir.clone().map_or_else(
                 || DEFAULT_DATA_DIR.to_owned(),
@@ -469,21 +494,62 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         first.iter().chain(&unknown).copied().collect()
     };
 
-    // Which node each join URL points at, by address or host name.
-    let owner = |url: &str| -> Option<&str> {
-        let host = host_only(url_host(url));
-        nodes
-            .iter()
-            .find(|n| {
-                n.internal_ips.iter().any(|ip| ip == host)
-                    || n.hostname.as_deref() == Some(host)
-                    || n.name == host
-            })
-            .map(|n| n.name.as_str())
-    };
+    Ok(Facts {
+        nodes,
+        servers,
+        agents,
+        versions,
+        without_args,
+        external,
+        datastore,
+        data_dirs,
+        unknown,
+        first,
+        etcd,
+        init,
+        candidates,
+    })
+}
 
+/// The plan for the node list `text` (read from `path`).
+pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, ImportError> {
+    let nodes = read(path, text)?;
+    let mut notes = Vec::new();
+    let f = facts(path, &nodes, options, &mut notes)?;
+    let source = file_name(path);
     let mut p = PlanText::new();
-    let source = file_name(file);
+    header(&mut p, &f, source);
+    let data_dir = cluster(&mut p, &f, &mut notes);
+    datastore(&mut p, &f, options, &mut notes);
+    snapshot(&mut p, &f, &data_dir);
+    token(&mut p, &data_dir);
+    install(&mut p, &f, options.airgap, &mut notes);
+    drain(&mut p);
+    node_entries(&mut p, &f, &mut notes);
+    let (servers, agents) = (f.servers.len(), f.agents.len());
+    let plan = p.finish();
+    let fills = plan.matches(FILL).count();
+    notes.insert(
+        0,
+        format!(
+            "imported {} ({}, {}) from {source}; replace the {} <FILL: …> markers, then run `rewind check`",
+            plural(f.nodes.len(), "node", "nodes"),
+            plural(servers, "server", "servers"),
+            plural(agents, "agent", "agents"),
+            fills
+        ),
+    );
+    Ok(Imported { plan, notes })
+}
+
+/// The comment at the top: what was imported, the steps, where values come from.
+fn header(p: &mut PlanText, f: &Facts<'_>, source: &str) {
+    let Facts {
+        nodes,
+        servers,
+        agents,
+        ..
+    } = f;
     p.para(&format!(
         "A rewind plan imported by `rewind init --from-nodes` from {source} (`kubectl get nodes -o json`): {}, {} and {}.",
         plural(nodes.len(), "node", "nodes"),
@@ -497,7 +563,18 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
          in the nodes' annotations, and the plan names the token file.",
     );
     p.raw("format = 1").blank();
+}
 
+/// `[cluster]`; returns the data dir the other sections name.
+fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
+    let Facts {
+        nodes,
+        versions,
+        without_args,
+        data_dirs,
+        ..
+    } = f;
+    let current = versions[0].0.to_string();
     // [cluster]
     p.raw("[cluster]")
         .para("A DNS label; the operator types it to confirm every step that destroys data.")
@@ -517,7 +594,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
             "from kubectl get nodes: kubeletVersion. The nodes DISAGREE, so an upgrade".to_owned(),
             "was in progress; current-version is the highest:".to_owned(),
         ];
-        for (v, names) in &versions {
+        for (v, names) in versions {
             lines.push(format!("  {v}: {}", names.join(", ")));
         }
         lines.push(
@@ -564,7 +641,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
             let whose = if without_args.is_empty() {
                 "every node".to_owned()
             } else {
-                format!("every node but {} (no annotation)", and_list(&without_args))
+                format!("every node but {} (no annotation)", and_list(without_args))
             };
             if dir == DEFAULT_DATA_DIR {
                 p.para(&format!(
@@ -583,7 +660,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
                 "from kubectl get nodes: the nodes use DIFFERENT data dirs, and a plan has one:"
                     .to_owned(),
             ];
-            for (dir, names) in &data_dirs {
+            for (dir, names) in data_dirs {
                 lines.push(format!("  {dir}: {}", names.join(", ")));
             }
             p.comment(&lines.join("\n")).fill(
@@ -599,7 +676,12 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
     p.para("how RKE2 was installed: the API does not say.")
         .raw("# install-method = \"rpm\"                # if RKE2 came from RPMs (default \"tar\")")
         .blank();
+    data_dir
+}
 
+/// `[datastore]`: `--datastore`, else what `--datastore-endpoint` shows.
+fn datastore(p: &mut PlanText, f: &Facts<'_>, options: Options<'_>, notes: &mut Vec<String>) {
+    let (external, datastore) = (&f.external, f.datastore);
     // [datastore]
     p.raw("[datastore]");
     match datastore {
@@ -612,27 +694,32 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         }
         Datastore::Known(ds) => {
             p.para("from --datastore.");
-            external_fields(&mut p, Some(ds));
+            external_fields(p, Some(ds));
         }
         Datastore::External => {
             p.para(&format!(
                 "from kubectl get nodes: {} {} --datastore-endpoint (the value is masked), so\n\
                  an external datastore; its kind is the scheme of that endpoint in config.yaml\n\
                  (for sqlite, keep only `kind`).",
-                and_list(&external),
+                and_list(external),
                 if external.len() == 1 { "has" } else { "have" }
             ))
             .fill("kind", "postgres or mysql (or sqlite, single server)");
-            external_fields(&mut p, None);
+            external_fields(p, None);
             notes.push(format!(
                 "{} {} --datastore-endpoint: an external datastore whose kind and address are masked; fill in [datastore]",
-                and_list(&external),
+                and_list(external),
                 if external.len() == 1 { "has" } else { "have" }
             ));
         }
     }
     p.blank();
+}
 
+/// `[snapshot]`, with the S3 settings of the servers as a commented `[snapshot.s3]`.
+fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
+    let Facts { servers, .. } = f;
+    let (datastore, init) = (f.datastore, f.init);
     // [snapshot]
     let kind = match datastore {
         Datastore::Known(ds) => ds,
@@ -671,10 +758,13 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         )
         .raw("# sha256 = \"<64 hex digits>\"");
     if kind == "etcd" {
-        s3_hint(&mut p, &servers);
+        s3_hint(p, servers);
     }
     p.blank();
+}
 
+/// `[token]`: the saved token file is always to fill in.
+fn token(p: &mut PlanText, data_dir: &str) {
     // [token]
     p.para(&format!(
         "The server token saved with the backup (a copy of {data_dir}/server/token).\n\
@@ -685,10 +775,14 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
     .fill("file", "saved token file, e.g. /root/rke2-backup/token")
     .raw("# sha256 = \"<64 hex digits>\"          # scripts compare it without printing the token")
     .blank();
+}
 
+/// `[install]`: `--airgap`, and the architecture of the nodes.
+fn install(p: &mut PlanText, f: &Facts<'_>, airgap: bool, notes: &mut Vec<String>) {
+    let nodes = f.nodes;
     // [install]
     p.raw("[install]");
-    if options.airgap {
+    if airgap {
         p.string("source", "airgap")
             .para("Copied to every node, same path: install.sh, rke2.linux-<arch>.tar.gz,\nrke2-images*.tar.zst and sha256sum-<arch>.txt of the TARGET version.")
             .fill("artifacts", "artifacts folder, e.g. /root/rke2-artifacts");
@@ -697,7 +791,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
             .string("source", "online");
     }
     let mut arches: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for n in &nodes {
+    for n in nodes.iter() {
         arches
             .entry(n.arch.as_deref().unwrap_or("unknown"))
             .or_default()
@@ -723,7 +817,10 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         }
     }
     p.blank();
+}
 
+/// `[drain]`: the kubeconfig is always to fill in.
+fn drain(p: &mut PlanText) {
     // [drain]
     p.para("Before anything stops, the workstation drains the nodes (skipped with a\nmessage if the API does not answer).")
         .raw("[drain]")
@@ -731,6 +828,34 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         .string("timeout", "10m")
         .raw("# enabled = false                       # to skip draining")
         .blank();
+}
+
+/// `[[nodes]]`, servers first, each with what kubectl says about it, and the
+/// init server (or the choice the operator must make).
+fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
+    let Facts {
+        nodes,
+        servers,
+        agents,
+        unknown,
+        first,
+        candidates,
+        without_args,
+        ..
+    } = f;
+    let (etcd, init) = (f.etcd, f.init);
+    // Which node each join URL points at, by address or host name.
+    let owner = |url: &str| -> Option<&str> {
+        let host = host_only(url_host(url));
+        nodes
+            .iter()
+            .find(|n| {
+                n.internal_ips.iter().any(|ip| ip == host)
+                    || n.hostname.as_deref() == Some(host)
+                    || n.name == host
+            })
+            .map(|n| n.name.as_str())
+    };
 
     // [[nodes]]
     p.para(
@@ -749,7 +874,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
             let w = format!(
                 "{} servers have no --server in their arguments ({})",
                 first.len(),
-                and_list(&first)
+                and_list(first)
             );
             (w.clone(), w)
         } else if first.is_empty() && unknown.is_empty() {
@@ -760,7 +885,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
         } else {
             let w = format!(
                 "{} {} no rke2.io/node-args annotation",
-                and_list(&unknown),
+                and_list(unknown),
                 if unknown.len() == 1 { "has" } else { "have" }
             );
             (w.clone(), w)
@@ -777,16 +902,16 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
                 "{FILL}the init server> kubectl get nodes cannot tell which server is the init server: {why}. \
                  Exactly one server gets `init = true`: the one whose config.yaml has no `server:` entry, \
                  where the snapshot is. Candidates: {}. Uncomment the line `# init = true` of that server.",
-                and_list(&candidates)
+                and_list(candidates)
             ));
             notes.push(format!(
                 "the init server is not known ({short}); choose it among {} and set `init = true` on it",
-                and_list(&candidates)
+                and_list(candidates)
             ));
         }
     }
     let mut renamed = Vec::new();
-    for n in servers.iter().chain(&agents) {
+    for n in servers.iter().chain(agents.iter()) {
         p.blank();
         let mut about = Vec::new();
         let mut addresses = Vec::new();
@@ -887,23 +1012,10 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
     if !without_args.is_empty() {
         notes.push(format!(
             "{} {} no rke2.io/node-args annotation: data dir and init server read from the others only",
-            and_list(&without_args),
+            and_list(without_args),
             if without_args.len() == 1 { "has" } else { "have" }
         ));
     }
-    let plan = p.finish();
-    let fills = plan.matches(FILL).count();
-    notes.insert(
-        0,
-        format!(
-            "imported {} ({}, {}) from {source}; replace the {} <FILL: …> markers, then run `rewind check`",
-            plural(nodes.len(), "node", "nodes"),
-            plural(servers.len(), "server", "servers"),
-            plural(agents.len(), "agent", "agents"),
-            fills
-        ),
-    );
-    Ok(Imported { plan, notes })
 }
 
 /// `host`, `port`, `database`, `user`, `restore-on` of an external database.
