@@ -214,6 +214,19 @@ impl PlanText {
     }
 }
 
+/// The `<FILL: …>` markers left in a plan: values to replace, and choices
+/// explained in a comment that starts with the marker.
+pub fn markers(plan: &str) -> usize {
+    plan.lines()
+        .filter(|l| l.contains(&format!("= \"{FILL}")) || l.starts_with(&format!("# {FILL}")))
+        .count()
+}
+
+/// `n` and the noun, singular or plural.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The last path component of `path` (what a plan names an input file by:
 /// the folder it was read from says nothing about the cluster).
 pub fn file_name(path: &str) -> &str {
@@ -273,6 +286,22 @@ mod tests {
         );
         assert_eq!(e.clone().at(3, None).to_string(), "nodes.json:3: not JSON");
         assert_eq!(e.at(0, Some(1)).to_string(), "nodes.json: not JSON");
+    }
+
+    #[test]
+    fn markers_count_values_and_choices_not_the_instructions() {
+        let mut p = PlanText::new();
+        p.comment(STEPS)
+            .fill("name", "cluster name")
+            .comment("<FILL: the init server> which one?")
+            .fill("path", "a path");
+        assert_eq!(markers(&p.finish()), 3);
+        assert_eq!(
+            markers(&plan("etcd", false)),
+            plan("etcd", false).matches("= \"<FILL").count()
+        );
+        assert_eq!(count(1, "marker", "markers"), "1 marker");
+        assert_eq!(count(2, "marker", "markers"), "2 markers");
     }
 
     #[test]

@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::init::{FILL, ImportError, Imported, MASKED, PlanText, STEPS, file_name};
+use crate::init::{
+    FILL, ImportError, Imported, MASKED, PlanText, STEPS, count as plural, file_name, markers,
+};
 use crate::version::Rke2Version;
 
 /// Options of `init` that also apply to an import.
@@ -351,10 +353,6 @@ fn and_list(names: &[&str]) -> String {
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// What the node list says, worked out before anything is written.
 struct Facts<'a> {
     nodes: &'a [Node],
@@ -528,15 +526,14 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
     node_entries(&mut p, &f, &mut notes);
     let (servers, agents) = (f.servers.len(), f.agents.len());
     let plan = p.finish();
-    let fills = plan.matches(FILL).count();
     notes.insert(
         0,
         format!(
-            "imported {} ({}, {}) from {source}; replace the {} <FILL: …> markers, then run `rewind check`",
+            "imported {} ({}, {}) from {source}; replace the {}, then run `rewind check`",
             plural(f.nodes.len(), "node", "nodes"),
             plural(servers, "server", "servers"),
             plural(agents, "agent", "agents"),
-            fills
+            plural(markers(&plan), "<FILL: …> marker", "<FILL: …> markers"),
         ),
     );
     Ok(Imported { plan, notes })

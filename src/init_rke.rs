@@ -13,7 +13,7 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::init::{FILL, ImportError, Imported, MASKED, PlanText, STEPS, file_name, toml_str};
+use crate::init::{ImportError, Imported, MASKED, PlanText, STEPS, file_name, markers, toml_str};
 
 /// The part of an RKE cluster file rewind reads.
 #[derive(Debug, Deserialize)]
@@ -385,10 +385,9 @@ pub fn import(path: &str, text: &str) -> Result<Imported, ImportError> {
     notes.insert(
         0,
         format!(
-            "imported {} node{} from {source}; replace the {} <FILL: …> markers, then run `rewind check`",
-            nodes.len(),
-            if nodes.len() == 1 { "" } else { "s" },
-            plan.matches(FILL).count()
+            "imported {} from {source}; replace the {}, then run `rewind check`",
+            crate::init::count(nodes.len(), "node", "nodes"),
+            crate::init::count(markers(&plan), "<FILL: …> marker", "<FILL: …> markers"),
         ),
     );
     Ok(Imported { plan, notes })
