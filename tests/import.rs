@@ -341,6 +341,32 @@ fn the_node_list_may_come_from_standard_input() {
     assert_eq!(body(&from_stdin), body(&from_file));
 }
 
+#[test]
+fn the_plan_does_not_depend_on_where_rewind_runs_or_how_the_file_is_named() {
+    // Same bytes from the repository with a relative path and from a
+    // temporary folder with an absolute one: no path of this machine leaks
+    // into the plan, only the file's name.
+    let s = scratch();
+    for input in [RKE2, RKE1] {
+        let flag = if input == RKE1 {
+            "--from-rke"
+        } else {
+            "--from-nodes"
+        };
+        let here = stdout(&init(&[flag, input]));
+        let absolute = common::repo().join(input);
+        let there = common::rewind(&s.root)
+            .args(["init", flag, absolute.as_str()])
+            .output()
+            .expect("spawn rewind");
+        assert_code(&there, 0);
+        assert_eq!(stdout(&there), here, "{input}");
+        for path in [common::repo().as_str(), s.root.as_str(), "tests/fixtures"] {
+            assert!(!here.contains(path), "{path} in the plan of {input}");
+        }
+    }
+}
+
 // ----------------------------------------------------------- no secrets
 
 #[test]
