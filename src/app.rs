@@ -14,7 +14,7 @@ use crate::diagnostic::{Diagnostic, render_all};
 use crate::model::Model;
 use crate::procedure::Procedure;
 use crate::source::SourceFile;
-use crate::{audit, diff, golden, mermaid, plan, render, spec, templates, validate, verify};
+use crate::{audit, diff, golden, init, mermaid, plan, render, spec, templates, validate, verify};
 
 /// Exit codes of PRODUCT.md §2.
 pub mod exit {
@@ -62,10 +62,76 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             plans_dir,
             golden_dir,
         } => audit_cmd(plans_dir, golden_dir),
-        Command::Init { datastore, airgap } => {
-            let name = clap::ValueEnum::to_possible_value(datastore)
-                .expect("bug in rewind: every datastore has a name");
-            print(&crate::init::plan(name.get_name(), *airgap))
+        Command::Init {
+            datastore,
+            airgap,
+            from_nodes,
+            from_rke,
+        } => {
+            let datastore = datastore.map(|d| {
+                clap::ValueEnum::to_possible_value(&d)
+                    .expect("bug in rewind: every datastore has a name")
+                    .get_name()
+                    .to_owned()
+            });
+            match (from_nodes, from_rke) {
+                (Some(path), _) => import(path, |name, text| {
+                    crate::init_nodes::import(
+                        name,
+                        text,
+                        crate::init_nodes::Options {
+                            datastore: datastore.as_deref(),
+                            airgap: *airgap,
+                        },
+                    )
+                }),
+                (None, Some(path)) => import(path, crate::init_rke::import),
+                (None, None) => print(&crate::init::plan(
+                    datastore.as_deref().unwrap_or("etcd"),
+                    *airgap,
+                )),
+            }
+        }
+    }
+}
+
+/// `init --from-*`: reads the input (`-` is standard input), imports it,
+/// prints the plan on stdout and the notes on stderr. An input that cannot
+/// be imported exits 1 and prints no plan; one that cannot be read, 3.
+fn import(
+    path: &Utf8Path,
+    convert: impl FnOnce(&str, &str) -> std::result::Result<init::Imported, init::ImportError>,
+) -> Result<u8> {
+    let (name, bytes) = if path.as_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .context("cannot read standard input")?;
+        ("<stdin>", bytes)
+    } else {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+        (path.as_str(), bytes)
+    };
+    let result = match String::from_utf8(bytes) {
+        Ok(text) => convert(name, &text),
+        Err(_) => Err(init::ImportError::new(
+            name,
+            "not UTF-8 text",
+            "give the file that kubectl or rke wrote, as it is",
+        )),
+    };
+    match result {
+        Ok(imported) => {
+            print(&imported.plan)?;
+            for note in &imported.notes {
+                eprintln!("note: {note}");
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("  = help: {}", e.help);
+            eprintln!("error: {name} was not imported; nothing was written");
+            Ok(exit::REJECTED)
         }
     }
 }

@@ -98,14 +98,31 @@ pub enum Command {
     /// Print a commented starting plan.
     ///
     /// Replace every value marked `<FILL: ...>`; the plan then passes
-    /// `rewind check`.
+    /// `rewind check`. With `--from-nodes` or `--from-rke` the nodes, roles,
+    /// versions and what else the cluster already says are imported, and
+    /// `<FILL: ...>` is left only where it cannot tell (the snapshot, the
+    /// target version, the token file). Notes about the import go to stderr;
+    /// an input that cannot be imported exits 1 and prints no plan.
     Init {
-        /// The cluster's datastore.
-        #[arg(long, value_enum, default_value_t = InitDatastore::Etcd)]
-        datastore: InitDatastore,
+        /// The cluster's datastore [default: etcd; with --from-nodes, what the
+        /// nodes' arguments show].
+        #[arg(long, value_enum)]
+        datastore: Option<InitDatastore>,
         /// The nodes have no Internet access: install from copied artifacts.
         #[arg(long)]
         airgap: bool,
+        /// Import an RKE2 cluster from `kubectl get nodes -o json` saved in
+        /// NODES.json (`-` reads standard input).
+        #[arg(long, value_name = "NODES.json", conflicts_with = "from_rke")]
+        from_nodes: Option<Utf8PathBuf>,
+        /// Import Rancher on RKE1 from the RKE cluster file (e.g.
+        /// rancher-cluster.yml) that `rke up` was run with.
+        #[arg(
+            long,
+            value_name = "CLUSTER.yml",
+            conflicts_with_all = ["datastore", "airgap"]
+        )]
+        from_rke: Option<Utf8PathBuf>,
     },
     /// Print a shell completion script.
     Completions {

@@ -23,6 +23,8 @@ pub mod diagnostic;
 pub mod diff;
 pub mod golden;
 pub mod init;
+pub mod init_nodes;
+pub mod init_rke;
 pub mod mermaid;
 pub mod model;
 pub mod plan;
