@@ -126,6 +126,12 @@ pub struct S3 {
     pub endpoint: Option<String>,
     /// Region.
     pub region: Option<String>,
+    /// Plain http to the endpoint.
+    pub insecure: bool,
+    /// Do not verify the endpoint's certificate.
+    pub skip_ssl_verify: bool,
+    /// CA bundle (on the restoring host) for the endpoint's certificate.
+    pub endpoint_ca: Option<String>,
 }
 
 /// The saved server token (only its location and hash; never its value).
@@ -178,6 +184,15 @@ pub struct Rke2Node {
     pub role: Role,
     /// The server with no `server:` entry (cluster-reset runs here).
     pub init: bool,
+    /// Its Kubernetes node name when `node-name:` differs from the host name.
+    pub node_name: Option<String>,
+}
+
+impl Rke2Node {
+    /// The node's name in Kubernetes (`kubectl get nodes`).
+    pub fn k8s_name(&self) -> &str {
+        self.node_name.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// A validated Rancher-on-RKE1 plan.

@@ -147,6 +147,15 @@ pub struct S3Spec {
     /// S3 region (optional).
     #[schemars(with = "Option<String>")]
     pub region: Option<S<String>>,
+    /// RKE2: plain http to the endpoint (`--etcd-s3-insecure`).
+    #[schemars(with = "Option<bool>")]
+    pub insecure: Option<S<bool>>,
+    /// RKE2: do not verify the endpoint's certificate (`--etcd-s3-skip-ssl-verify`).
+    #[schemars(with = "Option<bool>")]
+    pub skip_ssl_verify: Option<S<bool>>,
+    /// RKE2: the CA bundle, on the init server, that signed the endpoint's certificate (`--etcd-s3-endpoint-ca`).
+    #[schemars(with = "Option<String>")]
+    pub endpoint_ca: Option<S<String>>,
 }
 
 /// `[token]`.
@@ -243,6 +252,9 @@ pub struct NodeSpec {
     /// RKE2: the server with no `server:` entry in its config.yaml (cluster-reset runs here); exactly one for etcd.
     #[schemars(with = "Option<bool>")]
     pub init: Option<S<bool>>,
+    /// RKE2: the node's Kubernetes name, when `node-name:` in its config.yaml differs from the host name (drain and verify use it).
+    #[schemars(with = "Option<String>")]
+    pub node_name: Option<S<String>>,
     /// RKE1: the node's address.
     #[schemars(with = "Option<String>")]
     pub address: Option<S<String>>,

@@ -359,6 +359,9 @@ mod sqlite {
     const DB: &str = "/var/lib/rancher/rke2/server/db/state.db";
     const TOKEN: &str = "/var/lib/rancher/rke2/server/token";
     const SAVED_TOKEN: &str = "K10saved0token::server:0123456789abcdef\n";
+    // RKE2 runs SQLite from v1.29.6 on (in that minor).
+    const CURRENT: &str = "v1.30.4+rke2r1";
+    const TARGET: &str = "v1.29.6+rke2r1";
 
     fn plan(backup: &Path, sha: Option<&str>, token: &Path) -> String {
         format!(

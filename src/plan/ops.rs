@@ -57,6 +57,10 @@ pub enum Func {
     /// `server:` (or RKE2_URL in UNIT's environment files), printed; without
     /// one an empty db/etcd starts a second cluster.
     CheckServerEntry,
+    /// `check_node_name CONFIG_DIR UNIT UNIT_ENV NAME`: the node registers in
+    /// Kubernetes as NAME (`node-name:`, else RKE2_NODE_NAME, else the host
+    /// name in lowercase), the name drain and verify use.
+    CheckNodeName,
     /// `check_data_dir CONFIG_DIR UNIT UNIT_ENV DATA_DIR`: the data dir UNIT
     /// runs with (`data-dir:`, else RKE2_DATA_DIR, else the default) is DATA_DIR.
     CheckDataDir,
@@ -247,6 +251,7 @@ impl Func {
             Func::CheckNoServerEntry => "check_no_server_entry",
             Func::CheckServerEntry => "check_server_entry",
             Func::CheckDataDir => "check_data_dir",
+            Func::CheckNodeName => "check_node_name",
             Func::CheckTokenSource => "check_token_source",
             Func::StopLeftovers => "stop_leftovers",
             Func::CheckRoom => "check_room",
@@ -328,6 +333,7 @@ impl Func {
             | Func::CheckNoServerEntry
             | Func::CheckServerEntry
             | Func::CheckDataDir
+            | Func::CheckNodeName
             | Func::CheckTokenSource
             | Func::StopLeftovers
             | Func::ClusterReset => "rke2",

@@ -160,6 +160,11 @@ impl<'a> Ctx<'a> {
                 Func::NeedEnv,
                 ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
             ));
+            if let SnapshotLocation::S3(s3) = &self.r.snapshot.location
+                && let Some(ca) = &s3.endpoint_ca
+            {
+                ops.push(Op::new(Func::NeedFile, [ca.as_str()]));
+            }
         }
         ops
     }
@@ -316,6 +321,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         let mut pre = vec![
             cx.tools(&extra),
             cx.in_unit_world(Func::CheckDataDir, n, &[cx.r.data_dir.as_str()]),
+            cx.in_unit_world(Func::CheckNodeName, n, &[n.k8s_name()]),
             Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
         ];
         pre.push(Op::new(
@@ -403,8 +409,8 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
 fn drain(b: &mut Builder, cx: &Ctx<'_>) {
     let Some(d) = &cx.r.drain else { return };
     let mut args = vec![d.kubeconfig.clone().unwrap_or_default(), d.timeout.clone()];
-    args.extend(cx.agents().map(|n| n.name.clone()));
-    args.extend(cx.servers().map(|n| n.name.clone()));
+    args.extend(cx.agents().map(|n| n.k8s_name().to_owned()));
+    args.extend(cx.servers().map(|n| n.k8s_name().to_owned()));
     let s = script(
         Host::Workstation,
         false,
@@ -677,6 +683,15 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
             }
             if let Some(r) = &s3.region {
                 args.push(format!("--etcd-s3-region={r}"));
+            }
+            if s3.insecure {
+                args.push("--etcd-s3-insecure".into());
+            }
+            if s3.skip_ssl_verify {
+                args.push("--etcd-s3-skip-ssl-verify".into());
+            }
+            if let Some(ca) = &s3.endpoint_ca {
+                args.push(format!("--etcd-s3-endpoint-ca={ca}"));
             }
         }
     }
@@ -1028,7 +1043,7 @@ fn verify(b: &mut Builder, cx: &Ctx<'_>) {
             .and_then(|d| d.kubeconfig.clone())
             .unwrap_or_default();
     let mut args = vec![kubeconfig, cx.target()];
-    args.extend(cx.r.nodes.iter().map(|n| n.name.clone()));
+    args.extend(cx.r.nodes.iter().map(|n| n.k8s_name().to_owned()));
     b.step(
         "verify",
         "Verify the cluster (workstation)",

@@ -242,6 +242,7 @@ fn reject_rke2_keys(spec: &Spec, cx: &mut Ctx) {
             (n.name.as_ref().map(S::span), "nodes.name"),
             (n.role.as_ref().map(S::span), "nodes.role"),
             (n.init.as_ref().map(S::span), "nodes.init"),
+            (n.node_name.as_ref().map(S::span), "nodes.node-name"),
         ] {
             if let Some(span) = span {
                 misplaced.push((
@@ -520,6 +521,25 @@ fn snapshot(
 /// name may be left out and then is `<snapshot name>.zip`, what rke uploads.
 fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S3> {
     let s = s3.get_ref();
+    // s3cmd takes its TLS settings from its configuration file.
+    for (span, key) in [
+        (s.insecure.as_ref().map(S::span), "insecure"),
+        (s.skip_ssl_verify.as_ref().map(S::span), "skip-ssl-verify"),
+        (s.endpoint_ca.as_ref().map(S::span), "endpoint-ca"),
+    ] {
+        if let Some(span) = span {
+            cx.push(
+                Diagnostic::error(
+                    "fields",
+                    Some(span),
+                    format!("`snapshot.s3.{key}` applies to RKE2 plans only"),
+                )
+                .label("the snapshot is fetched with s3cmd here")
+                .help("remove it, and set use_https, check_ssl_certificate or ca_certs_file in the s3cmd configuration that REWIND_S3CFG names"),
+            );
+            return None;
+        }
+    }
     if let Some(e) = &s.endpoint
         && e.get_ref().contains("://")
     {
@@ -554,6 +574,9 @@ fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S
         folder: folder?,
         endpoint: endpoint?,
         region: region?,
+        insecure: false,
+        skip_ssl_verify: false,
+        endpoint_ca: None,
     })
 }
 

@@ -87,6 +87,9 @@ pub(super) fn validate(
 
     // --- datastore
     let datastore = datastore(spec, cx);
+    if let (Some(ds), Some(tgt)) = (&datastore, &target) {
+        datastore_supported(cx, spec, ds, tgt, target_span.clone().or(cspan.clone()));
+    }
 
     let snapshot =
         snapshot.and_then(|s| snapshot_of(s, cx, datastore.as_ref(), target.as_ref(), to, checked));
@@ -431,6 +434,67 @@ fn reject_rke1_keys(spec: &Spec, cx: &mut Ctx) {
     }
 }
 
+/// The first RKE2 release of each minor that runs an external datastore
+/// (`datastore-endpoint`, kine with TLS) and SQLite (`disable-etcd` without
+/// `server:`), per `rancher/rke2:pkg/cli/cmds/server.go` and
+/// `pkg/rke2/rke2_linux.go` at each tag (docs/upstream-facts.md §6). Minors
+/// after the last listed support both from their first release.
+const EXTERNAL_FROM: &[(u64, u64)] = &[(27, 13), (28, 9), (29, 4)];
+const EXTERNAL_ALL_FROM_MINOR: u64 = 30;
+const SQLITE_FROM: &[(u64, u64)] = &[(27, 15), (28, 11), (29, 6), (30, 2)];
+const SQLITE_ALL_FROM_MINOR: u64 = 31;
+
+/// Rule `datastore-version`: the target release runs the plan's datastore.
+/// An older RKE2 ignores `datastore-endpoint` (or starts etcd instead of
+/// SQLite), and the servers would come up on an empty datastore after
+/// every node was stopped.
+fn datastore_supported(
+    cx: &mut Ctx,
+    spec: &Spec,
+    ds: &Datastore,
+    tgt: &Rke2Version,
+    span: Option<Range<usize>>,
+) {
+    let (what, table, all_from) = match ds {
+        Datastore::Etcd => return,
+        Datastore::Sqlite => ("SQLite", SQLITE_FROM, SQLITE_ALL_FROM_MINOR),
+        Datastore::Postgres(_) | Datastore::Mysql(_) => (
+            "an external datastore (datastore-endpoint)",
+            EXTERNAL_FROM,
+            EXTERNAL_ALL_FROM_MINOR,
+        ),
+    };
+    if tgt.major != 1 || tgt.minor >= all_from {
+        return;
+    }
+    let first = table.iter().find(|(m, _)| *m == tgt.minor).map(|(_, p)| *p);
+    if first.is_some_and(|p| tgt.patch >= p) {
+        return;
+    }
+    let since = table
+        .iter()
+        .map(|(m, p)| format!("v1.{m}.{p}"))
+        .chain(std::iter::once(format!("v1.{all_from}.0")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let kind_span = spec
+        .datastore
+        .as_ref()
+        .and_then(|d| d.get_ref().kind.as_ref().map(S::span));
+    cx.push(
+        Diagnostic::error(
+            "datastore-version",
+            span,
+            format!("RKE2 {tgt} does not run {what}: it is supported from {since} on"),
+        )
+        .label(format!("{tgt} predates {what} in RKE2"))
+        .help(match kind_span {
+            Some(_) => "roll back to a release that supports this datastore, or restore onto embedded etcd by hand: a server of this release would start on an empty datastore".to_owned(),
+            None => "roll back to a release that supports this datastore".to_owned(),
+        }),
+    );
+}
+
 fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
     let Some(ds) = &spec.datastore else {
         return Some(Datastore::Etcd);
@@ -739,12 +803,20 @@ pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
         );
         return None;
     }
+    let endpoint_ca = match &s.endpoint_ca {
+        None => Some(None),
+        Some(v) => cx.path(v, "snapshot.s3.endpoint-ca").map(Some),
+    };
+    let flag = |v: &Option<S<bool>>| v.as_ref().is_some_and(|b| *b.get_ref());
     Some(S3 {
         name: name?,
         bucket: bucket?,
         folder: folder?,
         endpoint: endpoint?,
         region: region?,
+        insecure: flag(&s.insecure),
+        skip_ssl_verify: flag(&s.skip_ssl_verify),
+        endpoint_ca: endpoint_ca?,
     })
 }
 
@@ -908,10 +980,28 @@ fn nodes(
             }
         }
         spans.push((n.span(), role_span));
+        let node_name = match &node.node_name {
+            None => None,
+            Some(v) if is_hostname(v.get_ref()) => Some(v.get_ref().clone()),
+            Some(v) => {
+                cx.push(
+                    Diagnostic::error(
+                        "names",
+                        Some(v.span()),
+                        "`node-name` is not a valid Kubernetes node name",
+                    )
+                    .label("expected lowercase letters, digits, `-` and `.`")
+                    .help("write it as `kubectl get nodes` shows it (the `node-name:` of this node's config.yaml)"),
+                );
+                ok = false;
+                continue;
+            }
+        };
         out.push(Rke2Node {
             name: name.get_ref().clone(),
             role,
             init,
+            node_name,
         });
     }
     let servers: Vec<&str> = out

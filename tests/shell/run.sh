@@ -217,7 +217,7 @@ static_checks() {
 		files:check_room files:move_aside etcd:check_etcd_snapshot rke2:cluster_reset \
 		rke2:check_rke2_version rke2:check_installed_version rke2:stop_rke2 rke2:start_unit \
 		rke2:check_no_server_entry rke2:check_server_entry rke2:check_data_dir rke2:check_token_source \
-		rke2:check_data_mounts rke2:stop_leftovers rke2:enable_unit rke2:move_pod_manifests_aside token:check_token token:put_token install:check_artifacts \
+		rke2:check_node_name rke2:check_data_mounts rke2:stop_leftovers rke2:enable_unit rke2:move_pod_manifests_aside token:check_token token:put_token install:check_artifacts \
 		install:install_online install:install_airgap install:move_images_aside \
 		install:move_manifests_aside postgres:check_pg_archive postgres:restore_postgres \
 		mysql:check_mysql_dump mysql:restore_mysql sqlite:check_sqlite_db sqlite:restore_sqlite \

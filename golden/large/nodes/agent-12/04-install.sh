@@ -1470,6 +1470,23 @@ check_data_dir() {
 	rw_ok "$2 uses the data dir $4${_st_where:+ (set in $_st_where)}"
 }
 
+# check_node_name CONFIG_DIR UNIT UNIT_ENV NAME: the node registers in
+# Kubernetes as NAME, the name the drain and verify steps use: node-name: in
+# the config files, else RKE2_NODE_NAME in the environment files, else the
+# host name in lowercase (as RKE2 does).
+check_node_name() {
+	_rke2_setting "$1" "$2" "$3" node-name RKE2_NODE_NAME
+	_cnn_is=$_st_val
+	if [ -z "$_cnn_is" ]; then
+		_cnn_is=$(uname -n | tr 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' 'abcdefghijklmnopqrstuvwxyz')
+	fi
+	if [ "$_cnn_is" != "$4" ]; then
+		rw_hint "set node-name = \"$_cnn_is\" on this node in the plan (and compile again), so that the drain and verify steps look for the node Kubernetes knows"
+		rw_fail "this node registers in Kubernetes as $_cnn_is${_st_where:+ (set in $_st_where)}, but the plan knows it as $4"
+	fi
+	rw_ok "this node is $4 in Kubernetes${_st_where:+ (set in $_st_where)}"
+}
+
 # check_server_entry CONFIG_DIR UNIT UNIT_ENV: a server that rejoins has the
 # address of a server to join (server: in the config files, or RKE2_URL in
 # its environment files), and says which. Without one, a server started with
