@@ -66,8 +66,9 @@ pub enum Func {
     /// DATABASE; the folder of COPY is writable (or COPY is an earlier run's
     /// copy); USER is a superuser, or has CREATEDB and owns DATABASE (when it
     /// exists). A missing right is named with the `ALTER ROLE` / `ALTER
-    /// DATABASE` that grants it. For a non-superuser, warns about what
-    /// `--no-owner --no-acl` does not bring back (other owners, GRANTs).
+    /// DATABASE` that grants it. For a non-superuser, warns about what the
+    /// restore cannot bring back: objects of other roles (`--no-owner`),
+    /// GRANTs made by other roles (then `--no-acl`).
     CheckPgRestore,
     /// `check_mysql_restore FILE HOST PORT USER DATABASE COPY`: the dump
     /// switches to no other database; the folder of COPY is writable (or
@@ -133,8 +134,9 @@ pub enum Func {
     SaveMysql,
     /// `restore_postgres FILE HOST PORT USER DATABASE [COPY]`: drop and
     /// recreate DATABASE from the `pg_dump -Fc` archive (`pg_restore --clean
-    /// --if-exists --create`; `--no-owner --no-acl` unless USER is a
-    /// superuser), then check the `kine` table is not empty. Empty PORT/USER
+    /// --if-exists --create`; unless USER is a superuser, `--no-owner`, and
+    /// `--no-acl` when the archive holds GRANTs made by other roles), then
+    /// check the `kine` table is not empty. Empty PORT/USER
     /// mean the client's default; the password comes from PGPASSWORD or
     /// ~/.pgpass. COPY (from `save_postgres`) is named in the failure hint.
     RestorePostgres,

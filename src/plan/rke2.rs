@@ -707,11 +707,11 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
         );
         (
             format!(
-                "`pg_restore --clean --if-exists --create --exit-on-error -d postgres` of `{dump}`: the database `{}` is dropped and created again from the archive, so tables created after the dump do not survive. A superuser restores owners and privileges as dumped; a user that is not one (it must have CREATEDB and own the database) restores with `--no-owner --no-acl`, so every object then belongs to it and the dump's GRANTs are not replayed (the script warns when the dump has any)",
+                "`pg_restore --clean --if-exists --create --exit-on-error -d postgres` of `{dump}`: the database `{}` is dropped and created again from the archive, so tables created after the dump do not survive. A superuser restores owners and privileges as dumped; a user that is not one (it must have CREATEDB and own the database) restores with `--no-owner`, so every object then belongs to it, and also with `--no-acl` when the dump holds GRANTs made by other roles, which only a superuser can replay (the script warns about both)",
                 db.database
             ),
             format!(
-                "`pg_restore --clean --if-exists --create --exit-on-error --no-password{c} -d postgres {}` (add `--no-owner --no-acl` when the user is not a superuser)",
+                "`pg_restore --clean --if-exists --create --exit-on-error --no-password{c} -d postgres {}` (as a user that is not a superuser, add `--no-owner`)",
                 q(&copy)
             ),
         )

@@ -8,9 +8,11 @@
 # drops and recreates the whole database instead, so it comes back exactly as
 # dumped; it recreates the database named IN THE ARCHIVE, hence the name
 # check. Dropping and creating a database takes a superuser, or a role with
-# CREATEDB that owns the database: such a role cannot give objects to other
-# roles nor replay their GRANTs, so it restores with --no-owner --no-acl
-# (everything then belongs to it). The password comes from PGPASSWORD or
+# CREATEDB that owns the database. Such a role cannot give objects to other
+# roles, so it restores with --no-owner (everything then belongs to it), nor
+# replay a GRANT made by another role (the archive then says SET SESSION
+# AUTHORIZATION), so such an archive is restored with --no-acl as well;
+# GRANTs it made itself are replayed. The password comes from PGPASSWORD or
 # ~/.pgpass (--no-password: a prompt would hang an unattended run); an empty
 # HOST, PORT or USER argument leaves that to the client's default.
 
@@ -111,14 +113,25 @@ check_pg_restore() {
 		rw_hint "as a superuser: $_cpr_fix (or name a superuser as user in the plan); then run this script again"
 		rw_fail "PostgreSQL user $_cpr_user lacks $_cpr_miss: the restore must drop database $5 and create it again; nothing was changed"
 	fi
-	rw_ok "PostgreSQL user $_cpr_user has CREATEDB and owns database $5: the restore runs with --no-owner --no-acl, so every object belongs to $_cpr_user"
+	rw_ok "PostgreSQL user $_cpr_user has CREATEDB and owns database $5: the restore runs with --no-owner, so every object belongs to $_cpr_user"
 	_cpr_others=$(printf '%s\n' "$_cpr_list" | sed -n 's/^[0-9][0-9]*;.* \([^ ][^ ]*\)$/\1/p' | sort -u | grep -v -x -F -e "$_cpr_user" -e pg_database_owner | tr '\n' ' ') || true
 	if [ -n "$_cpr_others" ]; then
-		rw_warn "objects that the dump gives to other roles ($_cpr_others) will belong to $_cpr_user: as a superuser, give them back with ALTER ... OWNER TO"
+		rw_warn "objects that the dump gives to other roles ( $_cpr_others) will belong to $_cpr_user: as a superuser, give them back with ALTER ... OWNER TO"
 	fi
-	_cpr_acl=$(printf '%s\n' "$_cpr_list" | grep -c '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
-	if [ "${_cpr_acl:-0}" -gt 0 ]; then
-		rw_warn "the $_cpr_acl GRANT entries of the dump are not restored (--no-acl): list them with pg_restore -l and grant them again"
+	# GRANTs made by another role than the object's owner: not replayable.
+	_cpr_acl=$(printf '%s\n' "$_cpr_list" | grep '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
+	if [ -n "$_cpr_acl" ]; then
+		_cpr_rc=0
+		_cpr_sql=$(printf '%s\n' "$_cpr_acl" | pg_restore -f - -L /dev/stdin "$1" 2>&1) || _cpr_rc=$?
+		if [ "$_cpr_rc" -ne 0 ]; then
+			rw_quote_cmd pg_restore -f - -L /dev/stdin "$1"
+			rw_fail_cmd "$_cpr_rc" "could not read the GRANTs of $1: ${_cpr_sql%%"$_rw_nl"*}"
+		fi
+		case $_cpr_sql in
+		*'SET SESSION AUTHORIZATION'*)
+			rw_warn "the dump holds GRANTs made by other roles, which only a superuser can replay: the restore runs with --no-acl too, and none of its GRANTs are restored (pg_restore -l $1 lists them)"
+			;;
+		esac
 	fi
 }
 
@@ -170,7 +183,8 @@ save_postgres() {
 
 # restore_postgres FILE HOST PORT USER DATABASE [COPY]: drop and recreate
 # DATABASE from the archive (as a superuser with owners and privileges, else
-# with --no-owner --no-acl), then check that table kine is not empty. COPY
+# with --no-owner, and --no-acl when the archive holds GRANTs made by other
+# roles), then check that table kine is not empty. COPY
 # is where save_postgres kept the database as it was (for the hint).
 restore_postgres() {
 	rw_need_file "$1"
@@ -190,15 +204,34 @@ restore_postgres() {
 	_rp_su=$(psql -X -w -q -A -t -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
 		--dbname=postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' 2>&1) || _rp_rc=$?
 	case $_rp_rc:$_rp_su in
-	0:t) _rp_own= ;;
-	0:f) _rp_own=1 ;;
+	0:t)
+		_rp_own=
+		_rp_acl=
+		;;
+	0:f)
+		_rp_own=1
+		# As in check_pg_restore: GRANTs made by other roles need --no-acl.
+		_rp_acl=
+		_rp_g=$(printf '%s\n' "$_rp_list" | grep '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
+		if [ -n "$_rp_g" ]; then
+			_rp_rc=0
+			_rp_g=$(printf '%s\n' "$_rp_g" | pg_restore -f - -L /dev/stdin "$1" 2>&1) || _rp_rc=$?
+			if [ "$_rp_rc" -ne 0 ]; then
+				rw_quote_cmd pg_restore -f - -L /dev/stdin "$1"
+				rw_fail_cmd "$_rp_rc" "could not read the GRANTs of $1: ${_rp_g%%"$_rw_nl"*}"
+			fi
+			case $_rp_g in
+			*'SET SESSION AUTHORIZATION'*) _rp_acl=1 ;;
+			esac
+		fi
+		;;
 	*)
 		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} --dbname=postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user'
 		rw_fail_cmd "$_rp_rc" "could not tell whether PostgreSQL user ${4:-(default)} is a superuser: ${_rp_su%%"$_rw_nl"*}"
 		;;
 	esac
 	rw_hint "pg_restore stopped at the first error (above). Every rke2 server must be stopped (a connected client blocks DROP DATABASE); the password comes from PGPASSWORD or ~/.pgpass.${6:+ The database as it was before the rollback is kept in $6.}"
-	rw_run pg_restore --clean --if-exists --create --exit-on-error --no-password ${_rp_own:+--no-owner} ${_rp_own:+--no-acl} \
+	rw_run pg_restore --clean --if-exists --create --exit-on-error --no-password ${_rp_own:+--no-owner} ${_rp_acl:+--no-acl} \
 		${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} -d postgres "$1"
 	if rw_dry; then
 		rw_would "check that table kine in database $5 is not empty"
