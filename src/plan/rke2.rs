@@ -773,7 +773,7 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
             ],
             why: vec![
                 "RKE2 rollback guide, External Database, step 3: the datastore goes back to the dump taken on the target minor. There is no cluster-reset with an external database.".into(),
-                "A plain `pg_restore --clean` leaves tables created after the dump in place; dropping the database makes the restore exact.".into(),
+                if postgres { "A plain `pg_restore --clean` leaves tables created after the dump in place; dropping the database makes the restore exact." } else { "Replaying a dump leaves tables created after it in place; dropping the database first makes the restore exact." }.into(),
                 "What the cluster wrote since the backup lives only in the current database: the copy is what makes the drop reversible.".into(),
             ],
             done: vec![
