@@ -325,6 +325,25 @@ mod postgres {
             changed,
             "the copy is the database as it was"
         );
+
+        // No database (a DBA dropped it): nothing to keep, the restore goes on.
+        let dir = t.path().join("no-database");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dump2 = dir.join("rke2.dump");
+        std::fs::copy(&dump, &dump2).expect("copy dump");
+        pg.sql("postgres", &format!("DROP DATABASE {DB}"));
+        let b = compile(&plan(pg.port, &dump2, None), &dir);
+        let run = Host::new(&dir.join("hosts"), "workstation")
+            .script(&b.script("restore-db", "workstation"), &[]);
+        run.assert_ok("restore-db without a database");
+        assert!(
+            run.stdout
+                .contains("there is no current database to keep a copy of"),
+            "{}",
+            run.all()
+        );
+        assert_no_copy(&dir, "no database");
+        assert_eq!(pg.fingerprint(DB), dumped);
     }
 
     /// A role that is not a superuser but has CREATEDB and owns the database
@@ -635,6 +654,25 @@ mod mysql {
             changed,
             "the copy is the database as it was"
         );
+
+        // No database (a DBA dropped it): nothing to keep, the restore goes on.
+        let dir = t.path().join("no-database");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dump2 = dir.join("rke2.sql");
+        std::fs::copy(&dump, &dump2).expect("copy dump");
+        my.sql(&format!("DROP DATABASE {DB}"));
+        let b = compile(&plan(my.port, &dump2, None), &dir);
+        let run = Host::new(&dir.join("hosts"), "workstation")
+            .script(&b.script("restore-db", "workstation"), &[]);
+        run.assert_ok("restore-db without a database");
+        assert!(
+            run.stdout
+                .contains("there is no current database to keep a copy of"),
+            "{}",
+            run.all()
+        );
+        assert_no_copy(&dir, "no database");
+        assert_eq!(my.fingerprint(DB), dumped);
     }
 
     /// A user whose grants lack DROP on the database is refused in

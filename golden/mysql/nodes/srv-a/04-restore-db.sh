@@ -1110,22 +1110,26 @@ EOF_GRANTS
 # dropped: it is kept, never overwritten. No database, nothing to keep.
 save_mysql() {
 	rw_need_abs "$5"
+	case $4 in
+	'' | *'`'* | *\\* | *"$_rw_nl"*) rw_fail "internal error: unusable database name: $4" ;;
+	esac
 	if [ -e "$5" ] || [ -L "$5" ]; then
 		rw_say "keeping the copy of database $4 made by an earlier run: $5 (not overwritten)"
 		return 0
 	fi
+	# The name has no backslash (refused above): doubling ' quotes it.
+	_smy_sql="SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = CAST('$(printf '%s' "$4" | sed "s/'/''/g")' AS BINARY)"
 	_smy_rc=0
-	_smy_dbs=$(mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -N -B -r \
-		-e 'SELECT SCHEMA_NAME FROM information_schema.SCHEMATA' 2>&1) || _smy_rc=$?
-	if [ "$_smy_rc" -ne 0 ]; then
-		rw_quote_cmd mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -e 'SELECT SCHEMA_NAME FROM information_schema.SCHEMATA'
-		rw_fail_cmd "$_smy_rc" "could not tell whether database $4 exists: ${_smy_dbs%%"$_rw_nl"*}"
-	fi
-	case "$_rw_nl$_smy_dbs$_rw_nl" in
-	*"$_rw_nl$4$_rw_nl"*) ;;
-	*)
+	_smy_n=$(mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -N -B -e "$_smy_sql" 2>&1) || _smy_rc=$?
+	case $_smy_rc:$_smy_n in
+	0:0)
 		rw_say "database $4 does not exist: there is no current database to keep a copy of"
 		return 0
+		;;
+	0:1) ;;
+	*)
+		rw_quote_cmd mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -N -B -e "$_smy_sql"
+		rw_fail_cmd "$_smy_rc" "could not tell whether database $4 exists: ${_smy_n%%"$_rw_nl"*}"
 		;;
 	esac
 	_smy_dump=mysqldump
