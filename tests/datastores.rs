@@ -95,6 +95,35 @@ fn assert_refused_in_preflight(run: &Run, what: &str) {
     );
 }
 
+/// Where the restore-db step keeps the current external database before it
+/// drops it: beside the dump, `<db>-before-rollback.<suffix>.<ext>`.
+fn copy_path(b: &Compiled, dump: &Path, db: &str, ext: &str) -> std::path::PathBuf {
+    dump.parent()
+        .expect("dump folder")
+        .join(format!("{db}-before-rollback.{}.{ext}", suffix(b)))
+}
+
+/// The permission bits of a file.
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Nothing named like the copy (nor its temporary name) in `dir`.
+fn assert_no_copy(dir: &Path, what: &str) {
+    let left: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("before-rollback"))
+        .collect();
+    assert!(left.is_empty(), "{what}: a copy was written: {left:?}");
+}
+
 // ---- PostgreSQL -----------------------------------------------------------
 
 mod postgres {
@@ -209,6 +238,202 @@ mod postgres {
                 "archive {what}: the database must be untouched"
             );
         }
+    }
+
+    fn plan_as(port: u16, dump: &Path, user: &str) -> String {
+        plan(port, dump, None).replace("user = \"postgres\"", &format!("user = \"{user}\""))
+    }
+
+    fn pg_archive_ok(file: &Path) {
+        for args in [&["-l"][..], &["-f", "/dev/null"][..]] {
+            real::run_ok(
+                std::process::Command::new("pg_restore")
+                    .args(args)
+                    .arg(file),
+            );
+        }
+    }
+
+    /// Issue #10 item 7: before the database is dropped, a copy of it (the
+    /// rows written since the backup) is kept beside the dump, complete and
+    /// private; a dry run writes none; a re-run keeps the first copy.
+    #[test]
+    fn restore_keeps_a_copy_of_the_database_it_drops() {
+        let t = scratch();
+        let pg = Postgres::start();
+        let (dump, dumped, changed) = dumped_then_changed(&pg, t.path());
+        let b = compile(&plan(pg.port, &dump, Some(&sha256_file(&dump))), t.path());
+        let copy = copy_path(&b, &dump, DB, "dump");
+        let ws = Host::new(&t.path().join("hosts"), "workstation");
+        let script = b.script("restore-db", "workstation");
+
+        let dry = ws.script(&script, &[("REWIND_DRY_RUN", "1")]);
+        dry.assert_ok("restore-db, dry run");
+        assert!(
+            dry.stdout.contains("would run: pg_dump"),
+            "the dry run says it would dump the database:\n{}",
+            dry.all()
+        );
+        assert_no_copy(t.path(), "dry run");
+        assert_eq!(pg.fingerprint(DB), changed, "a dry run changes nothing");
+
+        let run = ws.script(&script, &[]);
+        run.assert_ok("restore-db");
+        assert!(
+            run.stdout.contains(&format!(
+                "database {DB} as it was before the rollback is kept in {}",
+                copy.display()
+            )),
+            "{}",
+            run.all()
+        );
+        assert_eq!(pg.fingerprint(DB), dumped, "the restore itself is exact");
+        assert_eq!(mode(&copy), 0o600, "the copy holds the cluster's data");
+        pg_archive_ok(&copy);
+        assert!(
+            !copy.with_extension("dump.partial").exists(),
+            "the temporary name is gone"
+        );
+        let first = sha256_file(&copy);
+
+        // A second attempt (after a failure, say) must not replace the copy
+        // of the database as it was before the first one by the restored one.
+        pg.sql(
+            DB,
+            "INSERT INTO kine(name) VALUES ('/registry/written-between-runs')",
+        );
+        let again = ws.script(&script, &[("REWIND_FORCE", "1")]);
+        again.assert_ok("restore-db again");
+        assert!(
+            again.stdout.contains("made by an earlier run")
+                && again.stdout.contains("not overwritten"),
+            "{}",
+            again.all()
+        );
+        assert_eq!(
+            sha256_file(&copy),
+            first,
+            "the first copy is kept as it was"
+        );
+        assert_eq!(pg.fingerprint(DB), dumped);
+
+        // The copy brings back the post-upgrade database: the rows written
+        // after the backup, and table junk.
+        pg.restore(&copy);
+        assert_eq!(
+            pg.fingerprint(DB),
+            changed,
+            "the copy is the database as it was"
+        );
+
+        // No database (a DBA dropped it): nothing to keep, the restore goes on.
+        let dir = t.path().join("no-database");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dump2 = dir.join("rke2.dump");
+        std::fs::copy(&dump, &dump2).expect("copy dump");
+        pg.sql("postgres", &format!("DROP DATABASE {DB}"));
+        let b = compile(&plan(pg.port, &dump2, None), &dir);
+        let run = Host::new(&dir.join("hosts"), "workstation")
+            .script(&b.script("restore-db", "workstation"), &[]);
+        run.assert_ok("restore-db without a database");
+        assert!(
+            run.stdout
+                .contains("there is no current database to keep a copy of"),
+            "{}",
+            run.all()
+        );
+        assert_no_copy(&dir, "no database");
+        assert_eq!(pg.fingerprint(DB), dumped);
+    }
+
+    /// A role that is not a superuser but has CREATEDB and owns the database
+    /// restores it end to end, even when the dump holds a GRANT made by
+    /// another role (which only a superuser could replay); a role without
+    /// CREATEDB or without the ownership is refused in preflight, the
+    /// missing right named, before anything is dropped or copied.
+    #[test]
+    fn an_owner_with_createdb_restores_and_others_are_refused_in_preflight() {
+        let t = scratch();
+        let pg = Postgres::start();
+        pg.sql(
+            "postgres",
+            "CREATE ROLE kineowner LOGIN CREATEDB; CREATE ROLE monitor LOGIN; CREATE ROLE auditor; \
+             CREATE ROLE weak LOGIN; CREATE ROLE creator LOGIN CREATEDB",
+        );
+        pg.sql("postgres", &format!("CREATE DATABASE {DB} OWNER kineowner"));
+        pg.sql_as(
+            "kineowner",
+            DB,
+            "CREATE TABLE kine(id bigserial PRIMARY KEY, name text NOT NULL, value bytea); \
+             INSERT INTO kine(name, value) SELECT '/registry/k' || g, 'v' FROM generate_series(1, 200) g; \
+             GRANT SELECT ON kine TO monitor WITH GRANT OPTION;",
+        );
+        pg.sql_as("monitor", DB, "GRANT SELECT ON kine TO auditor");
+        let dumped = pg.fingerprint(DB);
+        let dump = pg.dump(DB, &t.path().join("rke2.dump"));
+        pg.sql_as(
+            "kineowner",
+            DB,
+            "DELETE FROM kine WHERE id > 20; CREATE TABLE junk(a int);",
+        );
+        let changed = pg.fingerprint(DB);
+
+        for (user, missing, fix) in [
+            (
+                "weak",
+                "the CREATEDB attribute",
+                "ALTER ROLE \"weak\" CREATEDB;",
+            ),
+            (
+                "creator",
+                "the ownership of database rke2 (owned by kineowner)",
+                "ALTER DATABASE \"rke2\" OWNER TO \"creator\";",
+            ),
+        ] {
+            let dir = t.path().join(user);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let b = compile(&plan_as(pg.port, &dump, user), &dir);
+            let ws = Host::new(&dir.join("hosts"), "workstation");
+            let run = ws.script(&b.script("restore-db", "workstation"), &[]);
+            assert_refused_in_preflight(&run, &format!("restore-db as {user}"));
+            assert!(
+                run.stderr
+                    .contains(&format!("PostgreSQL user {user} lacks {missing}"))
+                    && run.stderr.contains(fix),
+                "{user}: the missing right and its fix are named:\n{}",
+                run.all()
+            );
+            assert_eq!(pg.fingerprint(DB), changed, "{user}: nothing was dropped");
+            assert_no_copy(t.path(), user);
+        }
+
+        let b = compile(&plan_as(pg.port, &dump, "kineowner"), t.path());
+        let ws = Host::new(&t.path().join("hosts"), "workstation");
+        let run = ws.script(&b.script("restore-db", "workstation"), &[]);
+        run.assert_ok("restore-db as the owner");
+        assert!(
+            run.stdout.contains("has CREATEDB and owns database rke2")
+                && run.stdout.contains("--no-owner --no-acl")
+                && run.stderr.contains("GRANTs made by other roles"),
+            "{}",
+            run.all()
+        );
+        assert_eq!(pg.fingerprint(DB), dumped, "restored exactly");
+        assert_eq!(
+            pg.sql(
+                DB,
+                "SELECT tableowner FROM pg_tables WHERE tablename = 'kine'"
+            ),
+            "kineowner"
+        );
+        let copy = copy_path(&b, &dump, DB, "dump");
+        pg_archive_ok(&copy);
+        pg.restore(&copy);
+        assert_eq!(
+            pg.fingerprint(DB),
+            changed,
+            "the copy is the database as it was"
+        );
     }
 }
 
@@ -347,6 +572,174 @@ mod mysql {
                 "dump {what}: the database must be untouched"
             );
         }
+    }
+
+    fn dump_complete(file: &Path) {
+        let text = std::fs::read_to_string(file).expect("read the copy");
+        let head: Vec<&str> = text.lines().take(5).collect();
+        assert!(
+            head.iter()
+                .any(|l| l.starts_with("-- MariaDB dump") || l.starts_with("-- MySQL dump")),
+            "{}: no dump header",
+            file.display()
+        );
+        let tail: Vec<&str> = text.lines().rev().take(3).collect();
+        assert!(
+            tail.iter().any(|l| l.starts_with("-- Dump completed")),
+            "{}: no `-- Dump completed` trailer",
+            file.display()
+        );
+    }
+
+    /// Issue #10 item 7, MySQL: the copy of the database the restore drops
+    /// is complete, private, brings back the rows written after the backup,
+    /// is not written by a dry run, and is kept by a re-run.
+    #[test]
+    fn restore_keeps_a_copy_of_the_database_it_drops() {
+        let t = scratch();
+        let my = Mariadb::start();
+        let (dump, dumped, changed) = dumped_then_changed(&my, t.path());
+        let b = compile(&plan(my.port, &dump, Some(&sha256_file(&dump))), t.path());
+        let copy = copy_path(&b, &dump, DB, "sql");
+        let ws = Host::new(&t.path().join("hosts"), "workstation");
+        let script = b.script("restore-db", "workstation");
+
+        let dry = ws.script(&script, &[("REWIND_DRY_RUN", "1")]);
+        dry.assert_ok("restore-db, dry run");
+        assert!(
+            dry.stdout.contains("would run: mysqldump")
+                || dry.stdout.contains("would run: mariadb-dump"),
+            "{}",
+            dry.all()
+        );
+        assert_no_copy(t.path(), "dry run");
+        assert_eq!(my.fingerprint(DB), changed, "a dry run changes nothing");
+
+        let run = ws.script(&script, &[]);
+        run.assert_ok("restore-db");
+        assert!(
+            run.stdout.contains(&format!(
+                "database {DB} as it was before the rollback is kept in {}",
+                copy.display()
+            )),
+            "{}",
+            run.all()
+        );
+        assert_eq!(my.fingerprint(DB), dumped, "the restore itself is exact");
+        assert_eq!(mode(&copy), 0o600, "the copy holds the cluster's data");
+        dump_complete(&copy);
+        let first = sha256_file(&copy);
+
+        my.sql(&format!(
+            "INSERT INTO {DB}.kine(name) VALUES ('/registry/written-between-runs')"
+        ));
+        let again = ws.script(&script, &[("REWIND_FORCE", "1")]);
+        again.assert_ok("restore-db again");
+        assert!(
+            again.stdout.contains("made by an earlier run")
+                && again.stdout.contains("not overwritten"),
+            "{}",
+            again.all()
+        );
+        assert_eq!(
+            sha256_file(&copy),
+            first,
+            "the first copy is kept as it was"
+        );
+        assert_eq!(my.fingerprint(DB), dumped);
+
+        my.replay(DB, &copy);
+        assert_eq!(
+            my.fingerprint(DB),
+            changed,
+            "the copy is the database as it was"
+        );
+
+        // No database (a DBA dropped it): nothing to keep, the restore goes on.
+        let dir = t.path().join("no-database");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dump2 = dir.join("rke2.sql");
+        std::fs::copy(&dump, &dump2).expect("copy dump");
+        my.sql(&format!("DROP DATABASE {DB}"));
+        let b = compile(&plan(my.port, &dump2, None), &dir);
+        let run = Host::new(&dir.join("hosts"), "workstation")
+            .script(&b.script("restore-db", "workstation"), &[]);
+        run.assert_ok("restore-db without a database");
+        assert!(
+            run.stdout
+                .contains("there is no current database to keep a copy of"),
+            "{}",
+            run.all()
+        );
+        assert_no_copy(&dir, "no database");
+        assert_eq!(my.fingerprint(DB), dumped);
+    }
+
+    /// A user whose grants lack DROP on the database is refused in
+    /// preflight, the missing privilege and its GRANT named, before
+    /// anything is copied or dropped; with DROP granted the same script
+    /// restores.
+    #[test]
+    fn a_user_without_drop_is_refused_in_preflight() {
+        let t = scratch();
+        let my = Mariadb::start();
+        let (dump, dumped, changed) = dumped_then_changed(&my, t.path());
+        for host in ["localhost", "127.0.0.1"] {
+            my.sql(&format!(
+                "CREATE USER 'nodrop'@'{host}'; \
+                 GRANT SELECT, INSERT, CREATE, ALTER, LOCK TABLES ON `{DB}`.* TO 'nodrop'@'{host}'"
+            ));
+        }
+        let b = compile(
+            &plan(my.port, &dump, None).replace("user = \"root\"", "user = \"nodrop\""),
+            t.path(),
+        );
+        let ws = Host::new(&t.path().join("hosts"), "workstation");
+        let script = b.script("restore-db", "workstation");
+        let run = ws.script(&script, &[]);
+        assert_refused_in_preflight(&run, "restore-db without DROP");
+        assert!(
+            run.stderr.contains(&format!("lacks DROP on database {DB}"))
+                && run
+                    .stderr
+                    .contains(&format!("GRANT DROP ON `{DB}`.* TO 'nodrop'@")),
+            "{}",
+            run.all()
+        );
+        assert_eq!(my.fingerprint(DB), changed, "nothing was dropped");
+        assert_no_copy(t.path(), "refused");
+
+        for host in ["localhost", "127.0.0.1"] {
+            my.sql(&format!("GRANT DROP ON `{DB}`.* TO 'nodrop'@'{host}'"));
+        }
+        ws.script(&script, &[])
+            .assert_ok("restore-db with DROP granted");
+        assert_eq!(my.fingerprint(DB), dumped);
+        dump_complete(&copy_path(&b, &dump, DB, "sql"));
+    }
+
+    /// `rewind check` refuses, with the place in the plan, a database name
+    /// that the restore would only refuse after every server is stopped.
+    #[test]
+    fn check_refuses_a_database_name_with_a_backtick() {
+        use rewind::source::SourceFile;
+        let text = plan(3306, Path::new("/srv/backups/rke2.sql"), None)
+            .replace("database = \"rke2\"", "database = \"rke`2\"");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("database = "))
+            .expect("database line")
+            + 1;
+        let source = SourceFile::new("test-plan.toml", text);
+        let checked = rewind::validate::check(&source, None);
+        assert!(checked.model.is_none(), "the plan must be rejected");
+        let shown = rewind::diagnostic::render_all(&checked.diagnostics, &source);
+        assert!(
+            shown.contains(&format!("test-plan.toml:{line}:12"))
+                && shown.contains("backtick")
+                && shown.contains("datastore.database"),
+            "{shown}"
+        );
     }
 }
 

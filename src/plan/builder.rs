@@ -111,6 +111,23 @@ impl Builder {
         });
     }
 
+    /// Records something kept under a name of its own (not `from.SUFFIX`),
+    /// for the cleanup section: a copy saved before a step replaces it.
+    pub fn saved(
+        &mut self,
+        hosts: impl Into<String>,
+        from: impl Into<String>,
+        to: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        self.plan.moved_aside.push(Aside {
+            hosts: hosts.into(),
+            from: from.into(),
+            to: to.into(),
+            note: note.into(),
+        });
+    }
+
     /// Records a check the operator must make by hand.
     pub fn manual(&mut self, text: impl Into<String>) {
         self.plan.manual_checks.push(text.into());

@@ -82,6 +82,22 @@ pub enum Func {
     /// `check_mysql_dump FILE`: a complete mysqldump/mariadb-dump file
     /// (dump header, `-- Dump completed` trailer).
     CheckMysqlDump,
+    /// `check_pg_restore FILE HOST PORT USER DATABASE COPY`: what the
+    /// restore needs, checked before anything is dropped: the archive is of
+    /// DATABASE; the folder of COPY is writable (or COPY is an earlier run's
+    /// copy); USER is a superuser, or has CREATEDB and owns DATABASE (when it
+    /// exists). A missing right is named with the `ALTER ROLE` / `ALTER
+    /// DATABASE` that grants it. For a non-superuser, warns about what the
+    /// restore cannot bring back: objects of other roles (`--no-owner`),
+    /// GRANTs made by other roles (then `--no-acl`).
+    CheckPgRestore,
+    /// `check_mysql_restore FILE HOST PORT USER DATABASE COPY`: the dump
+    /// switches to no other database; the folder of COPY is writable (or
+    /// COPY exists); `SHOW GRANTS` gives USER on DATABASE (or `*.*`, or a
+    /// database pattern that matches it) DROP, CREATE, SELECT, INSERT,
+    /// ALTER and LOCK TABLES (and TRIGGER, CREATE VIEW, SHOW VIEW when the
+    /// dump has triggers or views); a missing one is named with its `GRANT`.
+    CheckMysqlRestore,
     /// `check_sqlite_db FILE`: `PRAGMA integrity_check` prints `ok` (when
     /// sqlite3 is present; otherwise says it could not check).
     CheckSqliteDb,
@@ -154,15 +170,28 @@ pub enum Func {
     /// `restore_sqlite BACKUP DB SUFFIX`: move DB and its -wal/-shm/-journal
     /// aside, copy BACKUP in through a temporary name, check the copy.
     RestoreSqlite,
-    /// `restore_postgres FILE HOST PORT USER DATABASE`: drop and recreate
-    /// DATABASE from the `pg_dump -Fc` archive (`pg_restore --clean
-    /// --if-exists --create`), then check the `kine` table is not empty.
-    /// Empty PORT/USER mean the client's default; the password comes from
-    /// PGPASSWORD or ~/.pgpass.
+    /// `save_postgres HOST PORT USER DATABASE COPY`: keep the current
+    /// DATABASE in COPY before it is dropped: `pg_dump -Fc` (umask 077) into
+    /// `COPY.partial`, checked like the backup (`pg_restore -l`, `pg_restore
+    /// -f /dev/null`), then renamed. An existing COPY (an earlier run's) is
+    /// kept and never overwritten; a missing DATABASE leaves nothing to keep.
+    SavePostgres,
+    /// `save_mysql HOST PORT USER DATABASE COPY`: the same with `mysqldump`
+    /// (or `mariadb-dump`) `--single-transaction --routines --triggers`,
+    /// checked for the dump header and the `-- Dump completed` trailer.
+    SaveMysql,
+    /// `restore_postgres FILE HOST PORT USER DATABASE [COPY]`: drop and
+    /// recreate DATABASE from the `pg_dump -Fc` archive (`pg_restore --clean
+    /// --if-exists --create`; unless USER is a superuser, `--no-owner`, and
+    /// `--no-acl` when the archive holds GRANTs made by other roles), then
+    /// check the `kine` table is not empty. Empty PORT/USER
+    /// mean the client's default; the password comes from PGPASSWORD or
+    /// ~/.pgpass. COPY (from `save_postgres`) is named in the failure hint.
     RestorePostgres,
-    /// `restore_mysql FILE HOST PORT USER DATABASE`: drop DATABASE, create it,
-    /// replay the dump, then check the `kine` table is not empty. The
-    /// password comes from MYSQL_PWD or an option file.
+    /// `restore_mysql FILE HOST PORT USER DATABASE [COPY]`: drop DATABASE,
+    /// create it, replay the dump, then check the `kine` table is not empty.
+    /// The password comes from MYSQL_PWD or an option file. COPY (from
+    /// `save_mysql`) is named in the failure hint.
     RestoreMysql,
     /// `verify_cluster KUBECONFIG TARGET NODE...`: wait (`REWIND_VERIFY_TIMEOUT`,
     /// default 900 s) until every NODE is Ready at TARGET, uncordon what
@@ -257,6 +286,8 @@ impl Func {
             Func::CheckRoom => "check_room",
             Func::CheckPgArchive => "check_pg_archive",
             Func::CheckMysqlDump => "check_mysql_dump",
+            Func::CheckPgRestore => "check_pg_restore",
+            Func::CheckMysqlRestore => "check_mysql_restore",
             Func::CheckSqliteDb => "check_sqlite_db",
             Func::DrainNodes => "drain_nodes",
             Func::StopRke2 => "stop_rke2",
@@ -274,6 +305,8 @@ impl Func {
             Func::ClusterReset => "cluster_reset",
             Func::StartUnit => "start_unit",
             Func::RestoreSqlite => "restore_sqlite",
+            Func::SavePostgres => "save_postgres",
+            Func::SaveMysql => "save_mysql",
             Func::RestorePostgres => "restore_postgres",
             Func::RestoreMysql => "restore_mysql",
             Func::VerifyCluster => "verify_cluster",
@@ -345,8 +378,14 @@ impl Func {
             | Func::CheckImages
             | Func::MoveImagesAside
             | Func::MoveManifestsAside => "install",
-            Func::CheckPgArchive | Func::RestorePostgres => "postgres",
-            Func::CheckMysqlDump | Func::RestoreMysql => "mysql",
+            Func::CheckPgArchive
+            | Func::CheckPgRestore
+            | Func::SavePostgres
+            | Func::RestorePostgres => "postgres",
+            Func::CheckMysqlDump
+            | Func::CheckMysqlRestore
+            | Func::SaveMysql
+            | Func::RestoreMysql => "mysql",
             Func::CheckSqliteDb | Func::RestoreSqlite => "sqlite",
             Func::DrainNodes | Func::VerifyCluster => "kube",
             Func::NeedDocker

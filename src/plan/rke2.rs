@@ -807,22 +807,39 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
         .snapshot_path()
         .expect("external database dumps are files")
         .to_owned();
+    let postgres = matches!(cx.r.datastore, Datastore::Postgres(_));
     let port = db.port.map(|p| p.to_string()).unwrap_or_default();
     let user = db.user.clone().unwrap_or_default();
-    let (tools, check, restore, client): (&[&str], Func, Func, &str) = match &cx.r.datastore {
-        Datastore::Postgres(_) => (
-            &["pg_restore", "psql"],
-            Func::CheckPgArchive,
-            Func::RestorePostgres,
-            "PostgreSQL",
-        ),
-        _ => (
-            &["mysql"],
-            Func::CheckMysqlDump,
-            Func::RestoreMysql,
-            "MySQL",
-        ),
-    };
+    // The current database is dumped beside the backup before it is dropped:
+    // the same host, a folder the operator already manages, a name that
+    // says what it is and which plan made it.
+    let copy = external_copy_path(&dump, &db.database, &cx.suffix, postgres);
+    let (tools, check, rights, save, restore, client): (&[&str], Func, Func, Func, Func, &str) =
+        if postgres {
+            (
+                &["pg_restore", "psql", "pg_dump"],
+                Func::CheckPgArchive,
+                Func::CheckPgRestore,
+                Func::SavePostgres,
+                Func::RestorePostgres,
+                "PostgreSQL",
+            )
+        } else {
+            (
+                &["mysql"],
+                Func::CheckMysqlDump,
+                Func::CheckMysqlRestore,
+                Func::SaveMysql,
+                Func::RestoreMysql,
+                "MySQL",
+            )
+        };
+    let conn = [
+        db.host.clone(),
+        port.clone(),
+        user.clone(),
+        db.database.clone(),
+    ];
     let mut pre = vec![cx.tools(tools), Op::new(Func::NeedFile, [dump.as_str()])];
     if let Some(h) = &cx.r.snapshot.sha256 {
         pre.push(Op::new(Func::CheckSha256, [dump.clone(), h.clone()]));
@@ -831,31 +848,80 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
     // The dump is useless without the token it was taken with (its bootstrap
     // data is encrypted with it): check the saved copy before dropping anything.
     pre.extend(cx.token_checks());
-    let act = vec![Op::new(
-        restore,
-        [
-            dump.clone(),
-            db.host.clone(),
-            port,
-            user,
-            db.database.clone(),
-        ],
-    )];
+    // Last: the archive's database name is checked before the server is
+    // asked anything, then the user's rights.
+    let mut args = vec![dump.clone()];
+    args.extend(conn.iter().cloned());
+    args.push(copy.clone());
+    pre.push(Op::new(rights, args.clone()));
+    let mut save_args = conn.to_vec();
+    save_args.push(copy.clone());
+    let act = vec![Op::new(save, save_args), Op::new(restore, args)];
     let s = match &host {
         Host::Workstation => script(Host::Workstation, false, pre, act),
         Host::Node(n) => script(Host::Node(n.clone()), true, pre, act),
     };
-    let how = match &cx.r.datastore {
-        Datastore::Postgres(_) => format!(
-            "`pg_restore --clean --if-exists --create --exit-on-error -d postgres` of `{dump}`: the database `{}` is dropped and created again from the archive, so tables created after the dump do not survive",
-            db.database
-        ),
-        _ => format!(
-            "`DROP DATABASE {0}`, `CREATE DATABASE {0}`, then the dump `{dump}` replayed into it",
-            db.database
-        ),
+    let q = crate::shell::quote;
+    let opt = |flag: &str, v: &str| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", q(&format!("{flag}={v}")))
+        }
     };
-    b.manual(format!("{client}: the restore drops the database `{}`. If your DBA keeps its own copy of the current database, take it now; rewind cannot move a remote database aside.", db.database));
+    let (how, back) = if postgres {
+        let c = format!(
+            "{}{}{}",
+            opt("--host", &db.host),
+            opt("--port", &port),
+            opt("--username", &user)
+        );
+        (
+            format!(
+                "`pg_restore --clean --if-exists --create --exit-on-error -d postgres` of `{dump}`: the database `{}` is dropped and created again from the archive, so tables created after the dump do not survive. A superuser restores owners and privileges as dumped; a user that is not one (it must have CREATEDB and own the database) restores with `--no-owner`, so every object then belongs to it, and also with `--no-acl` when the dump holds GRANTs made by other roles, which only a superuser can replay (the script warns about both)",
+                db.database
+            ),
+            format!(
+                "`pg_restore --clean --if-exists --create --exit-on-error --no-password{c} -d postgres {}` (as a user that is not a superuser, add `--no-owner`)",
+                q(&copy)
+            ),
+        )
+    } else {
+        let c = format!(
+            "{}{}{}",
+            opt("--host", &db.host),
+            opt("--port", &port),
+            opt("--user", &user)
+        );
+        let name = db.database.replace('\'', "'\"'\"'");
+        (
+            format!(
+                "`DROP DATABASE {0}`, `CREATE DATABASE {0}`, then the dump `{dump}` replayed into it",
+                db.database
+            ),
+            format!(
+                "`` mysql{c} -e 'DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`' `` then `mysql{c} {} < {}`",
+                q(&format!("--database={}", db.database)),
+                q(&copy)
+            ),
+        )
+    };
+    let (dump_tool, pw) = if postgres {
+        ("`pg_dump -Fc`", "PGPASSWORD or ~/.pgpass")
+    } else {
+        (
+            "`mysqldump --single-transaction --routines --triggers` (or `mariadb-dump`)",
+            "MYSQL_PWD or an option file",
+        )
+    };
+    b.saved(
+        host.name(),
+        format!("{client} database {} on {}", db.database, db.host),
+        copy.clone(),
+        format!(
+            "the database as it was before the rollback, saved by the restore-db step; to go back to it: {back}; delete it once the rollback is verified (it holds the cluster's data, secrets included)"
+        ),
+    );
     b.step(
         "restore-db",
         format!("Restore the {client} database on {}", host.name()),
@@ -863,23 +929,62 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
         true,
         StepDoc {
             what: vec![
-                format!("On {}: checks that the dump is complete, then {how}.", host.name()),
-                format!("Then checks that the `kine` table exists and is not empty. The password is read from {} (never from the plan or the bundle).", if client == "PostgreSQL" { "PGPASSWORD or ~/.pgpass" } else { "MYSQL_PWD or an option file" }),
+                format!(
+                    "On {}: checks that the dump is complete and is of `{}`, and that the {client} user may drop and recreate it (before anything is changed; a missing right is named with the statement that grants it).",
+                    host.name(),
+                    db.database
+                ),
+                format!(
+                    "Keeps a copy of the current database in `{copy}`: {dump_tool}, file mode 0600, written under a temporary name, checked like the backup, then renamed. A copy left by an earlier run is kept, never overwritten (the script says so); if the database does not exist there is nothing to copy."
+                ),
+                format!("Then {how}."),
+                format!(
+                    "Then checks that the `kine` table exists and is not empty. The password is read from {pw} (never from the plan or the bundle)."
+                ),
             ],
             why: vec![
                 "RKE2 rollback guide, External Database, step 3: the datastore goes back to the dump taken on the target minor. There is no cluster-reset with an external database.".into(),
-                "A plain `pg_restore --clean` leaves tables created after the dump in place; dropping the database makes the restore exact.".into(),
+                if postgres { "A plain `pg_restore --clean` leaves tables created after the dump in place; dropping the database makes the restore exact." } else { "Replaying a dump leaves tables created after it in place; dropping the database first makes the restore exact." }.into(),
+                "What the cluster wrote since the backup lives only in the current database: the copy is what makes the drop reversible.".into(),
             ],
-            done: vec!["`ok: database restored; kine has N rows`.".into()],
+            done: vec![
+                format!("`ok: database {} as it was before the rollback is kept in {copy}` (or `keeping the copy ... made by an earlier run`), then `ok: database restored; kine has N rows`.", db.database),
+            ],
             if_fails: vec![
-                "Connection or permission errors: check the password variable and that the user may drop and create the database; re-run.".into(),
-                "Every node is stopped at this point, so a failed restore can be repeated safely.".into(),
+                "A missing right is reported in preflight, before anything is dropped: grant it as the hint says (or name a more privileged user in the plan) and re-run.".into(),
+                "Connection errors: check the host, port, user and the password variable; re-run.".into(),
+                "Every node is stopped at this point, so a failed restore can be repeated safely: the copy of the database from before the first attempt is kept.".into(),
+                format!("To go back to the database as it was before the rollback: {back}."),
             ],
         },
         vec![s],
     );
     b.no_return();
     b.way_back(format!("The database `{}` now holds the dump. To go back, restore the copy of the database as it was before this step (see What it does), then go on as after the stop step.", db.database));
+}
+
+/// `<folder of the dump>/<database>-before-rollback.<SUFFIX>.dump` (`.sql`
+/// for MySQL): where the current database is kept before the restore drops
+/// it. Characters of the database name other than letters, digits, `.`,
+/// `_` and `-` become `_` in the file name.
+fn external_copy_path(dump: &str, database: &str, suffix: &str, postgres: bool) -> String {
+    let dir = match dump.rsplit_once('/') {
+        Some(("", _)) => "",
+        Some((d, _)) => d,
+        None => ".",
+    };
+    let name: String = database
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let ext = if postgres { "dump" } else { "sql" };
+    format!("{dir}/{name}-before-rollback.{suffix}.{ext}")
 }
 
 fn start_init(b: &mut Builder, cx: &Ctx<'_>) {

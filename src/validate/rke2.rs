@@ -566,7 +566,9 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
         }
     };
     let database = match &d.database {
-        Some(h) => cx.plain(h, "datastore.database"),
+        Some(h) => cx
+            .plain(h, "datastore.database")
+            .filter(|_| super::dbname::check(cx, h, kind)),
         None => {
             cx.push(
                 Diagnostic::error(

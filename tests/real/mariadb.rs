@@ -126,6 +126,28 @@ impl Mariadb {
     }
 }
 
+impl Mariadb {
+    /// Drops and creates `db`, then replays the SQL dump `file` into it.
+    pub fn replay(&self, db: &str, file: &Path) {
+        self.sql(&format!(
+            "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
+        ));
+        let input = std::fs::File::open(file).expect("open dump");
+        let out = Command::new("mariadb")
+            .args(client_args(self.port))
+            .arg(format!("--database={db}"))
+            .stdin(input)
+            .output()
+            .expect("run mariadb");
+        assert!(
+            out.status.success(),
+            "replaying {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// `--no-defaults -h127.0.0.1 -P<port> -uroot`.
 fn client_args(port: u16) -> Vec<String> {
     vec![

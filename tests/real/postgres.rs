@@ -81,21 +81,23 @@ impl Postgres {
     }
 
     fn conn(&self, c: &mut Command) {
-        c.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            "postgres",
-        ]);
+        self.conn_as(c, "postgres");
+    }
+
+    fn conn_as(&self, c: &mut Command, user: &str) {
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", user]);
     }
 
     /// Runs SQL in `db` (psql, stop at the first error); returns the
     /// unaligned, tuples-only output.
     pub fn sql(&self, db: &str, sql: &str) -> String {
+        self.sql_as("postgres", db, sql)
+    }
+
+    /// [`Postgres::sql`] as another role (trust authentication: no password).
+    pub fn sql_as(&self, user: &str, db: &str, sql: &str) -> String {
         let mut c = Command::new("psql");
-        self.conn(&mut c);
+        self.conn_as(&mut c, user);
         c.args([
             "-X",
             "-q",
@@ -149,5 +151,22 @@ impl Postgres {
         c.args(["-Fc", "-d", db, "-f"]).arg(file);
         run_ok(&mut c);
         file.to_owned()
+    }
+
+    /// Drops and recreates the database of a `pg_dump -Fc` archive from it,
+    /// as the superuser (`pg_restore --clean --if-exists --create`).
+    pub fn restore(&self, archive: &Path) {
+        let mut c = Command::new("pg_restore");
+        self.conn(&mut c);
+        c.args([
+            "--clean",
+            "--if-exists",
+            "--create",
+            "--exit-on-error",
+            "-d",
+            "postgres",
+        ])
+        .arg(archive);
+        run_ok(&mut c);
     }
 }

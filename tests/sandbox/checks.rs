@@ -675,6 +675,11 @@ pub fn read_only(c: &Call) -> bool {
         "systemctl" => has("is-active") || has("is-enabled"),
         "kubectl" => has("get") && !has("drain") && !has("uncordon"),
         "pg_restore" => !a.iter().any(|x| x == "-d" || x.starts_with("--dbname=")),
+        // The library's psql calls are SELECTs (rights, existence, rows).
+        "psql" => true,
+        "mysql" => a
+            .windows(2)
+            .any(|w| w[0] == "-e" && w[1].starts_with("SELECT")),
         "docker" => c.starts(&["ps"]),
         _ => false,
     }

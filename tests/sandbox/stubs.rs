@@ -22,6 +22,8 @@ const ON_PATH: &[&str] = &[
     "kubectl",
     "pg_restore",
     "psql",
+    "pg_dump",
+    "mysqldump",
     "mysql",
     "docker",
     "s3cmd",
@@ -39,6 +41,8 @@ const FILES: &[&str] = &[
     "install-online.sh",
     "pg_restore",
     "psql",
+    "pg_dump",
+    "mysqldump",
     "mysql",
     "docker",
     "rke",
@@ -58,6 +62,8 @@ pub const STAND_INS: &[&str] = &[
     "rke2-install.sh",
     "pg_restore",
     "psql",
+    "pg_dump",
+    "mysqldump",
     "mysql",
     "docker",
     "rke",
@@ -99,6 +105,7 @@ pub fn install(test: &Path) {
         &bin,
         &test.join("cluster"),
         &test.join("fixtures/etcd"),
+        &test.join("fixtures/postgres"),
     ] {
         fs::create_dir_all(d).expect("create the test's shared folder");
     }
@@ -120,6 +127,12 @@ pub fn install(test: &Path) {
         test.join("fixtures/token"),
     )
     .expect("copy the token fixture");
+    // What the pg_dump stand-in writes: the copy must be a real archive.
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/postgres/rke2.dump"),
+        test.join("fixtures/postgres/rke2.dump"),
+    )
+    .expect("copy the PostgreSQL archive fixture");
     let journal = test.join("journal");
     fs::write(&journal, "").expect("create the journal");
     // Runs as another user (the root guard) may still call a stand-in.
