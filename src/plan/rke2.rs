@@ -199,6 +199,33 @@ impl<'a> Ctx<'a> {
         n.role == Role::Server
     }
 
+    /// External database: the rights the restore needs (and the archive's
+    /// database name), checked on the restoring host. Step 1 runs it too, so
+    /// that a missing right is found before anything is stopped.
+    fn external_rights_check(&self) -> Option<Op> {
+        let (db, postgres) = match &self.r.datastore {
+            Datastore::Postgres(db) => (db, true),
+            Datastore::Mysql(db) => (db, false),
+            _ => return None,
+        };
+        let dump = self.snapshot_path()?.to_owned();
+        let copy = external_copy_path(&dump, &db.database, &self.suffix, postgres);
+        let args = vec![
+            dump,
+            db.host.clone(),
+            db.port.map(|p| p.to_string()).unwrap_or_default(),
+            db.user.clone().unwrap_or_default(),
+            db.database.clone(),
+            copy,
+        ];
+        let f = if postgres {
+            Func::CheckPgRestore
+        } else {
+            Func::CheckMysqlRestore
+        };
+        Some(Op::new(f, args))
+    }
+
     /// Air-gap: the target's image archives are in the data dir's images
     /// folder (the restore and the first start pull nothing).
     fn image_checks(&self) -> Vec<Op> {
@@ -288,12 +315,13 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
     let mut scripts = Vec::new();
     if restore_host == Host::Workstation {
         let tools: &[&str] = match &cx.r.datastore {
-            Datastore::Postgres(_) => &["pg_restore", "psql"],
+            Datastore::Postgres(_) => &["pg_restore", "psql", "pg_dump"],
             _ => &["mysql"],
         };
         let mut pre = vec![cx.tools(tools)];
         pre.extend(cx.snapshot_checks());
         pre.extend(cx.token_checks());
+        pre.extend(cx.external_rights_check());
         scripts.push(script(Host::Workstation, false, pre, Vec::new()));
     }
     for n in &cx.r.nodes {
@@ -313,7 +341,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
                         extra.push("unzip");
                     }
                 }
-                Datastore::Postgres(_) => extra.extend(["pg_restore", "psql"]),
+                Datastore::Postgres(_) => extra.extend(["pg_restore", "psql", "pg_dump"]),
                 Datastore::Mysql(_) => extra.push("mysql"),
                 Datastore::Sqlite => {}
             }
@@ -331,6 +359,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         pre.extend(cx.install_checks());
         if restores_here {
             pre.extend(cx.snapshot_checks());
+            pre.extend(cx.external_rights_check());
             if matches!(cx.r.datastore, Datastore::Postgres(_) | Datastore::Mysql(_))
                 && !cx.holds_token(n)
             {

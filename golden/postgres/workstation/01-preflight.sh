@@ -1252,11 +1252,12 @@ put_token() {
 # What must hold before anything changes. Read-only.
 preflight() {
 	:
-	need_tools sha256sum pg_restore psql
+	need_tools sha256sum pg_restore psql pg_dump
 	need_file /srv/backups/rke2-pre-upgrade.dump
 	check_sha256 /srv/backups/rke2-pre-upgrade.dump 5912a25a2362cbfea35a2098e742559a864042f87a43e1646a7877155e63bcc4
 	check_pg_archive /srv/backups/rke2-pre-upgrade.dump
 	check_token /srv/backups/rke2-token 4492bf12ccef106f5bd9f15dc968b678d5d09b21c5b574ff49593a59a8108387
+	check_pg_restore /srv/backups/rke2-pre-upgrade.dump pg.db.internal 5432 rke2 rke2 /srv/backups/rke2-before-rollback.rewind-28714b98.dump
 }
 
 # The step itself.

@@ -2029,6 +2029,7 @@ preflight() {
 	need_file /var/backups/kine-pre-upgrade.sql
 	check_sha256 /var/backups/kine-pre-upgrade.sql ce42e50c99a5bd839e4d15fd6624d9400b18519352b689cfb4a1698e375eae26
 	check_mysql_dump /var/backups/kine-pre-upgrade.sql
+	check_mysql_restore /var/backups/kine-pre-upgrade.sql 127.0.0.1 3306 kine kine /var/backups/kine-before-rollback.rewind-53faa528.sql
 	check_token /var/backups/rke2-token
 	check_token_source /etc/rancher/rke2 rke2-server /usr/local/lib/systemd/system/rke2-server.env /var/backups/rke2-token
 }
