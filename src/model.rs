@@ -228,6 +228,8 @@ pub struct RkeTool {
     pub deployment: String,
     /// Container whose image is set.
     pub container: String,
+    /// The cluster file has s3backupconfig: rke pulls the snapshot from S3.
+    pub s3_backup: bool,
 }
 
 /// An RKE1 etcd snapshot.

@@ -223,6 +223,9 @@ pub struct RkeSpec {
     /// The container whose image is set (default cattle-server).
     #[schemars(with = "Option<String>")]
     pub container: Option<S<String>>,
+    /// The cluster file has `services.etcd.backup_config.s3backupconfig`: rke pulls the snapshot from S3 itself, and no node needs a local copy.
+    #[schemars(with = "Option<bool>")]
+    pub s3_backup: Option<S<bool>>,
 }
 
 /// `[recovery]` (rke1 disaster recovery).

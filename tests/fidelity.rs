@@ -640,3 +640,80 @@ fn airgap_images_land_in_the_data_dir_all_of_them() {
         last.describe()
     );
 }
+
+// ---- item 12: RKE1 cluster files ----------------------------------------------
+
+/// rke restores from the first etcd node of the cluster file, and from S3
+/// when the file has s3backupconfig: step 1 refuses a cluster file whose
+/// first etcd node is not the plan's (the copy it checked is not the one
+/// used), and one with s3backupconfig unless the plan says so; with
+/// `s3-backup = true`, no node is asked for a local copy.
+#[test]
+fn rke1_the_cluster_file_decides_where_the_snapshot_comes_from() {
+    let w = World::golden("rancher-upgrade", Shell::Dash);
+    let cfg = w.rke1().on_workstation(&w.rke1().config);
+    let ws = w.host("workstation");
+    let text = ws.text(&cfg).expect("the cluster file");
+    // The second node first: rke would restore from it.
+    let mut blocks: Vec<String> = text.split("  - address: ").map(str::to_owned).collect();
+    let head = blocks.remove(0);
+    blocks.swap(0, 1);
+    let reordered = format!("{head}  - address: {}", blocks.join("  - address: "));
+    ws.write(&cfg, &reordered, 0o600);
+    let runs = w.walk(&[]).expect_err("refused");
+    let last = runs.last().expect("a run");
+    assert_eq!(last.host, "workstation", "{}", last.describe());
+    assert!(
+        last.run
+            .stderr
+            .contains("rke restores from the first etcd node of")
+            && last
+                .run
+                .stderr
+                .contains("but the plan's first etcd node is 1.1.1.1"),
+        "{}",
+        last.describe()
+    );
+
+    let w = World::golden("rancher-upgrade", Shell::Dash);
+    let ws = w.host("workstation");
+    append(
+        ws,
+        &cfg,
+        "services:\n  etcd:\n    backup_config:\n      s3backupconfig:\n        bucket_name: rancher-backups\n",
+    );
+    let runs = w.walk(&[]).expect_err("refused");
+    let last = runs.last().expect("a run");
+    assert!(
+        last.run.stderr.contains(
+            "has s3backupconfig: rke etcd snapshot-restore pulls the snapshot from S3 itself"
+        ),
+        "{}",
+        last.describe()
+    );
+
+    // The plan says so: no node needs a local copy.
+    let text = harness::world::plan_text("rancher-upgrade").replacen(
+        "[rke]\n",
+        "[rke]\ns3-backup = true\n",
+        1,
+    );
+    let w = World::compile("rancher-s3", &text, Shell::Dash)
+        .unwrap_or_else(|d| panic!("compiles: {d:?}"));
+    let ws = w.host("workstation");
+    append(
+        ws,
+        &cfg,
+        "services:\n  etcd:\n    backup_config:\n      s3backupconfig:\n        bucket_name: rancher-backups\n",
+    );
+    for n in ["1.1.1.1", "2.2.2.2", "3.3.3.3"] {
+        let h = w.host(n);
+        for f in h.list("/opt/rke/etcd-snapshots") {
+            std::fs::remove_file(h.disk(&format!("/opt/rke/etcd-snapshots/{f}"))).expect("rm");
+        }
+    }
+    for script in w.scripts().iter().filter(|s| s.contains("01-preflight")) {
+        let r = w.run(script, &[]);
+        assert_eq!(r.run.code, 0, "{}", r.describe());
+    }
+}

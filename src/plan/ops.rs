@@ -214,10 +214,12 @@ pub enum Func {
     /// containers whose name contains WORD (pod sandboxes `k8s_POD_*`
     /// excepted); none is not an error.
     RestartMatchingContainers,
-    /// `rke1_check_workstation BIN CONFIG STATE KUBECONFIG`: the rke binary
-    /// runs (`BIN --version`), the cluster file and its state file are
+    /// `rke1_check_workstation BIN CONFIG STATE KUBECONFIG SOURCE S3`: the rke
+    /// binary runs (`BIN --version`), the cluster file and its state file are
     /// readable; a missing kubeconfig is only reported (`rke up` writes it).
-    /// Relative paths are relative to the working directory.
+    /// The cluster file has s3backupconfig exactly when S3 is 1; when SOURCE
+    /// is not empty, it is the first etcd node of the cluster file (the one
+    /// rke restores from). Relative paths are relative to the working directory.
     Rke1CheckWorkstation,
     /// `rke1_check_snapshot DIR NAME HEX MODE`: `DIR/NAME.zip` (or `DIR/NAME`)
     /// is there and hashes to HEX (empty: not checked). MODE `source`: the

@@ -88,9 +88,23 @@ impl<'a> Ctx<'a> {
 
     fn check_workstation(&self) -> Op {
         let t = &self.r.rke;
+        // rke restores from the first etcd node of the cluster file: outside
+        // disaster recovery (whose cluster file still names the dead node at
+        // step 1) that must be the plan's source node.
+        let source = match &self.r.recovery {
+            None if !t.s3_backup => self.source.address.clone(),
+            _ => String::new(),
+        };
         Op::new(
             Func::Rke1CheckWorkstation,
-            [&t.binary, &t.config, &t.state, &t.kubeconfig],
+            [
+                t.binary.clone(),
+                t.config.clone(),
+                t.state.clone(),
+                t.kubeconfig.clone(),
+                source,
+                if t.s3_backup { "1" } else { "0" }.to_owned(),
+            ],
         )
     }
 
@@ -120,7 +134,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn snapshot_check(&self, n: &Rke1Node) -> Op {
-        let mode = if n.address == self.source.address {
+        // With s3backupconfig, rke downloads the snapshot on every etcd
+        // node: no local copy is needed anywhere.
+        let mode = if n.address == self.source.address && !self.r.rke.s3_backup {
             "source"
         } else {
             "peer"
@@ -726,6 +742,7 @@ fn notes(b: &mut Builder, cx: &Ctx<'_>) {
     if let Some(rec) = &r.recovery {
         b.manual(format!("The failed node {} must stay off for good (or at least have docker stopped) before the restore: a node that comes back with its old etcd data tries to rejoin the old cluster. The RKE documentation says to stop all Kubernetes services on the old nodes before restoring.", rec.failed));
         b.manual(format!("Provision the new node {} like the others before step 1: docker installed, and SSH access for the cluster file's user and key (the rollback guide, \"Create New Node\").", rec.replacement));
+        b.manual(format!("Restoring a snapshot is for a lost quorum. If the other etcd nodes still run and form a majority (two of three), you do not need it and lose nothing: replace {} with {} in the cluster file and run `rke up` (rke removes the failed member and adds the new one, which copies the data from the others; RKE documentation, \"Adding and removing nodes\"). This bundle restores the snapshot instead and loses every write since it was taken.", rec.failed, rec.replacement));
     }
     b.manual(format!("Do not share `{SNAPSHOT_DIR}` between the etcd nodes over NFS during the restore (RKE documentation)."));
 }

@@ -78,6 +78,11 @@ pub(super) fn validate(
     };
     if let (Some(cur), Some(tgt)) = (&current, &target) {
         direction(cx, cur, tgt, recovery_present, target_span.clone(), checked);
+        rancher_scope(
+            cx,
+            cur,
+            c.current_version.as_ref().map(S::span).or(cspan.clone()),
+        );
     }
 
     // --- [rke]
@@ -136,6 +141,27 @@ fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<RancherVersion> {
         );
         None
     })
+}
+
+/// Rule `rancher-version` (warning): the procedure is the one Rancher
+/// documents for v2.0–v2.4 (restore the local cluster's etcd with rke, then
+/// set the image). From v2.5 on, Rancher is installed with Helm and rolled
+/// back with the rancher-backup operator (a `Restore` of a Rancher backup,
+/// then `helm rollback`), and v2.6.4+/v2.7.7+ rollbacks first need
+/// rancher-cleanup (rancher/rancher-docs: rollbacks.md).
+fn rancher_scope(cx: &mut Ctx, cur: &RancherVersion, span: Option<Range<usize>>) {
+    if cur.major == 2 && cur.minor <= 4 {
+        return;
+    }
+    cx.push(
+        Diagnostic::warning(
+            "rancher-version",
+            span,
+            format!("Rancher {cur} is past the v2.0–v2.4 range this procedure follows"),
+        )
+        .label("Rancher v2.5 and later")
+        .help("from v2.5 on Rancher is installed with Helm (deployment `rancher`) and rolled back with the rancher-backup operator (a `Restore` of a backup, then `helm rollback rancher -n cattle-system`); going back from v2.6.4+ or v2.7.7+ first needs rancher-cleanup. Restoring the local cluster's etcd still works, but also rolls back everything else on that cluster: prefer the documented way when you have a rancher-backup backup"),
+    );
 }
 
 fn direction(
@@ -373,6 +399,7 @@ fn rke_tool(
         kubeconfig: kubeconfig?,
         deployment: deployment?.to_owned(),
         container: container?,
+        s3_backup: r.s3_backup.as_ref().is_some_and(|b| *b.get_ref()),
     })
 }
 
@@ -905,6 +932,19 @@ roles = ["worker", "etcd", "controlplane"]
         assert_eq!(r.nodes[0].folder(), "1.1.1.1");
         assert!(r.recovery.is_none());
         assert!(codes(&run(UPGRADE), Severity::Warning).is_empty());
+    }
+
+    #[test]
+    fn rancher_past_v2_4_compiles_with_a_warning_naming_the_documented_way() {
+        let text = UPGRADE
+            .replace("v2.4.8", "v2.6.3")
+            .replace("v2.4.5", "v2.5.9");
+        let c = run(&text);
+        assert!(c.model.is_some(), "{:?}", c.diagnostics);
+        assert_eq!(codes(&c, Severity::Warning), ["rancher-version"]);
+        let help = c.diagnostics[0].help.clone().unwrap_or_default();
+        assert!(help.contains("rancher-backup"), "{help}");
+        assert!(help.contains("helm rollback"), "{help}");
     }
 
     #[test]

@@ -945,9 +945,34 @@ _r1_where() {
 	esac
 }
 
-# rke1_check_workstation BIN CONFIG STATE KUBECONFIG: the rke binary runs,
-# the cluster file and its state file are readable (everything missing is
-# reported at once); a missing kubeconfig is only reported: rke up writes it.
+# _r1_first_etcd CONFIG: sets _r1_fe to the address of the first node of
+# the cluster file's `nodes:` list whose role has etcd (role: [a, b] or a
+# block list), empty if none is found. The file is read on standard input:
+# a name with `=` is not an awk assignment.
+_r1_first_etcd() {
+	_r1_fe=$(awk '
+		function flush() { if (addr != "" && etcd && !done) { print addr; done = 1 } }
+		/^nodes:/ { innodes = 1; next }
+		innodes && /^[^ \t#-]/ { innodes = 0 }
+		!innodes || done { next }
+		/^[ \t]*-[ \t]+[A-Za-z_]+:/ { flush(); addr = ""; etcd = 0; inrole = 0; sub(/^[ \t]*-/, " ") }
+		/^[ \t]*address:/ { v = $0; sub(/^[^:]*:[ \t]*/, "", v); sub(/[ \t]+#.*$/, "", v); gsub(/["\047]/, "", v); addr = v; inrole = 0; next }
+		/^[ \t]*role:/ { if ($0 ~ /etcd/) etcd = 1; inrole = 1; next }
+		inrole && /^[ \t]*-[ \t]*etcd[ \t]*$/ { etcd = 1; next }
+		inrole && /^[ \t]*-[ \t]*[A-Za-z]+[ \t]*$/ { next }
+		/^[ \t]*[A-Za-z_]+:/ { inrole = 0 }
+		END { flush() }
+	' <"$1" 2>/dev/null) || _r1_fe=
+}
+
+# rke1_check_workstation BIN CONFIG STATE KUBECONFIG SOURCE S3: the rke
+# binary runs, the cluster file and its state file are readable (everything
+# missing is reported at once); a missing kubeconfig is only reported: rke
+# up writes it. The cluster file has services.etcd.backup_config
+# .s3backupconfig exactly when S3 is 1 (then rke pulls the snapshot from S3
+# on every etcd node, and the local copies do not matter); when SOURCE is
+# given, it is the first etcd node of the cluster file, the one whose copy
+# rke restores from (and the one step 1 checked).
 rke1_check_workstation() {
 	_r1w_bad=
 	case $1 in
@@ -986,6 +1011,26 @@ rke1_check_workstation() {
 	fi
 	rw_ok "rke runs: ${_r1w_v%%"$_rw_nl"*}"
 	rw_ok "cluster file $2 and its state file $3 present"
+	if grep -q -E '^[[:space:]]*s3backupconfig:' <"$2"; then
+		if [ "${6:-0}" != 1 ]; then
+			rw_hint "set s3-backup = true under [rke] in the plan and compile again: then no node is asked for a local copy, and the snapshot's name is the one in the bucket"
+			rw_fail "$2 has s3backupconfig: rke etcd snapshot-restore pulls the snapshot from S3 itself and ignores the local copies this bundle checked"
+		fi
+		rw_ok "$2 has s3backupconfig: rke pulls the snapshot from S3 itself"
+	elif [ "${6:-0}" = 1 ]; then
+		rw_hint "add the s3backupconfig of the upgrade's snapshot to $2, or set s3-backup = false in the plan (then the first etcd node must hold a local copy) and compile again"
+		rw_fail "the plan says $2 has s3backupconfig, but it has none: rke would restore a local copy that no step checked"
+	fi
+	if [ -n "${5:-}" ]; then
+		_r1_first_etcd "$2"
+		if [ -z "$_r1_fe" ]; then
+			rw_fail "no node with the etcd role found in the nodes: list of $2"
+		elif [ "$_r1_fe" != "$5" ]; then
+			rw_hint "list the nodes in the plan in the cluster file's order (or reorder the cluster file), so that the copy step 1 checked is the one rke uses; then compile again"
+			rw_fail "rke restores from the first etcd node of $2, $_r1_fe, but the plan's first etcd node is $5"
+		fi
+		rw_ok "rke restores from $_r1_fe, the first etcd node of $2 and of the plan"
+	fi
 	if [ -f "$4" ]; then
 		rw_ok "kubeconfig present: $4"
 	else
@@ -1259,7 +1304,7 @@ rke1_up() {
 preflight() {
 	:
 	need_tools kubectl
-	rke1_check_workstation ./rke_linux-amd64 rancher-cluster.yml rancher-cluster.rkestate kube_config_rancher-cluster.yml
+	rke1_check_workstation ./rke_linux-amd64 rancher-cluster.yml rancher-cluster.rkestate kube_config_rancher-cluster.yml 1.1.1.1 0
 }
 
 # The step itself.
