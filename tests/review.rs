@@ -575,9 +575,10 @@ fn fill(text: &str) -> String {
             Some((key, _)) => {
                 let value = match (section, key) {
                     ("[cluster]", "name") => "lab".to_owned(),
-                    ("[cluster]", "current-version") => "v1.29.4+rke2r1".into(),
+                    // A target that runs every datastore (SQLite from v1.29.6).
+                    ("[cluster]", "current-version") => "v1.30.4+rke2r1".into(),
                     ("[cluster]", "target-version") | ("[snapshot]", "taken-on") => {
-                        "v1.28.9+rke2r1".into()
+                        "v1.29.6+rke2r1".into()
                     }
                     ("[snapshot]", "path") => "/root/backup/snapshot".into(),
                     ("[token]", "file") => "/root/backup/token".into(),

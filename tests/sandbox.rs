@@ -278,7 +278,13 @@ fn guard_wrong_host_exits_3_and_changes_nothing() {
         assert!(r.calls.is_empty(), "{}", r.describe());
     }
     assert_eq!(w.digest(), before, "a refused run changed a host");
-    // REWIND_HOST naming the script's node exactly: accepted.
+    // REWIND_HOST naming the script's node exactly: accepted (this host
+    // then registers in Kubernetes under that name too, as node-name: says).
+    w.host("server-1").write(
+        "/etc/rancher/rke2/config.yaml.d/50-node-name.yaml",
+        "node-name: agent-1\n",
+        0o600,
+    );
     let r = w.run_on(
         "server-1",
         "nodes/agent-1/01-preflight.sh",

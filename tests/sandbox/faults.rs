@@ -10,7 +10,7 @@
 //!
 //! Failing one of them must stop the step at once with the command and its
 //! exit code, except where the procedure defines what a failure means: a
-//! failing "is the service running?" means it is not; a failing API probe
+//! failing "is the service running?" (or "enabled?") means it is not; a failing API probe
 //! before the drain means the drain is skipped (PRODUCT.md §4.1 step 2); a
 //! failing list of node-password secrets only loses advice; saving the
 //! current RKE1 state is best effort; and a query polled in a bounded wait
@@ -177,7 +177,7 @@ pub fn points(run: &ScriptRun, step: &str, nodes: &[String]) -> Vec<Point> {
         let a = c.arg_texts();
         let has = |w: &str| a.iter().any(|x| x == w);
         let expect = match c.tool.as_str() {
-            "systemctl" if has("--quiet") => Expect::Continues,
+            "systemctl" if has("--quiet") || has("is-enabled") => Expect::Continues,
             "systemctl" => Expect::WaitsThenStops,
             "kubectl" if has("--raw=/readyz") || has("secrets") => Expect::Continues,
             "kubectl" if step.ends_with("verify") => Expect::WaitsThenStops,

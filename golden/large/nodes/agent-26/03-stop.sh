@@ -226,6 +226,12 @@ rw_dry() {
 	[ "$_rw_dry" = 1 ]
 }
 
+# rw_previewing: true while the actions are previewed for the confirmation
+# (a dry run that prints the command list): functions skip queries then.
+rw_previewing() {
+	[ "$_rw_preview" = 1 ]
+}
+
 # rw_would TEXT: in a dry run, say what would be done besides running a
 # command (a wait, a check of the result).
 rw_would() {
@@ -1317,7 +1323,11 @@ check_data_mounts() {
 		fi
 	fi
 	if [ "$_dm_list" = "$_rw_nl" ]; then
-		rw_ok "no separate volume at or under $1, /var/lib/rancher/rke2 or /var/lib/kubelet"
+		if [ "$1" = /var/lib/rancher/rke2 ]; then
+			rw_ok "no separate volume at or under $1 or /var/lib/kubelet"
+		else
+			rw_ok "no separate volume at or under $1, /var/lib/rancher/rke2 or /var/lib/kubelet"
+		fi
 	else
 		_cdm_show=$(printf '%s' "$_dm_list" | tr '\n' ' ')
 		rw_ok "data volumes mounted (the stop step leaves them mounted):${_cdm_show% }"
@@ -1406,7 +1416,12 @@ stop_rke2() {
 			mv -f "$_rw_state_dir/data-mounts.tmp" "$_rw_state_dir/data-mounts"; } ||
 			rw_fail "could not record the data volumes in $_rw_state_dir/data-mounts"
 	fi
-	_sr_en=$(systemctl is-enabled "$_sr_unit" 2>/dev/null) || :
+	# The confirmation's preview asks nothing of the host: it lists the
+	# disable, which the step runs only for an enabled unit.
+	_sr_en=enabled
+	if ! rw_previewing; then
+		_sr_en=$(systemctl is-enabled "$_sr_unit" 2>/dev/null) || :
+	fi
 	if ! rw_dry && [ ! -f "$_rw_state_dir/$_sr_unit.enabled" ]; then
 		printf '%s\n' "${_sr_en:-unknown}" >"$_rw_state_dir/$_sr_unit.enabled" ||
 			rw_fail "could not record in $_rw_state_dir whether $_sr_unit was enabled"

@@ -226,6 +226,12 @@ rw_dry() {
 	[ "$_rw_dry" = 1 ]
 }
 
+# rw_previewing: true while the actions are previewed for the confirmation
+# (a dry run that prints the command list): functions skip queries then.
+rw_previewing() {
+	[ "$_rw_preview" = 1 ]
+}
+
 # rw_would TEXT: in a dry run, say what would be done besides running a
 # command (a wait, a check of the result).
 rw_would() {
