@@ -133,26 +133,38 @@ fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Re
     let plan = plan::plan(&model);
     // Each file is written as soon as it is rendered (docs/performance.md):
     // a bundle of thousands of hosts never has to fit in memory.
-    let mut writer = match bundle::Writer::create(out, force) {
-        Ok(w) => w,
-        Err(e @ (bundle::BundleError::Exists(_) | bundle::BundleError::NotABundle(_))) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
+    // From here on SIGINT/SIGTERM stop the writer, which removes its
+    // temporary folder: an interrupted compile leaves nothing behind.
+    crate::interrupt::install();
+    let written = (|| -> Result<()> {
+        let mut writer = bundle::Writer::create(out, force)?;
+        render::each_file(&plan, |path, text, mode| {
+            writer.add(path, text, mode).map_err(anyhow::Error::from)
+        })
+        .map_err(|e| {
+            if e.is::<minijinja::Error>() {
+                e.context("bug in rewind: rendering failed")
+            } else {
+                e
+            }
+        })?;
+        writer.seal()?;
+        writer.finish()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        match e.downcast_ref::<bundle::BundleError>() {
+            Some(bundle::BundleError::Exists(_) | bundle::BundleError::NotABundle(..)) => {
+                eprintln!("error: {e}");
+                return Ok(exit::USAGE);
+            }
+            Some(bundle::BundleError::Interrupted(sig, _)) => {
+                eprintln!("error: {e}");
+                return Ok(u8::try_from(128 + sig).unwrap_or(exit::IO));
+            }
+            _ => return Err(e),
         }
-        Err(e) => return Err(e.into()),
-    };
-    render::each_file(&plan, |path, text, mode| {
-        writer.add(path, text, mode).map_err(anyhow::Error::from)
-    })
-    .map_err(|e| {
-        if e.is::<minijinja::Error>() {
-            e.context("bug in rewind: rendering failed")
-        } else {
-            e
-        }
-    })?;
-    writer.seal()?;
-    writer.finish()?;
+    }
     let scripts: usize = plan.steps.iter().map(|s| s.scripts.len()).sum();
     println!(
         "wrote {out}: {} steps, {scripts} scripts for cluster {} ({} → {}); start with {out}/README.md",

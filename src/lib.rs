@@ -23,6 +23,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod golden;
 pub mod init;
+pub mod interrupt;
 pub mod mermaid;
 pub mod model;
 pub mod plan;
