@@ -359,7 +359,9 @@ impl Writer {
             // a stale folder meanwhile.
             let _old = Lock::take(dir).ok();
             swap(root, dir, &self.parent, &self.name)?;
-            // `root` now holds the old bundle.
+            // `root` now holds the old bundle. Marked first, so that a later
+            // compile recognises it even half removed.
+            let _ = write_file(&root.join(PARTIAL), b"", 0o644);
             let _ = fs::remove_dir_all(root);
         } else {
             rename_new(root, dir).map_err(io(dir))?;
@@ -394,8 +396,9 @@ fn resolve_link(dir: &Utf8Path) -> Result<Utf8PathBuf, BundleError> {
 
 /// Removes what an earlier compile of the same destination left when it was
 /// killed (SIGKILL, power loss): `.NAME.rewind-tmp-*` folders that nobody
-/// holds locked and that are provably rewind's (an unfinished bundle with its
-/// marker, or a complete bundle swapped out). Anything else is left alone.
+/// holds locked and that are provably rewind's (empty, an unfinished bundle
+/// with its marker, or a complete bundle swapped out). Anything else is left
+/// alone.
 fn remove_stale(parent: &Utf8Path, name: &str) {
     let prefix = format!(".{name}{TMP_INFIX}");
     let Ok(entries) = parent.read_dir_utf8() else {
@@ -416,6 +419,10 @@ fn remove_stale(parent: &Utf8Path, name: &str) {
         let Ok(Some(_lock)) = Lock::try_take(path) else {
             continue; // a compile is writing it now
         };
+        // Killed before its marker was written, the folder is empty.
+        if fs::remove_dir(path).is_ok() {
+            continue;
+        }
         let ours = path
             .join(PARTIAL)
             .symlink_metadata()
@@ -662,14 +669,20 @@ const MAX_META: u64 = 64 * 1024 * 1024;
 /// device never end) and anything larger than `cap`.
 pub fn read_capped(path: &Utf8Path, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
+    let too_large = || {
+        std::io::Error::other(format!(
+            "larger than {} MiB, the most rewind reads",
+            cap / (1024 * 1024)
+        ))
+    };
     let file = open_regular(path)?;
+    if file.metadata()?.len() > cap {
+        return Err(too_large());
+    }
     let mut bytes = Vec::new();
     file.take(cap + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
-        return Err(std::io::Error::other(format!(
-            "larger than {} MiB",
-            cap / (1024 * 1024)
-        )));
+        return Err(too_large());
     }
     Ok(bytes)
 }
