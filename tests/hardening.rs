@@ -60,14 +60,20 @@ fn stderr(out: &Output) -> String {
 /// `rewind ARGS` run in `cwd`, killed after 20 s (a hang is a failure, not
 /// a stuck test run).
 fn run_in(cwd: &Utf8Path, args: &[&str]) -> Output {
+    let mut cmd = rewind(cwd);
+    cmd.args(args);
+    run_bounded(cmd, &format!("rewind {args:?}"))
+}
+
+/// Runs `cmd` with no stdin, killed after 20 s (a hang is a failure).
+fn run_bounded(mut cmd: Command, what: &str) -> Output {
     use std::io::Read as _;
-    let mut child = rewind(cwd)
-        .args(args)
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn rewind");
+        .expect("spawn");
     // Read both pipes while waiting: a full pipe would block the child.
     let drain = |mut r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
@@ -79,30 +85,25 @@ fn run_in(cwd: &Utf8Path, args: &[&str]) -> Output {
     let out = drain(Box::new(child.stdout.take().unwrap()));
     let err = drain(Box::new(child.stderr.take().unwrap()));
     let start = Instant::now();
+    let mut hung = false;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
         if start.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
-            let status = child.wait().expect("wait");
-            let res = Output {
-                status,
-                stdout: out.join().unwrap(),
-                stderr: err.join().unwrap(),
-            };
-            panic!(
-                "rewind {args:?} hung (killed after 20 s)\n{}",
-                describe(&res)
-            );
+            hung = true;
+            break child.wait().expect("wait");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    Output {
+    let res = Output {
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
-    }
+    };
+    assert!(!hung, "{what} hung (killed after 20 s)\n{}", describe(&res));
+    res
 }
 
 /// A plan path from the repository, absolute so it works from any cwd.
@@ -1049,4 +1050,57 @@ fn verify_streams_a_large_file() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     assert!(rss > 0 && rss < 64 * 1024, "max RSS {rss} KiB");
+}
+
+/// The six shells a bundle's scripts run under (PRODUCT.md §3.1).
+const SHELLS: &[&[&str]] = &[
+    &["dash"],
+    &["posh"],
+    &["yash", "-o", "posixlycorrect"],
+    &["mksh"],
+    &["busybox", "sh"],
+    &["bash", "--posix"],
+];
+
+/// `sh verify.sh` in `b` under `shell`; under busybox, with busybox's own
+/// find, awk, grep and sha256sum first on PATH (as on a busybox host).
+fn verify_sh(b: &Utf8Path, shell: &[&str], tools: &Utf8Path) -> Output {
+    let mut cmd = Command::new(common::require_tool(shell[0]));
+    cmd.args(&shell[1..]).arg("verify.sh").current_dir(b);
+    if shell[0] == "busybox" {
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env("PATH", format!("{tools}:{path}"));
+    }
+    run_bounded(cmd, &format!("{shell:?} verify.sh"))
+}
+
+#[test]
+fn verify_sh_is_as_strict_as_rewind_verify_in_every_shell() {
+    let s = scratch();
+    let tools = s.root.join("busybox-tools");
+    fs::create_dir(&tools).unwrap();
+    let busybox = common::require_tool("busybox");
+    for t in ["find", "awk", "grep", "sha256sum", "dirname"] {
+        std::os::unix::fs::symlink(&busybox, tools.join(t)).unwrap();
+    }
+    let work = s.root.join("w");
+    fs::create_dir(&work).unwrap();
+    let b = fresh(&work);
+    for shell in SHELLS {
+        let res = verify_sh(&b, shell, &tools);
+        assert_code(&res, 0);
+        assert!(
+            String::from_utf8_lossy(&res.stdout).contains("bundle digest (sha256 of SHA256SUMS): "),
+            "{shell:?}: {}",
+            describe(&res)
+        );
+    }
+    for (what, damage, _) in DAMAGES {
+        let b = fresh(&work);
+        damage(&b);
+        for shell in SHELLS {
+            let res = verify_sh(&b, shell, &tools);
+            assert_ne!(res.status.code(), Some(0), "{what} under {shell:?}: {}", describe(&res));
+        }
+    }
 }
