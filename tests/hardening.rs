@@ -1100,7 +1100,183 @@ fn verify_sh_is_as_strict_as_rewind_verify_in_every_shell() {
         damage(&b);
         for shell in SHELLS {
             let res = verify_sh(&b, shell, &tools);
-            assert_ne!(res.status.code(), Some(0), "{what} under {shell:?}: {}", describe(&res));
+            assert_ne!(
+                res.status.code(),
+                Some(0),
+                "{what} under {shell:?}: {}",
+                describe(&res)
+            );
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// 7. Injection outside the scripts.
+
+/// Where a README breaks its Markdown: raw HTML outside code spans (other
+/// than rewind's own anchors), or a table row with more cells than its
+/// header. Shared with the campaign (tests/campaign.rs keeps a copy).
+fn markdown_breaks(readme: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut header_cells: Option<usize> = None;
+    let mut in_fence = false;
+    for (i, line) in readme.lines().enumerate() {
+        if line.starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence || line.starts_with("<a id=\"") {
+            continue;
+        }
+        let outside = outside_code(line);
+        if outside.contains('<') || outside.contains('>') {
+            out.push(format!("line {}: raw HTML: {line}", i + 1));
+        }
+        if line.starts_with('|') {
+            let cells = unescaped_pipes(&outside);
+            match header_cells {
+                None => header_cells = Some(cells),
+                Some(h) if h != cells => {
+                    out.push(format!("line {}: {cells} cells, header {h}: {line}", i + 1))
+                }
+                Some(_) => {}
+            }
+        } else {
+            header_cells = None;
+        }
+    }
+    out
+}
+
+/// The text of a line outside its code spans (fences of any length), with
+/// `|` kept where it was escaped inside a span as `\|`.
+fn outside_code(line: &str) -> String {
+    let b: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '\\' && i + 1 < b.len() {
+            out.push(b[i]);
+            out.push(b[i + 1]);
+            i += 2;
+            continue;
+        }
+        if b[i] == '`' {
+            let mut n = 0;
+            while i + n < b.len() && b[i + n] == '`' {
+                n += 1;
+            }
+            // Find the closing run of exactly n backquotes.
+            let mut j = i + n;
+            let mut close = None;
+            while j < b.len() {
+                if b[j] == '`' {
+                    let mut m = 0;
+                    while j + m < b.len() && b[j + m] == '`' {
+                        m += 1;
+                    }
+                    if m == n {
+                        close = Some(j);
+                        break;
+                    }
+                    j += m;
+                } else {
+                    j += 1;
+                }
+            }
+            if let Some(j) = close {
+                out.push_str("CODE");
+                i = j + n;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+fn unescaped_pipes(s: &str) -> usize {
+    let b = s.as_bytes();
+    (0..b.len())
+        .filter(|&i| b[i] == b'|' && (i == 0 || b[i - 1] != b'\\'))
+        .count()
+}
+
+#[test]
+fn readme_values_cannot_break_out_of_their_markdown_context() {
+    let s = scratch();
+    let base = fs::read_to_string(repo().join("plans/etcd-airgap.toml")).unwrap();
+    // The campaign's reproducer: a backquote cannot be escaped inside the
+    // planner's code spans, so it is refused.
+    let breakout = base.replacen(
+        "[cluster]",
+        "[cluster]\ndata-dir = \"/data/x` | **run evil** | `y\"",
+        1,
+    );
+    assert_located(&s.root, breakout.as_bytes(), "characters", None);
+    // Pipes, HTML, emphasis and link syntax in paths are printed literally.
+    let hostile = "/data/<img src=x onerror=alert(1)>|**run** [a](b) _c_ ~~d~~ #e &amp; \\\\f";
+    let plan = base.replacen(
+        "[cluster]",
+        &format!("[cluster]\ndata-dir = \"{hostile}\""),
+        1,
+    );
+    assert!(
+        !base.contains("data-dir"),
+        "etcd-airgap.toml sets no data-dir"
+    );
+    fs::write(s.root.join("p.toml"), &plan).unwrap();
+    assert_code(&run_in(&s.root, &["compile", "p.toml", "--out", "b"]), 0);
+    let readme = fs::read_to_string(s.root.join("b/README.md")).unwrap();
+    let breaks = markdown_breaks(&readme);
+    assert!(breaks.is_empty(), "{breaks:#?}");
+    let res = run_in(&s.root, &["explain", "p.toml", "--format", "markdown"]);
+    assert_code(&res, 0);
+    let breaks = markdown_breaks(&String::from_utf8_lossy(&res.stdout));
+    assert!(breaks.is_empty(), "{breaks:#?}");
+}
+
+#[test]
+fn the_rke1_nodes_block_is_yaml_whatever_the_user_name() {
+    let s = scratch();
+    let base = fs::read_to_string(repo().join("plans/rancher-recovery.toml")).unwrap();
+    assert!(base.contains("user = \"root\""));
+    let plan = base.replacen("user = \"root\"", "user = \"x # y: z\"", 1);
+    fs::write(s.root.join("p.toml"), plan).unwrap();
+    assert_code(&run_in(&s.root, &["compile", "p.toml", "--out", "b"]), 0);
+    let scripts: String = tree(&s.root.join("b/workstation"))
+        .into_iter()
+        .filter(|p| p.ends_with(".sh"))
+        .map(|p| fs::read_to_string(s.root.join("b/workstation").join(p)).unwrap())
+        .collect();
+    assert!(
+        scripts.contains("user: \"x # y: z\""),
+        "the user is a quoted YAML scalar"
+    );
+    assert!(!scripts.contains("user: x # y: z"));
+}
+
+#[test]
+fn audit_prints_a_refresh_command_with_quoted_paths() {
+    let s = scratch();
+    let plans = s.root.join("my plans");
+    let golden = s.root.join("gold en");
+    fs::create_dir_all(&plans).unwrap();
+    fs::copy(repo().join("plans/sqlite.toml"), plans.join("sqlite.toml")).unwrap();
+    assert_code(
+        &run_in(
+            &s.root,
+            &["compile", "my plans/sqlite.toml", "--out", "gold en/sqlite"],
+        ),
+        0,
+    );
+    fs::write(golden.join("sqlite/README.md"), "changed\n").unwrap();
+    let res = run_in(&s.root, &["audit", "my plans", "gold en"]);
+    assert_code(&res, 1);
+    let out = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        out.contains("rewind compile 'my plans/sqlite.toml' --out 'gold en/sqlite' --force"),
+        "{out}"
+    );
 }

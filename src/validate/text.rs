@@ -11,6 +11,8 @@
 //!   something other than what runs, and can break out of the README's
 //!   Markdown or the YAML the runbook prints. A value written with a `\u`
 //!   escape is caught on the parsed value;
+//! - backquotes in values (`characters`): the runbook prints values inside
+//!   the planner's `…` code spans, where one cannot be escaped;
 //! - values shaped like credentials in any field (`secrets`): no field of a
 //!   plan takes a secret, so `user:pass@host`, `password=…` or an RKE2 token
 //!   is a mistake that would put the secret into every script. The value is
@@ -99,6 +101,16 @@ fn string(value: &str, span: Range<usize>, text: &str, out: &mut Vec<Diagnostic>
         && !raw.chars().any(forbidden)
     {
         out.push(characters(span.clone(), c, true));
+    }
+    if value.contains('`') {
+        let at = raw
+            .find('`')
+            .map_or(span.clone(), |i| span.start + i..span.start + i + 1);
+        out.push(
+            Diagnostic::error("characters", Some(at), "the value contains a backquote")
+                .label("a backquote")
+                .help("remove it: the runbook prints values inside `…` code spans, where a backquote would end the span and the rest of the value would be read as Markdown"),
+        );
     }
     if let Some(what) = credential(value) {
         out.push(
