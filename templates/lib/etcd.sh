@@ -102,7 +102,7 @@ cluster_reset() {
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset failed"
 		;;
 	esac
-	if ! grep -q -e 'restart without --cluster-reset flag now' "$_cre_log"; then
+	if ! grep -q -e 'restart without --cluster-reset flag now' -- "$_cre_log"; then
 		rw_hint "rke2's output is in $_cre_log"
 		_rw_report "rke2 exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
 		exit 1

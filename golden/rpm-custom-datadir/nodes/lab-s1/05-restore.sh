@@ -916,7 +916,7 @@ cluster_reset() {
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset failed"
 		;;
 	esac
-	if ! grep -q -e 'restart without --cluster-reset flag now' "$_cre_log"; then
+	if ! grep -q -e 'restart without --cluster-reset flag now' -- "$_cre_log"; then
 		rw_hint "rke2's output is in $_cre_log"
 		_rw_report "rke2 exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
 		exit 1
@@ -1087,7 +1087,7 @@ check_no_server_entry() {
 		if [ ! -e "$_cns_f" ]; then continue; fi
 		if [ ! -r "$_cns_f" ]; then rw_fail "cannot read $_cns_f"; fi
 		_cns_rc=0
-		_cns_m=$(grep -n -E "^(server|\"server\"|'server')[[:space:]]*:" "$_cns_f") || _cns_rc=$?
+		_cns_m=$(grep -n -E -e "^(server|\"server\"|'server')[[:space:]]*:" -- "$_cns_f") || _cns_rc=$?
 		if [ "$_cns_rc" -gt 1 ]; then
 			rw_quote_cmd grep -n -E '^server:' "$_cns_f"
 			rw_fail_cmd "$_cns_rc" "could not read $_cns_f"
