@@ -104,7 +104,11 @@ impl Diagnostic {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
         };
-        let title = level.primary_title(self.message.as_str()).id(self.code);
+        // Nothing printed may echo a credential (`validate::mask_credentials`).
+        let message = crate::validate::mask_credentials(&self.message);
+        let label = self.label.as_deref().map(crate::validate::mask_credentials);
+        let help = self.help.as_deref().map(crate::validate::mask_credentials);
+        let title = level.primary_title(message.as_ref()).id(self.code);
         let mut group = Group::with_title(title);
         // Only the lines of the span are handed to the renderer, numbered
         // from where they are: rendering costs the size of the span, not of
@@ -127,13 +131,13 @@ impl Diagnostic {
                     text.replace_range(from..to, &stars);
                 }
             }
-            excerpt = text;
+            excerpt = crate::validate::mask_credentials(&text).into_owned();
             let local = (span.start - window.start).min(excerpt.len())
                 ..(span.end.min(window.end) - window.start).min(excerpt.len());
             let local = floor(&excerpt, local.start)..floor(&excerpt, local.end);
             let mut annotation = AnnotationKind::Primary.span(local);
-            if let Some(label) = &self.label {
-                annotation = annotation.label(label.as_str());
+            if let Some(label) = &label {
+                annotation = annotation.label(label.as_ref());
             }
             group = group.element(
                 Snippet::source(excerpt.as_str())
@@ -143,8 +147,8 @@ impl Diagnostic {
                     .annotation(annotation),
             );
         }
-        if let Some(help) = &self.help {
-            group = group.element(Level::HELP.message(help.as_str()));
+        if let Some(help) = &help {
+            group = group.element(Level::HELP.message(help.as_ref()));
         }
         let report: &[Group<'_>] = &[group];
         Renderer::plain().render(report)
@@ -162,12 +166,12 @@ impl Diagnostic {
         serde_json::json!({
             "severity": self.severity,
             "code": self.code,
-            "message": self.message,
+            "message": crate::validate::mask_credentials(&self.message),
             "file": source.name,
             "line": line,
             "column": column,
-            "label": self.label,
-            "help": self.help,
+            "label": self.label.as_deref().map(crate::validate::mask_credentials),
+            "help": self.help.as_deref().map(crate::validate::mask_credentials),
         })
     }
 }

@@ -20,7 +20,7 @@ use crate::spec::{self, Spec};
 
 pub use fields::{is_dns_label, is_hostname};
 pub(crate) use syntax::diagnostic as syntax_diagnostic;
-pub use text::forbidden;
+pub use text::{forbidden, mask_credentials};
 
 /// The result of checking a plan: the model (if no errors) and all findings.
 #[derive(Debug)]

@@ -264,18 +264,20 @@ pub fn credential(value: &str) -> Option<&'static str> {
             return Some("a `password=`-style setting");
         }
     }
-    if let Some(at) = value.find("::")
-        && at >= 3
-        && value[..at]
-            .rsplit(|c: char| !c.is_ascii_alphanumeric())
-            .next()
-            .is_some_and(|w| {
-                w.len() >= 67
-                    && w.starts_with("K10")
-                    && w[3..].bytes().all(|b| b.is_ascii_hexdigit())
-            })
-    {
+    // K10<sha256 of the CA>::<user>:<password>, wherever it starts; or its
+    // `::server:` / `::node:` part alone.
+    if value.contains("::server:") || value.contains("::node:") {
         return Some("an RKE2/K3s server token");
+    }
+    let b = value.as_bytes();
+    for (at, _) in value.match_indices("K10") {
+        let hex = b[at + 3..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        if hex >= 64 && b[at + 3 + hex..].starts_with(b"::") {
+            return Some("an RKE2/K3s server token");
+        }
     }
     if value.contains("-----BEGIN ") {
         return Some("a PEM key block");
@@ -297,10 +299,73 @@ pub fn credential(value: &str) -> Option<&'static str> {
             && !pass.is_empty()
             && at + 1 < value.len()
         {
-            return Some("`user:password@host`");
+            return Some("a user name and password before an @");
         }
     }
     None
+}
+
+/// `text` with every credential-shaped word (see [`credential`]) replaced
+/// by as many `*` as it has bytes, so offsets into it stay valid. Words
+/// are separated by white space, quotes and brackets. Diagnostics pass
+/// everything they print through it: a secret is never echoed, whichever
+/// rule the line is shown for.
+pub fn mask_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_sep =
+        |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '[' | ']' | '{' | '}' | ',');
+    let mut ranges = Vec::new();
+    let mut start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        match (start, is_sep(c)) {
+            (None, false) => start = Some(i),
+            (Some(s), true) => {
+                let word = &text[s..i];
+                // Every shape `credential` knows has one of these.
+                let maybe = word.bytes().any(|b| matches!(b, b'=' | b':' | b'@' | b'-'))
+                    || word.contains("AKIA")
+                    || word.contains("ASIA");
+                if maybe && credential(word).is_some() {
+                    ranges.push(s..i);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    // `password = "…"`: the value of a key named like a secret, on its line.
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(eq) = line.find('=') {
+            let key = line[..eq].trim().trim_matches(['"', '\'']);
+            let value = line[eq + 1..].trim_end_matches(['\n', '\r']);
+            if !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && secret_key(key)
+                && !value.trim().is_empty()
+            {
+                ranges.push(at + eq + 1..at + eq + 1 + value.len());
+            }
+        }
+        at += line.len();
+    }
+    if ranges.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for r in ranges {
+        // Whole bytes of `*`; a range may cut a character (it is masked
+        // byte for byte), so work on bytes and fix up at the end.
+        let stars = "*".repeat(r.len());
+        let mut bytes = std::mem::take(&mut out).into_bytes();
+        bytes.splice(r, stars.bytes());
+        out = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// True for a key name that suggests its value is a secret.
@@ -331,6 +396,7 @@ mod tests {
         assert!(credential("kine;password=x").is_some());
         let token = format!("/root/K10{}::server:abc", "a".repeat(64));
         assert!(credential(&token).is_some());
+        assert!(credential(&format!("10m{}", &token[6..])).is_some());
         assert!(credential("AKIAABCDEFGHIJKLMNOP").is_some());
         for fine in [
             "/var/lib/rancher/rke2",
@@ -342,6 +408,22 @@ mod tests {
         ] {
             assert_eq!(credential(fine), None, "{fine}");
         }
+    }
+
+    #[test]
+    fn masking_keeps_offsets() {
+        let t = "name = \"legacypassword=x\" # a:b@c";
+        let m = mask_credentials(t);
+        assert_eq!(m.len(), t.len());
+        assert_eq!(m, "name = \"****************\" # *****");
+        assert!(matches!(
+            mask_credentials("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            mask_credentials("password = \"x\"\nb = 1\n"),
+            "password =****\nb = 1\n"
+        );
     }
 
     #[test]
