@@ -1305,3 +1305,22 @@ fn audit_prints_a_refresh_command_with_quoted_paths() {
         "{out}"
     );
 }
+
+#[test]
+fn audit_refuses_a_fifo_plan_without_hanging() {
+    let s = scratch();
+    let plans = s.root.join("plans");
+    fs::create_dir_all(&plans).unwrap();
+    fs::create_dir_all(s.root.join("golden")).unwrap();
+    let c = std::ffi::CString::new(plans.join("fifo.toml").as_str()).unwrap();
+    // SAFETY: mkfifo in the test's scratch folder.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let res = run_in(&s.root, &["audit", "plans", "golden"]);
+    assert_ne!(res.status.code(), Some(0), "{}", describe(&res));
+    assert!(
+        String::from_utf8_lossy(&res.stdout).contains("not a regular file")
+            || stderr(&res).contains("not a regular file"),
+        "{}",
+        describe(&res)
+    );
+}
