@@ -167,7 +167,7 @@ fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Re
                 eprintln!("error: {e}");
                 return Ok(u8::try_from(128 + sig).unwrap_or(exit::IO));
             }
-            _ => return Err(e),
+            _ => return Err(e.context(format!("cannot write the bundle to {out}"))),
         }
     }
     let scripts: usize = plan.steps.iter().map(|s| s.scripts.len()).sum();

@@ -87,19 +87,20 @@ pub enum BundleError {
     #[error("interrupted by signal {0}; {1} was left as it was")]
     Interrupted(i32, Utf8PathBuf),
     /// Filesystem error, with the path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The path involved.
         path: Utf8PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (printed in the message, not chained: an error chain
+        /// would print it twice).
+        cause: std::io::Error,
     },
 }
 
 fn io(path: &Utf8Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
-    move |source| BundleError::Io {
+    move |cause| BundleError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     }
 }
 
@@ -202,7 +203,7 @@ impl Writer {
         let root = Utf8Path::from_path(tmp.path())
             .ok_or_else(|| BundleError::Io {
                 path: parent.clone(),
-                source: std::io::Error::other("temporary folder path is not UTF-8"),
+                cause: std::io::Error::other("temporary folder path is not UTF-8"),
             })?
             .to_owned();
         // A marker and a lock: a later compile removes this folder if this
@@ -335,7 +336,7 @@ impl Writer {
     fn misuse(&self, what: &str) -> BundleError {
         BundleError::Io {
             path: self.root.clone(),
-            source: std::io::Error::other(format!("bug in rewind: bundle writer: {what}")),
+            cause: std::io::Error::other(format!("bug in rewind: bundle writer: {what}")),
         }
     }
 
@@ -387,7 +388,7 @@ fn resolve_link(dir: &Utf8Path) -> Result<Utf8PathBuf, BundleError> {
     let real = fs::canonicalize(dir).map_err(io(dir))?;
     Utf8PathBuf::from_path_buf(real).map_err(|p| BundleError::Io {
         path: dir.to_owned(),
-        source: std::io::Error::other(format!(
+        cause: std::io::Error::other(format!(
             "links to a path that is not UTF-8: {}",
             p.display()
         )),
@@ -763,7 +764,7 @@ fn write_jobs(rx: &Mutex<Receiver<Vec<Job>>>, root: &Utf8Path) -> Result<Sums, B
             .lock()
             .map_err(|_| BundleError::Io {
                 path: root.to_owned(),
-                source: std::io::Error::other("bug in rewind: bundle writer lock poisoned"),
+                cause: std::io::Error::other("bug in rewind: bundle writer lock poisoned"),
             })?
             .recv();
         let Ok(batch) = next else { break };
@@ -848,7 +849,7 @@ pub fn read(dir: &Utf8Path) -> Result<Bundle, BundleError> {
             let entry = entry.map_err(io(&d))?;
             let path = Utf8PathBuf::from_path_buf(entry.path()).map_err(|p| BundleError::Io {
                 path: d.clone(),
-                source: std::io::Error::other(format!("not UTF-8: {}", p.display())),
+                cause: std::io::Error::other(format!("not UTF-8: {}", p.display())),
             })?;
             let ty = entry.file_type().map_err(io(&path))?;
             if ty.is_dir() {

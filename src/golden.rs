@@ -181,9 +181,9 @@ pub fn read(dir: &Utf8Path) -> Result<Bundle, BundleError> {
 /// with the old folder; a folder that is not a rewind bundle is refused.
 pub fn update(dir: &Utf8Path, bundle: &Bundle) -> Result<(), BundleError> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|source| BundleError::Io {
+        fs::create_dir_all(parent).map_err(|cause| BundleError::Io {
             path: parent.to_owned(),
-            source,
+            cause,
         })?;
     }
     bundle::write(bundle, dir, true)

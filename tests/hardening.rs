@@ -1324,3 +1324,25 @@ fn audit_refuses_a_fifo_plan_without_hanging() {
         describe(&res)
     );
 }
+
+#[test]
+fn an_out_that_cannot_be_created_is_one_clear_line() {
+    let s = scratch();
+    fs::write(s.root.join("afile"), "x").unwrap();
+    let res = run_in(
+        &s.root,
+        &["compile", &plan("sqlite.toml"), "--out", "afile/sub/b"],
+    );
+    assert_code(&res, 3);
+    let err = stderr(&res);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: cannot write the bundle to afile/sub/b: "),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("Not a directory").count(),
+        1,
+        "said twice: {err}"
+    );
+}
