@@ -105,10 +105,16 @@ impl Diagnostic {
             Severity::Warning => Level::WARNING,
         };
         // Nothing printed may echo a credential (`validate::mask_credentials`).
-        let message = crate::validate::mask_credentials(&self.message);
-        let label = self.label.as_deref().map(crate::validate::mask_credentials);
-        let help = self.help.as_deref().map(crate::validate::mask_credentials);
-        let title = level.primary_title(message.as_ref()).id(self.code);
+        let message = visible(&crate::validate::mask_credentials(&self.message));
+        let label = self
+            .label
+            .as_deref()
+            .map(|l| visible(&crate::validate::mask_credentials(l)));
+        let help = self
+            .help
+            .as_deref()
+            .map(|h| visible(&crate::validate::mask_credentials(h)));
+        let title = level.primary_title(message.as_str()).id(self.code);
         let mut group = Group::with_title(title);
         // Only the lines of the span are handed to the renderer, numbered
         // from where they are: rendering costs the size of the span, not of
@@ -131,13 +137,13 @@ impl Diagnostic {
                     text.replace_range(from..to, &stars);
                 }
             }
-            excerpt = crate::validate::mask_credentials(&text).into_owned();
+            excerpt = visible(&crate::validate::mask_credentials(&text));
             let local = (span.start - window.start).min(excerpt.len())
                 ..(span.end.min(window.end) - window.start).min(excerpt.len());
             let local = floor(&excerpt, local.start)..floor(&excerpt, local.end);
             let mut annotation = AnnotationKind::Primary.span(local);
             if let Some(label) = &label {
-                annotation = annotation.label(label.as_ref());
+                annotation = annotation.label(label.as_str());
             }
             group = group.element(
                 Snippet::source(excerpt.as_str())
@@ -148,7 +154,7 @@ impl Diagnostic {
             );
         }
         if let Some(help) = &help {
-            group = group.element(Level::HELP.message(help.as_ref()));
+            group = group.element(Level::HELP.message(help.as_str()));
         }
         let report: &[Group<'_>] = &[group];
         Renderer::plain().render(report)
@@ -166,12 +172,12 @@ impl Diagnostic {
         serde_json::json!({
             "severity": self.severity,
             "code": self.code,
-            "message": crate::validate::mask_credentials(&self.message),
+            "message": visible(&crate::validate::mask_credentials(&self.message)),
             "file": source.name,
             "line": line,
             "column": column,
-            "label": self.label.as_deref().map(crate::validate::mask_credentials),
-            "help": self.help.as_deref().map(crate::validate::mask_credentials),
+            "label": self.label.as_deref().map(|l| visible(&crate::validate::mask_credentials(l))),
+            "help": self.help.as_deref().map(|h| visible(&crate::validate::mask_credentials(h))),
         })
     }
 }
@@ -203,6 +209,23 @@ pub fn render_all(diags: &[Diagnostic], source: &SourceFile) -> String {
             warnings,
             plural(warnings)
         ));
+    }
+    out
+}
+
+/// `text` with the characters a plan may not contain (bidi controls,
+/// zero-width and other format characters; control characters but tab and
+/// line ends) shown as `?`, one per byte so that spans stay right: a
+/// diagnostic about such a character must not reorder the terminal line
+/// that shows it.
+fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if crate::validate::forbidden(c) {
+            out.extend(std::iter::repeat_n('?', c.len_utf8()));
+        } else {
+            out.push(c);
+        }
     }
     out
 }

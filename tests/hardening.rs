@@ -1354,3 +1354,28 @@ fn an_out_that_cannot_be_created_is_one_clear_line() {
         "said twice: {err}"
     );
 }
+
+#[test]
+fn a_diagnostic_never_prints_a_bidi_or_invisible_character() {
+    let s = scratch();
+    for text in [
+        "[cluster]\nname = \"a\u{202e}b\"\n",
+        "[cluster]\n\"x\\u202ey\" = 1\n",
+        "# \u{2066}\u{200b}\n[cluster]\n",
+    ] {
+        fs::write(s.root.join("p.toml"), text).unwrap();
+        for format in ["text", "json"] {
+            let res = run_in(&s.root, &["check", "p.toml", "--format", format]);
+            assert_code(&res, 1);
+            let all = format!("{}{}", stderr(&res), String::from_utf8_lossy(&res.stdout));
+            let bad: Vec<char> = all
+                .chars()
+                .filter(|&c| rewind::validate::forbidden(c))
+                .collect();
+            assert!(
+                bad.is_empty(),
+                "{text:?} ({format}) printed {bad:?}:\n{all}"
+            );
+        }
+    }
+}
