@@ -206,11 +206,11 @@ impl Writer {
                 cause: std::io::Error::other("temporary folder path is not UTF-8"),
             })?
             .to_owned();
-        // A marker and a lock: a later compile removes this folder if this
+        // A lock and a marker: a later compile removes this folder if this
         // process dies (SIGKILL) before renaming it, never while it runs.
+        let lock = Lock::take(&root).map_err(io(&root))?;
         let partial = root.join(PARTIAL);
         write_file(&partial, b"", 0o644).map_err(io(&partial))?;
-        let lock = Lock::take(&root).map_err(io(&root))?;
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let rx = Arc::new(Mutex::new(rx));
         let count = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
@@ -363,7 +363,7 @@ impl Writer {
             // `root` now holds the old bundle. Marked first, so that a later
             // compile recognises it even half removed.
             let _ = write_file(&root.join(PARTIAL), b"", 0o644);
-            let _ = fs::remove_dir_all(root);
+            remove_marked(root);
         } else {
             rename_new(root, dir).map_err(io(dir))?;
         }
@@ -430,9 +430,31 @@ fn remove_stale(parent: &Utf8Path, name: &str) {
             .is_ok_and(|m| m.is_file())
             || inspect(path).is_ok();
         if ours {
-            let _ = fs::remove_dir_all(path);
+            remove_marked(path);
         }
     }
+}
+
+/// Removes a folder of rewind's, its marker last: killed at any point, what
+/// is left still carries the marker (or is empty), so the next compile
+/// finishes the job. (`remove_dir_all` may delete the marker first.)
+fn remove_marked(dir: &Utf8Path) {
+    let Ok(entries) = dir.read_dir_utf8() else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() == PARTIAL {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(path);
+        } else {
+            let _ = fs::remove_file(path);
+        }
+    }
+    let _ = fs::remove_file(dir.join(PARTIAL));
+    let _ = fs::remove_dir(dir);
 }
 
 /// An exclusive `flock` on a folder, released when dropped.
