@@ -26,6 +26,11 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// I/O or internal error.
     pub const IO: u8 = 3;
+    /// `diff`: the procedures differ.
+    pub const DIFFERENT: u8 = 1;
+    /// `diff`: an input is rejected (a plan that does not validate, a
+    /// folder that is not a bundle), so there is nothing to compare.
+    pub const INPUT: u8 = 4;
 }
 
 /// Runs a command and returns its exit code.
@@ -199,26 +204,38 @@ fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Re
     let plan = plan::plan(&model);
     // Each file is written as soon as it is rendered (docs/performance.md):
     // a bundle of thousands of hosts never has to fit in memory.
-    let mut writer = match bundle::Writer::create(out, force) {
-        Ok(w) => w,
-        Err(e @ (bundle::BundleError::Exists(_) | bundle::BundleError::NotABundle(_))) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
+    // From here on SIGINT/SIGTERM stop the writer, which removes its
+    // temporary folder: an interrupted compile leaves nothing behind.
+    crate::interrupt::install();
+    let written = (|| -> Result<()> {
+        let mut writer = bundle::Writer::create(out, force)?;
+        render::each_file(&plan, |path, text, mode| {
+            writer.add(path, text, mode).map_err(anyhow::Error::from)
+        })
+        .map_err(|e| {
+            if e.is::<minijinja::Error>() {
+                e.context("bug in rewind: rendering failed")
+            } else {
+                e
+            }
+        })?;
+        writer.seal()?;
+        writer.finish()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        match e.downcast_ref::<bundle::BundleError>() {
+            Some(bundle::BundleError::Exists(_) | bundle::BundleError::NotABundle(..)) => {
+                eprintln!("error: {e}");
+                return Ok(exit::USAGE);
+            }
+            Some(bundle::BundleError::Interrupted(sig, _)) => {
+                eprintln!("error: {e}");
+                return Ok(u8::try_from(128 + sig).unwrap_or(exit::IO));
+            }
+            _ => return Err(e.context(format!("cannot write the bundle to {out}"))),
         }
-        Err(e) => return Err(e.into()),
-    };
-    render::each_file(&plan, |path, text, mode| {
-        writer.add(path, text, mode).map_err(anyhow::Error::from)
-    })
-    .map_err(|e| {
-        if e.is::<minijinja::Error>() {
-            e.context("bug in rewind: rendering failed")
-        } else {
-            e
-        }
-    })?;
-    writer.seal()?;
-    writer.finish()?;
+    }
     let scripts: usize = plan.steps.iter().map(|s| s.scripts.len()).sum();
     println!(
         "wrote {out}: {} steps, {scripts} scripts for cluster {} ({} → {}); start with {out}/README.md",
@@ -227,6 +244,14 @@ fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Re
         plan.from,
         plan.to
     );
+    // The one value that pins the whole bundle, for a reviewer to publish
+    // out of band (docs/security-model.md).
+    if let Ok(sums) = bundle::read_capped(&out.join("SHA256SUMS"), 1 << 30) {
+        println!(
+            "bundle digest (sha256 of SHA256SUMS): {}",
+            crate::validate::sha256_hex(&sums)
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -262,20 +287,42 @@ fn explain(path: &Utf8Path, to: Option<&str>, format: ExplainFormat) -> Result<u
 /// `Err(code)` when the side is unusable (the reason already printed).
 fn diff_side(path: &Utf8Path) -> Result<std::result::Result<diff::Side, u8>> {
     let bundle = if path.is_dir() {
-        golden::read(path).with_context(|| format!("cannot read bundle {path}"))?
+        // A folder that does not verify is still compared (that is often
+        // why one diffs it), with a warning first.
+        match verify::dir(path) {
+            Ok(report) if !report.problems.is_empty() => {
+                for p in &report.problems {
+                    eprintln!("warning: {path}/{p}");
+                }
+                eprintln!(
+                    "warning: {path} does not verify ({} problem{}): it is not exactly the bundle rewind wrote",
+                    report.problems.len(),
+                    if report.problems.len() == 1 { "" } else { "s" }
+                );
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: {path}: cannot verify: {e}"),
+        }
+        match golden::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: cannot read bundle {path}: {e}");
+                return Ok(Err(exit::INPUT));
+            }
+        }
     } else {
         let source = load(path)?;
         match build(&source, None) {
             Ok(b) => b,
             Err(diagnostics) => {
                 eprint!("{}", render_all(&diagnostics, &source));
-                return Ok(Err(exit::REJECTED));
+                return Ok(Err(exit::INPUT));
             }
         }
     };
     Ok(diff::Side::new(path.as_str(), bundle).map_err(|e| {
         eprintln!("error: {path}: {e}");
-        exit::USAGE
+        exit::INPUT
     }))
 }
 
@@ -293,7 +340,7 @@ fn diff_cmd(old: &Utf8Path, new: &Utf8Path, format: DiffFormat) -> Result<u8> {
     Ok(if d.is_equal() {
         exit::OK
     } else {
-        exit::REJECTED
+        exit::DIFFERENT
     })
 }
 
@@ -337,22 +384,24 @@ fn print(text: &str) -> Result<u8> {
 }
 
 fn verify_dir(dir: &Utf8Path) -> Result<u8> {
-    let bundle = bundle::read(dir)?;
-    let problems = verify::problems(&bundle);
-    if problems.is_empty() {
+    let report = verify::dir(dir).with_context(|| format!("cannot read bundle {dir}"))?;
+    if report.problems.is_empty() {
         println!(
             "ok: {dir}: {} files match SHA256SUMS and plan.json",
-            bundle.files.len() - 1
+            report.files
         );
+        if let Some(digest) = &report.digest {
+            println!("bundle digest (sha256 of SHA256SUMS): {digest}");
+        }
         return Ok(exit::OK);
     }
-    for p in &problems {
+    for p in &report.problems {
         eprintln!("error: {dir}/{p}");
     }
     eprintln!(
         "error: {dir} is not the bundle rewind wrote ({} problem{})",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
+        report.problems.len(),
+        if report.problems.len() == 1 { "" } else { "s" }
     );
     Ok(exit::REJECTED)
 }

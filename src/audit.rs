@@ -54,10 +54,12 @@ pub fn run(plans_dir: &Utf8Path, golden_dir: &Utf8Path) -> std::io::Result<Repor
     let pairing = golden::pair(plans_dir, golden_dir)?;
     let mut r = Report::default();
     for entry in &pairing.entries {
-        let refresh = format!(
-            "rewind compile {} --out {} --force",
-            entry.plan, entry.golden
+        // Commands for the operator to paste: every path is one shell word.
+        let (plan, golden) = (
+            crate::shell::quote(entry.plan.as_str()),
+            crate::shell::quote(entry.golden.as_str()),
         );
+        let refresh = format!("rewind compile {plan} --out {golden} --force");
         match golden::audit(entry) {
             Outcome::Same => {
                 r.ok += 1;
@@ -96,8 +98,7 @@ pub fn run(plans_dir: &Utf8Path, golden_dir: &Utf8Path) -> std::io::Result<Repor
                 ));
                 let _ = writeln!(
                     r.text,
-                    "\n  A drift is a change of procedure: review it (rewind diff {} {}), then refresh:\n    {refresh}\n",
-                    entry.golden, entry.plan
+                    "\n  A drift is a change of procedure: review it (rewind diff {golden} {plan}), then refresh:\n    {refresh}\n",
                 );
             }
             Outcome::NoGolden(_) => {

@@ -77,23 +77,30 @@ pub enum BundleError {
     /// DIR exists and `--force` was not given.
     #[error("{0} already exists; pass --force to replace it")]
     Exists(Utf8PathBuf),
-    /// DIR exists but is not a rewind bundle, so even `--force` refuses.
-    #[error("{0} exists and is not a rewind bundle (no {MARKER}); refusing to replace it")]
-    NotABundle(Utf8PathBuf),
+    /// DIR exists but is not provably a rewind bundle, so even `--force`
+    /// refuses: it could hold something rewind did not write.
+    #[error(
+        "{0} exists and is not a rewind bundle ({1}); refusing to replace it: move what it holds elsewhere or choose another --out"
+    )]
+    NotABundle(Utf8PathBuf, String),
+    /// SIGINT, SIGTERM or SIGHUP arrived; the temporary folder is removed.
+    #[error("interrupted by signal {0}; {1} was left as it was")]
+    Interrupted(i32, Utf8PathBuf),
     /// Filesystem error, with the path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The path involved.
         path: Utf8PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (printed in the message, not chained: an error chain
+        /// would print it twice).
+        cause: std::io::Error,
     },
 }
 
 fn io(path: &Utf8Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
-    move |source| BundleError::Io {
+    move |cause| BundleError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     }
 }
 
@@ -153,6 +160,8 @@ pub struct Writer {
     /// What the workers hashed, once joined.
     sums: Sums,
     sealed: bool,
+    /// Held on the temporary folder until it is renamed into place.
+    _lock: Option<Lock>,
     /// Declared last: dropped (folder removed) after the workers are joined.
     tmp: Option<tempfile::TempDir>,
 }
@@ -162,30 +171,46 @@ impl Writer {
     /// `force`, and only if it holds a rewind bundle) and creates the
     /// temporary folder beside it.
     pub fn create(dir: &Utf8Path, force: bool) -> Result<Self, BundleError> {
-        let exists = dir.symlink_metadata().is_ok();
-        if exists {
+        let meta = dir.symlink_metadata().ok();
+        let exists = meta.is_some();
+        // `--force` on a link to a bundle replaces the bundle it points to and
+        // leaves the link alone.
+        let mut target = dir.to_owned();
+        if let Some(meta) = &meta {
             if !force {
                 return Err(BundleError::Exists(dir.to_owned()));
             }
-            if !dir.join(MARKER).is_file() {
-                return Err(BundleError::NotABundle(dir.to_owned()));
+            if meta.file_type().is_symlink() {
+                target = resolve_link(dir)?;
+            }
+            if let Err(why) = inspect(&target) {
+                return Err(BundleError::NotABundle(dir.to_owned(), why));
             }
         }
-        let parent = match dir.parent() {
+        let parent = match target.parent() {
             Some(p) if !p.as_str().is_empty() => p.to_owned(),
             _ => Utf8PathBuf::from("."),
         };
-        let name = dir.file_name().unwrap_or("bundle").to_owned();
+        let name = target.file_name().unwrap_or("bundle").to_owned();
+        // Missing parents of --out are created (only now: a rejected plan
+        // writes nothing).
+        fs::create_dir_all(&parent).map_err(io(&parent))?;
+        remove_stale(&parent, &name);
         let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.rewind-tmp-"))
+            .prefix(&format!(".{name}{TMP_INFIX}"))
             .tempdir_in(&parent)
             .map_err(io(&parent))?;
         let root = Utf8Path::from_path(tmp.path())
             .ok_or_else(|| BundleError::Io {
                 path: parent.clone(),
-                source: std::io::Error::other("temporary folder path is not UTF-8"),
+                cause: std::io::Error::other("temporary folder path is not UTF-8"),
             })?
             .to_owned();
+        // A lock and a marker: a later compile removes this folder if this
+        // process dies (SIGKILL) before renaming it, never while it runs.
+        let lock = Lock::take(&root).map_err(io(&root))?;
+        let partial = root.join(PARTIAL);
+        write_file(&partial, b"", 0o644).map_err(io(&partial))?;
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let rx = Arc::new(Mutex::new(rx));
         let count = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
@@ -199,11 +224,12 @@ impl Writer {
             workers.push(worker);
         }
         Ok(Self {
-            dir: dir.to_owned(),
+            dir: target,
             parent,
             name,
             exists,
             root,
+            _lock: lock,
             batch: Vec::with_capacity(BATCH),
             tx: Some(tx),
             workers,
@@ -234,6 +260,9 @@ impl Writer {
     ) -> Result<(), BundleError> {
         if self.tx.is_none() {
             return Err(self.misuse("file added after seal or after an error"));
+        }
+        if let Some(sig) = crate::interrupt::pending() {
+            return Err(BundleError::Interrupted(sig, self.dir.clone()));
         }
         self.batch.push(Job {
             rel,
@@ -307,7 +336,7 @@ impl Writer {
     fn misuse(&self, what: &str) -> BundleError {
         BundleError::Io {
             path: self.root.clone(),
-            source: std::io::Error::other(format!("bug in rewind: bundle writer: {what}")),
+            cause: std::io::Error::other(format!("bug in rewind: bundle writer: {what}")),
         }
     }
 
@@ -318,30 +347,417 @@ impl Writer {
             return Err(self.misuse("finished after an error"));
         }
         self.join()?;
-        let (dir, parent, name, root) = (&self.dir, &self.parent, &self.name, &self.root);
+        let (dir, root) = (&self.dir, &self.root);
         set_mode(root, 0o755)?;
+        let partial = root.join(PARTIAL);
+        fs::remove_file(&partial).map_err(io(&partial))?;
+        if let Some(sig) = crate::interrupt::pending() {
+            return Err(BundleError::Interrupted(sig, dir.clone()));
+        }
         if self.exists {
-            // Move the old bundle out of the way first, then swap; the old one is
-            // removed only once the new one is in place.
-            let old = parent.join(format!(".{name}.rewind-old"));
-            let _ = fs::remove_dir_all(&old);
-            fs::rename(dir, &old).map_err(io(dir))?;
-            if let Err(e) = fs::rename(root, dir) {
-                let _ = fs::rename(&old, dir);
-                return Err(BundleError::Io {
-                    path: dir.to_owned(),
-                    source: e,
-                });
-            }
-            let _ = fs::remove_dir_all(&old);
+            // Lock the old bundle too: once swapped, it sits at the temporary
+            // path until it is removed, and no other compile may take it for
+            // a stale folder meanwhile.
+            let _old = Lock::take(dir).ok();
+            swap(root, dir, &self.parent, &self.name)?;
+            // `root` now holds the old bundle. Marked first, so that a later
+            // compile recognises it even half removed.
+            let _ = write_file(&root.join(PARTIAL), b"", 0o644);
+            remove_marked(root);
         } else {
-            fs::rename(root, dir).map_err(io(dir))?;
+            rename_new(root, dir).map_err(io(dir))?;
         }
         // The temporary folder was renamed away; nothing is left to clean up.
         if let Some(tmp) = self.tmp.take() {
             let _ = tmp.keep();
         }
         Ok(())
+    }
+}
+
+/// What [`Writer`] puts between the destination's name and the random
+/// suffix of its temporary folder: `.NAME.rewind-tmp-XXXXXX`.
+const TMP_INFIX: &str = ".rewind-tmp-";
+
+/// The file that marks a temporary folder as an unfinished bundle; removed
+/// just before the folder is renamed into place.
+const PARTIAL: &str = ".rewind-partial";
+
+/// The target of a link given as `--out`, which must be a folder.
+fn resolve_link(dir: &Utf8Path) -> Result<Utf8PathBuf, BundleError> {
+    let real = fs::canonicalize(dir).map_err(io(dir))?;
+    Utf8PathBuf::from_path_buf(real).map_err(|p| BundleError::Io {
+        path: dir.to_owned(),
+        cause: std::io::Error::other(format!(
+            "links to a path that is not UTF-8: {}",
+            p.display()
+        )),
+    })
+}
+
+/// Removes what an earlier compile of the same destination left when it was
+/// killed (SIGKILL, power loss): `.NAME.rewind-tmp-*` folders that nobody
+/// holds locked and that are provably rewind's (empty, an unfinished bundle
+/// with its marker, or a complete bundle swapped out). Anything else is left
+/// alone.
+fn remove_stale(parent: &Utf8Path, name: &str) {
+    let prefix = format!(".{name}{TMP_INFIX}");
+    let Ok(entries) = parent.read_dir_utf8() else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(suffix) = entry.file_name().strip_prefix(&prefix) else {
+            continue;
+        };
+        if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let path = entry.path();
+        let is_dir = path.symlink_metadata().is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            continue;
+        }
+        let Ok(Some(_lock)) = Lock::try_take(path) else {
+            continue; // a compile is writing it now
+        };
+        // Killed before its marker was written, the folder is empty.
+        if fs::remove_dir(path).is_ok() {
+            continue;
+        }
+        let ours = path
+            .join(PARTIAL)
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_file())
+            || inspect(path).is_ok();
+        if ours {
+            remove_marked(path);
+        }
+    }
+}
+
+/// Removes a folder of rewind's, its marker last: killed at any point, what
+/// is left still carries the marker (or is empty), so the next compile
+/// finishes the job. (`remove_dir_all` may delete the marker first.)
+fn remove_marked(dir: &Utf8Path) {
+    let Ok(entries) = dir.read_dir_utf8() else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() == PARTIAL {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(path);
+        } else {
+            let _ = fs::remove_file(path);
+        }
+    }
+    let _ = fs::remove_file(dir.join(PARTIAL));
+    let _ = fs::remove_dir(dir);
+}
+
+/// An exclusive `flock` on a folder, released when dropped.
+struct Lock(#[allow(dead_code)] fs::File);
+
+impl Lock {
+    /// Waits for the lock (`None` where flock does not exist).
+    fn take(dir: &Utf8Path) -> std::io::Result<Option<Self>> {
+        Self::flock(dir, false)
+    }
+
+    /// The lock if nobody holds it; `Ok(None)` if someone does.
+    fn try_take(dir: &Utf8Path) -> std::io::Result<Option<Self>> {
+        Self::flock(dir, true)
+    }
+
+    #[cfg(unix)]
+    fn flock(dir: &Utf8Path, nonblocking: bool) -> std::io::Result<Option<Self>> {
+        use std::os::fd::AsRawFd as _;
+        let file = fs::File::open(dir)?;
+        let op = libc::LOCK_EX | if nonblocking { libc::LOCK_NB } else { 0 };
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(Some(Self(file)));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Ok(None)
+        } else if nonblocking {
+            Err(e)
+        } else {
+            // A filesystem without flock: the lock is advisory anyway.
+            Ok(Some(Self(file)))
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn flock(dir: &Utf8Path, _: bool) -> std::io::Result<Option<Self>> {
+        Ok(Some(Self(fs::File::open(dir)?)))
+    }
+}
+
+/// Puts the complete bundle `new` at `dir` in place of the old one, so that
+/// an interruption at any instant leaves `dir` the old or the new bundle:
+/// one `renameat2(RENAME_EXCHANGE)` where the filesystem has it (afterwards
+/// `new` holds the old bundle). Elsewhere the old folder is renamed aside to
+/// a fresh `.NAME.rewind-old-XXXXXX` (never an existing name) and the new one
+/// renamed in; `dir` is missing between the two renames.
+fn swap(new: &Utf8Path, dir: &Utf8Path, parent: &Utf8Path, name: &str) -> Result<(), BundleError> {
+    match exchange(new, dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if !unsupported(&e) => return Err(io(dir)(e)),
+        Err(_) => {}
+    }
+    let suffix = new
+        .file_name()
+        .and_then(|n| n.rsplit('-').next())
+        .unwrap_or("old");
+    let old = parent.join(format!(".{name}.rewind-old-{suffix}"));
+    if old.symlink_metadata().is_ok() {
+        return Err(io(&old)(std::io::Error::from(
+            std::io::ErrorKind::AlreadyExists,
+        )));
+    }
+    fs::rename(dir, &old).map_err(io(dir))?;
+    if let Err(e) = fs::rename(new, dir) {
+        let _ = fs::rename(&old, dir);
+        return Err(io(dir)(e));
+    }
+    // Where the exchange would have left the old bundle.
+    fs::rename(&old, new).map_err(io(&old))
+}
+
+/// True when the error says the filesystem or kernel lacks the call.
+fn unsupported(e: &std::io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP)
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        e.kind() == std::io::ErrorKind::Unsupported
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn renameat2(from: &Utf8Path, to: &Utf8Path, flags: libc::c_uint) -> std::io::Result<()> {
+    use std::ffi::CString;
+    let cstr = |p: &Utf8Path| {
+        CString::new(p.as_str()).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let (from, to) = (cstr(from)?, cstr(to)?);
+    // SAFETY: two NUL-terminated paths that live across the call; the raw
+    // syscall avoids depending on the C library's renameat2 wrapper.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Exchanges two folders atomically.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Utf8Path, b: &Utf8Path) -> std::io::Result<()> {
+    renameat2(a, b, libc::RENAME_EXCHANGE)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Utf8Path, _: &Utf8Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
+/// Renames the new bundle to `dir`, which must not exist (a plain rename
+/// would silently replace an empty folder created meanwhile).
+fn rename_new(from: &Utf8Path, to: &Utf8Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    match renameat2(from, to, libc::RENAME_NOREPLACE) {
+        Err(e) if unsupported(&e) => {}
+        other => return other,
+    }
+    if to.symlink_metadata().is_ok() {
+        return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+    }
+    fs::rename(from, to)
+}
+
+/// Why `dir` is not provably a bundle rewind wrote, or `Ok` if it is: a
+/// folder whose `plan.json` parses as rewind's and whose `SHA256SUMS` lists
+/// every file in it, with nothing else inside (no links, FIFOs, devices,
+/// unlisted files or folders). Only such a folder may be replaced or removed.
+pub fn inspect(dir: &Utf8Path) -> Result<(), String> {
+    let meta = dir
+        .symlink_metadata()
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_dir() {
+        return Err("it is not a folder".into());
+    }
+    let plan = read_capped(&dir.join(MARKER), MAX_META)
+        .map_err(|e| format!("no readable {MARKER}: {e}"))?;
+    let plan: serde_json::Value = serde_json::from_slice(&plan)
+        .map_err(|_| format!("its {MARKER} is not rewind's: not JSON"))?;
+    if !(plan["rewind_version"].is_string()
+        && plan["plan_sha256"].is_string()
+        && plan["steps"].is_array())
+    {
+        return Err(format!("its {MARKER} is not rewind's"));
+    }
+    let sums = read_capped(&dir.join("SHA256SUMS"), MAX_META)
+        .map_err(|e| format!("no readable SHA256SUMS: {e}"))?;
+    let sums = String::from_utf8(sums).map_err(|_| "its SHA256SUMS is not text".to_owned())?;
+    let mut listed = HashSet::new();
+    let mut folders = HashSet::new();
+    for line in sums.lines() {
+        let Some((_, path)) = line.split_once("  ") else {
+            return Err("its SHA256SUMS is not rewind's".into());
+        };
+        let mut p = Utf8Path::new(path);
+        while let Some(parent) = p.parent().filter(|p| !p.as_str().is_empty()) {
+            folders.insert(parent.as_str().to_owned());
+            p = parent;
+        }
+        listed.insert(path.to_owned());
+    }
+    let mut unknown = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let entries = d
+            .read_dir_utf8()
+            .map_err(|e| format!("cannot list {d}: {e}"))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {d}: {e}"))?;
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .map_or_else(|_| entry.path().to_string(), |p| p.as_str().to_owned());
+            let ty = entry.file_type().map_err(|e| format!("{rel}: {e}"))?;
+            let known = if ty.is_dir() {
+                folders.contains(&rel)
+            } else if ty.is_file() {
+                rel == "SHA256SUMS" || listed.contains(&rel)
+            } else {
+                false
+            };
+            if !known {
+                let what = if ty.is_symlink() {
+                    "a link"
+                } else if ty.is_dir() {
+                    "a folder"
+                } else if ty.is_file() {
+                    "a file"
+                } else {
+                    "a special file"
+                };
+                unknown.push(format!("{what} `{rel}`"));
+            } else if ty.is_dir() {
+                stack.push(entry.into_path());
+            }
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort();
+    let more = unknown.len().saturating_sub(3);
+    unknown.truncate(3);
+    Err(format!(
+        "it holds {} that its SHA256SUMS does not list{}",
+        unknown.join(", "),
+        if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// The largest `plan.json` or `SHA256SUMS` read (a 5,000-node bundle's are
+/// under 2 MiB).
+const MAX_META: u64 = 64 * 1024 * 1024;
+
+/// A regular file's bytes, refusing anything else (a FIFO would block, a
+/// device never end) and anything larger than `cap`.
+pub fn read_capped(path: &Utf8Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let too_large = || {
+        std::io::Error::other(format!(
+            "larger than {} MiB, the most rewind reads",
+            cap / (1024 * 1024)
+        ))
+    };
+    let file = open_regular(path)?;
+    if file.metadata()?.len() > cap {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Opens a path for reading only if it is a regular file: opened without
+/// blocking (a FIFO without a writer would block the open itself) and
+/// checked with `fstat` before a byte is read.
+pub fn open_regular(path: &Utf8Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let ty = file.metadata()?.file_type();
+    if !ty.is_file() {
+        return Err(std::io::Error::other(format!(
+            "not a regular file ({})",
+            describe_type(ty)
+        )));
+    }
+    Ok(file)
+}
+
+/// A file type in words.
+pub fn describe_type(ty: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if ty.is_fifo() {
+            return "a FIFO";
+        }
+        if ty.is_char_device() {
+            return "a character device";
+        }
+        if ty.is_block_device() {
+            return "a block device";
+        }
+        if ty.is_socket() {
+            return "a socket";
+        }
+    }
+    if ty.is_dir() {
+        "a folder"
+    } else if ty.is_symlink() {
+        "a symbolic link"
+    } else if ty.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
     }
 }
 
@@ -370,10 +786,13 @@ fn write_jobs(rx: &Mutex<Receiver<Vec<Job>>>, root: &Utf8Path) -> Result<Sums, B
             .lock()
             .map_err(|_| BundleError::Io {
                 path: root.to_owned(),
-                source: std::io::Error::other("bug in rewind: bundle writer lock poisoned"),
+                cause: std::io::Error::other("bug in rewind: bundle writer lock poisoned"),
             })?
             .recv();
         let Ok(batch) = next else { break };
+        if let Some(sig) = crate::interrupt::pending() {
+            return Err(BundleError::Interrupted(sig, root.to_owned()));
+        }
         for job in batch {
             let path = root.join(&job.rel);
             if let Some(p) = path.parent()
@@ -441,7 +860,9 @@ fn set_mode(_: &Utf8Path, _: u32) -> Result<(), BundleError> {
     Ok(())
 }
 
-/// Reads every regular file under `dir` (for `verify`).
+/// Reads every file under `dir` (for `diff` and `audit`): regular files
+/// only, each at most [`MAX_META`] bytes; a link, FIFO, device or socket
+/// inside is an error rather than something to follow or block on.
 pub fn read(dir: &Utf8Path) -> Result<Bundle, BundleError> {
     let mut bundle = Bundle::default();
     let mut stack = vec![dir.to_owned()];
@@ -450,19 +871,24 @@ pub fn read(dir: &Utf8Path) -> Result<Bundle, BundleError> {
             let entry = entry.map_err(io(&d))?;
             let path = Utf8PathBuf::from_path_buf(entry.path()).map_err(|p| BundleError::Io {
                 path: d.clone(),
-                source: std::io::Error::other(format!("not UTF-8: {}", p.display())),
+                cause: std::io::Error::other(format!("not UTF-8: {}", p.display())),
             })?;
             let ty = entry.file_type().map_err(io(&path))?;
             if ty.is_dir() {
                 stack.push(path);
             } else if ty.is_file() {
-                let bytes = fs::read(&path).map_err(io(&path))?;
+                let bytes = read_capped(&path, MAX_META).map_err(io(&path))?;
                 let rel = path
                     .strip_prefix(dir)
                     .unwrap_or(&path)
                     .as_str()
                     .replace('\\', "/");
                 bundle.add(rel, bytes, mode_of(&entry));
+            } else {
+                return Err(io(&path)(std::io::Error::other(format!(
+                    "{} in a bundle: rewind never writes one",
+                    describe_type(ty)
+                ))));
             }
         }
     }

@@ -37,6 +37,9 @@ pub struct Diagnostic {
     pub label: Option<String>,
     /// What to do about it.
     pub help: Option<String>,
+    /// A byte range of the plan that is never printed (a value that looks
+    /// like a secret): the source line is shown with it masked.
+    pub mask: Option<Range<usize>>,
 }
 
 impl Diagnostic {
@@ -53,6 +56,7 @@ impl Diagnostic {
             span,
             label: None,
             help: None,
+            mask: None,
         }
     }
 
@@ -82,6 +86,13 @@ impl Diagnostic {
         self
     }
 
+    /// Never prints the text of `range` (see [`Diagnostic::mask`]).
+    #[must_use]
+    pub fn masked(mut self, range: Range<usize>) -> Self {
+        self.mask = Some(range);
+        self
+    }
+
     /// True for errors.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
@@ -93,22 +104,56 @@ impl Diagnostic {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
         };
-        let title = level.primary_title(self.message.as_str()).id(self.code);
+        // Nothing printed may echo a credential (`validate::mask_credentials`).
+        let message = visible(&crate::validate::mask_credentials(&self.message));
+        let label = self
+            .label
+            .as_deref()
+            .map(|l| visible(&crate::validate::mask_credentials(l)));
+        let help = self
+            .help
+            .as_deref()
+            .map(|h| visible(&crate::validate::mask_credentials(h)));
+        let title = level.primary_title(message.as_str()).id(self.code);
         let mut group = Group::with_title(title);
+        // Only the lines of the span are handed to the renderer, numbered
+        // from where they are: rendering costs the size of the span, not of
+        // the plan (thousands of diagnostics on a large plan stay linear).
+        let excerpt;
         if let Some(span) = &self.span {
             let span = source.clamp(span);
-            let mut annotation = AnnotationKind::Primary.span(span);
-            if let Some(label) = &self.label {
+            let first = source.line(span.start);
+            let last = source.line(span.end.saturating_sub(1).max(span.start));
+            let window = source.line_range(first).start..source.line_range(last).end;
+            let mut text = source.text[window.clone()].to_owned();
+            if let Some(mask) = &self.mask {
+                let mask = source.clamp(mask);
+                let (from, to) = (
+                    mask.start.clamp(window.start, window.end) - window.start,
+                    mask.end.clamp(window.start, window.end) - window.start,
+                );
+                if from < to {
+                    let stars = "*".repeat(to - from);
+                    text.replace_range(from..to, &stars);
+                }
+            }
+            excerpt = visible(&crate::validate::mask_credentials(&text));
+            let local = (span.start - window.start).min(excerpt.len())
+                ..(span.end.min(window.end) - window.start).min(excerpt.len());
+            let local = floor(&excerpt, local.start)..floor(&excerpt, local.end);
+            let mut annotation = AnnotationKind::Primary.span(local);
+            if let Some(label) = &label {
                 annotation = annotation.label(label.as_str());
             }
             group = group.element(
-                Snippet::source(source.text.as_str())
+                Snippet::source(excerpt.as_str())
+                    .line_start(first)
                     .path(source.name.as_str())
                     .fold(true)
                     .annotation(annotation),
             );
         }
-        if let Some(help) = &self.help {
+        if let Some(help) = &help {
             group = group.element(Level::HELP.message(help.as_str()));
         }
         let report: &[Group<'_>] = &[group];
@@ -127,12 +172,12 @@ impl Diagnostic {
         serde_json::json!({
             "severity": self.severity,
             "code": self.code,
-            "message": self.message,
+            "message": visible(&crate::validate::mask_credentials(&self.message)),
             "file": source.name,
             "line": line,
             "column": column,
-            "label": self.label,
-            "help": self.help,
+            "label": self.label.as_deref().map(|l| visible(&crate::validate::mask_credentials(l))),
+            "help": self.help.as_deref().map(|h| visible(&crate::validate::mask_credentials(h))),
         })
     }
 }
@@ -166,6 +211,32 @@ pub fn render_all(diags: &[Diagnostic], source: &SourceFile) -> String {
         ));
     }
     out
+}
+
+/// `text` with the characters a plan may not contain (bidi controls,
+/// zero-width and other format characters; control characters but tab and
+/// line ends) shown as `?`, one per byte so that spans stay right: a
+/// diagnostic about such a character must not reorder the terminal line
+/// that shows it.
+fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if crate::validate::forbidden(c) {
+            out.extend(std::iter::repeat_n('?', c.len_utf8()));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The nearest character boundary at or before `i`.
+fn floor(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 fn plural(n: usize) -> &'static str {

@@ -16,7 +16,6 @@ use similar::TextDiff;
 
 use crate::bundle::{self, Bundle, BundleError};
 use crate::diagnostic::render_all;
-use crate::source::SourceFile;
 
 /// How a compiled bundle differs from its golden copy at one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,9 +181,9 @@ pub fn read(dir: &Utf8Path) -> Result<Bundle, BundleError> {
 /// with the old folder; a folder that is not a rewind bundle is refused.
 pub fn update(dir: &Utf8Path, bundle: &Bundle) -> Result<(), BundleError> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|source| BundleError::Io {
+        fs::create_dir_all(parent).map_err(|cause| BundleError::Io {
             path: parent.to_owned(),
-            source,
+            cause,
         })?;
     }
     bundle::write(bundle, dir, true)
@@ -271,11 +270,11 @@ pub enum Outcome {
 /// Compiles `entry.plan` (as `rewind compile` would, without `--to`) and
 /// compares the bundle with `entry.golden`.
 pub fn audit(entry: &Entry) -> Outcome {
-    let text = match fs::read_to_string(&entry.plan) {
-        Ok(t) => t,
+    // Read as `rewind compile` reads a plan: a regular file, size-capped.
+    let source = match crate::spec::load(&entry.plan) {
+        Ok(s) => s,
         Err(e) => return Outcome::Unreadable(format!("{}: {e}", entry.plan)),
     };
-    let source = SourceFile::new(entry.plan.as_str(), text);
     let actual = match crate::app::build(&source, None) {
         Ok(b) => b,
         Err(diags) => return Outcome::Rejected(render_all(&diags, &source)),

@@ -182,11 +182,9 @@ fn group(members: &[&String]) -> HostBox {
     }
 }
 
-/// Text inside `["…"]`: quotes and angle brackets become entities.
+/// Text inside `["…"]` ([`crate::escape::mermaid_label`]).
 fn label(text: &str) -> String {
-    text.replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
+    crate::escape::mermaid_label(text)
 }
 
 #[cfg(test)]

@@ -275,12 +275,36 @@ pub struct NodeSpec {
 /// Parses plan text. A TOML or shape error (bad syntax, unknown key, wrong
 /// type) becomes one diagnostic (`syntax`, `unknown-key` or `type`) pointing
 /// at its span.
+#[allow(clippy::result_large_err)] // one diagnostic, returned once per plan
 pub fn parse(source: &SourceFile) -> Result<Spec, Diagnostic> {
-    toml::from_str::<Spec>(&source.text).map_err(|e| crate::validate::syntax_diagnostic(&e))
+    parse_inspecting(source, |_| {})
 }
 
-/// Reads a plan file from disk: the only place input files are read.
+/// [`parse`], showing the parsed document (every value with its span) to
+/// `inspect` before it is turned into a [`Spec`]: rules about every string
+/// of the plan, whatever its key, run on it.
+#[allow(clippy::result_large_err)] // one diagnostic, returned once per plan
+pub fn parse_inspecting(
+    source: &SourceFile,
+    inspect: impl FnOnce(&toml::de::DeTable<'_>),
+) -> Result<Spec, Diagnostic> {
+    use serde::Deserialize as _;
+    let diagnostic = |e: &toml::de::Error| crate::validate::syntax_diagnostic(e, &source.text);
+    let root = toml::de::DeTable::parse(&source.text).map_err(|e| diagnostic(&e))?;
+    inspect(root.get_ref());
+    Spec::deserialize(toml::de::Deserializer::from(root)).map_err(|e| diagnostic(&e))
+}
+
+/// The largest plan rewind reads (16 MiB; a 5,000-node plan is about
+/// 200 KiB). docs/plan-format.md states it.
+pub const MAX_PLAN_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a plan file from disk: the only place input files are read. Only a
+/// regular file is read (a FIFO, `/dev/zero` or a socket is refused before a
+/// byte is read, so nothing can block or run forever), and at most
+/// [`MAX_PLAN_BYTES`]. Bytes that are not UTF-8 are kept for validation to
+/// point at.
 pub fn load(path: &Utf8Path) -> std::io::Result<SourceFile> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(SourceFile::new(path.as_str(), text))
+    let bytes = crate::bundle::read_capped(path, MAX_PLAN_BYTES)?;
+    Ok(SourceFile::from_bytes(path.as_str(), bytes))
 }

@@ -4,12 +4,15 @@
 //! beside it). `.sh` templates auto-escape every `{{ value }}` with
 //! [`crate::shell::quote`]: a template cannot forget to quote, and a value can
 //! only be printed raw if Rust code marks it safe (the library text, which is
-//! rewind's own code). Markdown templates print values as they are.
+//! rewind's own code). `.md` templates escape every value as Markdown text
+//! ([`crate::escape::md_text`]); the filters `code`, `cell_code`, `prose`,
+//! `cell_prose` and `anchor` print it for another Markdown context instead,
+//! and `sh` quotes a word of a command shown to the operator.
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
-use crate::shell;
+use crate::{escape, shell};
 
 /// `(name, source)` of every template.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -62,11 +65,22 @@ pub fn environment() -> Environment<'static> {
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".sh") {
             AutoEscape::Custom("sh".into())
+        } else if name.ends_with(".md") {
+            AutoEscape::Custom("md".into())
         } else {
             AutoEscape::None
         }
     });
     env.set_formatter(|out, state, value| {
+        if let AutoEscape::Custom(ctx) = state.auto_escape()
+            && ctx == "md"
+        {
+            if value.is_safe() {
+                return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+            }
+            let text = printable(value, "a runbook")?;
+            return out.write_str(&escape::md_text(&text).map_err(refused)?).map_err(Error::from);
+        }
         if let AutoEscape::Custom(_) = state.auto_escape() {
             if value.is_safe() {
                 return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
@@ -89,6 +103,30 @@ pub fn environment() -> Environment<'static> {
         }
     });
     env.add_filter("comment", comment);
+    // Markdown by context (`escape`): each returns text marked safe.
+    env.add_filter("code", |v: &Value| md(v, |s| escape::md_code(s, false)));
+    env.add_filter("cell_code", |v: &Value| md(v, |s| escape::md_code(s, true)));
+    env.add_filter("prose", |v: &Value| md(v, |s| escape::md_prose(s, false)));
+    env.add_filter("cell_prose", |v: &Value| {
+        md(v, |s| escape::md_prose(s, true))
+    });
+    env.add_filter("anchor", |v: &Value| {
+        md(v, |s| {
+            if !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                Ok(s.to_owned())
+            } else {
+                Err(escape::Unprintable(format!("not an anchor: {s}")))
+            }
+        })
+    });
+    // A word as the operator would type it in a shell (not marked safe:
+    // the context escapes it next, e.g. `{{ ("sh " ~ (p | sh)) | code }}`).
+    env.add_filter("sh", |v: &Value| -> Result<Value, Error> {
+        Ok(Value::from(shell::quote(&printable(v, "a command")?)))
+    });
     for (name, source) in TEMPLATES {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("bug in rewind: template {name} does not parse: {e}"));
@@ -107,6 +145,36 @@ fn comment(value: &Value) -> Value {
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect(),
     )
+}
+
+/// The text of a string, number or boolean; anything else is a bug.
+fn printable(value: &Value, into: &str) -> Result<String, Error> {
+    match value.as_str() {
+        Some(s) => Ok(s.to_owned()),
+        None if value.is_number() || value.kind() == minijinja::value::ValueKind::Bool => {
+            Ok(value.to_string())
+        }
+        None => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "bug in rewind: only strings and numbers may be printed into {into}, not {}",
+                value.kind()
+            ),
+        )),
+    }
+}
+
+fn refused(e: escape::Unprintable) -> Error {
+    Error::new(ErrorKind::InvalidOperation, e.to_string())
+}
+
+/// Applies a Markdown escaping and marks the result safe.
+fn md(
+    value: &Value,
+    f: impl Fn(&str) -> Result<String, escape::Unprintable>,
+) -> Result<Value, Error> {
+    let text = printable(value, "a runbook")?;
+    Ok(Value::from_safe_string(f(&text).map_err(refused)?))
 }
 
 /// Marks rewind's own text (never plan values) as safe to print raw.

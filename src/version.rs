@@ -58,9 +58,11 @@ impl Rke2Version {
     pub fn parse(s: &str) -> Option<Self> {
         let rest = s.strip_prefix('v')?;
         let (core, build) = rest.split_once("+rke2r")?;
-        let build = number(build)?;
+        // Builds and release candidates count from 1: `+rke2r0` and `-rc0`
+        // were never released.
+        let build = number(build).filter(|&b| b > 0)?;
         let (core, rc) = match core.split_once("-rc") {
-            Some((c, rc)) => (c, Some(number(rc)?)),
+            Some((c, rc)) => (c, Some(number(rc).filter(|&r| r > 0)?)),
             None => (core, None),
         };
         let (major, minor, patch) = triple(core)?;
@@ -164,6 +166,8 @@ mod tests {
             "v1.28.9",
             "v1.28.9rke2r1",
             "v1.28.9+k3s1",
+            "v1.28.9+rke2r0",
+            "v1.28.9-rc0+rke2r1",
             "v1.28.09+rke2r1",
             "v1.28.9+rke2r",
             "v1.28.9-rc+rke2r1",

@@ -151,21 +151,27 @@ fn text_diff_lists_steps_then_unified_diffs() {
 }
 
 #[test]
-fn diff_of_a_rejected_plan_exits_1_with_its_diagnostics() {
+fn diff_of_a_rejected_plan_exits_4_with_its_diagnostics() {
+    // 1 means "the procedures differ"; a rejected input is 4 (issue 11).
     let s = scratch();
     let bad = s.root.join("bad.toml");
     fs::write(&bad, "[cluster]\nname = \"x\"\n").unwrap();
     let out = run(&["diff", OLD, bad.as_str()]);
-    assert_code(&out, 1);
+    assert_code(&out, 4);
     assert!(stderr(&out).contains("error["), "{}", describe(&out));
     assert!(stdout(&out).is_empty());
 }
 
 #[test]
-fn diff_of_a_folder_that_is_no_bundle_is_a_usage_error() {
+fn diff_of_a_folder_that_is_no_bundle_is_a_rejected_input() {
     let s = scratch();
     let out = run(&["diff", OLD, s.root.as_str()]);
-    assert_code(&out, 2);
+    assert_code(&out, 4);
+    assert!(
+        stderr(&out).contains("does not verify"),
+        "{}",
+        describe(&out)
+    );
     assert!(
         stderr(&out).contains("not a rewind bundle"),
         "{}",

@@ -195,15 +195,20 @@ fn nodes_block(r: &Rke1, rec: &Recovery) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("  - address: {}{mark}\n", n.address));
+        // Values are YAML scalars (crate::escape): a user name cannot add
+        // a key or a node to the block.
+        out.push_str(&format!(
+            "  - address: {}{mark}\n",
+            crate::escape::yaml_scalar(&n.address)
+        ));
         if let Some(u) = &n.user {
-            out.push_str(&format!("    user: {u}\n"));
+            out.push_str(&format!("    user: {}\n", crate::escape::yaml_scalar(u)));
         }
         out.push_str(&format!("    role: [{}]\n", n.roles.join(", ")));
     }
     out.push_str(&format!(
         "#  - address: {}  # FAILED NODE: remove its entry (or comment it out like this)",
-        rec.failed
+        crate::escape::yaml_scalar(&rec.failed)
     ));
     out
 }

@@ -105,6 +105,38 @@ impl Ctx {
             );
             return None;
         }
+        // `db//etcd`, `db/./etcd` and `db/.` name the same file as the plain
+        // path but compare differently: the rule that the snapshot must not
+        // sit inside the live database would not see through them.
+        let body = v.strip_suffix('/').unwrap_or(v);
+        if body.len() > 1 && body[1..].split('/').any(|c| c.is_empty() || c == ".") {
+            let normal: Vec<&str> = v
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .collect();
+            self.push(
+                Diagnostic::error(
+                    "paths",
+                    span,
+                    format!("`{key}` is not a normal path (`//`, `/./` or a trailing `/.`)"),
+                )
+                .label("an empty or `.` component")
+                .help(format!("write it as `/{}`", normal.join("/"))),
+            );
+            return None;
+        }
+        if v.len() >= PATH_MAX || v.split('/').any(|c| c.len() > NAME_MAX) {
+            self.push(
+                Diagnostic::error(
+                    "paths",
+                    span,
+                    format!("`{key}` is longer than a path can be"),
+                )
+                .label(format!("{} bytes", v.len()))
+                .help(format!("a path has fewer than {PATH_MAX} bytes and each name in it at most {NAME_MAX}: check the value")),
+            );
+            return None;
+        }
         Some(v.clone())
     }
 
@@ -142,6 +174,38 @@ impl Ctx {
                 .help(
                     "write a non-empty value on one line, without tabs or other control characters",
                 ),
+            );
+            return None;
+        }
+        // Keys whose values have a shape of their own (kept here, beside the
+        // rule every such value passes, so each distribution gets them).
+        let host_port = key.ends_with(".endpoint") || key == "datastore.host";
+        if host_port && !v.contains("://") && !is_host_port(v, key == "datastore.host") {
+            let code = if key.starts_with("datastore.") {
+                "datastore-fields"
+            } else {
+                "fields"
+            };
+            self.push(
+                Diagnostic::error(
+                    code,
+                    Some(value.span()),
+                    format!("`{key}` is not a host[:port]"),
+                )
+                .label("expected a host name or address, and an optional port")
+                .help("write a host name (`s3.example.internal`), an IPv4 address or a bracketed IPv6 address (`[fd00::1]`), optionally followed by `:port`"),
+            );
+            return None;
+        }
+        if key.ends_with("s3.name") && (v == "." || v == "..") {
+            self.push(
+                Diagnostic::error(
+                    "fields",
+                    Some(value.span()),
+                    format!("`{key}` cannot be `{v}`"),
+                )
+                .label("not an object name")
+                .help("write the snapshot's object name, e.g. `pre-upgrade-server-1-1716239400`"),
             );
             return None;
         }
@@ -193,6 +257,51 @@ impl Ctx {
         );
         None
     }
+}
+
+/// The longest path the kernel takes, with its NUL (`PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+
+/// The longest name of one path component (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// `host[:port]`: a host name (letters in either case), an IPv4 address or a
+/// bracketed IPv6 address, then an optional port 1-65535. `bare_v6` also
+/// takes an IPv6 address without brackets and port (a database host).
+pub fn is_host_port(s: &str, bare_v6: bool) -> bool {
+    if bare_v6 && s.parse::<std::net::Ipv6Addr>().is_ok() {
+        return true;
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(p) => (None, Some(p)),
+                None => return false,
+            },
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(s), None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+    });
+    let host_ok = host.is_none_or(|h| {
+        h.parse::<std::net::Ipv4Addr>().is_ok() || is_hostname(&h.to_ascii_lowercase())
+    });
+    port_ok && host_ok
 }
 
 /// A host name: lowercase RFC 1123 labels separated by dots, at most 253
@@ -247,6 +356,36 @@ mod tests {
         assert_eq!(cx.line(6), 2);
         assert_eq!(cx.line(13), 4);
         assert_eq!(Ctx::default().line(7), 1);
+    }
+
+    #[test]
+    fn host_ports() {
+        for ok in [
+            "s3.example.internal:9000",
+            "minio",
+            "10.0.0.5:9000",
+            "[fd00::1]:9000",
+            "[fd00::1]",
+            "S3.Example.COM",
+        ] {
+            assert!(is_host_port(ok, false), "{ok}");
+        }
+        assert!(is_host_port("fd00::1", true));
+        for bad in [
+            "a b",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:x",
+            "a:b@c",
+            "/x",
+            "host/path",
+            "[zz]:1",
+            "",
+            "a;b",
+        ] {
+            assert!(!is_host_port(bad, false), "{bad}");
+        }
     }
 
     #[test]

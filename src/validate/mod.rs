@@ -10,6 +10,7 @@ mod fields;
 mod rke1;
 mod rke2;
 mod syntax;
+mod text;
 
 use sha2::{Digest, Sha256};
 
@@ -20,6 +21,7 @@ use crate::spec::{self, Spec};
 
 pub use fields::{is_dns_label, is_hostname};
 pub(crate) use syntax::diagnostic as syntax_diagnostic;
+pub use text::{forbidden, mask_credentials};
 
 /// The result of checking a plan: the model (if no errors) and all findings.
 #[derive(Debug)]
@@ -35,8 +37,16 @@ pub type TargetOverride<'a> = Option<&'a str>;
 
 /// Parses and validates plan text.
 pub fn check(source: &SourceFile, to: TargetOverride<'_>) -> Checked {
-    match spec::parse(source) {
-        Ok(spec) => validate(&spec, source, to),
+    let early = text::before_parse(source);
+    if !early.is_empty() {
+        return Checked {
+            model: None,
+            diagnostics: early,
+        };
+    }
+    let mut found = Vec::new();
+    match spec::parse_inspecting(source, |root| text::values(root, &source.text, &mut found)) {
+        Ok(spec) => validate_with(&spec, source, to, found),
         Err(d) => Checked {
             model: None,
             diagnostics: vec![d],
@@ -46,7 +56,18 @@ pub fn check(source: &SourceFile, to: TargetOverride<'_>) -> Checked {
 
 /// Validates a parsed spec.
 pub fn validate(spec: &Spec, source: &SourceFile, to: TargetOverride<'_>) -> Checked {
+    validate_with(spec, source, to, Vec::new())
+}
+
+/// Validates a parsed spec, starting from what was already found in its text.
+fn validate_with(
+    spec: &Spec,
+    source: &SourceFile,
+    to: TargetOverride<'_>,
+    found: Vec<Diagnostic>,
+) -> Checked {
     let mut cx = fields::Ctx::new(&source.text);
+    cx.diags = found;
     if let Some(format) = &spec.format
         && *format.get_ref() != 1
     {
@@ -129,8 +150,42 @@ fn first_statement(text: &str) -> std::ops::Range<usize> {
 fn finish(cx: fields::Ctx, model: Option<Model>) -> Checked {
     Checked {
         model,
-        diagnostics: cx.diags,
+        diagnostics: hide_secrets(cx),
     }
+}
+
+/// A value that looks like a credential is never printed: other findings
+/// about the same value are dropped (the credential is the problem to fix),
+/// and findings whose source lines show it print it masked.
+fn hide_secrets(cx: fields::Ctx) -> Vec<Diagnostic> {
+    let masks: Vec<std::ops::Range<usize>> = cx
+        .diags
+        .iter()
+        .filter(|d| d.code == "secrets")
+        .filter_map(|d| d.mask.clone())
+        .collect();
+    if masks.is_empty() {
+        return cx.diags;
+    }
+    let overlaps = |a: &std::ops::Range<usize>, b: &std::ops::Range<usize>| {
+        a.start < b.end.max(b.start + 1) && b.start < a.end.max(a.start + 1)
+    };
+    let mut out = Vec::with_capacity(cx.diags.len());
+    for mut d in cx.diags.iter().cloned() {
+        if d.mask.is_none()
+            && let Some(span) = &d.span
+        {
+            if masks.iter().any(|m| overlaps(m, span)) {
+                continue;
+            }
+            let lines = cx.line(span.start)..=cx.line(span.end);
+            if let Some(m) = masks.iter().find(|m| lines.contains(&cx.line(m.start))) {
+                d.mask = Some(m.clone());
+            }
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// Lowercase hex sha256.

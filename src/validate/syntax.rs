@@ -7,10 +7,13 @@
 
 use crate::diagnostic::Diagnostic;
 
-/// The diagnostic for a TOML or shape error, pointing at its span.
-pub(crate) fn diagnostic(e: &toml::de::Error) -> Diagnostic {
+/// The diagnostic for a TOML or shape error, pointing at its span (the
+/// start of the plan when the reader gives none: every rejection has a
+/// location). `text` is the plan, to mask the value of an unknown key whose
+/// name suggests a secret.
+pub(crate) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
     let message = e.message().trim_end();
-    let span = e.span();
+    let span = Some(e.span().unwrap_or(0..0));
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let mut quoted = backquoted(rest);
         let key = quoted.next().unwrap_or_default();
@@ -29,9 +32,20 @@ pub(crate) fn diagnostic(e: &toml::de::Error) -> Diagnostic {
                     .join(", ")
             ),
         };
-        return Diagnostic::error("unknown-key", span, format!("unknown key `{key}`"))
+        let d = Diagnostic::error("unknown-key", span.clone(), format!("unknown key `{key}`"))
             .label("not a key of this table")
             .help(help);
+        if super::text::secret_key(key)
+            && let Some(span) = span
+        {
+            // Mask everything after the key on its line: its value is not
+            // printed, whatever it is.
+            let end = text[span.end.min(text.len())..]
+                .find('\n')
+                .map_or(text.len(), |i| span.end + i);
+            return d.masked(span.end..end);
+        }
+        return d;
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         let (found, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, ""));
@@ -55,6 +69,11 @@ pub(crate) fn diagnostic(e: &toml::de::Error) -> Diagnostic {
         )
         .label(format!("expected {what}"))
         .help(help);
+    }
+    if message.contains("recursion") || message.contains("recurse") {
+        return Diagnostic::error("limits", span, format!("TOML syntax: {message}"))
+            .label("nested too deep")
+            .help("a plan nests at most three levels: remove the extra brackets, braces or dotted keys");
     }
     if message.contains("duplicate") {
         return Diagnostic::error("syntax", span, format!("TOML syntax: {message}"))

@@ -1193,7 +1193,27 @@ t_fixtures() {
 	return 0
 }
 
-TESTS="t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
+# A cluster file named like an awk assignment, or like an option, is read
+# as a file (issue 11, item 8): before, awk took `a=b.yml` for an assignment,
+# read stdin and found no node.
+t_awk_operands() {
+	setup awk-operands
+	FRAGS="rke1"
+	printf 'nodes:\n  - address: 4.4.4.4\n    user: root\n' >"$C/a=b.yml"
+	cp "$C/a=b.yml" "$C/-v.yml"
+	pre "rke1_check_cluster_nodes a=b.yml 3.3.3.3 4.4.4.4 BLOCK" "rke1_check_cluster_nodes -v.yml 3.3.3.3 4.4.4.4 BLOCK"
+	build
+	run
+	expect_rc 0
+	expect_out "a=b.yml lists 4.4.4.4 and not 3.3.3.3"
+	expect_out "-v.yml lists 4.4.4.4 and not 3.3.3.3"
+	printf '  - address: 3.3.3.3\n' >>"$C/a=b.yml"
+	run
+	expect_rc 1
+	expect_err "the failed node 3.3.3.3 is still listed"
+}
+
+TESTS="t_awk_operands t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
 t_quoting t_cluster_reset t_start_unit t_stop_left t_config t_units t_versions t_server_entry t_etcd_snapshot t_sha_room
 t_token t_artifacts t_install_online t_kube t_sqlite t_workstation_dirs t_postgres t_mysql"
 

@@ -1010,7 +1010,7 @@ rke1_check_cluster_nodes() {
 				if ((f == "\"" && l == "\"") || (f == q && l == q)) line = substr(line, 2, n - 2)
 			}
 			print line
-		}' "$1") || _r1c_rc=$?
+		}' <"$1") || _r1c_rc=$? # stdin: a name with `=` is not an assignment
 	if [ "$_r1c_rc" -ne 0 ]; then
 		rw_quote_cmd awk '<address entries>' "$1"
 		rw_fail_cmd "$_r1c_rc" "could not read the node addresses of $1"

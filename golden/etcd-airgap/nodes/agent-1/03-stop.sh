@@ -983,7 +983,7 @@ check_no_server_entry() {
 		if [ ! -e "$_cns_f" ]; then continue; fi
 		if [ ! -r "$_cns_f" ]; then rw_fail "cannot read $_cns_f"; fi
 		_cns_rc=0
-		_cns_m=$(grep -n -E "^(server|\"server\"|'server')[[:space:]]*:" -- "$_cns_f") || _cns_rc=$?
+		_cns_m=$(grep -n -E -e "^(server|\"server\"|'server')[[:space:]]*:" -- "$_cns_f") || _cns_rc=$?
 		if [ "$_cns_rc" -gt 1 ]; then
 			rw_quote_cmd grep -n -E '^server:' -- "$_cns_f"
 			rw_fail_cmd "$_cns_rc" "could not read $_cns_f"

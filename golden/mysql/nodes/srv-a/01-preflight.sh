@@ -1179,7 +1179,7 @@ restore_mysql() {
 	'' | *'`'* | *\\* | *"$_rw_nl"*) rw_fail "internal error: unusable database name: $5" ;;
 	esac
 	_rm_rc=0
-	_rm_use=$(grep -E '^USE ' "$1") || _rm_rc=$?
+	_rm_use=$(grep -E -e '^USE ' -- "$1") || _rm_rc=$?
 	if [ "$_rm_rc" -gt 1 ]; then rw_fail "could not read $1"; fi
 	while IFS= read -r _rm_l; do
 		if [ -z "$_rm_l" ]; then continue; fi
@@ -1263,7 +1263,7 @@ check_no_server_entry() {
 		if [ ! -e "$_cns_f" ]; then continue; fi
 		if [ ! -r "$_cns_f" ]; then rw_fail "cannot read $_cns_f"; fi
 		_cns_rc=0
-		_cns_m=$(grep -n -E "^(server|\"server\"|'server')[[:space:]]*:" -- "$_cns_f") || _cns_rc=$?
+		_cns_m=$(grep -n -E -e "^(server|\"server\"|'server')[[:space:]]*:" -- "$_cns_f") || _cns_rc=$?
 		if [ "$_cns_rc" -gt 1 ]; then
 			rw_quote_cmd grep -n -E '^server:' -- "$_cns_f"
 			rw_fail_cmd "$_cns_rc" "could not read $_cns_f"

@@ -1179,7 +1179,7 @@ restore_mysql() {
 	'' | *'`'* | *\\* | *"$_rw_nl"*) rw_fail "internal error: unusable database name: $5" ;;
 	esac
 	_rm_rc=0
-	_rm_use=$(grep -E '^USE ' "$1") || _rm_rc=$?
+	_rm_use=$(grep -E -e '^USE ' -- "$1") || _rm_rc=$?
 	if [ "$_rm_rc" -gt 1 ]; then rw_fail "could not read $1"; fi
 	while IFS= read -r _rm_l; do
 		if [ -z "$_rm_l" ]; then continue; fi

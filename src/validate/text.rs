@@ -1,0 +1,450 @@
+//! Rules about the plan as text, run before and while it is parsed, so that
+//! every rejection has a location (issue 11):
+//!
+//! - bytes that are not UTF-8 (`encoding`);
+//! - more lines than any plan needs, or nesting deeper than any plan needs
+//!   (`limits`): the TOML reader's memory grows with the lines, and its own
+//!   recursion limit does not always say where it was reached;
+//! - invisible and direction-changing characters anywhere, even in comments
+//!   (`characters`): zero-width spaces, bidi controls, U+2028/U+2029, a BOM
+//!   inside the text, other format characters. They make a reviewer read
+//!   something other than what runs, and can break out of the README's
+//!   Markdown or the YAML the runbook prints. A value written with a `\u`
+//!   escape is caught on the parsed value;
+//! - backquotes in values (`characters`): the runbook prints values inside
+//!   the planner's `…` code spans, where one cannot be escaped;
+//! - values shaped like credentials in any field (`secrets`): no field of a
+//!   plan takes a secret, so `user:pass@host`, `password=…` or an RKE2 token
+//!   is a mistake that would put the secret into every script. The value is
+//!   never printed: the diagnostic masks it.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use crate::diagnostic::Diagnostic;
+use crate::source::SourceFile;
+
+/// More lines than this is not a plan (a 5,000-node plan has about 20,000).
+pub const MAX_LINES: usize = 1_000_000;
+
+/// Deeper nesting than this is not a plan (plans nest three levels).
+pub const MAX_DEPTH: usize = 32;
+
+/// Checks that need no parsing; a finding here stops before the TOML reader.
+pub fn before_parse(source: &SourceFile) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if let Some(at) = source.invalid_utf8() {
+        out.push(
+            Diagnostic::error("encoding", Some(at..at + '\u{fffd}'.len_utf8()), "the plan is not UTF-8 text")
+                .label("this byte is not UTF-8")
+                .help("save the plan as UTF-8 (TOML files are UTF-8); if it was copied from another system, convert it with `iconv -t UTF-8`"),
+        );
+        return out;
+    }
+    let lines = source.line(source.text.len());
+    if lines > MAX_LINES {
+        let at = source.line_range(MAX_LINES + 1).start;
+        out.push(
+            Diagnostic::error(
+                "limits",
+                Some(at..at),
+                format!("the plan has more than {MAX_LINES} lines"),
+            )
+            .label("the plan should have ended before here")
+            .help("a plan of 5,000 nodes has about 20,000 lines: check that this is the file you meant"),
+        );
+        return out;
+    }
+    if let Some(at) = too_deep(&source.text) {
+        out.push(
+            Diagnostic::error(
+                "limits",
+                Some(at..at + 1),
+                format!("the plan nests deeper than {MAX_DEPTH} levels"),
+            )
+            .label("too deep here")
+            .help("a plan nests at most three levels (`[snapshot.s3]`, `roles = [...]`): remove the extra brackets, braces or dotted keys"),
+        );
+        return out;
+    }
+    if let Some((at, c)) = source
+        .text
+        .char_indices()
+        .find(|&(i, c)| forbidden(c) && !(i == 0 && c == '\u{feff}'))
+    {
+        out.push(characters(at..at + c.len_utf8(), c, false));
+    }
+    out
+}
+
+/// Checks every string of the parsed document: characters a `\u` escape
+/// produced, and credential-shaped values.
+pub fn values(root: &DeTable<'_>, text: &str, out: &mut Vec<Diagnostic>) {
+    let mut stack: Vec<(&DeValue<'_>, Range<usize>)> =
+        root.iter().map(|(_, v)| (v.get_ref(), v.span())).collect();
+    while let Some((value, span)) = stack.pop() {
+        match value {
+            DeValue::String(s) => string(s, span, text, out),
+            DeValue::Array(a) => stack.extend(a.iter().map(|v| (v.get_ref(), v.span()))),
+            DeValue::Table(t) => stack.extend(t.iter().map(|(_, v)| (v.get_ref(), v.span()))),
+            _ => {}
+        }
+    }
+    out.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
+}
+
+fn string(value: &str, span: Range<usize>, text: &str, out: &mut Vec<Diagnostic>) {
+    // A character written as itself was reported before parsing.
+    let raw = text.get(span.clone()).unwrap_or_default();
+    if let Some(c) = value.chars().find(|&c| forbidden(c))
+        && !raw.chars().any(forbidden)
+    {
+        out.push(characters(span.clone(), c, true));
+    }
+    if value.contains('`') {
+        let at = raw
+            .find('`')
+            .map_or(span.clone(), |i| span.start + i..span.start + i + 1);
+        out.push(
+            Diagnostic::error("characters", Some(at), "the value contains a backquote")
+                .label("a backquote")
+                .help("remove it: the runbook prints values inside `…` code spans, where a backquote would end the span and the rest of the value would be read as Markdown"),
+        );
+    }
+    if let Some(what) = credential(value) {
+        out.push(
+            Diagnostic::error(
+                "secrets",
+                Some(span.clone()),
+                format!("this value looks like a credential ({what})"),
+            )
+            .label("not printed here")
+            .masked(span)
+            .help("no field of a plan takes a secret, and every value is copied into the scripts: remove it. Scripts read passwords, tokens and keys at run time (docs/plan-format.md)"),
+        );
+    }
+}
+
+fn characters(span: Range<usize>, c: char, escaped: bool) -> Diagnostic {
+    let name = char_name(c);
+    Diagnostic::error(
+        "characters",
+        Some(span),
+        format!(
+            "the plan contains U+{:04X} ({name}){}",
+            u32::from(c),
+            if escaped { ", written as an escape" } else { "" }
+        ),
+    )
+    .label("an invisible or layout-changing character")
+    .help("remove it: rewind refuses characters that make the plan, README or scripts read differently from what runs (zero-width and bidi controls, line and paragraph separators, byte order marks, other format characters)")
+}
+
+/// True for characters that a plan never needs and that can make text read
+/// differently from what it is: control characters other than tab and line
+/// ends, the Unicode format characters (category Cf: zero-width, bidi
+/// controls, BOM, soft hyphen, …), U+2028/U+2029 and the noncharacters
+/// U+FFFE/U+FFFF.
+pub fn forbidden(c: char) -> bool {
+    if c.is_control() {
+        return !matches!(c, '\t' | '\n' | '\r');
+    }
+    let u = u32::from(c);
+    matches!(
+        u,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0xFFFE..=0xFFFF
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
+fn char_name(c: char) -> &'static str {
+    match u32::from(c) {
+        0x200B => "zero width space",
+        0x200C => "zero width non-joiner",
+        0x200D => "zero width joiner",
+        0x200E | 0x200F | 0x061C => "a direction mark",
+        0x202A..=0x202E | 0x2066..=0x2069 => "a bidirectional control",
+        0x2028 => "line separator",
+        0x2029 => "paragraph separator",
+        0xFEFF => "byte order mark",
+        0x00AD => "soft hyphen",
+        0x2060 => "word joiner",
+        _ if c.is_control() => "a control character",
+        _ => "a format character",
+    }
+}
+
+/// The first offset where brackets, braces and dotted keys nest deeper
+/// than [`MAX_DEPTH`], outside strings and comments.
+fn too_deep(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut dots = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'\n' => dots = 0,
+            q @ (b'"' | b'\'') => {
+                let triple = b[i..].starts_with(&[q, q, q]);
+                i += if triple { 3 } else { 1 };
+                while i < b.len() {
+                    if q == b'"' && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if triple && b[i..].starts_with(&[q, q, q]) {
+                        i += 3;
+                        // A closing run may hold up to two more quotes.
+                        while i < b.len() && b[i] == q {
+                            i += 1;
+                        }
+                        break;
+                    }
+                    if !triple && (b[i] == q || b[i] == b'\n') {
+                        i += 1;
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'.' => dots += 1,
+            b'=' | b',' => dots = 0,
+            _ => {}
+        }
+        if depth + dots > MAX_DEPTH {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What kind of credential `value` looks like, if it does.
+pub fn credential(value: &str) -> Option<&'static str> {
+    let lower = value.to_ascii_lowercase();
+    for key in [
+        "password=",
+        "passwd=",
+        "pwd=",
+        "secret=",
+        "token=",
+        "apikey=",
+    ] {
+        if lower.contains(key) {
+            return Some("a `password=`-style setting");
+        }
+    }
+    // K10<sha256 of the CA>::<user>:<password>, wherever it starts; or its
+    // `::server:` / `::node:` part alone.
+    if value.contains("::server:") || value.contains("::node:") {
+        return Some("an RKE2/K3s server token");
+    }
+    let b = value.as_bytes();
+    for (at, _) in value.match_indices("K10") {
+        let hex = b[at + 3..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        if hex >= 64 && b[at + 3 + hex..].starts_with(b"::") {
+            return Some("an RKE2/K3s server token");
+        }
+    }
+    if value.contains("-----BEGIN ") {
+        return Some("a PEM key block");
+    }
+    if value.as_bytes().windows(20).any(|w| {
+        (w.starts_with(b"AKIA") || w.starts_with(b"ASIA"))
+            && w[4..]
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    }) {
+        return Some("an AWS access key id");
+    }
+    // user:password@host — the userinfo of a URL.
+    for (at, _) in value.match_indices('@') {
+        let before = &value[..at];
+        let userinfo = before.rsplit(['/', ' ']).next().unwrap_or(before);
+        if let Some((user, pass)) = userinfo.split_once(':')
+            && !user.is_empty()
+            && !pass.is_empty()
+            && at + 1 < value.len()
+        {
+            return Some("a user name and password before an @");
+        }
+    }
+    None
+}
+
+/// `text` with every credential-shaped word (see [`credential`]) replaced
+/// by as many `*` as it has bytes, so offsets into it stay valid. Words
+/// are separated by white space, quotes and brackets. Diagnostics pass
+/// everything they print through it: a secret is never echoed, whichever
+/// rule the line is shown for.
+pub fn mask_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_sep =
+        |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '[' | ']' | '{' | '}' | ',');
+    let mut ranges = Vec::new();
+    let mut start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        match (start, is_sep(c)) {
+            (None, false) => start = Some(i),
+            (Some(s), true) => {
+                let word = &text[s..i];
+                // Every shape `credential` knows has one of these.
+                let maybe = word.bytes().any(|b| matches!(b, b'=' | b':' | b'@' | b'-'))
+                    || word.contains("AKIA")
+                    || word.contains("ASIA");
+                if maybe && credential(word).is_some() {
+                    ranges.push(s..i);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    // `password = "…"`: the value of a key named like a secret, on its line.
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(eq) = line.find('=') {
+            let key = line[..eq].trim().trim_matches(['"', '\'']);
+            let value = line[eq + 1..].trim_end_matches(['\n', '\r']);
+            if !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && secret_key(key)
+                && !value.trim().is_empty()
+            {
+                ranges.push(at + eq + 1..at + eq + 1 + value.len());
+            }
+        }
+        at += line.len();
+    }
+    if ranges.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for r in ranges {
+        // Whole bytes of `*`; a range may cut a character (it is masked
+        // byte for byte), so work on bytes and fix up at the end.
+        let stars = "*".repeat(r.len());
+        let mut bytes = std::mem::take(&mut out).into_bytes();
+        bytes.splice(r, stars.bytes());
+        out = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// True for a key name that suggests its value is a secret.
+pub fn secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "secret",
+        "key",
+        "credential",
+        "auth",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials() {
+        assert!(credential("admin:hunter2@db.internal").is_some());
+        assert!(credential("postgres://admin:hunter2@db:5432/k3s").is_some());
+        assert!(credential("kine;password=x").is_some());
+        let token = format!("/root/K10{}::server:abc", "a".repeat(64));
+        assert!(credential(&token).is_some());
+        assert!(credential(&format!("10m{}", &token[6..])).is_some());
+        assert!(credential("AKIAABCDEFGHIJKLMNOP").is_some());
+        for fine in [
+            "/var/lib/rancher/rke2",
+            "db.internal:5432",
+            "v1.28.9+rke2r1",
+            "rke2-snapshots",
+            "user@host",
+            "kine",
+        ] {
+            assert_eq!(credential(fine), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn masking_keeps_offsets() {
+        let t = "name = \"legacypassword=x\" # a:b@c";
+        let m = mask_credentials(t);
+        assert_eq!(m.len(), t.len());
+        assert_eq!(m, "name = \"****************\" # *****");
+        assert!(matches!(
+            mask_credentials("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            mask_credentials("password = \"x\"\nb = 1\n"),
+            "password =****\nb = 1\n"
+        );
+    }
+
+    #[test]
+    fn depth() {
+        assert_eq!(too_deep("a = [[1]]\n[[nodes]]\nb.c.d = 1\n"), None);
+        assert!(too_deep(&format!("a = {}", "[".repeat(40))).is_some());
+        assert!(too_deep(&format!("a{} = 1", ".a".repeat(40))).is_some());
+        assert_eq!(too_deep(&format!("a = \"{}\"", "[".repeat(40))), None);
+        assert_eq!(too_deep(&format!("# {}\na = 1", "[".repeat(40))), None);
+        assert_eq!(too_deep(&format!("a = '''{}'''", "{".repeat(40))), None);
+    }
+
+    #[test]
+    fn characters_refused() {
+        for c in [
+            '\u{200b}', '\u{202e}', '\u{2028}', '\u{2029}', '\u{feff}', '\u{00ad}', '\u{7f}',
+        ] {
+            assert!(forbidden(c), "{c:?}");
+        }
+        for c in ['a', 'é', '日', '🙂', '\t', '\n'] {
+            assert!(!forbidden(c), "{c:?}");
+        }
+    }
+}
