@@ -340,3 +340,72 @@ fn a_rancher_managed_node_is_refused_unless_the_plan_says_so() {
         suspend.describe()
     );
 }
+
+/// The plan key: `rancher-managed = true` is recorded among the checked
+/// preconditions and reaches the preflight of every node and the step;
+/// it is not a key of RKE1 plans; a non-boolean is a type error.
+#[test]
+fn the_rancher_managed_key() {
+    use rewind::plan::Func;
+    use rewind::source::SourceFile;
+    let check = |name: &str, text: &str| {
+        rewind::validate::check(&SourceFile::new(format!("{name}.toml"), text), None)
+    };
+    let text = plan_text("etcd-online").replace(
+        "target-version = \"v1.28.9+rke2r1\"\n",
+        "target-version = \"v1.28.9+rke2r1\"\nrancher-managed = true\n",
+    );
+    let c = check("managed", &text);
+    let model = c.model.unwrap_or_else(|| panic!("{:?}", c.diagnostics));
+    assert!(
+        model
+            .checked
+            .iter()
+            .any(|l| l.starts_with("rancher-managed:")),
+        "{:?}",
+        model.checked
+    );
+    let plan = rewind::plan::plan(&model);
+    let ops: Vec<&rewind::plan::Op> = plan
+        .steps
+        .iter()
+        .flat_map(|s| &s.scripts)
+        .flat_map(|s| s.preflight.iter().chain(&s.actions))
+        .collect();
+    let agent_checks: Vec<_> = ops
+        .iter()
+        .filter(|o| o.func == Func::CheckRancherAgent)
+        .collect();
+    assert_eq!(agent_checks.len(), 5, "one per node");
+    assert!(agent_checks.iter().all(|o| o.args[0] == "true"));
+    assert!(
+        ops.iter()
+            .any(|o| o.func == Func::SuspendUpgrades && o.args[2] == "true")
+    );
+
+    let text = plan_text("etcd-online").replace(
+        "target-version = \"v1.28.9+rke2r1\"\n",
+        "target-version = \"v1.28.9+rke2r1\"\nrancher-managed = \"yes\"\n",
+    );
+    let c = check("typo", &text);
+    assert!(c.model.is_none());
+    assert!(
+        c.diagnostics.iter().any(|d| d.code == "type"),
+        "{:?}",
+        c.diagnostics
+    );
+
+    let text = plan_text("rancher-upgrade").replace(
+        "target-version = \"v2.4.5\"\n",
+        "target-version = \"v2.4.5\"\nrancher-managed = true\n",
+    );
+    let c = check("rke1", &text);
+    assert!(c.model.is_none());
+    assert!(
+        c.diagnostics
+            .iter()
+            .any(|d| d.code == "fields" && d.message.contains("cluster.rancher-managed")),
+        "{:?}",
+        c.diagnostics
+    );
+}
