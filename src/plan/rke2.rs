@@ -1050,8 +1050,8 @@ fn verify(b: &mut Builder, cx: &Ctx<'_>) {
                 "RKE2 rollback guide, step 9 and Verification. A rollback that left workers on the newer version looks fine from the servers (rancher/rancher#26289).".into(),
                 "Drained nodes stay unschedulable until uncordoned; the upstream runbook forgets this.".into(),
             ],
-            done: vec![format!("`ok: N nodes Ready at {}`.", cx.r.target)],
-            if_fails: vec!["The message lists each node that is not Ready or runs another version. Check that node's service log, re-run the node's start step if needed, then re-run this step.".into()],
+            done: vec![format!("`ok: N nodes Ready at {}`, then `ok: no system-upgrade-controller replica runs…` (or that it runs and no Plan targets another version).", cx.r.target)],
+            if_fails: vec!["The message lists each node that is not Ready or runs another version. Check that node's service log, re-run the node's start step if needed, then re-run this step.".into(), "`system-upgrade-controller runs … it will upgrade the cluster again`: scale it to 0 with the command printed, delete or pin the Plans listed, then re-run this step.".into()],
         },
         vec![script(Host::Workstation, false, vec![Op::new(Func::NeedTools, ["kubectl"])], vec![Op::new(Func::VerifyCluster, args), Op::new(Func::CheckUpgrades, [cx.r.kubeconfig.clone().unwrap_or_default(), cx.target()])])],
     );
