@@ -54,6 +54,9 @@ pub struct Rke2 {
     pub kubeconfig: Option<String>,
     /// Nodes in plan order.
     pub nodes: Vec<Rke2Node>,
+    /// `rancher-managed = true`: Rancher provisions the cluster and its
+    /// Kubernetes version in Rancher is set to the target.
+    pub rancher_managed: bool,
 }
 
 /// Where rke2 and its scripts live.

@@ -78,6 +78,9 @@ pub struct ClusterSpec {
     /// "tar" (default) or "rpm": decides where rke2 and its scripts live.
     #[schemars(with = "Option<String>", extend("enum" = ["tar", "rpm"], "default" = "tar"))]
     pub install_method: Option<S<String>>,
+    /// RKE2: true when Rancher provisions this cluster (rancher-system-agent on its nodes) and its Kubernetes version in Rancher is set to the target; without it, a node with Rancher's agent is refused in preflight.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub rancher_managed: Option<S<bool>>,
 }
 
 /// `[datastore]`.

@@ -1471,6 +1471,162 @@ mod kube {
         );
     }
 
+    /// The restored cluster with system-upgrade-controller: the standalone
+    /// one and Rancher's (in cattle-system), the Plan that upgraded the
+    /// cluster and one pinned to the target.
+    fn with_suc(mut st: serde_json::Value, crd: bool) -> serde_json::Value {
+        st["deployments"] = json!([
+            {"name": "system-upgrade-controller", "namespace": "system-upgrade", "replicas": 1},
+            {"name": "system-upgrade-controller", "namespace": "cattle-system", "replicas": 2},
+            {"name": "cattle-cluster-agent", "namespace": "cattle-system", "replicas": 2}
+        ]);
+        if crd {
+            st["crds"] = json!(["plans.upgrade.cattle.io"]);
+            st["plans"] = json!([
+                {"name": "rke2-server", "namespace": "system-upgrade", "version": CURRENT},
+                {"name": "rke2-agent", "namespace": "system-upgrade", "version": TARGET}
+            ]);
+        }
+        st
+    }
+
+    fn replicas(api: &KubeApi, ns: &str) -> String {
+        api.kubectl(&[
+            "-n",
+            ns,
+            "get",
+            "deployment",
+            "system-upgrade-controller",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+    }
+
+    #[test]
+    fn suspend_scales_the_controllers_to_zero_and_verify_rechecks() {
+        let t = scratch();
+        let api = KubeApi::start(&with_suc(
+            state(vec![
+                node("server-1", TARGET, true, false),
+                node("server-2", TARGET, true, false),
+                node("agent-1", TARGET, true, false),
+            ]),
+            true,
+        ));
+        let b = compile(&plan(&api.kubeconfig), t.path());
+        let ws = Host::new(&t.path().join("hosts"), "workstation");
+
+        let run = ws.script(&b.script("suspend-upgrades", "workstation"), &[]);
+        run.assert_ok("suspend-upgrades");
+        let req = api.requests();
+        for ns in ["system-upgrade", "cattle-system"] {
+            assert!(
+                req.contains(&format!(
+                    "PATCH /apis/apps/v1/namespaces/{ns}/deployments/system-upgrade-controller/scale {{\"spec\":{{\"replicas\":0}}}}"
+                )),
+                "{ns}: scaled through the scale subresource:\n{req}"
+            );
+            assert_eq!(replicas(&api, ns), "0", "{ns}");
+        }
+        let out = run.all();
+        for needle in [
+            &format!(
+                "Plan system-upgrade/rke2-server: version {CURRENT}, not the rollback target {TARGET}"
+            ) as &str,
+            &format!("Plan system-upgrade/rke2-agent: version {TARGET}"),
+            "ok: system-upgrade-controller stopped: 2 deployment(s) scaled to 0",
+            "Rancher manages this cluster (cattle-system/cattle-cluster-agent), and the plan does not say so",
+        ] {
+            assert!(out.contains(needle), "expected {needle:?}:\n{out}");
+        }
+        let record = ws.inside(&format!(
+            "/var/lib/rewind/kube-test/{}/suc-scaled",
+            b.plan["plan_sha256"].as_str().expect("plan_sha256")
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&record).unwrap_or_default(),
+            "system-upgrade system-upgrade-controller 1\ncattle-system system-upgrade-controller 2\n"
+        );
+
+        let verify = b.script("verify", "workstation");
+        let env = [
+            ("REWIND_VERIFY_TIMEOUT", "30"),
+            ("REWIND_POLL_INTERVAL", "1"),
+        ];
+        let run = ws.script(&verify, &env);
+        run.assert_ok("verify");
+        let out = run.all();
+        assert!(
+            out.contains(
+                "-n cattle-system scale deployment system-upgrade-controller --replicas=2"
+            ),
+            "the command that scales it back, with its replicas:\n{out}"
+        );
+        assert!(
+            out.contains("ok: no system-upgrade-controller replica runs"),
+            "{out}"
+        );
+
+        // Scaled back up before the Plan is fixed: verify fails.
+        api.kubectl(&[
+            "-n",
+            "system-upgrade",
+            "scale",
+            "deployment",
+            "system-upgrade-controller",
+            "--replicas=1",
+        ]);
+        let mut env = env.to_vec();
+        env.push(("REWIND_FORCE", "1"));
+        let run = ws.script(&verify, &env);
+        assert_eq!(run.code, 1, "{}", run.all());
+        assert!(
+            run.stderr.contains("system-upgrade-controller runs: system-upgrade/system-upgrade-controller(1 replicas, 1 running)"),
+            "{}",
+            run.all()
+        );
+    }
+
+    #[test]
+    fn suspend_without_the_crd_scales_and_says_so() {
+        let t = scratch();
+        let api = KubeApi::start(&with_suc(
+            state(vec![node("server-1", TARGET, true, false)]),
+            false,
+        ));
+        let b = compile(&plan(&api.kubeconfig), t.path());
+        let ws = Host::new(&t.path().join("hosts"), "workstation");
+        let script = b.script("suspend-upgrades", "workstation");
+        // A dry run only asks: it scales nothing and records nothing.
+        let run = ws.script(&script, &[("REWIND_DRY_RUN", "1")]);
+        run.assert_ok("suspend-upgrades dry run");
+        assert!(
+            run.stdout
+                .contains("[dry-run] would run: kubectl --kubeconfig=")
+                && run.stdout.contains(
+                    "-n system-upgrade scale deployment system-upgrade-controller --replicas=0"
+                ),
+            "{}",
+            run.all()
+        );
+        assert!(
+            !api.requests().contains("PATCH"),
+            "a dry run changed the cluster:\n{}",
+            api.requests()
+        );
+        assert_eq!(replicas(&api, "system-upgrade"), "1");
+
+        let run = ws.script(&script, &[]);
+        run.assert_ok("suspend-upgrades");
+        assert!(
+            run.stdout
+                .contains("ok: the CRD plans.upgrade.cattle.io does not exist"),
+            "{}",
+            run.all()
+        );
+        assert_eq!(replicas(&api, "system-upgrade"), "0");
+    }
+
     #[test]
     fn verify_fails_while_a_node_reports_another_version() {
         let t = scratch();

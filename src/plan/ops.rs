@@ -101,6 +101,12 @@ pub enum Func {
     /// `check_sqlite_db FILE`: `PRAGMA integrity_check` prints `ok` (when
     /// sqlite3 is present; otherwise says it could not check).
     CheckSqliteDb,
+    /// `check_rancher_agent MANAGED TARGET MARKER...`: a node with one of the
+    /// MARKER paths (rancher-system-agent's unit or config folder) is
+    /// provisioned by Rancher, which applies its own Kubernetes version again;
+    /// refused (naming the file and the plan key) unless MANAGED is `true`
+    /// (`rancher-managed = true`: Rancher's version is set to TARGET).
+    CheckRancherAgent,
     /// `check_not_root`-free marker for workstation scripts: nothing.
     // ---- actions ----------------------------------------------------------
     /// `drain_nodes KUBECONFIG TIMEOUT NODE...`: if the API answers, cordon and
@@ -198,6 +204,19 @@ pub enum Func {
     /// `drain_nodes` drained, and list node objects and node-password secrets
     /// that do not belong to the plan.
     VerifyCluster,
+    /// `suspend_upgrades KUBECONFIG TARGET MANAGED`: scale every
+    /// system-upgrade-controller deployment (any namespace) to 0, recording
+    /// each with its replicas in the state folder (`suc-scaled`); list the
+    /// Plans (plans.upgrade.cattle.io) with their version or channel, warning
+    /// about those not at TARGET; without the CRD, say so and succeed. Reports
+    /// Rancher's cluster agent, warning unless MANAGED is `true`. An API error
+    /// stops the step with the command.
+    SuspendUpgrades,
+    /// `check_upgrades KUBECONFIG TARGET`: fail if a system-upgrade-controller
+    /// replica runs while a Plan targets another RKE2 version than TARGET;
+    /// list such Plans with the commands that delete or pin them, and what
+    /// `suspend_upgrades` scaled to 0 with the command that scales it back.
+    CheckUpgrades,
     // ---- RKE1 / Rancher HA (docker, rke1 and rancher fragments) -----------
     /// `need_docker`: the docker daemon answers (`docker ps`).
     NeedDocker,
@@ -312,6 +331,9 @@ impl Func {
             Func::RestorePostgres => "restore_postgres",
             Func::RestoreMysql => "restore_mysql",
             Func::VerifyCluster => "verify_cluster",
+            Func::CheckRancherAgent => "check_rancher_agent",
+            Func::SuspendUpgrades => "suspend_upgrades",
+            Func::CheckUpgrades => "check_upgrades",
             Func::NeedDocker => "need_docker",
             Func::NeedContainers => "need_containers",
             Func::NeedNoContainers => "need_no_containers",
@@ -389,7 +411,11 @@ impl Func {
             | Func::SaveMysql
             | Func::RestoreMysql => "mysql",
             Func::CheckSqliteDb | Func::RestoreSqlite => "sqlite",
-            Func::DrainNodes | Func::VerifyCluster => "kube",
+            Func::DrainNodes
+            | Func::VerifyCluster
+            | Func::CheckRancherAgent
+            | Func::SuspendUpgrades
+            | Func::CheckUpgrades => "kube",
             Func::NeedDocker
             | Func::NeedContainers
             | Func::NeedNoContainers

@@ -287,6 +287,7 @@ pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
             install(&mut b, &cx);
             restore_etcd(&mut b, &cx);
             start_init(&mut b, &cx);
+            suspend_upgrades(&mut b, &cx);
             rejoin(&mut b, &cx);
             start_agents(&mut b, &cx);
         }
@@ -295,6 +296,7 @@ pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
             install(&mut b, &cx);
             restore_sqlite(&mut b, &cx);
             start_init(&mut b, &cx);
+            suspend_upgrades(&mut b, &cx);
         }
         Datastore::Postgres(db) | Datastore::Mysql(db) => {
             drain(&mut b, &cx);
@@ -302,6 +304,7 @@ pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
             restore_external(&mut b, &cx, db);
             install(&mut b, &cx);
             start_servers(&mut b, &cx);
+            suspend_upgrades(&mut b, &cx);
             start_agents(&mut b, &cx);
         }
     }
@@ -386,6 +389,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         if cx.holds_token(n) {
             pre.extend(cx.server_token_checks(n));
         }
+        pre.push(rancher_agent_check(cx));
         scripts.push(cx.node(n, pre, Vec::new()));
     }
     let mut what = vec![
@@ -412,6 +416,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
             t.file
         ));
     }
+    what.push(format!("On every node: no Rancher system agent (`{RANCHER_AGENT_UNIT}`, `{RANCHER_AGENT_DIR}`), or the plan says Rancher's Kubernetes version for the cluster is {} (`rancher-managed = true`).", cx.r.target));
     b.step(
         "preflight",
         "Check every host (read-only)",
@@ -1188,15 +1193,16 @@ fn verify(b: &mut Builder, cx: &Ctx<'_>) {
                 format!("Waits until every node of the plan is Ready and reports kubelet version {} (REWIND_VERIFY_TIMEOUT, default 900 s).", cx.r.target),
                 "Uncordons the nodes that the drain step cordoned.".into(),
                 "Lists node objects and node-password secrets that do not belong to the plan (restored from the snapshot): it does not delete them.".into(),
+                format!("Checks again that no system-upgrade-controller replica runs while a Plan targets another RKE2 version than {} (that fails the step), and lists those Plans with the commands that delete or pin them, and the command that scales the controller back up.", cx.r.target),
             ],
             why: vec![
                 "RKE2 rollback guide, step 9 and Verification. A rollback that left workers on the newer version looks fine from the servers (rancher/rancher#26289).".into(),
                 "Drained nodes stay unschedulable until uncordoned; the upstream runbook forgets this.".into(),
             ],
-            done: vec![format!("`ok: N nodes Ready at {}`.", cx.r.target)],
-            if_fails: vec!["The message lists each node that is not Ready or runs another version. Check that node's service log, re-run the node's start step if needed, then re-run this step.".into()],
+            done: vec![format!("`ok: N nodes Ready at {}`, then `ok: no system-upgrade-controller replica runs…` (or that it runs and no Plan targets another version).", cx.r.target)],
+            if_fails: vec!["The message lists each node that is not Ready or runs another version. Check that node's service log, re-run the node's start step if needed, then re-run this step.".into(), "`system-upgrade-controller runs … it will upgrade the cluster again`: scale it to 0 with the command printed, delete or pin the Plans listed, then re-run this step.".into()],
         },
-        vec![script(Host::Workstation, false, vec![Op::new(Func::NeedTools, ["kubectl"])], vec![Op::new(Func::VerifyCluster, args)])],
+        vec![script(Host::Workstation, false, vec![Op::new(Func::NeedTools, ["kubectl"])], vec![Op::new(Func::VerifyCluster, args), Op::new(Func::CheckUpgrades, [cx.r.kubeconfig.clone().unwrap_or_default(), cx.target()])])],
     );
 }
 
@@ -1214,5 +1220,87 @@ fn cleanup_notes(b: &mut Builder, cx: &Ctx<'_>) {
     if cx.r.install_method == InstallMethod::Tar {
         b.manual("Tarball install: if `/usr/local` is read-only on a node, install.sh installs into `/opt/rke2` instead and the scripts will not find rke2 in /usr/local/bin; such nodes need the plan's paths adapted.");
     }
-    b.manual("Automation that upgraded the cluster (system-upgrade-controller plans, Rancher, a channel in config.yaml) will upgrade it again: suspend it before you start.");
+    b.manual(format!("Automation that upgraded the cluster will upgrade it again. Suspending system-upgrade-controller before you start is not enough: the restore brings back the backup's Plans and node labels. The step \"Stop automatic upgrades\" scales the controller to 0 once the first server is up, and the verify step lists the Plans that still target another version than {}: delete them or set their version before you scale the controller back up. A Rancher-provisioned cluster: set its Kubernetes version in Rancher to {} before you start (`rancher-managed = true`). Your own pipelines that install RKE2 must be paused too.", cx.r.target, cx.r.target));
+}
+
+/// What rancher-system-agent's installer puts on a node that Rancher
+/// provisions (docs/upstream-facts.md §9, `rancher/system-agent:install.sh`).
+const RANCHER_AGENT_UNIT: &str = "/etc/systemd/system/rancher-system-agent.service";
+const RANCHER_AGENT_DIR: &str = "/etc/rancher/agent";
+
+/// The preflight check of a node for Rancher's system agent.
+fn rancher_agent_check(cx: &Ctx<'_>) -> Op {
+    let managed = if cx.r.rancher_managed {
+        "true"
+    } else {
+        "false"
+    };
+    Op::new(
+        Func::CheckRancherAgent,
+        [managed, &cx.target(), RANCHER_AGENT_UNIT, RANCHER_AGENT_DIR],
+    )
+}
+
+/// Stops system-upgrade-controller before the rest of the cluster starts:
+/// the restore brought back the backup's Plans (and node labels without the
+/// newer plan's hash), so a controller suspended before the rollback is
+/// active again and would upgrade every node it selects.
+fn suspend_upgrades(b: &mut Builder, cx: &Ctx<'_>) {
+    let kubeconfig = cx.r.kubeconfig.clone().unwrap_or_default();
+    let managed = if cx.r.rancher_managed {
+        "true"
+    } else {
+        "false"
+    };
+    let s = script(
+        Host::Workstation,
+        false,
+        vec![Op::new(Func::NeedTools, ["kubectl"])],
+        vec![Op::new(
+            Func::SuspendUpgrades,
+            [kubeconfig.as_str(), &cx.target(), managed],
+        )],
+    );
+    let (before, after) = match cx.r.datastore {
+        Datastore::Etcd => (
+            format!("as soon as {} is up", cx.init().name),
+            "before the other servers rejoin and the agents start",
+        ),
+        Datastore::Sqlite => (
+            format!("as soon as {} is up", cx.init().name),
+            "before workloads and the verify step",
+        ),
+        _ => (
+            "as soon as the servers are up".to_owned(),
+            "before the agents start",
+        ),
+    };
+    b.step(
+        "suspend-upgrades",
+        "Stop automatic upgrades (workstation)",
+        false,
+        false,
+        StepDoc {
+            what: vec![
+                format!("Runs {before}, {after}. Finds every Deployment named `system-upgrade-controller` in any namespace (`system-upgrade` when installed from its manifest, `cattle-system` when Rancher installed it) and scales it to 0, recording each with its replicas in the `suc-scaled` file of the state folder."),
+                format!("Lists every system-upgrade-controller Plan (`plans.upgrade.cattle.io`, all namespaces) with its version or channel, warning about those that target another RKE2 version than {} and printing the commands that delete or pin each. When the CRD does not exist, no controller is installed: it says so and succeeds.", cx.r.target),
+                "Reports Rancher's cluster agent (`cattle-system/cattle-cluster-agent`) when the cluster has one, with a warning unless the plan says `rancher-managed = true`.".into(),
+            ],
+            why: vec![
+                "The restore brings back the backup's Plans and the node labels of that time: a controller suspended before the rollback is active again, and since the nodes lost the label that marks them as upgraded (`plan.upgrade.cattle.io/<plan>=<hash>`), it upgrades every node it selects to the Plan's version again (an inference from the controller's node selection, docs/upstream-facts.md §9).".into(),
+                "A Plan has no pause field in rancher/system-upgrade-controller (`PlanSpec`, v0.20.1); scaling the controller to 0 stops every Plan at once and is undone by scaling it back (rancher/system-upgrade-controller `manifests/system-upgrade-controller.yaml`).".into(),
+                "Rancher installs the controller into `cattle-system` for the clusters it provisions (rancher/rancher, managesystemagent handler) and applies its own desired Kubernetes version through rancher-system-agent (rancher/system-agent `install.sh`): the version set in Rancher must be the target (docs/upstream-facts.md §9).".into(),
+            ],
+            done: vec![
+                "`ok: system-upgrade-controller stopped: N deployment(s) scaled to 0`, or `no system-upgrade-controller deployment in any namespace`; and `ok: the CRD plans.upgrade.cattle.io does not exist…` or the list of Plans.".into(),
+            ],
+            if_fails: vec![
+                "The API does not answer: wait until the first server's API is up (`kubectl get --raw=/readyz`) and run the step again. Do not start the other nodes before this step has succeeded.".into(),
+                "The API refuses the scale (permissions, an admission webhook): the message prints the `kubectl -n <namespace> scale deployment system-upgrade-controller --replicas=0` commands; run them with a cluster-admin kubeconfig, or label the nodes `plan.upgrade.cattle.io/<plan>=disabled`, before you go on.".into(),
+                "A Job the controller created before it was stopped may still upgrade its node: list them with `kubectl get jobs -A -l upgrade.cattle.io/plan` (the label the controller puts on its Jobs, rancher/system-upgrade-controller `pkg/apis/upgrade.cattle.io/constants.go`) and delete them.".into(),
+            ],
+        },
+        vec![s],
+    );
+    b.way_back("On the workstation, scale each system-upgrade-controller this step stopped back to its replicas: they are listed in the `suc-scaled` file of the state folder (`/var/lib/rewind/<cluster>/<plan sha256>/`, or under `~/.local/state/rewind/` when run as another user) as `NAMESPACE NAME REPLICAS` lines; run `kubectl -n NAMESPACE scale deployment NAME --replicas=REPLICAS` for each, after the Plans target the version you go back to.");
 }

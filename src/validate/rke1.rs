@@ -234,6 +234,13 @@ fn reject_rke2_keys(spec: &Spec, cx: &mut Ctx) {
                 "remove it: `rke up` installs the Kubernetes version of the cluster file",
             ));
         }
+        if let Some(v) = &c.rancher_managed {
+            misplaced.push((
+                v.span(),
+                "cluster.rancher-managed",
+                "remove it: it is about RKE2 clusters that Rancher provisions; this plan rolls back Rancher itself",
+            ));
+        }
     }
     let tables = [
         (

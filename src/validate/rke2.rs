@@ -225,6 +225,10 @@ pub(super) fn validate(
     if let (Some(dd), Some(snap), Some(ds)) = (&data_dir, &snapshot, &datastore) {
         snapshot_outside_live_db(cx, spec, dd, snap, ds);
     }
+    let rancher_managed = c.rancher_managed.as_ref().is_some_and(|v| *v.get_ref());
+    if rancher_managed {
+        checked.push("rancher-managed: the plan says Rancher's Kubernetes version for this cluster is set to the target".into());
+    }
 
     Some(Rke2 {
         current: current?,
@@ -250,6 +254,7 @@ pub(super) fn validate(
             }),
         drain: drain?,
         nodes: nodes?,
+        rancher_managed,
     })
 }
 

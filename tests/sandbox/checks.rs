@@ -280,6 +280,41 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
             p.push(format!("agent {a} started before every server"));
         }
     }
+    // The step that stops automatic upgrades: system-upgrade-controller is
+    // scaled to 0 once the first server (etcd, SQLite) or every server
+    // (external database) has started, before any other node starts.
+    let (first, later): (Vec<&str>, Vec<&str>) = if matches!(f.datastore, "postgres" | "mysql") {
+        (servers.clone(), agents.clone())
+    } else {
+        let init = f.first_server();
+        (
+            vec![init],
+            f.nodes
+                .iter()
+                .map(|(n, _, _)| n.as_str())
+                .filter(|n| *n != init)
+                .collect(),
+        )
+    };
+    for (i, c) in calls.iter().enumerate() {
+        if c.tool != "kubectl" || !c.arg_texts().iter().any(|a| a == "scale") {
+            continue;
+        }
+        for n in &first {
+            if start.get(n).is_none_or(|s| *s > i) {
+                p.push(format!(
+                    "system-upgrade-controller scaled before {n} started: {c}"
+                ));
+            }
+        }
+        for n in &later {
+            if start.get(n).is_some_and(|s| *s < i) {
+                p.push(format!(
+                    "{n} started before system-upgrade-controller was scaled to 0: {c}"
+                ));
+            }
+        }
+    }
     let last_start = start.values().max().copied().unwrap_or(0);
     for (i, c) in calls.iter().enumerate() {
         if c.tool == "kubectl" && c.arg_texts().iter().any(|a| a == "uncordon") && i < last_start {

@@ -578,7 +578,13 @@ pub fn seed_backups(host: &Host, facts: &Facts, script: &Script) {
             Func::CheckMysqlDump | Func::RestoreMysql => {
                 seed_once(host, &a[0], &fixture("mysql/kine.sql"), 0o600);
             }
-            Func::DrainNodes | Func::VerifyCluster if !a[0].is_empty() => seed_once(
+            Func::DrainNodes
+            | Func::VerifyCluster
+            | Func::SuspendUpgrades
+            | Func::CheckUpgrades
+                if !a[0].is_empty() =>
+            {
+                seed_once(
                 host,
                 &a[0],
                 format!(
@@ -588,7 +594,8 @@ pub fn seed_backups(host: &Host, facts: &Facts, script: &Script) {
                 )
                 .as_bytes(),
                 0o600,
-            ),
+            )
+            }
             Func::CheckArtifacts | Func::InstallAirgap if !host.has(&format!("{}/install.sh", a[0])) => {
                 seed_artifacts(host, facts, &a[0], &a[1], &facts.target);
             }

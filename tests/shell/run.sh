@@ -221,7 +221,8 @@ static_checks() {
 		install:install_online install:install_airgap install:move_images_aside \
 		install:move_manifests_aside postgres:check_pg_archive postgres:restore_postgres \
 		mysql:check_mysql_dump mysql:restore_mysql sqlite:check_sqlite_db sqlite:restore_sqlite \
-		kube:drain_nodes kube:verify_cluster; do
+		kube:drain_nodes kube:verify_cluster kube:check_rancher_agent kube:suspend_upgrades \
+		kube:check_upgrades; do
 		grep -q -x -e "${pair#*:}" "$T/defs.${pair%%:*}.sh" || fail "${pair#*:} is not defined in ${pair%%:*}.sh"
 		if [ -f "$ROOT/src/plan/ops.rs" ] && ! grep -q -e "=> \"${pair#*:}\"," "$ROOT/src/plan/ops.rs"; then
 			fail "${pair#*:} is no longer a Func::name() in src/plan/ops.rs"
@@ -975,6 +976,170 @@ t_kube() {
 	expect_no_file "$C/state/prod-east/$PLAN/drained"
 }
 
+# suc_kubectl: a kubectl stub for the automatic-upgrade functions, answering
+# from $C/k8s: suc (NAMESPACE|NAME|REPLICAS|RUNNING lines), crd (present:
+# the CRD exists), plans (NAMESPACE|NAME|VERSION|CHANNEL lines), rancher
+# (present: cattle-system/cattle-cluster-agent exists). STUB_RC_kubectl_get
+# fails every get, STUB_RC_kubectl_scale every scale.
+suc_kubectl() {
+	mkdir -p "$C/k8s"
+	: >"$C/k8s/suc"
+	: >"$C/k8s/plans"
+	cat >"$C/bin/kubectl" <<'KUBECTL'
+#!/bin/sh
+{ printf "%s" "${0##*/}"; for a in "$@"; do printf " <%s>" "$a"; done; printf "\n"; } >>"$JOURNAL"
+K=${0%/bin/kubectl}/k8s
+case " $* " in
+*" scale "*) exit "${STUB_RC_kubectl_scale:-0}" ;;
+esac
+if [ -n "${STUB_RC_kubectl_get:-}" ]; then
+	echo "The connection to the server was refused" >&2
+	exit "$STUB_RC_kubectl_get"
+fi
+case " $* " in
+*" deployments "*) cat "$K/suc" ;;
+*" crd "*)
+	if [ ! -f "$K/crd" ]; then
+		echo 'Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "plans.upgrade.cattle.io" not found' >&2
+		exit 1
+	fi
+	echo customresourcedefinition.apiextensions.k8s.io/plans.upgrade.cattle.io
+	;;
+*" plans.upgrade.cattle.io "*) cat "$K/plans" ;;
+*" cattle-cluster-agent "*)
+	if [ ! -f "$K/rancher" ]; then
+		echo 'Error from server (NotFound): deployments.apps "cattle-cluster-agent" not found' >&2
+		exit 1
+	fi
+	echo deployment.apps/cattle-cluster-agent
+	;;
+esac
+exit 0
+KUBECTL
+	chmod 755 "$C/bin/kubectl"
+}
+
+t_suc() {
+	setup suc-none
+	B_HOST=workstation
+	B_NEEDS_ROOT=0
+	B_STEP=07-suspend-upgrades
+	suc_kubectl
+	act 'suspend_upgrades "" v1.28.9+rke2r1 false'
+	build
+	run
+	expect_rc 0
+	expect_out "no system-upgrade-controller deployment in any namespace"
+	expect_out "ok: the CRD plans.upgrade.cattle.io does not exist"
+	expect_not_called "<scale>"
+	expect_no_file "$C/state/prod-east/$PLAN/suc-scaled"
+	# the API does not answer: the step stops with the command
+	run STUB_RC_kubectl_get=7
+	expect_rc 7
+	expect_err "could not list the system-upgrade-controller deployments"
+	expect_err "kubectl get deployments --all-namespaces --field-selector=metadata.name=system-upgrade-controller"
+	expect_err "do not start the other servers"
+
+	setup suc
+	B_HOST=workstation
+	B_NEEDS_ROOT=0
+	B_STEP=07-suspend-upgrades
+	suc_kubectl
+	printf 'system-upgrade|system-upgrade-controller|1|1\ncattle-system|system-upgrade-controller|0|\n' >"$C/k8s/suc"
+	: >"$C/k8s/crd"
+	: >"$C/k8s/rancher"
+	printf '%s\n' 'system-upgrade|rke2-server|v1.29.4+rke2r1|' \
+		'system-upgrade|rke2-agent||https://update.rke2.io/v1-release/channels/stable' \
+		'system-upgrade|pinned|v1.28.9-rke2r1|' 'cattle-system|system-agent-upgrader|v0.3.6|' >"$C/k8s/plans"
+	echo kc >"$C/kubeconfig"
+	act "suspend_upgrades $C/kubeconfig v1.28.9+rke2r1 false"
+	build
+	# a dry run scales nothing and records nothing
+	run REWIND_DRY_RUN=1
+	expect_rc 0
+	expect_out "[dry-run] would run: kubectl --kubeconfig=$C/kubeconfig -n system-upgrade scale deployment system-upgrade-controller --replicas=0"
+	expect_not_called "<scale>"
+	expect_no_file "$C/state/prod-east/$PLAN/suc-scaled"
+	run
+	expect_rc 0
+	expect_called "kubectl <--kubeconfig=$C/kubeconfig> <-n> <system-upgrade> <scale> <deployment> <system-upgrade-controller> <--replicas=0>"
+	expect_not_called "<cattle-system> <scale>"
+	expect_out "cattle-system/system-upgrade-controller had 0 replicas before this step: left as it is, not recorded"
+	[ "$(cat "$C/state/prod-east/$PLAN/suc-scaled" 2>/dev/null)" = "system-upgrade system-upgrade-controller 1" ] ||
+		fail "suc-scaled: $(cat "$C/state/prod-east/$PLAN/suc-scaled" 2>/dev/null)"
+	expect_out "ok: system-upgrade-controller stopped: 1 deployment(s) scaled to 0"
+	expect_err "Plan system-upgrade/rke2-server: version v1.29.4+rke2r1, not the rollback target v1.28.9+rke2r1"
+	expect_err "Plan system-upgrade/rke2-agent: channel https://update.rke2.io/v1-release/channels/stable, not the rollback target"
+	expect_out "delete it: kubectl --kubeconfig=$C/kubeconfig -n system-upgrade delete plans.upgrade.cattle.io rke2-server"
+	expect_out "Plan system-upgrade/pinned: version v1.28.9-rke2r1"
+	expect_out "Plan cattle-system/system-agent-upgrader: version v0.3.6"
+	expect_not_out "system-agent-upgrader: version v0.3.6, not"
+	expect_err "Rancher manages this cluster (cattle-system/cattle-cluster-agent), and the plan does not say so"
+	# run again (after a failure, say): recorded once, with the replicas it had
+	printf 'system-upgrade|system-upgrade-controller|0|\n' >"$C/k8s/suc"
+	: >"$JOURNAL"
+	run
+	expect_rc 0
+	expect_out "system-upgrade/system-upgrade-controller is scaled to 0 already (by this step; it had 1)"
+	expect_not_called "<scale>"
+	[ "$(wc -l <"$C/state/prod-east/$PLAN/suc-scaled")" -eq 1 ] || fail "recorded twice"
+	# the API refuses the scale: the step stops with the commands to run by hand
+	printf 'system-upgrade|system-upgrade-controller|2|2\n' >"$C/k8s/suc"
+	run STUB_RC_kubectl_scale=5
+	expect_rc 5
+	expect_err "command: kubectl --kubeconfig=$C/kubeconfig -n system-upgrade scale deployment system-upgrade-controller --replicas=0"
+	expect_err "stop the controller by hand with a cluster-admin kubeconfig"
+
+	# verify: the controller scaled to 0 by the step, stale Plans listed
+	: >"$C/act"
+	B_STEP=10-verify
+	act "check_upgrades $C/kubeconfig v1.28.9+rke2r1"
+	printf 'system-upgrade|system-upgrade-controller|0|\ncattle-system|system-upgrade-controller|0|\n' >"$C/k8s/suc"
+	build
+	run
+	expect_rc 0
+	expect_out "once the Plans are right, scale it back: kubectl --kubeconfig=$C/kubeconfig -n system-upgrade scale deployment system-upgrade-controller --replicas=1"
+	expect_out "cattle-system/system-upgrade-controller has 0 replicas"
+	expect_err "Plan system-upgrade/rke2-server targets version v1.29.4+rke2r1, not v1.28.9+rke2r1"
+	expect_out "ok: no system-upgrade-controller replica runs; fix the Plans listed above"
+	# running again with stale Plans: fails, saying how to stop it
+	printf 'system-upgrade|system-upgrade-controller|1|1\n' >"$C/k8s/suc"
+	run
+	expect_rc 1
+	expect_err "system-upgrade-controller runs: system-upgrade/system-upgrade-controller(1 replicas, 1 running), and Plans target another version than v1.28.9+rke2r1: system-upgrade/rke2-server system-upgrade/rke2-agent"
+	expect_err "kubectl --kubeconfig=$C/kubeconfig -n system-upgrade scale deployment system-upgrade-controller --replicas=0"
+	# running with every Plan at the target: fine
+	printf 'system-upgrade|rke2-server|v1.28.9+rke2r1|\n' >"$C/k8s/plans"
+	run
+	expect_rc 0
+	expect_out "ok: system-upgrade-controller runs: system-upgrade/system-upgrade-controller(1 replicas, 1 running); no Plan targets another RKE2 version"
+
+	# the node check for Rancher's system agent
+	setup rancher-agent
+	mkdir -p "$C/etc/rancher/agent"
+	act ':'
+	pre "check_rancher_agent false v1.28.9+rke2r1 $C/etc/rancher-system-agent.service $C/etc/rancher/agent"
+	build
+	run
+	expect_rc 1
+	expect_err "this node is managed by Rancher (found $C/etc/rancher/agent)"
+	expect_err "rancher-managed = true"
+	expect_err "set this cluster's Kubernetes version to v1.28.9+rke2r1"
+	expect_err "changed: nothing"
+	: >"$C/pre"
+	pre "check_rancher_agent true v1.28.9+rke2r1 $C/etc/rancher-system-agent.service $C/etc/rancher/agent"
+	build
+	run
+	expect_rc 0
+	expect_out "ok: managed by Rancher (found $C/etc/rancher/agent)"
+	: >"$C/pre"
+	pre "check_rancher_agent false v1.28.9+rke2r1 $C/etc/none.service $C/etc/none"
+	build
+	run
+	expect_rc 0
+	expect_not_out "Rancher"
+}
+
 t_sqlite() {
 	setup sqlite
 	if ! command -v sqlite3 >/dev/null 2>&1; then
@@ -1215,7 +1380,7 @@ t_awk_operands() {
 
 TESTS="t_awk_operands t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
 t_quoting t_cluster_reset t_start_unit t_stop_left t_config t_units t_versions t_server_entry t_etcd_snapshot t_sha_room
-t_token t_artifacts t_install_online t_kube t_sqlite t_workstation_dirs t_postgres t_mysql"
+t_token t_artifacts t_install_online t_kube t_suc t_sqlite t_workstation_dirs t_postgres t_mysql"
 
 # ---- main ---------------------------------------------------------------------
 static_checks
