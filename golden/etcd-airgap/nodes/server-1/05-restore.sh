@@ -1335,31 +1335,6 @@ _rpm_detect() {
 	if [ -x /usr/sbin/transactional-update ]; then _rpm_tu=1; fi
 }
 
-# _rpm_installed NAME: sets _rpm_iv to the installed VERSION-RELEASE of
-# package NAME (`rpm -q`), empty when it is not installed.
-_rpm_installed() {
-	_rpm_iv=
-	_rpi_rc=0
-	_rpi_out=$(rpm -q --qf '%{VERSION}-%{RELEASE}\n' "$1" 2>&1) || _rpi_rc=$?
-	if [ "$_rpi_rc" -ne 0 ]; then
-		# rpm -q exits with the number of packages not installed.
-		case $_rpi_out in
-		*"is not installed"*) if [ "$_rpi_rc" -eq 1 ]; then return 0; fi ;;
-		esac
-		printf '%s\n' "$_rpi_out" >&2
-		rw_quote_cmd rpm -q --qf '%{VERSION}-%{RELEASE}\n' "$1"
-		rw_fail_cmd "$_rpi_rc" "could not ask rpm which $1 is installed"
-	fi
-	case $_rpi_out in
-	'') rw_fail "rpm -q printed no version for $1" ;;
-	*"$_rw_nl"*)
-		rw_hint "an interrupted transaction leaves two versions installed: finish or undo it (dnf history, yum-complete-transaction, zypper verify), then run this script again"
-		rw_fail "two versions of $1 are installed: $(printf '%s' "$_rpi_out" | tr '\n' ' ')"
-		;;
-	esac
-	_rpm_iv=$_rpi_out
-}
-
 # _rpm_available NAME VER: sets _rpm_avr to the VERSION-RELEASE of package
 # NAME at version VER in the repositories configured here (the last one
 # listed when several releases are), and _rpm_arepo to its repository;
@@ -1423,18 +1398,52 @@ EOF
 	[ -n "$_rpm_avr" ]
 }
 
-# _rpm_packages TYPE VER: sets _rpm_pkgs to the rke2 packages installed here
-# that move together (rke2-TYPE, the other of rke2-server/rke2-agent if
-# installed too, rke2-common), _rpm_now to what is installed (rke2-selinux
-# too), and _rpm_done to 1 when every one of _rpm_pkgs is at VER. Fails
-# when rke2-TYPE or rke2-common is not installed.
+# _rpm_packages TYPE VER: asks rpm (once) which rke2 packages are installed
+# and sets _rpm_pkgs to those that move together (rke2-TYPE, the other of
+# rke2-server/rke2-agent if installed too, rke2-common), _rpm_now to what is
+# installed (rke2-selinux too), and _rpm_done to 1 when every one of
+# _rpm_pkgs is at VER. Fails when rke2-TYPE or rke2-common is not
+# installed, or a package is installed in two versions.
 _rpm_packages() {
+	_rpp_rc=0
+	_rpp_out=$(rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\n' rke2-server rke2-agent rke2-common rke2-selinux 2>&1) || _rpp_rc=$?
+	# rpm -q exits with the number of packages not installed.
+	_rpp_missing=0
+	_rpp_odd=
+	while IFS= read -r _rpp_l; do
+		case $_rpp_l in
+		'' | 'rke2-'*' '*) ;;
+		'package '*' is not installed') _rpp_missing=$((_rpp_missing + 1)) ;;
+		*) _rpp_odd=1 ;;
+		esac
+	done <<EOF
+$_rpp_out
+EOF
+	if [ "$_rpp_rc" -ne "$_rpp_missing" ] || [ -n "$_rpp_odd" ]; then
+		printf '%s\n' "$_rpp_out" >&2
+		rw_quote_cmd rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\n' rke2-server rke2-agent rke2-common rke2-selinux
+		rw_fail_cmd "$_rpp_rc" "could not ask rpm which rke2 packages are installed"
+	fi
 	_rpm_pkgs=
 	_rpm_now=
 	_rpm_done=1
-	for _rpp_n in rke2-server rke2-agent rke2-common; do
-		_rpm_installed "$_rpp_n"
-		if [ -z "$_rpm_iv" ]; then
+	for _rpp_n in rke2-server rke2-agent rke2-common rke2-selinux; do
+		_rpp_v=
+		while read -r _rpp_a _rpp_b; do
+			if [ "$_rpp_a" != "$_rpp_n" ]; then continue; fi
+			if [ -n "$_rpp_v" ]; then
+				rw_hint "an interrupted transaction leaves two versions installed: finish or undo it (dnf history, yum-complete-transaction, zypper verify), then run this script again"
+				rw_fail "two versions of $_rpp_n are installed: $_rpp_v and $_rpp_b"
+			fi
+			_rpp_v=$_rpp_b
+		done <<EOF
+$_rpp_out
+EOF
+		if [ "$_rpp_n" = rke2-selinux ]; then
+			_rpm_now="$_rpm_now, rke2-selinux ${_rpp_v:-(not installed)}"
+			continue
+		fi
+		if [ -z "$_rpp_v" ]; then
 			case $_rpp_n in
 			rke2-common | "rke2-$1")
 				rw_hint "set install-method in the plan to the way rke2 was installed on the nodes (tar: /usr/local/bin/rke2), then compile again"
@@ -1444,14 +1453,12 @@ _rpm_packages() {
 			continue
 		fi
 		_rpm_pkgs="$_rpm_pkgs $_rpp_n"
-		_rpm_now="$_rpm_now${_rpm_now:+, }$_rpp_n $_rpm_iv"
-		case $_rpm_iv in
+		_rpm_now="$_rpm_now${_rpm_now:+, }$_rpp_n $_rpp_v"
+		case $_rpp_v in
 		"$2"-*) ;;
 		*) _rpm_done=0 ;;
 		esac
 	done
-	_rpm_installed rke2-selinux
-	_rpm_now="$_rpm_now, rke2-selinux ${_rpm_iv:-(not installed)}"
 }
 
 # _rpm_repo_hint VER: the hint for packages of VER missing from the
