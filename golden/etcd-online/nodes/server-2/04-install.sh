@@ -1255,10 +1255,10 @@ move_manifests_aside() {
 # the version: without the leading v, + and - turned into ~ (1.29.3~rke2r1).
 # rke2-selinux has its own versions and is kept.
 
-# _rpm_detect: sets _rpm_pm to the package manager this host has (dnf, else
+# _install_rpm_detect: sets _rpm_pm to the package manager this host has (dnf, else
 # zypper, else yum: EL7) and _rpm_tu to 1 when packages change only in a new
 # snapshot (/usr/sbin/transactional-update: SLE Micro, openSUSE MicroOS).
-_rpm_detect() {
+_install_rpm_detect() {
 	rw_need_tool rpm "to read the rke2 packages (the plan's install method is rpm)"
 	if command -v dnf >/dev/null 2>&1; then
 		_rpm_pm=dnf
@@ -1273,12 +1273,12 @@ _rpm_detect() {
 	if [ -x /usr/sbin/transactional-update ]; then _rpm_tu=1; fi
 }
 
-# _rpm_available NAME VER: sets _rpm_avr to the VERSION-RELEASE of package
+# _install_rpm_available NAME VER: sets _rpm_avr to the VERSION-RELEASE of package
 # NAME at version VER in the repositories configured here (the last one
 # listed when several releases are), and _rpm_arepo to its repository;
 # returns 1 when there is none. Reads only (the package manager may refresh
 # its metadata cache).
-_rpm_available() {
+_install_rpm_available() {
 	_rpm_avr=
 	_rpm_arepo=
 	_rpa_name=$1
@@ -1336,13 +1336,13 @@ EOF
 	[ -n "$_rpm_avr" ]
 }
 
-# _rpm_packages TYPE VER: asks rpm (once) which rke2 packages are installed
+# _install_rpm_packages TYPE VER: asks rpm (once) which rke2 packages are installed
 # and sets _rpm_pkgs to those that move together (rke2-TYPE, the other of
 # rke2-server/rke2-agent if installed too, rke2-common), _rpm_now to what is
 # installed (rke2-selinux too), and _rpm_done to 1 when every one of
 # _rpm_pkgs is at VER. Fails when rke2-TYPE or rke2-common is not
 # installed, or a package is installed in two versions.
-_rpm_packages() {
+_install_rpm_packages() {
 	_rpp_rc=0
 	_rpp_out=$(rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\n' rke2-server rke2-agent rke2-common rke2-selinux 2>&1) || _rpp_rc=$?
 	# rpm -q exits with the number of packages not installed.
@@ -1399,10 +1399,10 @@ EOF
 	done
 }
 
-# _rpm_repo_hint VER: the hint for packages of VER missing from the
+# _install_rpm_repo_hint VER: the hint for packages of VER missing from the
 # repositories: which rancher-rke2 repository file is configured, and for
 # which minor.
-_rpm_repo_hint() {
+_install_rpm_repo_hint() {
 	_rrh_rest=${1#*.}
 	_rrh_want=${1%%.*}.${_rrh_rest%%.*}
 	_rrh_file=
@@ -1432,8 +1432,8 @@ _rpm_repo_hint() {
 # configured now; nothing rewrites them before the install step. Already at
 # VER: says so.
 check_rpm_target() {
-	_rpm_detect
-	_rpm_packages "$1" "$2"
+	_install_rpm_detect
+	_install_rpm_packages "$1" "$2"
 	rw_say "installed: $_rpm_now"
 	if [ "$_rpm_done" = 1 ]; then
 		rw_ok "the rke2 packages are already at $2"
@@ -1442,14 +1442,14 @@ check_rpm_target() {
 	_crt_missing=
 	_crt_found=
 	for _crt_p in $_rpm_pkgs; do
-		if _rpm_available "$_crt_p" "$2"; then
+		if _install_rpm_available "$_crt_p" "$2"; then
 			_crt_found="$_crt_found${_crt_found:+, }$_crt_p-$_rpm_avr ($_rpm_arepo)"
 		else
 			_crt_missing="$_crt_missing $_crt_p-$2"
 		fi
 	done
 	if [ -n "$_crt_missing" ]; then
-		_rpm_repo_hint "$2"
+		_install_rpm_repo_hint "$2"
 		rw_fail "not available from the repositories configured here ($_rpm_pm):$_crt_missing"
 	fi
 	rw_ok "available from the configured repositories ($_rpm_pm): $_crt_found"
@@ -1459,15 +1459,15 @@ check_rpm_target() {
 }
 
 # install_rpm TYPE VER: downgrade every rke2 package installed here (see
-# _rpm_packages) to VER, with the release found in the repositories, in one
+# _install_rpm_packages) to VER, with the release found in the repositories, in one
 # transaction: `dnf downgrade -y`, EL7 `yum downgrade -y`, or `zypper
 # --non-interactive install --oldpackage NAME=VER-REL...`. On a
 # transactional host, stops with the command to run there. Already at VER:
 # nothing to do.
 install_rpm() {
 	_irp_ver=$2
-	_rpm_detect
-	_rpm_packages "$1" "$2"
+	_install_rpm_detect
+	_install_rpm_packages "$1" "$2"
 	if [ "$_rpm_done" = 1 ]; then
 		rw_ok "the rke2 packages are already at $_irp_ver ($_rpm_now)"
 		return 0
@@ -1475,8 +1475,8 @@ install_rpm() {
 	rw_say "installed: $_rpm_now"
 	_irp_specs=
 	for _irp_p in $_rpm_pkgs; do
-		if ! _rpm_available "$_irp_p" "$_irp_ver"; then
-			_rpm_repo_hint "$_irp_ver"
+		if ! _install_rpm_available "$_irp_p" "$_irp_ver"; then
+			_install_rpm_repo_hint "$_irp_ver"
 			rw_fail "$_irp_p-$_irp_ver is not available from the repositories configured here ($_rpm_pm)"
 		fi
 		if [ "$_rpm_pm" = zypper ]; then
@@ -1507,8 +1507,8 @@ install_rpm() {
 # here at VER (rke2-selinux printed). In a dry run of the actions, or their
 # preview, the install has not happened: only report.
 check_rpm_versions() {
-	_rpm_detect
-	_rpm_packages "$1" "$2"
+	_install_rpm_detect
+	_install_rpm_packages "$1" "$2"
 	if [ "$_rpm_done" = 1 ]; then
 		rw_ok "rpm -q: $_rpm_now"
 	elif rw_dry && { [ "$_rw_phase" = actions ] || [ "$_rw_phase" = confirm ]; }; then
