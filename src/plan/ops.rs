@@ -138,6 +138,22 @@ pub enum Func {
     /// INSTALL_RKE2_METHOD (tar|rpm); `REWIND_INSTALL_SCRIPT_URL` overrides
     /// where the script is fetched from.
     InstallOnline,
+    /// `check_rpm_target TYPE VER` (read-only): rke2-TYPE and rke2-common
+    /// are installed from RPMs (versions printed, rke2-selinux's too), and
+    /// every rke2 package installed is available at VER (the RPM form of the
+    /// version: `1.29.3~rke2r1`) from the repositories configured now
+    /// (`dnf list --showduplicates --available`, EL7 `yum list`, `zypper
+    /// search -s --match-exact`); refuses with the repository fix.
+    CheckRpmTarget,
+    /// `install_rpm TYPE VER`: downgrade rke2-TYPE (and the other of
+    /// rke2-server/rke2-agent if installed) with rke2-common to VER and the
+    /// release the repositories hold, in one transaction: `dnf downgrade -y`,
+    /// EL7 `yum downgrade -y`, `zypper --non-interactive install
+    /// --oldpackage`; stops with the command on a transactional-update host.
+    InstallRpm,
+    /// `check_rpm_versions TYPE VER`: `rpm -q` shows every rke2 package
+    /// installed at VER (rke2-selinux printed).
+    CheckRpmVersions,
     /// `install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR`: `sh ARTIFACTS/install.sh`
     /// with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE and
     /// INSTALL_RKE2_AGENT_IMAGES_DIR (install.sh's default ignores the data dir).
@@ -316,6 +332,9 @@ impl Func {
             Func::MovePodManifestsAside => "move_pod_manifests_aside",
             Func::EnableUnit => "enable_unit",
             Func::InstallOnline => "install_online",
+            Func::CheckRpmTarget => "check_rpm_target",
+            Func::InstallRpm => "install_rpm",
+            Func::CheckRpmVersions => "check_rpm_versions",
             Func::InstallAirgap => "install_airgap",
             Func::InstallImages => "install_images",
             Func::CheckImages => "check_images",
@@ -398,6 +417,9 @@ impl Func {
             Func::CheckArtifacts
             | Func::InstallOnline
             | Func::InstallAirgap
+            | Func::CheckRpmTarget
+            | Func::InstallRpm
+            | Func::CheckRpmVersions
             | Func::InstallImages
             | Func::CheckImages
             | Func::MoveImagesAside

@@ -180,7 +180,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn install_checks(&self) -> Vec<Op> {
+    fn install_checks(&self, n: &Rke2Node) -> Vec<Op> {
         match &self.r.install {
             Install::Airgap { artifacts, arch } => {
                 vec![Op::new(
@@ -188,8 +188,19 @@ impl<'a> Ctx<'a> {
                     [artifacts.as_str(), arch.as_str()],
                 )]
             }
+            Install::Online if self.r.install_method == InstallMethod::Rpm => vec![Op::new(
+                Func::CheckRpmTarget,
+                [Self::node_type(n).to_owned(), self.rpm_version()],
+            )],
             Install::Online => Vec::new(),
         }
+    }
+
+    /// The target in RPM form (rke2-facts.md §5.1): no leading `v`, `+` and
+    /// `-` turned into `~` (`1.29.3~rke2r1`).
+    fn rpm_version(&self) -> String {
+        let t = self.target();
+        t.strip_prefix('v').unwrap_or(&t).replace(['+', '-'], "~")
     }
 
     /// True for a node that must hold the saved token: every server (each
@@ -359,7 +370,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
             Func::CheckRke2Version,
             [cx.rke2.clone(), cx.r.current.to_string(), cx.target()],
         ));
-        pre.extend(cx.install_checks());
+        pre.extend(cx.install_checks(n));
         if restores_here {
             pre.extend(cx.snapshot_checks());
             pre.extend(cx.external_rights_check());
@@ -398,6 +409,9 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
     ];
     if let Install::Airgap { artifacts, arch } = &cx.r.install {
         what.push(format!("On every node: `{artifacts}` holds install.sh, rke2.linux-{arch}.tar.gz and sha256sum-{arch}.txt of {}, and every archive listed there matches its hash.", cx.r.target));
+    }
+    if cx.r.install_method == InstallMethod::Rpm {
+        what.push(format!("On every node (RPM install): `rpm -q` shows rke2-server (servers) or rke2-agent (agents) and rke2-common installed (their versions and rke2-selinux's are printed), and each is available at {rv} from the repositories configured on the node now: `dnf list --showduplicates --available`, `yum list --showduplicates available` (EL7) or `zypper search -s --match-exact`. This is a check of the repositories as they are: rewind does not run install.sh for RPM installs (see step install), so nothing points the rancher-rke2 repository at the target's minor later. If the packages are missing, the check refuses and says which repository file to point at which minor.", rv = cx.rpm_version()));
     }
     match (&cx.r.datastore, cx.snapshot_path()) {
         (Datastore::Etcd, Some(p)) => what.push(format!("On {}: the snapshot `{p}` is there{}, its embedded sha256 trailer matches its content, there is room beside the etcd data, and config.yaml has no `server:` entry.", cx.init().name, if cx.r.snapshot.sha256.is_some() { ", its sha256 is the one in the plan" } else { "" })),
@@ -548,11 +562,13 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
 
 fn install(b: &mut Builder, cx: &Ctx<'_>) {
     let target = cx.target();
+    let rpm = cx.r.install_method == InstallMethod::Rpm;
+    let rv = cx.rpm_version();
     let scripts =
         cx.r.nodes
             .iter()
             .map(|n| {
-                let mut pre = cx.install_checks();
+                let mut pre = cx.install_checks(n);
                 let mut act = Vec::new();
                 match &cx.r.install {
                     Install::Airgap { artifacts, arch } => {
@@ -574,12 +590,24 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                             [artifacts.clone(), arch.clone(), cx.dd("agent/images")],
                         ));
                     }
+                    Install::Online if rpm => {
+                        // Not install.sh: its rpm method does not downgrade
+                        // (upstream-facts.md §4.3); see the runbook text.
+                        act.push(Op::new(
+                            Func::MoveImagesAside,
+                            [cx.dd("agent/images"), cx.suffix.clone()],
+                        ));
+                        act.push(Op::new(
+                            Func::InstallRpm,
+                            [Ctx::node_type(n).to_owned(), rv.clone()],
+                        ));
+                        act.push(Op::new(
+                            Func::CheckRpmVersions,
+                            [Ctx::node_type(n).to_owned(), rv.clone()],
+                        ));
+                    }
                     Install::Online => {
                         pre.insert(0, Op::new(Func::NeedTools, ["sh"]));
-                        let method = match cx.r.install_method {
-                            InstallMethod::Tar => "tar",
-                            InstallMethod::Rpm => "rpm",
-                        };
                         act.push(Op::new(
                             Func::MoveImagesAside,
                             [cx.dd("agent/images"), cx.suffix.clone()],
@@ -589,7 +617,7 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                             [
                                 target.clone(),
                                 Ctx::node_type(n).to_owned(),
-                                method.to_owned(),
+                                "tar".to_owned(),
                             ],
                         ));
                     }
@@ -622,24 +650,54 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
             what.push(format!("Checks `{artifacts}` against sha256sum-{arch}.txt again, moves the newer version's `rke2-images*` archives and `.cache.json` out of `{img}` (into `{img}.{sfx}/`), then runs `{artifacts}/install.sh` with INSTALL_RKE2_ARTIFACT_PATH and INSTALL_RKE2_AGENT_IMAGES_DIR={img} (and INSTALL_RKE2_TYPE=agent on agents).", img = cx.dd("agent/images"), sfx = cx.suffix));
             what.push(format!("Then copies every other image archive of the target that `{artifacts}` holds and sha256sum-{arch}.txt lists (Canal, Calico, Cilium, the split core archives) into `{}`, each copy checked against its hash: install.sh installs only the main archive (before v1.31.0), and only into `/var/lib/rancher/rke2/agent/images` unless told otherwise, whatever the data dir.", cx.dd("agent/images")));
         }
+        Install::Online if rpm => {
+            what.push(format!("Checks again that the target packages are available, moves any `rke2-images*` archives out of `{}`, then downgrades the rke2 packages with the package manager the node has, all of them in one transaction, each at its exact version-release as the configured repositories list it (the release, such as `-0.el8`, is looked up): `dnf downgrade -y rke2-server-{rv}-<release> rke2-common-{rv}-<release>` (EL 8 and later), `yum downgrade -y …` with the same packages (EL 7), `zypper --non-interactive install --oldpackage rke2-server={rv}-<release> rke2-common={rv}-<release>` (SUSE). Agents name rke2-agent instead of rke2-server; a node that has both packages gets both. A node already at {rv} is left as it is.", cx.dd("agent/images")));
+            what.push("It does not run install.sh. Its rpm method runs `yum install -y` or `zypper install -y` of the one package rke2-server or rke2-agent, with no downgrade flag: zypper (without `--oldpackage`) and EL 7 yum do not downgrade that way, and rke2-common, which rke2-server and rke2-agent require at exactly their own version-release, is not named. The other thing install.sh does for RPMs, pointing the rancher-rke2 repository at the target's minor, is what step 1 checked already.".into());
+            what.push("rke2-selinux has its own version numbers and is kept: the target's rke2-common accepts the newer one unless the package manager says otherwise (see below).".into());
+            what.push("Transactional systems (SLE Micro, openSUSE MicroOS: `/usr/sbin/transactional-update` exists) change packages only in a new snapshot: the step stops and prints the command to run, `transactional-update --no-selfupdate -d run zypper --non-interactive install --oldpackage …`; reboot the node (rke2 stays stopped: the stop step disabled its unit), then run the step again: it finds the packages at the target and goes on.".into());
+            what.push(format!("Then `rpm -q` must show {rv} for every rke2 package it downgraded (rke2-selinux is printed too)."));
+        }
         Install::Online => {
             what.push(format!("Moves any `rke2-images*` archives out of `{}`, then downloads the upstream install script and runs it with INSTALL_RKE2_VERSION={target} (and INSTALL_RKE2_TYPE=agent on agents). Set REWIND_INSTALL_SCRIPT_URL to use a mirror.", cx.dd("agent/images")));
         }
     }
     what.push(format!(
-        "Then `{} --version` must print {target}: install.sh does not check the version itself.",
-        cx.rke2
+        "Then `{} --version` must print {target}: {}.",
+        cx.rke2,
+        if rpm {
+            "the binary the packages installed"
+        } else {
+            "install.sh does not check the version itself"
+        }
     ));
     what.push(format!("On servers, moves aside (into `{}.{}/`) the chart manifests that RKE2 wrote into `{}`: the files named like a chart of an installed version in `{}/data/*/charts/`. A HelmChartConfig (your `rke2-canal-config.yaml`, `rke2-cilium-config.yaml`…) is never moved. RKE2 writes the target version's charts when it starts, and never removes a chart it does not ship itself.", cx.dd("server/manifests"), cx.suffix, cx.dd("server/manifests"), cx.r.data_dir));
     let mut why = vec![
         "RKE2 rollback guide, step 3: every node goes back to the old binary. The restore must run with the target binary, whose etcd version wrote the snapshot: an etcd cannot open data written by a newer one (rancher/rke2#9318).".into(),
         "Leftover charts of the newer version crash-loop after the restore (rancher/rancher#41174); newer image archives would be imported again at every start.".into(),
     ];
-    if cx.r.install_method == InstallMethod::Rpm {
-        why.push("RPM installs: the install script switches the repository to the target's minor and installs the exact version; whether yum/dnf downgrades in place depends on the distribution, so the version check afterwards is what proves it.".into());
-        b.manual("RPM install: after the install step, check `rpm -q rke2-server rke2-agent rke2-common rke2-selinux` on every node shows the target version, and pin it (`dnf versionlock` / `zypper addlock`) so that `dnf update` does not upgrade it again (rancher/rke2#405, rke2-ansible#166).");
+    let mut done = Vec::new();
+    let mut if_fails = Vec::new();
+    if rpm {
+        why.push("RPM installs: rke2-server and rke2-agent require rke2-common of exactly the same version-release, so they can only move together, in one transaction; a plain install of an older version is refused or ignored by zypper (it needs `--oldpackage`) and by EL 7 yum. The packages' scripts try to restart the service after a change, which is why every node was stopped first. `rpm -q` afterwards is what proves the downgrade.".into());
+        b.manual("RPM install: once the rollback is verified, pin the packages on every node so that `dnf update` / `zypper update` does not upgrade them again (rancher/rke2#405, rke2-ansible#166): `dnf versionlock add rke2-server rke2-agent rke2-common` (the versionlock plugin: python3-dnf-plugin-versionlock; EL 7: yum-plugin-versionlock and `yum versionlock add …`), or `zypper addlock rke2-server rke2-agent rke2-common`; name only the packages the node has. Remove the lock (`dnf versionlock delete …`, `zypper removelock …`) before the next upgrade. rewind does not pin: a lock outlives the rollback and blocks the fix you will upgrade to.");
         b.manual("RPM install: check that `semodule -l | grep rke2` still lists the rke2 SELinux module after the downgrade (rancher/rke2-selinux#58).");
+        done.push(format!("`ok: rpm -q: rke2-server {rv}-…` (or rke2-agent) with `rke2-common {rv}-…` on every node."));
+        if_fails.push(format!("\"not available from the repositories configured here\": the rancher-rke2 repository on the node does not list {rv}; the hint names the repository file and, when it is for another minor, the `sed` that points it at the target's minor. Refresh the metadata (`dnf makecache`, `zypper refresh`) and re-run."));
+        if_fails.push("The package manager refuses the transaction: read its error. If it names rke2-selinux (the target's rke2-common needs another version of it), run the printed command by hand with `rke2-selinux-<version>` added (`dnf list --showduplicates rke2-selinux` lists them), then re-run the step: it finds the packages at the target and goes on.".into());
+        if_fails.push("\"rpm -q: not every rke2 package is at …\": the package manager said it succeeded but did not downgrade; re-run the step, or downgrade by hand with every package named in one command.".into());
+    } else {
+        if_fails.push("\"sha256 mismatch\": an artifact was damaged in transfer or is of another version; copy it again from the release and re-run.".into());
     }
+    done.push(format!(
+        "`ok: {} --version is {target}` on every node.",
+        cx.rke2
+    ));
+    if rpm {
+        if_fails.push(format!("\"installed version is …\" after the install: `{}` is not the binary the packages hold: `rpm -qf {}` says which package owns it, `rpm -V rke2-common` whether it was replaced. Fix that, then re-run.", cx.rke2, cx.rke2));
+    } else {
+        if_fails.push(format!("\"installed version is …\" after the install: the artifacts are not those of {target} (install.sh installs whatever it is given). Replace them and re-run."));
+    }
+    if_fails.push("Re-running is safe: archives already moved aside are not moved twice.".into());
     b.step(
         "install",
         format!("Install {target} on every node"),
@@ -648,16 +706,17 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         StepDoc {
             what,
             why,
-            done: vec![format!("`ok: {} --version is {target}` on every node.", cx.rke2)],
-            if_fails: vec![
-                "\"sha256 mismatch\": an artifact was damaged in transfer or is of another version; copy it again from the release and re-run.".into(),
-                format!("\"installed version is …\" after the install: the artifacts are not those of {target} (install.sh installs whatever it is given). Replace them and re-run."),
-                "Re-running is safe: archives already moved aside are not moved twice.".into(),
-            ],
+            done,
+            if_fails,
         },
         scripts,
     );
     b.way_back(format!("On each node: install {cur} again ({how}), move the newer version's archives back (`mv {img}.{sfx}/* {img}.{sfx}/.cache.json {img}/`), on servers move the chart manifests back (`mv {man}.{sfx}/* {man}/`), then go on as after the stop step.", cur = cx.r.current, img = cx.dd("agent/images"), man = cx.dd("server/manifests"), sfx = cx.suffix, how = match &cx.r.install {
+        Install::Online if rpm => {
+            let crv = cx.r.current.to_string();
+            let crv = crv.strip_prefix('v').unwrap_or(&crv).replace(['+', '-'], "~");
+            format!("`dnf install -y rke2-server-{crv} rke2-common-{crv}`, or `zypper --non-interactive install rke2-server={crv} rke2-common={crv}`, with rke2-agent on agents; point the rancher-rke2 repository back at {cur}'s minor first if you changed it", cur = cx.r.current)
+        }
         Install::Online => format!("`curl -sfL https://get.rke2.io | INSTALL_RKE2_VERSION={} sh -`, with INSTALL_RKE2_TYPE=agent on agents", cx.r.current),
         Install::Airgap { .. } => format!("run the install.sh of {}'s artifacts with INSTALL_RKE2_ARTIFACT_PATH; keep those artifacts at hand until the rollback is verified", cx.r.current),
     }));

@@ -25,7 +25,19 @@ fn is_stop(c: &Call, unit: &str) -> bool {
 }
 
 fn is_installer(c: &Call) -> bool {
-    c.tool == "install.sh" || c.tool == "rke2-install.sh"
+    c.tool == "install.sh" || c.tool == "rke2-install.sh" || is_package_change(c)
+}
+
+/// A package manager's call that changes packages (RPM installs).
+fn is_package_change(c: &Call) -> bool {
+    match c.tool.as_str() {
+        "dnf" | "yum" | "zypper" => {
+            let a = c.arg_texts();
+            a.iter()
+                .any(|w| matches!(w.as_str(), "install" | "in" | "downgrade"))
+        }
+        _ => false,
+    }
 }
 
 fn is_reset(c: &Call) -> bool {
@@ -85,16 +97,31 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
                 } else {
                     "server"
                 };
-                if c.env_var("INSTALL_RKE2_TYPE")
-                    .as_deref()
-                    .unwrap_or("server")
-                    != want_type
+                if !is_package_change(c)
+                    && c.env_var("INSTALL_RKE2_TYPE")
+                        .as_deref()
+                        .unwrap_or("server")
+                        != want_type
                 {
                     p.push(format!(
                         "{n}: installed without INSTALL_RKE2_TYPE={want_type}: {c}"
                     ));
                 }
                 match &f.airgap {
+                    _ if is_package_change(c) => {
+                        // One transaction with rke2-TYPE and rke2-common at
+                        // the target (the release found in the repository).
+                        let rv = seed::rpm_version(&f.target);
+                        let a = c.arg_texts();
+                        for pkg in [format!("rke2-{want_type}"), "rke2-common".to_owned()] {
+                            if !a.iter().any(|w| {
+                                w.starts_with(&format!("{pkg}-{rv}-"))
+                                    || w.starts_with(&format!("{pkg}={rv}-"))
+                            }) {
+                                p.push(format!("{n}: {pkg} {rv} not in the transaction: {c}"));
+                            }
+                        }
+                    }
                     Some((dir, _)) => {
                         if c.env_var("INSTALL_RKE2_ARTIFACT_PATH").as_deref() != Some(dir.as_str())
                         {
@@ -358,6 +385,22 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
                 p.push(format!("{node}: {what}"));
             }
         };
+        if f.method == rewind::model::InstallMethod::Rpm {
+            // What `rpm -q` shows: every rke2 package at the target.
+            let rv = seed::rpm_version(&f.target);
+            let db = h.text(seed::RPM_DB).unwrap_or_default();
+            let ty = if *role == Role::Server {
+                "rke2-server"
+            } else {
+                "rke2-agent"
+            };
+            for pkg in [ty, "rke2-common"] {
+                want(
+                    db.lines().any(|l| l.starts_with(&format!("{pkg} {rv}-"))),
+                    format!("rpm -q {pkg} is not at {rv}: {}", db.replace('\n', "; ")),
+                );
+            }
+        }
         let bin = h.text(&format!("{}/rke2", f.bin_dir())).unwrap_or_default();
         want(
             bin.contains(&format!("RKE2_STUB_VERSION={}\n", f.target)),
@@ -600,6 +643,7 @@ fn nothing_lost(w: &World, host: &str, before: &Digest) -> Vec<String> {
             || under(f.unit_dir())
             || under("/usr/local/share/rke2")
             || under("/usr/share/rke2")
+            || (f.method == rewind::model::InstallMethod::Rpm && path == seed::RPM_DB)
             || f.airgap
                 .as_ref()
                 .is_some_and(|(dir, _)| under(dir) && path.contains("/rke2-images"))
@@ -716,6 +760,9 @@ pub fn read_only(c: &Call) -> bool {
             .windows(2)
             .any(|w| w[0] == "-e" && w[1].starts_with("SELECT")),
         "docker" => c.starts(&["ps"]),
+        "rpm" => a.iter().any(|x| x == "-q" || x == "-qa"),
+        "dnf" | "yum" => has("list"),
+        "zypper" => has("search") || has("se"),
         _ => false,
     }
 }

@@ -239,6 +239,139 @@ pub fn install_rke2(host: &Host, facts: &Facts, version: &str) {
     );
 }
 
+/// The package manager of an RPM host (the stand-ins of `tests/stubs/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageManager {
+    /// EL 8 and later: dnf, with yum as another name of it.
+    Dnf,
+    /// EL 7: yum 3, which has no dnf.
+    Yum,
+    /// SUSE: zypper.
+    Zypper,
+}
+
+impl PackageManager {
+    /// The release part of the rke2 packages' version-release.
+    pub fn release(self) -> &'static str {
+        match self {
+            PackageManager::Dnf => "0.el8",
+            PackageManager::Yum => "0.el7",
+            PackageManager::Zypper => "0.sle",
+        }
+    }
+
+    /// Where its repository files are.
+    pub fn repo_dir(self) -> &'static str {
+        match self {
+            PackageManager::Zypper => "/etc/zypp/repos.d",
+            _ => "/etc/yum.repos.d",
+        }
+    }
+}
+
+/// The RPM form of an RKE2 version: no leading `v`, `+` and `-` as `~`.
+pub fn rpm_version(version: &str) -> String {
+    version
+        .strip_prefix('v')
+        .unwrap_or(version)
+        .replace(['+', '-'], "~")
+}
+
+/// The `major.minor` of an RKE2 version (`v1.29.3+rke2r1`: `1.29`).
+pub fn minor(version: &str) -> String {
+    let v = version.strip_prefix('v').unwrap_or(version);
+    v.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+/// Where the RPM stand-ins keep what is installed: `NAME VR ARCH` lines.
+pub const RPM_DB: &str = "/var/lib/rpm/stand-in.db";
+
+/// The rancher-rke2 repository file as install.sh writes it, for `minor`
+/// (the host name is not a real one).
+pub fn rke2_repo_file(pm: PackageManager, minor: &str) -> String {
+    let infix = match pm {
+        PackageManager::Dnf => "centos/8",
+        PackageManager::Yum => "centos/7",
+        PackageManager::Zypper => "slemicro",
+    };
+    format!(
+        "[rancher-rke2-common-stable]\nname=Rancher RKE2 Common (stable)\n\
+         baseurl=https://rpm.example.invalid/rke2/stable/common/{infix}/noarch\nenabled=1\ngpgcheck=1\n\
+         [rancher-rke2-{minor}-stable]\nname=Rancher RKE2 {minor} (stable)\n\
+         baseurl=https://rpm.example.invalid/rke2/stable/{minor}/{infix}/x86_64\nenabled=1\ngpgcheck=1\n"
+    )
+}
+
+/// Makes `host` an RPM host with package manager `pm`: the stand-ins of
+/// rpm and `pm` in /usr/bin (those of another package manager removed),
+/// rke2-TYPE and rke2-common installed at the current version (with
+/// rke2-selinux), the rancher-rke2 repository of the current minor
+/// configured, and the repositories holding the current and the target
+/// versions (and two rke2-selinux versions). A re-seed replaces all that.
+pub fn seed_rpm(host: &Host, facts: &Facts, node: &str, pm: PackageManager) {
+    for tool in ["/usr/bin/dnf", "/usr/bin/yum", "/usr/bin/zypper"] {
+        let p = host.disk(tool);
+        if fs::symlink_metadata(&p).is_ok() {
+            fs::remove_file(&p).expect("remove a package manager stand-in");
+        }
+    }
+    for pmx in [PackageManager::Dnf, PackageManager::Zypper] {
+        let p = host.disk(&format!("{}/rancher-rke2.repo", pmx.repo_dir()));
+        if fs::symlink_metadata(&p).is_ok() {
+            fs::remove_file(&p).expect("remove a repository file");
+        }
+    }
+    host.write(
+        "/usr/lib/rpm-stand-in/rpmdb.sh",
+        stubs::text("rpmdb.sh"),
+        0o644,
+    );
+    host.write("/usr/bin/rpm", stubs::text("rpm"), 0o755);
+    match pm {
+        PackageManager::Dnf => {
+            host.write("/usr/bin/dnf", stubs::text("dnf"), 0o755);
+            host.write("/usr/bin/yum", stubs::text("dnf"), 0o755);
+        }
+        PackageManager::Yum => host.write("/usr/bin/yum", stubs::text("dnf"), 0o755),
+        PackageManager::Zypper => host.write("/usr/bin/zypper", stubs::text("zypper"), 0o755),
+    }
+    let rel = pm.release();
+    let ty = if facts.role(node) == Role::Server {
+        "rke2-server"
+    } else {
+        "rke2-agent"
+    };
+    let cur = format!("{}-{rel}", rpm_version(&facts.current));
+    host.write(
+        RPM_DB,
+        format!(
+            "rke2-common {cur} x86_64\n{ty} {cur} x86_64\nrke2-selinux 0.18-1.{} noarch\n",
+            &rel[2..]
+        ),
+        0o644,
+    );
+    host.write(
+        &format!("{}/rancher-rke2.repo", pm.repo_dir()),
+        rke2_repo_file(pm, &minor(&facts.current)),
+        0o644,
+    );
+    let mut repo = format!(
+        "common rke2-selinux 0.17-1.{r} noarch\ncommon rke2-selinux 0.18-1.{r} noarch\n",
+        r = &rel[2..]
+    );
+    // Oldest first: the target, then the current version.
+    for v in [&facts.target, &facts.current] {
+        for p in ["rke2-common", "rke2-server", "rke2-agent"] {
+            repo.push_str(&format!(
+                "{} {p} {}-{rel} x86_64\n",
+                minor(v),
+                rpm_version(v)
+            ));
+        }
+    }
+    host.write("/var/lib/rpm-stand-in/repository", repo, 0o644);
+}
+
 /// The config.yaml of a node.
 fn config(facts: &Facts, node: &str, role: Role, init: bool) -> String {
     let mut c = String::from("# /etc/rancher/rke2/config.yaml\nwrite-kubeconfig-mode: \"0640\"\n");
@@ -298,6 +431,9 @@ pub fn seed_node(host: &Host, facts: &Facts, node: &str) {
         .map_or("amd64", |a| a.1.as_str())
         .to_owned();
     install_rke2(host, facts, &facts.current);
+    if facts.method == InstallMethod::Rpm {
+        seed_rpm(host, facts, node, PackageManager::Dnf);
+    }
     host.write(
         "/etc/rancher/rke2/config.yaml",
         config(facts, node, role, init),

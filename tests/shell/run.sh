@@ -219,6 +219,7 @@ static_checks() {
 		rke2:check_no_server_entry rke2:check_server_entry rke2:check_data_dir rke2:check_token_source \
 		rke2:check_node_name rke2:check_data_mounts rke2:stop_leftovers rke2:enable_unit rke2:move_pod_manifests_aside token:check_token token:put_token install:check_artifacts \
 		install:install_online install:install_airgap install:move_images_aside \
+		install:check_rpm_target install:install_rpm install:check_rpm_versions \
 		install:move_manifests_aside postgres:check_pg_archive postgres:restore_postgres \
 		mysql:check_mysql_dump mysql:restore_mysql sqlite:check_sqlite_db sqlite:restore_sqlite \
 		kube:drain_nodes kube:verify_cluster kube:check_rancher_agent kube:suspend_upgrades \
@@ -924,6 +925,139 @@ t_install_online() {
 	expect_file "$C/data/manifests/rke2-cilium-config.yaml"
 }
 
+# rpm_stubs: rpm, dnf and zypper stand-ins in $C/bin. rpm prints $C/rpm.out
+# and exits with $C/rpm.rc; `dnf list` / `zypper search` print
+# $C/list.<name> (none: no match); a downgrade or install copies
+# $C/rpm.after over $C/rpm.out (and .rc) and exits STUB_RC_<tool>.
+rpm_stubs() {
+	_h='#!/bin/sh
+{ printf "%s" "${0##*/}"; for a in "$@"; do printf " <%s>" "$a"; done; printf "\n"; } >>"$JOURNAL"
+'
+	printf '%scat "%s/rpm.out"\nexit "$(cat "%s/rpm.rc")"\n' "$_h" "$C" "$C" >"$C/bin/rpm"
+	for _t in dnf yum zypper; do
+		printf '%s%s\n' "$_h" 'C='"$C"'
+for a in "$@"; do last=$a; done
+case " $* " in
+*" list "* | *" search "*)
+	if [ -f "$C/list.$last" ]; then cat "$C/list.$last"; exit 0; fi
+	if [ "${0##*/}" = zypper ]; then echo "No matching items found."; exit 104; fi
+	echo "Error: No matching Packages to list" >&2; exit 1 ;;
+esac
+if [ -f "$C/rpm.after" ]; then cp "$C/rpm.after" "$C/rpm.out"; cp "$C/rpm.rc.after" "$C/rpm.rc"; fi
+eval "exit \${STUB_RC_${0##*/}:-0}"' >"$C/bin/$_t"
+	done
+	chmod 755 "$C/bin/rpm" "$C/bin/dnf" "$C/bin/yum" "$C/bin/zypper"
+}
+
+t_rpm() {
+	V=1.29.3~rke2r1
+	# step 1 on an EL 8 server: installed at the current version, the target
+	# in the repository (a long name wrapped on two lines, an epoch)
+	setup rpm-check
+	B_STEP=01-preflight
+	rpm_stubs
+	rm "$C/bin/zypper" "$C/bin/yum"
+	printf 'rke2-server 1.29.4~rke2r1-0.el8\npackage rke2-agent is not installed\nrke2-common 1.29.4~rke2r1-0.el8\nrke2-selinux 0.18-1.el8\n' >"$C/rpm.out"
+	echo 1 >"$C/rpm.rc"
+	printf 'Available Packages\nrke2-server.x86_64     1.29.3~rke2r1-0.el8     rancher-rke2-1.29-stable\nrke2-server.x86_64     1.29.4~rke2r1-0.el8     rancher-rke2-1.29-stable\n' >"$C/list.rke2-server"
+	printf 'Available Packages\nrke2-common.x86_64\n                 0:1.29.3~rke2r1-0.el8     rancher-rke2-1.29-stable\n' >"$C/list.rke2-common"
+	pre "check_rpm_target server $V"
+	build
+	run
+	expect_rc 0
+	expect_out "installed: rke2-server 1.29.4~rke2r1-0.el8, rke2-common 1.29.4~rke2r1-0.el8, rke2-selinux 0.18-1.el8"
+	expect_out "ok: available from the configured repositories (dnf): rke2-server-$V-0.el8 (rancher-rke2-1.29-stable), rke2-common-$V-0.el8 (rancher-rke2-1.29-stable)"
+	expect_called "rpm <-q> <--qf> <%{NAME} %{VERSION}-%{RELEASE}\n> <rke2-server> <rke2-agent> <rke2-common> <rke2-selinux>"
+	expect_called "dnf <-q> <list> <--showduplicates> <--available> <rke2-common>"
+	# the target missing from the repositories: refused, nothing changed
+	rm "$C/list.rke2-common"
+	run
+	expect_rc 1
+	expect_err "not available from the repositories configured here (dnf): rke2-common-$V"
+	expect_err "dnf makecache"
+	expect_err "changed: nothing"
+	# rke2-common not installed: not an RPM install
+	printf 'rke2-server 1.29.4~rke2r1-0.el8\npackage rke2-agent is not installed\npackage rke2-common is not installed\nrke2-selinux 0.18-1.el8\n' >"$C/rpm.out"
+	echo 2 >"$C/rpm.rc"
+	run
+	expect_rc 1
+	expect_err "rke2-common is not installed (rpm -q)"
+	expect_err "set install-method in the plan"
+	# two versions of a package (an interrupted transaction)
+	printf 'rke2-server 1.29.4~rke2r1-0.el8\nrke2-server 1.29.3~rke2r1-0.el8\npackage rke2-agent is not installed\nrke2-common 1.29.4~rke2r1-0.el8\nrke2-selinux 0.18-1.el8\n' >"$C/rpm.out"
+	echo 1 >"$C/rpm.rc"
+	run
+	expect_rc 1
+	expect_err "two versions of rke2-server are installed: 1.29.4~rke2r1-0.el8 and 1.29.3~rke2r1-0.el8"
+	# rpm itself failing: its command and exit code
+	echo 'error: rpmdb open failed' >"$C/rpm.out"
+	echo 7 >"$C/rpm.rc"
+	run
+	expect_rc 7
+	expect_err "could not ask rpm which rke2 packages are installed"
+	# already at the target
+	printf 'rke2-server %s-0.el8\npackage rke2-agent is not installed\nrke2-common %s-0.el8\npackage rke2-selinux is not installed\n' "$V" "$V" >"$C/rpm.out"
+	echo 2 >"$C/rpm.rc"
+	: >"$JOURNAL"
+	run
+	expect_rc 0
+	expect_out "ok: the rke2 packages are already at $V"
+	expect_not_called "dnf"
+
+	# the install step on a SUSE agent: zypper with --oldpackage, one
+	# transaction, NAME=VERSION-RELEASE; then rpm -q
+	setup rpm-zypper
+	B_STEP=04-install
+	B_DESTRUCTIVE=1
+	rpm_stubs
+	rm "$C/bin/dnf" "$C/bin/yum"
+	printf 'package rke2-server is not installed\nrke2-agent 1.29.4~rke2r1-0.sle\nrke2-common 1.29.4~rke2r1-0.sle\nrke2-selinux 0.18-1.sle\n' >"$C/rpm.out"
+	echo 1 >"$C/rpm.rc"
+	printf 'package rke2-server is not installed\nrke2-agent %s-0.sle\nrke2-common %s-0.sle\nrke2-selinux 0.18-1.sle\n' "$V" "$V" >"$C/rpm.after"
+	echo 1 >"$C/rpm.rc.after"
+	for p in rke2-agent rke2-common; do
+		printf 'Loading repository data...\nReading installed packages...\n\nS  | Name | Type | Version | Arch | Repository\n---+------+------+---------+------+-----------\ni+ | %s | package | 1.29.4~rke2r1-0.sle | x86_64 | Rancher RKE2 1.29 (stable)\nv  | %s | package | %s-0.sle | x86_64 | Rancher RKE2 1.29 (stable)\n' "$p" "$p" "$V" >"$C/list.$p"
+	done
+	act "install_rpm agent $V" "check_rpm_versions agent $V"
+	build
+	run REWIND_DRY_RUN=1
+	expect_rc 0
+	expect_out "[dry-run] would run: zypper --non-interactive install --oldpackage 'rke2-agent=$V-0.sle' 'rke2-common=$V-0.sle'"
+	expect_out "[dry-run] would check with rpm -q that rke2-agent rke2-common are at $V"
+	expect_not_called "zypper <--non-interactive> <install>"
+	run REWIND_YES=1
+	expect_rc 0
+	expect_called "zypper <--non-interactive> <install> <--oldpackage> <rke2-agent=$V-0.sle> <rke2-common=$V-0.sle>"
+	expect_out "ok: rpm -q: rke2-agent $V-0.sle, rke2-common $V-0.sle, rke2-selinux 0.18-1.sle"
+	# the package manager says it is done but nothing changed: refused
+	printf 'package rke2-server is not installed\nrke2-agent 1.29.4~rke2r1-0.sle\nrke2-common 1.29.4~rke2r1-0.sle\nrke2-selinux 0.18-1.sle\n' >"$C/rpm.out"
+	cp "$C/rpm.out" "$C/rpm.after"
+	run REWIND_YES=1
+	expect_rc 1
+	expect_err "rpm -q: not every rke2 package is at $V"
+	# the package manager failing: its command and exit code
+	run REWIND_YES=1 STUB_RC_zypper=8
+	expect_rc 8
+	expect_err "command: zypper --non-interactive install --oldpackage"
+
+	# EL 7: yum downgrade
+	setup rpm-yum
+	B_STEP=04-install
+	B_DESTRUCTIVE=1
+	rpm_stubs
+	rm "$C/bin/dnf" "$C/bin/zypper"
+	printf 'rke2-server 1.29.4~rke2r1-0.el7\nrke2-agent 1.29.4~rke2r1-0.el7\nrke2-common 1.29.4~rke2r1-0.el7\nrke2-selinux 0.18-1.el7\n' >"$C/rpm.out"
+	echo 0 >"$C/rpm.rc"
+	for p in rke2-server rke2-agent rke2-common; do
+		printf 'Available Packages\n%s.x86_64   %s-0.el7   rancher-rke2-1.29-stable\n' "$p" "$V" >"$C/list.$p"
+	done
+	act "install_rpm server $V"
+	build
+	run REWIND_YES=1
+	expect_rc 0
+	expect_called "yum <downgrade> <-y> <rke2-server-$V-0.el7> <rke2-agent-$V-0.el7> <rke2-common-$V-0.el7>"
+}
+
 t_kube() {
 	setup drain
 	B_HOST=workstation
@@ -1380,7 +1514,7 @@ t_awk_operands() {
 
 TESTS="t_awk_operands t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
 t_quoting t_cluster_reset t_start_unit t_stop_left t_config t_units t_versions t_server_entry t_etcd_snapshot t_sha_room
-t_token t_artifacts t_install_online t_kube t_suc t_sqlite t_workstation_dirs t_postgres t_mysql"
+t_token t_artifacts t_install_online t_rpm t_kube t_suc t_sqlite t_workstation_dirs t_postgres t_mysql"
 
 # ---- main ---------------------------------------------------------------------
 static_checks

@@ -226,6 +226,12 @@ rw_dry() {
 	[ "$_rw_dry" = 1 ]
 }
 
+# rw_previewing: true while the actions are previewed for the confirmation
+# (a dry run that prints the command list): functions skip queries then.
+rw_previewing() {
+	[ "$_rw_preview" = 1 ]
+}
+
 # rw_would TEXT: in a dry run, say what would be done besides running a
 # command (a wait, a check of the result).
 rw_would() {
@@ -974,7 +980,7 @@ drain_nodes() {
 			rw_fail_cmd "$_dn_rc" "could not read node $_dn_n: $_dn_u"
 		fi
 		_dn_known=0
-		if [ -f "$_dn_file" ] && grep -q -x -F -e "$_dn_n" "$_dn_file"; then _dn_known=1; fi
+		if [ -f "$_dn_file" ] && grep -q -x -F -e "$_dn_n" -- "$_dn_file"; then _dn_known=1; fi
 		if [ "$_dn_u" = true ] && [ "$_dn_known" = 0 ]; then
 			rw_say "node $_dn_n was cordoned before this step: it is drained, but the verify step will leave it cordoned"
 		elif [ "$_dn_known" = 0 ] && ! rw_dry; then

@@ -936,8 +936,8 @@ move_aside() {
 
 # ---- rewind runtime library: install ----------------------------------------------
 # Installing the target RKE2 version: the air-gap artifacts check, the online
-# and air-gap runs of the upstream install.sh, and moving the newer version's
-# image archives and packaged manifests aside.
+# and air-gap runs of the upstream install.sh, the RPM downgrade, and moving
+# the newer version's image archives and packaged manifests aside.
 #
 # What install.sh does NOT check (observed): with INSTALL_RKE2_ARTIFACT_PATH
 # it ignores INSTALL_RKE2_VERSION, it verifies only the tarball against
@@ -1250,6 +1250,281 @@ move_manifests_aside() {
 	fi
 }
 
+# ---- RPM installs ---------------------------------------------------------------
+# With install-method = "rpm" rewind does not run install.sh: its rpm method
+# names one package and passes no downgrade flag (`yum install -y
+# rke2-TYPE-VER`, `zypper install -y ...`), which zypper and EL7 yum do not
+# downgrade, and it leaves out rke2-common, which rke2-server and rke2-agent
+# require at exactly their own version-release. The package manager of the
+# host is run instead, with the exact version-release of every rke2 package
+# in one transaction. The VER argument of these functions is the RPM form of
+# the version: without the leading v, + and - turned into ~ (1.29.3~rke2r1).
+# rke2-selinux has its own versions and is kept.
+
+# _install_rpm_detect: sets _rpm_pm to the package manager this host has (dnf, else
+# zypper, else yum: EL7) and _rpm_tu to 1 when packages change only in a new
+# snapshot (/usr/sbin/transactional-update: SLE Micro, openSUSE MicroOS).
+_install_rpm_detect() {
+	rw_need_tool rpm "to read the rke2 packages (the plan's install method is rpm)"
+	if command -v dnf >/dev/null 2>&1; then
+		_rpm_pm=dnf
+	elif command -v zypper >/dev/null 2>&1; then
+		_rpm_pm=zypper
+	elif command -v yum >/dev/null 2>&1; then
+		_rpm_pm=yum
+	else
+		rw_fail "none of dnf, zypper and yum is installed: cannot change the rke2 packages (the plan's install method is rpm)"
+	fi
+	_rpm_tu=0
+	if [ -x /usr/sbin/transactional-update ]; then _rpm_tu=1; fi
+}
+
+# _install_rpm_available NAME VER: sets _rpm_avr to the VERSION-RELEASE of package
+# NAME at version VER in the repositories configured here (the last one
+# listed when several releases are), and _rpm_arepo to its repository;
+# returns 1 when there is none. Reads only (the package manager may refresh
+# its metadata cache).
+_install_rpm_available() {
+	_rpm_avr=
+	_rpm_arepo=
+	_rpa_name=$1
+	_rpa_ver=$2
+	case $_rpm_pm in
+	dnf) set -- dnf -q list --showduplicates --available "$1" ;;
+	yum) set -- yum -q list --showduplicates available "$1" ;;
+	*) set -- zypper --non-interactive search -s --match-exact -t package "$1" ;;
+	esac
+	_rpa_rc=0
+	_rpa_out=$("$@" 2>&1) || _rpa_rc=$?
+	if [ "$_rpa_rc" -ne 0 ]; then
+		# No match: dnf and yum exit 1, zypper 104.
+		case $_rpm_pm:$_rpa_rc:$_rpa_out in
+		dnf:1:*[Nn]o\ matching\ [Pp]ackages* | yum:1:*[Nn]o\ matching\ [Pp]ackages* | zypper:104:*) return 1 ;;
+		esac
+		printf '%s\n' "$_rpa_out" >&2
+		rw_quote_cmd "$@"
+		rw_hint "the package manager could not read the repositories (network? proxy? expired GPG key?): fix what it says above, then run this script again"
+		rw_fail_cmd "$_rpa_rc" "could not list the versions of $_rpa_name in the configured repositories"
+	fi
+	if [ "$_rpm_pm" = zypper ]; then
+		# S | Name | Type | Version | Arch | Repository
+		_rpa_out=$(printf '%s\n' "$_rpa_out" | sed -n 's/^[^|]*|[[:space:]]*\([^|[:space:]]*\)[[:space:]]*|[^|]*|[[:space:]]*\([^|[:space:]]*\)[[:space:]]*|[^|]*|[[:space:]]*\(.*[^[:space:]]\)[[:space:]]*$/\1 \2 \3/p')
+	fi
+	_rpa_wrap=0
+	while read -r _rpa_a _rpa_b _rpa_c; do
+		if [ "$_rpm_pm" = zypper ]; then
+			if [ "$_rpa_a" != "$_rpa_name" ] || [ "$_rpa_c" = "(System Packages)" ]; then continue; fi
+		elif [ "$_rpa_wrap" = 1 ]; then
+			# dnf and yum print a long NAME.ARCH alone on its line.
+			_rpa_wrap=0
+			_rpa_c=$_rpa_b
+			_rpa_b=$_rpa_a
+		else
+			case $_rpa_a in
+			"$_rpa_name".*) ;;
+			*) continue ;;
+			esac
+			if [ -z "$_rpa_b" ]; then
+				_rpa_wrap=1
+				continue
+			fi
+		fi
+		_rpa_b=${_rpa_b#*:}
+		case $_rpa_b in
+		"$_rpa_ver"-*)
+			_rpm_avr=$_rpa_b
+			_rpm_arepo=$_rpa_c
+			;;
+		esac
+	done <<EOF
+$_rpa_out
+EOF
+	[ -n "$_rpm_avr" ]
+}
+
+# _install_rpm_packages TYPE VER: asks rpm (once) which rke2 packages are installed
+# and sets _rpm_pkgs to those that move together (rke2-TYPE, the other of
+# rke2-server/rke2-agent if installed too, rke2-common), _rpm_now to what is
+# installed (rke2-selinux too), and _rpm_done to 1 when every one of
+# _rpm_pkgs is at VER. Fails when rke2-TYPE or rke2-common is not
+# installed, or a package is installed in two versions.
+_install_rpm_packages() {
+	_rpp_rc=0
+	_rpp_out=$(rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\n' rke2-server rke2-agent rke2-common rke2-selinux 2>&1) || _rpp_rc=$?
+	# rpm -q exits with the number of packages not installed.
+	_rpp_missing=0
+	_rpp_odd=
+	while IFS= read -r _rpp_l; do
+		case $_rpp_l in
+		'' | 'rke2-'*' '*) ;;
+		'package '*' is not installed') _rpp_missing=$((_rpp_missing + 1)) ;;
+		*) _rpp_odd=1 ;;
+		esac
+	done <<EOF
+$_rpp_out
+EOF
+	if [ "$_rpp_rc" -ne "$_rpp_missing" ] || [ -n "$_rpp_odd" ]; then
+		printf '%s\n' "$_rpp_out" >&2
+		rw_quote_cmd rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\n' rke2-server rke2-agent rke2-common rke2-selinux
+		rw_fail_cmd "$_rpp_rc" "could not ask rpm which rke2 packages are installed"
+	fi
+	_rpm_pkgs=
+	_rpm_now=
+	_rpm_done=1
+	for _rpp_n in rke2-server rke2-agent rke2-common rke2-selinux; do
+		_rpp_v=
+		while read -r _rpp_a _rpp_b; do
+			if [ "$_rpp_a" != "$_rpp_n" ]; then continue; fi
+			if [ -n "$_rpp_v" ]; then
+				rw_hint "an interrupted transaction leaves two versions installed: finish or undo it (dnf history, yum-complete-transaction, zypper verify), then run this script again"
+				rw_fail "two versions of $_rpp_n are installed: $_rpp_v and $_rpp_b"
+			fi
+			_rpp_v=$_rpp_b
+		done <<EOF
+$_rpp_out
+EOF
+		if [ "$_rpp_n" = rke2-selinux ]; then
+			_rpm_now="$_rpm_now, rke2-selinux ${_rpp_v:-(not installed)}"
+			continue
+		fi
+		if [ -z "$_rpp_v" ]; then
+			case $_rpp_n in
+			rke2-common | "rke2-$1")
+				rw_hint "set install-method in the plan to the way rke2 was installed on the nodes (tar: /usr/local/bin/rke2), then compile again"
+				rw_fail "$_rpp_n is not installed (rpm -q): this node's rke2 does not come from the RPM packages that the plan's install method names"
+				;;
+			esac
+			continue
+		fi
+		_rpm_pkgs="$_rpm_pkgs $_rpp_n"
+		_rpm_now="$_rpm_now${_rpm_now:+, }$_rpp_n $_rpp_v"
+		case $_rpp_v in
+		"$2"-*) ;;
+		*) _rpm_done=0 ;;
+		esac
+	done
+}
+
+# _install_rpm_repo_hint VER: the hint for packages of VER missing from the
+# repositories: which rancher-rke2 repository file is configured, and for
+# which minor.
+_install_rpm_repo_hint() {
+	_rrh_rest=${1#*.}
+	_rrh_want=${1%%.*}.${_rrh_rest%%.*}
+	_rrh_file=
+	_rrh_have=
+	for _rrh_f in /etc/yum.repos.d/rancher-rke2*.repo /etc/zypp/repos.d/rancher-rke2*.repo; do
+		if [ ! -f "$_rrh_f" ]; then continue; fi
+		_rrh_file=$_rrh_f
+		_rrh_have=$(sed -n 's#^[[:space:]]*baseurl[[:space:]]*=.*/rke2/[^/]*/\([0-9][0-9]*\.[0-9][0-9]*\)/.*#\1#p' "$_rrh_f" | sed -n 1p) || _rrh_have=
+		break
+	done
+	case $_rpm_pm in
+	zypper) _rrh_refresh="zypper refresh" ;;
+	*) _rrh_refresh="$_rpm_pm makecache" ;;
+	esac
+	if [ -z "$_rrh_file" ]; then
+		rw_hint "no rancher-rke2 repository is configured (/etc/yum.repos.d, /etc/zypp/repos.d): add the RKE2 repository of $_rrh_want (rewind does not run install.sh, which writes it), run $_rrh_refresh, then run this script again"
+	elif [ -n "$_rrh_have" ] && [ "$_rrh_have" != "$_rrh_want" ]; then
+		rw_hint "$_rrh_file is the RKE2 $_rrh_have repository, which holds no $_rrh_want packages: point it at $_rrh_want (sed -i 's#/$_rrh_have/#/$_rrh_want/#' $_rrh_file), run $_rrh_refresh, then run this script again"
+	else
+		rw_hint "the repository in $_rrh_file does not list this version: check the plan's target version and the repository's channel (release candidates are in the testing repository), run $_rrh_refresh, then run this script again"
+	fi
+}
+
+# check_rpm_target TYPE VER: (read-only) rke2-TYPE and rke2-common are
+# installed from RPMs (their versions printed, rke2-selinux's too), and the
+# rke2 packages installed here are available at VER from the repositories
+# configured now; nothing rewrites them before the install step. Already at
+# VER: says so.
+check_rpm_target() {
+	_install_rpm_detect
+	_install_rpm_packages "$1" "$2"
+	rw_say "installed: $_rpm_now"
+	if [ "$_rpm_done" = 1 ]; then
+		rw_ok "the rke2 packages are already at $2"
+		return 0
+	fi
+	_crt_missing=
+	_crt_found=
+	for _crt_p in $_rpm_pkgs; do
+		if _install_rpm_available "$_crt_p" "$2"; then
+			_crt_found="$_crt_found${_crt_found:+, }$_crt_p-$_rpm_avr ($_rpm_arepo)"
+		else
+			_crt_missing="$_crt_missing $_crt_p-$2"
+		fi
+	done
+	if [ -n "$_crt_missing" ]; then
+		_install_rpm_repo_hint "$2"
+		rw_fail "not available from the repositories configured here ($_rpm_pm):$_crt_missing"
+	fi
+	rw_ok "available from the configured repositories ($_rpm_pm): $_crt_found"
+	if [ "$_rpm_tu" = 1 ]; then
+		rw_warn "this host changes packages only in a new snapshot (transactional-update): the install step prints the command to run, and the node must be rebooted before the step is run again"
+	fi
+}
+
+# install_rpm TYPE VER: downgrade every rke2 package installed here (see
+# _install_rpm_packages) to VER, with the release found in the repositories, in one
+# transaction: `dnf downgrade -y`, EL7 `yum downgrade -y`, or `zypper
+# --non-interactive install --oldpackage NAME=VER-REL...`. On a
+# transactional host, stops with the command to run there. Already at VER:
+# nothing to do.
+install_rpm() {
+	_irp_ver=$2
+	_install_rpm_detect
+	_install_rpm_packages "$1" "$2"
+	if [ "$_rpm_done" = 1 ]; then
+		rw_ok "the rke2 packages are already at $_irp_ver ($_rpm_now)"
+		return 0
+	fi
+	rw_say "installed: $_rpm_now"
+	_irp_specs=
+	for _irp_p in $_rpm_pkgs; do
+		if ! _install_rpm_available "$_irp_p" "$_irp_ver"; then
+			_install_rpm_repo_hint "$_irp_ver"
+			rw_fail "$_irp_p-$_irp_ver is not available from the repositories configured here ($_rpm_pm)"
+		fi
+		if [ "$_rpm_pm" = zypper ]; then
+			_irp_specs="$_irp_specs $_irp_p=$_rpm_avr"
+		else
+			_irp_specs="$_irp_specs $_irp_p-$_rpm_avr"
+		fi
+	done
+	set -f
+	# shellcheck disable=SC2086 # one word per package (names and versions have no blanks)
+	set -- $_irp_specs
+	set +f
+	if [ "$_rpm_tu" = 1 ]; then
+		rw_quote_cmd transactional-update --no-selfupdate -d run zypper --non-interactive install --oldpackage "$@"
+		rw_hint "run: $_rw_cmd; then reboot this node (rke2 stays stopped: the stop step disabled its unit) and run this step again: it finds the packages at $_irp_ver and goes on"
+		_rw_cmd=
+		rw_fail "this host changes packages only in a new snapshot (transactional-update): the downgrade must be run there and takes effect after a reboot"
+	fi
+	rw_hint "read the package manager's error above; if it names rke2-selinux (or another package) as a conflict, run the same command by hand with that package at the version the target needs added, then run this step again"
+	case $_rpm_pm in
+	dnf) rw_run dnf downgrade -y "$@" ;;
+	yum) rw_run yum downgrade -y "$@" ;;
+	*) rw_run zypper --non-interactive install --oldpackage "$@" ;;
+	esac
+}
+
+# check_rpm_versions TYPE VER: `rpm -q` shows every rke2 package installed
+# here at VER (rke2-selinux printed). In a dry run of the actions, or their
+# preview, the install has not happened: only report.
+check_rpm_versions() {
+	_install_rpm_detect
+	_install_rpm_packages "$1" "$2"
+	if [ "$_rpm_done" = 1 ]; then
+		rw_ok "rpm -q: $_rpm_now"
+	elif rw_dry && { [ "$_rw_phase" = actions ] || [ "$_rw_phase" = confirm ]; }; then
+		rw_would "check with rpm -q that$_rpm_pkgs are at $2 (now: $_rpm_now)"
+	else
+		rw_hint "the package manager did not downgrade every package (read its output above): run this step again, or downgrade them by hand in one command with their exact versions"
+		rw_fail "rpm -q: not every rke2 package is at $2: $_rpm_now"
+	fi
+}
+
 # ---- rewind runtime library: kube -------------------------------------------------
 # The workstation steps that talk to the Kubernetes API: draining the nodes
 # before the stop, stopping the automation that would upgrade the restored
@@ -1296,7 +1571,7 @@ drain_nodes() {
 			rw_fail_cmd "$_dn_rc" "could not read node $_dn_n: $_dn_u"
 		fi
 		_dn_known=0
-		if [ -f "$_dn_file" ] && grep -q -x -F -e "$_dn_n" "$_dn_file"; then _dn_known=1; fi
+		if [ -f "$_dn_file" ] && grep -q -x -F -e "$_dn_n" -- "$_dn_file"; then _dn_known=1; fi
 		if [ "$_dn_u" = true ] && [ "$_dn_known" = 0 ]; then
 			rw_say "node $_dn_n was cordoned before this step: it is drained, but the verify step will leave it cordoned"
 		elif [ "$_dn_known" = 0 ] && ! rw_dry; then

@@ -980,7 +980,7 @@ drain_nodes() {
 			rw_fail_cmd "$_dn_rc" "could not read node $_dn_n: $_dn_u"
 		fi
 		_dn_known=0
-		if [ -f "$_dn_file" ] && grep -q -x -F -e "$_dn_n" "$_dn_file"; then _dn_known=1; fi
+		if [ -f "$_dn_file" ] && grep -q -x -F -e "$_dn_n" -- "$_dn_file"; then _dn_known=1; fi
 		if [ "$_dn_u" = true ] && [ "$_dn_known" = 0 ]; then
 			rw_say "node $_dn_n was cordoned before this step: it is drained, but the verify step will leave it cordoned"
 		elif [ "$_dn_known" = 0 ] && ! rw_dry; then
@@ -2309,7 +2309,7 @@ preflight() {
 	check_room /root/rke2-backup/state.db /var/lib/rancher/rke2/server/db
 	check_token /root/rke2-backup/token 4492bf12ccef106f5bd9f15dc968b678d5d09b21c5b574ff49593a59a8108387
 	check_token_source /etc/rancher/rke2 rke2-server /usr/local/lib/systemd/system/rke2-server.env /root/rke2-backup/token
-	check_rancher_agent false v1.28.9+rke2r1 /etc/systemd/system/rancher-system-agent.service /etc/rancher/agent
+	check_rancher_agent false v1.29.6+rke2r1 /etc/systemd/system/rancher-system-agent.service /etc/rancher/agent
 }
 
 # The step itself.

@@ -1042,7 +1042,7 @@ drain_nodes() {
 			rw_fail_cmd "$_dn_rc" "could not read node $_dn_n: $_dn_u"
 		fi
 		_dn_known=0
-		if [ -f "$_dn_file" ] && grep -q -x -F -e "$_dn_n" "$_dn_file"; then _dn_known=1; fi
+		if [ -f "$_dn_file" ] && grep -q -x -F -e "$_dn_n" -- "$_dn_file"; then _dn_known=1; fi
 		if [ "$_dn_u" = true ] && [ "$_dn_known" = 0 ]; then
 			rw_say "node $_dn_n was cordoned before this step: it is drained, but the verify step will leave it cordoned"
 		elif [ "$_dn_known" = 0 ] && ! rw_dry; then
