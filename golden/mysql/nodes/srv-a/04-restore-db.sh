@@ -1124,7 +1124,8 @@ save_mysql() {
 		return 0
 	fi
 	# The name has no backslash (refused above): doubling ' quotes it.
-	_smy_sql="SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = CAST('$(printf '%s' "$4" | sed "s/'/''/g")' AS BINARY)"
+	_smy_q=$(printf '%s' "$4" | sed "s/'/''/g")
+	_smy_sql="SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = CAST('$_smy_q' AS BINARY)"
 	_smy_rc=0
 	_smy_n=$(mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -N -B -e "$_smy_sql" 2>&1) || _smy_rc=$?
 	case $_smy_rc:$_smy_n in
