@@ -385,7 +385,9 @@ fn check(name: &str, bytes: &[u8], tally: &mut Tally) -> Result<(), TestCaseErro
             );
         } else if path.ends_with(".sh") {
             prop_assert!(
-                !outside_single_quotes(&text).contains("PWNED"),
+                // The command itself; a value rewind turned into a plain
+                // file name (`__touch__tmp_PWNED_kine`) is inert.
+                !outside_single_quotes(&text).contains("touch /tmp/PWNED"),
                 "{path}: a payload outside single quotes"
             );
         }

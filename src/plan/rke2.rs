@@ -823,7 +823,7 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
             ],
             done: vec!["rke2 exits 0 and prints `restart without --cluster-reset flag now`; the script prints `ok: snapshot restored`.".into()],
             if_fails: vec![
-                "The script names the log file holding rke2's output. `bootstrap data already found and encrypted with different token`: the token in `server/token` is not the one of the snapshot; put the saved token there and re-run with REWIND_FORCE=1.".into(),
+                "The script names the log file holding rke2's output. `bootstrap data already found and encrypted with different token`: the saved token is not the one the snapshot was taken with (step 1 proved that the token this server's unit uses is the saved one, and the reset got it as RKE2_TOKEN). Find the token of the snapshot's time (a copy from before a `rke2 token rotate`), put it at the plan's token path, compile again with its sha256, and re-run from step 1: nothing else has changed since the stop.".into(),
                 "`server URL is set`: remove `server:` from config.yaml on this node (it is the init server) and re-run.".into(),
                 "A timeout: large snapshots take long; raise REWIND_RESET_TIMEOUT and re-run. Re-running the restore is safe: it always restores the snapshot again.".into(),
             ],
@@ -1184,7 +1184,7 @@ fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
                 "RKE2 rollback guide, External Database, step 5. The servers read the restored database; its bootstrap data is encrypted with the server token, which is checked first when the plan gives its hash.".into(),
             ],
             done: vec!["`ok: rke2-server is active` on every server.".into()],
-            if_fails: vec!["`bootstrap data already found and encrypted with different token`: this server's token is not the one the dump was taken with (rancher/rke2#1898).".into()],
+            if_fails: vec!["`bootstrap data already found and encrypted with different token`: the saved token is not the one the dump was taken with (rancher/rke2#1898); step 1 proved this server uses the saved token, so find the token of the dump's time, put it at the plan's token path and compile again.".into()],
         },
         scripts,
     );

@@ -1108,9 +1108,14 @@ save_postgres() {
 		rw_would "check the copy like the backup (pg_restore -l, pg_restore -f /dev/null)"
 	else
 		_spg_rc=0
-		_spg_out=$(pg_restore -l "$_spg_tmp" 2>&1) && _spg_out=$(pg_restore -f /dev/null "$_spg_tmp" 2>&1) || _spg_rc=$?
+		rw_quote_cmd pg_restore -l "$_spg_tmp"
+		_spg_out=$(pg_restore -l "$_spg_tmp" 2>&1) || _spg_rc=$?
+		if [ "$_spg_rc" -eq 0 ]; then
+			rw_quote_cmd pg_restore -f /dev/null "$_spg_tmp"
+			_spg_out=$(pg_restore -f /dev/null "$_spg_tmp" 2>&1) || _spg_rc=$?
+		fi
 		if [ "$_spg_rc" -ne 0 ]; then
-			rw_fail "the copy $_spg_tmp of database $4 is not a complete archive (pg_restore exit $_spg_rc: ${_spg_out%%"$_rw_nl"*}); nothing was dropped"
+			rw_fail_cmd "$_spg_rc" "the copy $_spg_tmp of database $4 is not a complete archive (${_spg_out%%"$_rw_nl"*}); nothing was dropped"
 		fi
 	fi
 	rw_run mv "$_spg_tmp" "$5"
