@@ -45,24 +45,6 @@ fn with_suc(w: &World) {
     put(w, "plans/system-upgrade/rke2-agent", "v1.28.9+rke2r1|\n");
 }
 
-/// Walks `w` and returns its runs, failing on a stopped walk or a problem
-/// of the generic checks (order, state, secrets).
-fn walk_ok(w: &World) -> Vec<ScriptRun> {
-    let before = w.digest();
-    let runs = w.walk(&[]).unwrap_or_else(|runs| {
-        panic!(
-            "{}: the walk stopped:\n{}",
-            w.name,
-            runs.last().expect("a run").describe()
-        )
-    });
-    let mut p = checks::order(w, &w.journal());
-    p.extend(checks::state(w, &runs, &before));
-    p.extend(checks::no_secrets(w, &runs));
-    assert!(p.is_empty(), "{}:\n  {}", w.name, p.join("\n  "));
-    runs
-}
-
 fn run_of<'a>(runs: &'a [ScriptRun], step: &str) -> &'a ScriptRun {
     runs.iter()
         .find(|r| r.script.ends_with(&format!("-{step}.sh")))
@@ -84,7 +66,7 @@ fn script_of(w: &World, step: &str) -> String {
 fn the_controller_is_stopped_before_the_other_servers_rejoin() {
     let w = World::golden("etcd-online", Shell::Dash);
     with_suc(&w);
-    let runs = walk_ok(&w);
+    let runs = checks::walk_ok(&w);
 
     let calls = w.journal();
     let at = |pred: &dyn Fn(&harness::stubs::Call) -> bool| {
@@ -180,7 +162,7 @@ fn the_controller_is_stopped_before_the_other_servers_rejoin() {
 #[test]
 fn without_the_crd_the_step_says_so_and_succeeds() {
     let w = World::golden("etcd-online", Shell::Dash);
-    let runs = walk_ok(&w);
+    let runs = checks::walk_ok(&w);
     let suspend = run_of(&runs, "suspend-upgrades");
     let out = suspend.run.all();
     assert!(
@@ -233,7 +215,7 @@ fn external_database_and_sqlite_stop_the_controller_after_the_servers() {
     for plan in ["postgres", "sqlite"] {
         let w = World::golden(plan, Shell::Dash);
         with_suc(&w);
-        walk_ok(&w);
+        checks::walk_ok(&w);
         assert_eq!(get(&w, SUC).trim(), "0", "{plan}: the controller is at 0");
     }
 }
@@ -300,7 +282,7 @@ fn a_rancher_managed_node_is_refused_unless_the_plan_says_so() {
         "deployments/cattle-system/system-upgrade-controller",
         "1\n",
     );
-    let runs = walk_ok(&w);
+    let runs = checks::walk_ok(&w);
     let pre = runs
         .iter()
         .find(|r| r.script == "nodes/agent-1/01-preflight.sh")
@@ -330,7 +312,7 @@ fn a_rancher_managed_node_is_refused_unless_the_plan_says_so() {
     // in the cluster: a warning.
     let w = World::golden("etcd-online", Shell::Dash);
     put(&w, "deployments/cattle-system/cattle-cluster-agent", "1\n");
-    let runs = walk_ok(&w);
+    let runs = checks::walk_ok(&w);
     let suspend = run_of(&runs, "suspend-upgrades");
     assert!(
         suspend.run.stderr.contains(

@@ -26,68 +26,6 @@ use harness::{checks, stubs::Call};
 const DATA: &str = "/var/lib/rancher/rke2";
 const SNAPSHOT: &str = "/var/lib/rancher/rke2/server/db/snapshots/pre-upgrade-server-1-1716239400";
 
-/// Walks `w` and returns the problems of the generic checks (order, final
-/// state, secrets), or the failed run.
-fn walk_ok(w: &World) -> Vec<harness::world::ScriptRun> {
-    let before = w.digest();
-    let runs = match w.walk(&[]) {
-        Ok(runs) => runs,
-        Err(runs) => panic!(
-            "{} under {}: the walk stopped:\n{}",
-            w.name,
-            w.shell.name(),
-            runs.last().expect("a run").describe()
-        ),
-    };
-    let mut p = checks::order(w, &w.journal());
-    p.extend(checks::state(w, &runs, &before));
-    p.extend(checks::no_secrets(w, &runs));
-    assert!(
-        p.is_empty(),
-        "{} under {}:\n  {}",
-        w.name,
-        w.shell.name(),
-        p.join("\n  ")
-    );
-    runs
-}
-
-/// Walks `w` and expects it to stop at `script` (a read-only preflight),
-/// exit 1, with `needles` in its output, before any command that changes
-/// anything ran on any host.
-fn expect_refused_at(w: &World, script: &str, needles: &[&str]) {
-    let runs = match w.walk(&[]) {
-        Ok(_) => panic!(
-            "the walk of {} went through; expected a refusal at {script}",
-            w.name
-        ),
-        Err(runs) => runs,
-    };
-    let last = runs.last().expect("a run");
-    assert_eq!(
-        last.script,
-        script,
-        "stopped elsewhere:\n{}",
-        last.describe()
-    );
-    assert_eq!(last.run.code, 1, "{}", last.describe());
-    for n in needles {
-        assert!(
-            last.run.all().contains(n),
-            "expected {n:?}:\n{}",
-            last.describe()
-        );
-    }
-    for c in w.journal() {
-        assert!(
-            checks::read_only(&c),
-            "a command that changes things ran before the refusal: {c}"
-        );
-    }
-    let secrets = checks::secrets("the refusal", &last.run.all());
-    assert!(secrets.is_empty(), "{secrets:?}");
-}
-
 /// Appends `text` to a file of a host.
 fn append(h: &Host, path: &str, text: &str) {
     let mut t = h.text(path).unwrap_or_default();
@@ -131,7 +69,7 @@ fn data_volumes_stay_mounted_and_full_through_the_rollback() {
             w.host(s).add_volume(&format!("{DATA}/server/db"));
         }
         w.host("agent-1").add_volume(DATA);
-        let runs = walk_ok(&w);
+        let runs = checks::walk_ok(&w);
         for (name, mount) in [
             ("server-1", format!("{DATA}/server/db")),
             ("server-2", format!("{DATA}/server/db")),
@@ -179,11 +117,13 @@ fn data_volumes_stay_mounted_and_full_through_the_rollback() {
 /// and stays so, and the snapshot is out of sight.
 #[test]
 fn the_killall_of_v1_29_4_empties_or_unmounts_a_data_volume() {
-    let w = World::golden("etcd-airgap", Shell::Dash);
-    let h = w.host("server-1");
-    h.add_volume(&format!("{DATA}/server/db"));
-    let killall = |cwd: &str| {
-        h.run(
+    // The installed killall on `node`, run from `cwd`, with `server/db` on a
+    // volume of its own.
+    let killall = |node: &str, cwd: &str| {
+        let w = World::golden("etcd-airgap", Shell::Dash);
+        let h = w.host(node);
+        h.add_volume(&format!("{DATA}/server/db"));
+        let r = h.run(
             &enter_script(),
             &w.test,
             &Launch {
@@ -192,27 +132,19 @@ fn the_killall_of_v1_29_4_empties_or_unmounts_a_data_volume() {
                 cwd: Some(cwd.into()),
                 ..Launch::default()
             },
-        )
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        (w, r)
     };
-    let r = killall(&format!("{DATA}/server/db/snapshots"));
-    assert_eq!(r.code, 0, "{}", r.all());
+    let (w, r) = killall("server-1", &format!("{DATA}/server/db/snapshots"));
     assert!(r.stderr.contains("target is busy"), "{}", r.all());
-    assert!(!h.has(SNAPSHOT), "busy: the snapshot should be deleted");
-
-    let w = World::golden("etcd-airgap", Shell::Dash);
-    let h = w.host("server-2");
-    h.add_volume(&format!("{DATA}/server/db"));
-    let r = h.run(
-        &enter_script(),
-        &w.test,
-        &Launch {
-            argv: vec!["/bin/sh".into(), "/usr/local/bin/rke2-killall.sh".into()],
-            env: w.base_env(),
-            cwd: Some("/".into()),
-            ..Launch::default()
-        },
+    assert!(
+        !w.host("server-1").has(SNAPSHOT),
+        "busy: the snapshot should be deleted"
     );
-    assert_eq!(r.code, 0, "{}", r.all());
+
+    let (w, _) = killall("server-2", "/");
+    let h = w.host("server-2");
     assert!(h.unmounted(&format!("{DATA}/server/db")), "not unmounted");
     assert!(
         !h.has(&format!("{DATA}/server/db/etcd/name")),
@@ -330,7 +262,7 @@ fn a_configured_token_other_than_the_saved_one_is_refused_in_preflight() {
     let h = w.host("server-1");
     append(h, cfg, "token: K10abc::server:rotated-after-the-snapshot\n");
     let line = line_of(h, cfg, "token:");
-    expect_refused_at(
+    checks::expect_refused_at(
         &w,
         "nodes/server-1/01-preflight.sh",
         &[&format!("{cfg}:{line} (token:)"), "is not the saved token"],
@@ -342,7 +274,7 @@ fn a_configured_token_other_than_the_saved_one_is_refused_in_preflight() {
         "token: \"another-bare-secret\"\n",
         0o600,
     );
-    expect_refused_at(
+    checks::expect_refused_at(
         &w,
         "nodes/server-3/01-preflight.sh",
         &["/etc/rancher/rke2/config.yaml.d/90-token.yaml:1 (token:)"],
@@ -355,7 +287,7 @@ fn a_configured_token_other_than_the_saved_one_is_refused_in_preflight() {
         "HOME=/root\nRKE2_TOKEN='not-the-saved-one'\n",
         0o600,
     );
-    expect_refused_at(
+    checks::expect_refused_at(
         &w,
         "nodes/server-1/01-preflight.sh",
         &["/etc/default/rke2-server:2 (RKE2_TOKEN=)"],
@@ -369,7 +301,7 @@ fn a_configured_token_other_than_the_saved_one_is_refused_in_preflight() {
         0o600,
     );
     append(h, cfg, "token-file: /etc/rancher/rke2/token-file\n");
-    expect_refused_at(
+    checks::expect_refused_at(
         &w,
         "nodes/server-2/01-preflight.sh",
         &["the token file /etc/rancher/rke2/token-file named in"],
@@ -401,7 +333,7 @@ fn the_bare_saved_secret_in_config_is_accepted_and_the_reset_gets_the_saved_toke
         "K10rotated::server:the-token-after-a-rotation\n",
         0o600,
     );
-    let runs = walk_ok(&w);
+    let runs = checks::walk_ok(&w);
     let reset: Vec<Call> = w
         .journal()
         .into_iter()
@@ -457,7 +389,7 @@ fn the_reset_runs_with_the_units_data_dir_and_environment() {
         "HTTPS_PROXY=http://proxy.example:3128\n",
         0o600,
     );
-    walk_ok(&w);
+    checks::walk_ok(&w);
     let reset = w
         .journal()
         .into_iter()
@@ -485,7 +417,7 @@ fn the_reset_runs_with_the_units_data_dir_and_environment() {
         "/etc/rancher/rke2/config.yaml",
         "data-dir: /var/lib/other\n",
     );
-    expect_refused_at(
+    checks::expect_refused_at(
         &w,
         "nodes/agent-1/01-preflight.sh",
         &[
@@ -500,7 +432,7 @@ fn the_reset_runs_with_the_units_data_dir_and_environment() {
         "/etc/rancher/rke2/config.yaml",
         "data-dir:",
     );
-    expect_refused_at(
+    checks::expect_refused_at(
         &w,
         "nodes/server-2/01-preflight.sh",
         &["runs with the default data dir /var/lib/rancher/rke2"],
@@ -520,7 +452,7 @@ fn a_joining_server_needs_a_server_entry() {
         "/etc/rancher/rke2/config.yaml",
         "server:",
     );
-    expect_refused_at(
+    checks::expect_refused_at(
         &w,
         "nodes/server-3/01-preflight.sh",
         &["no server: entry", "split brain"],
@@ -534,7 +466,7 @@ fn a_joining_server_needs_a_server_entry() {
         "RKE2_URL=\"https://server-1:9345\"\n",
         0o600,
     );
-    let runs = walk_ok(&w);
+    let runs = checks::walk_ok(&w);
     let pre = runs
         .iter()
         .find(|r| r.script == "nodes/server-2/01-preflight.sh")
@@ -603,7 +535,7 @@ fn airgap_images_land_in_the_data_dir_all_of_them() {
     for shell in Shell::ALL {
         let w = World::compile("airgap-custom", &custom, shell)
             .unwrap_or_else(|d| panic!("the plan compiles: {d:?}"));
-        walk_ok(&w);
+        checks::walk_ok(&w);
         for (n, _, _) in &w.facts().nodes {
             let h = w.host(n);
             assert!(

@@ -26,7 +26,7 @@ use harness::host::Launch;
 use harness::seed::{self, PackageManager};
 use harness::shells::Shell;
 use harness::stubs::Call;
-use harness::world::{ScriptRun, World, enter_script};
+use harness::world::{World, enter_script};
 
 const PLAN: &str = "rpm-custom-datadir";
 const TARGET_RPM: &str = "1.29.3~rke2r1";
@@ -56,32 +56,6 @@ fn rpm_q(w: &World, node: &str) -> String {
     on(w, node, &["rpm", "-q", ty, "rke2-common", "rke2-selinux"]).stdout
 }
 
-/// Walks `w` to the end; panics with the failed run, or with the problems
-/// of the generic checks (order, final state, secrets).
-fn walk_ok(w: &World) -> Vec<ScriptRun> {
-    let before = w.digest();
-    let runs = match w.walk(&[]) {
-        Ok(runs) => runs,
-        Err(runs) => panic!(
-            "{} under {}: the walk stopped:\n{}",
-            w.name,
-            w.shell.name(),
-            runs.last().expect("a run").describe()
-        ),
-    };
-    let mut p = checks::order(w, &w.journal());
-    p.extend(checks::state(w, &runs, &before));
-    p.extend(checks::no_secrets(w, &runs));
-    assert!(
-        p.is_empty(),
-        "{} under {}:\n  {}",
-        w.name,
-        w.shell.name(),
-        p.join("\n  ")
-    );
-    runs
-}
-
 /// The package manager calls of `node` that change packages.
 fn package_changes(w: &World, node: &str) -> Vec<Call> {
     w.journal()
@@ -102,7 +76,7 @@ fn package_changes(w: &World, node: &str) -> Vec<Call> {
 fn the_rpm_bundle_downgrades_every_package_under_six_shells() {
     for shell in Shell::ALL {
         let w = World::golden(PLAN, shell);
-        let runs = walk_ok(&w);
+        let runs = checks::walk_ok(&w);
         for (node, role, _) in &w.facts().nodes {
             let ty = if *role == rewind::model::Role::Server {
                 "rke2-server"
@@ -235,7 +209,7 @@ fn each_host_downgrades_with_the_package_manager_it_has() {
     let f = w.facts().clone();
     seed::seed_rpm(w.host("lab-a1"), &f, "lab-a1", PackageManager::Zypper);
     seed::seed_rpm(w.host("lab-s2"), &f, "lab-s2", PackageManager::Yum);
-    walk_ok(&w);
+    checks::walk_ok(&w);
     let a1 = package_changes(&w, "lab-a1");
     assert_eq!(a1.len(), 1, "{a1:?}");
     assert_eq!(
@@ -274,35 +248,6 @@ fn each_host_downgrades_with_the_package_manager_it_has() {
     );
 }
 
-/// Walks `w` and expects it to stop at `script` (a read-only preflight) with
-/// exit 1 and `needles` in its output, before anything changed anywhere.
-fn expect_refused_at(w: &World, script: &str, needles: &[&str]) -> ScriptRun {
-    let before = w.digest();
-    let runs = match w.walk(&[]) {
-        Ok(_) => panic!("the walk of {} went through; expected a refusal", w.name),
-        Err(runs) => runs,
-    };
-    let last = runs.last().expect("a run").clone();
-    assert_eq!(last.script, script, "{}", last.describe());
-    assert_eq!(last.run.code, 1, "{}", last.describe());
-    for n in needles {
-        assert!(
-            last.run.all().contains(n),
-            "expected {n:?}:\n{}",
-            last.describe()
-        );
-    }
-    for c in w.journal() {
-        assert!(
-            checks::read_only(&c),
-            "a command that changes things ran before the refusal: {c}"
-        );
-    }
-    let changed = checks::changed_besides_journal(&before, &w.digest());
-    assert!(changed.is_empty(), "{changed:?}");
-    last
-}
-
 /// The target's packages missing from the repositories configured on one
 /// node: its step 1 refuses, naming the packages and the repository file,
 /// before anything stopped on any node.
@@ -319,7 +264,7 @@ fn a_target_missing_from_the_repositories_is_refused_in_step_1() {
         .map(|l| format!("{l}\n"))
         .collect();
     h.write(repo, kept, 0o644);
-    expect_refused_at(
+    checks::expect_refused_at(
         &w,
         "nodes/lab-s2/01-preflight.sh",
         &[
@@ -348,7 +293,7 @@ fn a_repository_of_another_minor_is_refused_with_the_fix_that_works() {
     let w = World::compile("rpm-other-minor", &text, Shell::Dash).expect("the plan compiles");
     let file = "/etc/yum.repos.d/rancher-rke2.repo";
     let fix = format!("sed -i 's#/1.30/#/1.29/#' {file}");
-    let r = expect_refused_at(
+    let r = checks::expect_refused_at(
         &w,
         "nodes/lab-s1/01-preflight.sh",
         &[
@@ -363,7 +308,7 @@ fn a_repository_of_another_minor_is_refused_with_the_fix_that_works() {
         let out = on(&w2, node, &["sh", "-c", &fix]);
         assert_eq!(out.code, 0, "{}", out.all());
     }
-    walk_ok(&w2);
+    checks::walk_ok(&w2);
     assert!(rpm_q(&w2, "lab-a1").contains(&format!("rke2-agent-{TARGET_RPM}-0.el8")));
 }
 

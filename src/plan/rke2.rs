@@ -426,8 +426,9 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
     }
     if let Some(t) = &cx.r.token {
         what.push(format!(
-            "On every server: the saved server token `{}` is there (copy it to that path on each server; keep it root-only), matches its hash, and is the token the unit really uses: a `token:` or `token-file:` in config.yaml or config.yaml.d, or RKE2_TOKEN / RKE2_TOKEN_FILE in its environment files, wins over `server/token` and must hold the same secret. Tokens are compared by hash and never printed.",
-            t.file
+            "On every server: the saved server token `{}` is there (copy it to that path on each server; keep it root-only){}, and is the token the unit really uses: a `token:` or `token-file:` in config.yaml or config.yaml.d, or RKE2_TOKEN / RKE2_TOKEN_FILE in its environment files, wins over `server/token` and must hold the same secret. Tokens are compared by hash and never printed.",
+            t.file,
+            if t.sha256.is_some() { ", matches its hash" } else { " (the plan gives no sha256 to compare it with)" }
         ));
     }
     what.push(format!("On every node: no Rancher system agent (`{RANCHER_AGENT_UNIT}`, `{RANCHER_AGENT_DIR}`), or the plan says Rancher's Kubernetes version for the cluster is {} (`rancher-managed = true`).", cx.r.target));

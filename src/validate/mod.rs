@@ -147,7 +147,25 @@ fn first_statement(text: &str) -> std::ops::Range<usize> {
     0..0
 }
 
-fn finish(cx: fields::Ctx, model: Option<Model>) -> Checked {
+fn finish(mut cx: fields::Ctx, model: Option<Model>) -> Checked {
+    // A placeholder left from `rewind init` is reported once, as such: the
+    // rules it breaks by being a placeholder say nothing more.
+    let placeholders: Vec<std::ops::Range<usize>> = cx
+        .diags
+        .iter()
+        .filter(|d| d.code == "not-filled")
+        .filter_map(|d| d.span.clone())
+        .collect();
+    if !placeholders.is_empty() {
+        cx.diags.retain(|d| {
+            d.code == "not-filled"
+                || !d.span.as_ref().is_some_and(|s| {
+                    placeholders
+                        .iter()
+                        .any(|p| s.start < p.end && p.start < s.end.max(s.start + 1))
+                })
+        });
+    }
     Checked {
         model,
         diagnostics: hide_secrets(cx),

@@ -130,19 +130,33 @@ pub(super) fn validate(
             let file = cx
                 .require(
                     &t.file,
-                    tspan,
+                    tspan.clone(),
                     "token.file",
                     "add `file = \"/path/to/saved/token\"`",
                 )
                 .and_then(|f| cx.path(f, "token.file"));
             let sha = match &t.sha256 {
                 Some(h) => cx.sha256(h, "token.sha256").map(Some),
-                None => Some(None),
+                None => {
+                    cx.push(
+                        Diagnostic::warning(
+                            "integrity",
+                            tspan.clone(),
+                            "no `token.sha256`: the scripts can only check that the saved token is there, not that it is the one saved with the backup",
+                        )
+                        .label("this table has no `sha256`")
+                        .help("add `sha256 = \"…\"` with what `sha256sum TOKEN_FILE` printed when the token was saved"),
+                    );
+                    Some(None)
+                }
             };
             match (file, sha) {
                 (Some(file), Some(sha256)) => {
-                    checked
-                        .push("token: the saved server token is checked before the restore".into());
+                    checked.push(if sha256.is_some() {
+                        "token: the saved server token and its sha256 are checked on every server before anything stops".into()
+                    } else {
+                        "token: the saved server token is checked to be there (no sha256 in the plan), and to be the one every server's config uses".into()
+                    });
                     Some(Some(Token { file, sha256 }))
                 }
                 _ => None,

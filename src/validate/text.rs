@@ -95,6 +95,17 @@ pub fn values(root: &DeTable<'_>, text: &str, out: &mut Vec<Diagnostic>) {
 }
 
 fn string(value: &str, span: Range<usize>, text: &str, out: &mut Vec<Diagnostic>) {
+    // A marker `rewind init` wrote for the operator: one finding that says
+    // so, instead of whatever rule the marker happens to break.
+    if let Some(what) = value.trim().strip_prefix("<FILL:") {
+        let what = what.trim_end().trim_end_matches('>').trim();
+        out.push(
+            Diagnostic::error("not-filled", Some(span.clone()), "not filled in")
+                .label("a placeholder from `rewind init`")
+                .help(format!("replace it with {what}")),
+        );
+        return;
+    }
     // A character written as itself was reported before parsing.
     let raw = text.get(span.clone()).unwrap_or_default();
     if let Some(c) = value.chars().find(|&c| forbidden(c))

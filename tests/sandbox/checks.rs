@@ -867,3 +867,70 @@ pub fn changed_besides_journal(before: &Digest, after: &Digest) -> Vec<String> {
     }
     p
 }
+
+/// Walks `w` to the end; panics with the failed run, or with the problems
+/// of the generic checks (order across hosts, final state, secrets).
+pub fn walk_ok(w: &World) -> Vec<ScriptRun> {
+    let before = w.digest();
+    let runs = match w.walk(&[]) {
+        Ok(runs) => runs,
+        Err(runs) => panic!(
+            "{} under {}: the walk stopped:\n{}",
+            w.name,
+            w.shell.name(),
+            runs.last().expect("a run").describe()
+        ),
+    };
+    let mut p = order(w, &w.journal());
+    p.extend(state(w, &runs, &before));
+    p.extend(no_secrets(w, &runs));
+    assert!(
+        p.is_empty(),
+        "{} under {}:\n  {}",
+        w.name,
+        w.shell.name(),
+        p.join("\n  ")
+    );
+    runs
+}
+
+/// Walks `w` and expects it to stop at `script` (a read-only preflight)
+/// with exit 1 and `needles` in its output, before any command that changes
+/// anything ran and without a change on any host (the journal aside), and
+/// without a secret in its output. Returns that run.
+pub fn expect_refused_at(w: &World, script: &str, needles: &[&str]) -> ScriptRun {
+    let before = w.digest();
+    let runs = match w.walk(&[]) {
+        Ok(_) => panic!(
+            "the walk of {} went through; expected a refusal at {script}",
+            w.name
+        ),
+        Err(runs) => runs,
+    };
+    let last = runs.last().expect("a run").clone();
+    assert_eq!(
+        last.script,
+        script,
+        "stopped elsewhere:\n{}",
+        last.describe()
+    );
+    assert_eq!(last.run.code, 1, "{}", last.describe());
+    for n in needles {
+        assert!(
+            last.run.all().contains(n),
+            "expected {n:?}:\n{}",
+            last.describe()
+        );
+    }
+    for c in w.journal() {
+        assert!(
+            read_only(&c),
+            "a command that changes things ran before the refusal: {c}"
+        );
+    }
+    let changed = changed_besides_journal(&before, &w.digest());
+    assert!(changed.is_empty(), "refused, but changed: {changed:?}");
+    let leaked = secrets("the refusal", &last.run.all());
+    assert!(leaked.is_empty(), "{leaked:?}");
+    last
+}

@@ -568,8 +568,15 @@ _rw_guard() {
 		printf '\nrewind: WRONG HOST: this script is for node %s, but %s.\n' "$REWIND_NODE" "$_rw_g_why"
 		printf '  script:  %s (bundle folder nodes/%s/)\n' "$0" "$REWIND_NODE"
 		printf '  run it on %s. ' "$REWIND_NODE"
-		if [ -n "$_rw_g_other" ] && [ -d "$_rw_sd/../$_rw_g_other" ]; then
-			printf 'The scripts for %s are in %s/.\n' "$_rw_g_other" "$_rw_sd/../$_rw_g_other"
+		# The right host's folder, as a path from here: a sibling of this
+		# script's folder.
+		case $_rw_sd in
+		*/*) _rw_g_dir=${_rw_sd%/*}/$_rw_g_other ;;
+		.) _rw_g_dir=../$_rw_g_other ;;
+		*) _rw_g_dir=$_rw_g_other ;;
+		esac
+		if [ -n "$_rw_g_other" ] && [ -d "$_rw_g_dir" ]; then
+			printf 'The scripts for %s are in %s/.\n' "$_rw_g_other" "$_rw_g_dir"
 		else
 			printf 'The bundle has no folder for %s.\n' "${_rw_g_other:-this host}"
 		fi
