@@ -649,3 +649,26 @@ fn rke1_the_cluster_file_decides_where_the_snapshot_comes_from() {
         assert_eq!(r.run.code, 0, "{}", r.describe());
     }
 }
+
+// ---- issue 16, item 2: the artifacts' version ------------------------------
+
+/// Air-gap artifacts of another release pass their own sha256sum file; the
+/// rke2 inside the tarball says which release it is. Step 1 asks it and
+/// refuses before anything stops.
+#[test]
+fn airgap_artifacts_of_another_release_are_refused_in_step_1() {
+    for shell in [Shell::Dash, Shell::Posh] {
+        let w = World::golden("etcd-airgap", shell);
+        let h = w.host("agent-2");
+        let facts = w.facts().clone();
+        for f in h.list("/root/rke2-artifacts") {
+            std::fs::remove_file(h.disk(&format!("/root/rke2-artifacts/{f}"))).expect("rm");
+        }
+        seed::seed_artifacts(h, &facts, "/root/rke2-artifacts", "amd64", "v1.30.4+rke2r1");
+        checks::expect_refused_at(
+            &w,
+            "nodes/agent-2/01-preflight.sh",
+            &["are of v1.30.4+rke2r1, not of the target v1.28.9+rke2r1"],
+        );
+    }
+}

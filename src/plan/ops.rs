@@ -44,9 +44,10 @@ pub enum Func {
     /// `check_token FILE [HEX]`: the saved token exists, is not empty, and
     /// hashes to HEX when given; the token itself is never printed.
     CheckToken,
-    /// `check_artifacts DIR ARCH`: install.sh, `rke2.linux-ARCH.tar.gz` and
-    /// `sha256sum-ARCH.txt` are present, and every artifact listed in the
-    /// sums file that is present in DIR matches its hash.
+    /// `check_artifacts DIR ARCH TARGET`: install.sh, `rke2.linux-ARCH.tar.gz`
+    /// and `sha256sum-ARCH.txt` are present, every artifact listed in the
+    /// sums file that is present in DIR matches its hash, and the rke2 in the
+    /// tarball says it is TARGET.
     CheckArtifacts,
     /// `check_no_server_entry CONFIG_DIR UNIT UNIT_ENV`: neither `config.yaml`
     /// nor `config.yaml.d/*.yaml` under CONFIG_DIR has a `server:` entry, and

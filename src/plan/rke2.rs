@@ -185,7 +185,7 @@ impl<'a> Ctx<'a> {
             Install::Airgap { artifacts, arch } => {
                 vec![Op::new(
                     Func::CheckArtifacts,
-                    [artifacts.as_str(), arch.as_str()],
+                    [artifacts.clone(), arch.clone(), self.target()],
                 )]
             }
             Install::Online if self.r.install_method == InstallMethod::Rpm => vec![Op::new(
@@ -408,7 +408,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         format!("On every node: the host is the right one, you are root, the tools are there, and `rke2 --version` prints {} (or already {}: the script says so).", cx.r.current, cx.r.target),
     ];
     if let Install::Airgap { artifacts, arch } = &cx.r.install {
-        what.push(format!("On every node: `{artifacts}` holds install.sh, rke2.linux-{arch}.tar.gz and sha256sum-{arch}.txt of {}, and every archive listed there matches its hash.", cx.r.target));
+        what.push(format!("On every node: `{artifacts}` holds install.sh, rke2.linux-{arch}.tar.gz and sha256sum-{arch}.txt of {}, and every archive listed there matches its hash; the rke2 inside the tarball must say it is {} (artifacts of another release pass their own sums file, and install.sh installs whatever it is given).", cx.r.target, cx.r.target));
     }
     if cx.r.install_method == InstallMethod::Rpm {
         what.push(format!("On every node (RPM install): `rpm -q` shows rke2-server (servers) or rke2-agent (agents) and rke2-common installed (their versions and rke2-selinux's are printed), and each is available at {rv} from the repositories configured on the node now: `dnf list --showduplicates --available`, `yum list --showduplicates available` (EL7) or `zypper search -s --match-exact`. This is a check of the repositories as they are: rewind does not run install.sh for RPM installs (see step install), so nothing points the rancher-rke2 repository at the target's minor later. If the packages are missing, the check refuses and says which repository file to point at which minor.", rv = cx.rpm_version()));

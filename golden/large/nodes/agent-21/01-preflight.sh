@@ -952,11 +952,14 @@ move_aside() {
 # but not listed there. Hence check_artifacts below, and the version check
 # that the planner puts after the install.
 
-# check_artifacts DIR ARCH: install.sh, rke2.linux-ARCH.tar.gz and
+# check_artifacts DIR ARCH [TARGET]: install.sh, rke2.linux-ARCH.tar.gz and
 # sha256sum-ARCH.txt are present; every file listed in the sums file that is
 # present in DIR matches its hash (line by line: busybox sha256sum has no
 # --ignore-missing); an rke2-images*.linux-ARCH* archive that is present but
 # not listed is refused, because install.sh would skip it without a word.
+# With TARGET, the rke2 inside the tarball must say it is TARGET: artifacts
+# of another release pass their own sums file, and install.sh installs
+# whatever it is given.
 check_artifacts() {
 	_ca_dir=$1
 	_ca_arch=$2
@@ -1019,6 +1022,29 @@ check_artifacts() {
 		rw_warn "no rke2-images*.linux-$_ca_arch* archive in $_ca_dir: the nodes must pull the images from a registry"
 	fi
 	rw_ok "air-gap artifacts in $_ca_dir: $_ca_n files match sha256sum-$_ca_arch.txt"
+	# The sums file only proves the files belong together, not that they are
+	# the target's: ask the rke2 inside the tarball (install.sh does not).
+	if [ -n "${3:-}" ]; then
+		rw_need_tool tar "to read the version inside $_ca_dir/$_ca_tar"
+		rw_tmpdir
+		if ! rw_previewing; then
+			_ca_rc=0
+			_ca_out=$(tar -xzf "$_ca_dir/$_ca_tar" -C "$_rw_tmp" bin/rke2 2>&1) || _ca_rc=$?
+			if [ "$_ca_rc" -ne 0 ]; then
+				rw_quote_cmd tar -xzf "$_ca_dir/$_ca_tar" -C "$_rw_tmp" bin/rke2
+				rw_fail_cmd "$_ca_rc" "could not take bin/rke2 out of $_ca_dir/$_ca_tar: ${_ca_out%%"$_rw_nl"*}"
+			fi
+			rw_hint "if ${TMPDIR:-/tmp} is mounted noexec, set TMPDIR to a folder where programs may run, then run this script again"
+			rw_rke2_version "$_rw_tmp/bin/rke2"
+			rw_hint
+			rm -f "$_rw_tmp/bin/rke2" && rmdir "$_rw_tmp/bin" || :
+			if [ "$_rw_ver" != "$3" ]; then
+				rw_hint "copy the artifacts of $3 (install.sh, rke2.linux-$_ca_arch.tar.gz, the images and sha256sum-$_ca_arch.txt of that release) into $_ca_dir, then run this script again"
+				rw_fail "the artifacts in $_ca_dir are of $_rw_ver, not of the target $3 (bin/rke2 --version in $_ca_tar)"
+			fi
+			rw_ok "$_ca_tar holds rke2 $3, the target"
+		fi
+	fi
 }
 
 # install_online VERSION TYPE METHOD: fetch the upstream install script
@@ -2748,7 +2774,7 @@ preflight() {
 	check_node_name /etc/rancher/rke2 rke2-agent /usr/local/lib/systemd/system/rke2-agent.env agent-21
 	check_data_mounts /var/lib/rancher/rke2
 	check_rke2_version /usr/local/bin/rke2 v1.29.4+rke2r1 v1.28.9+rke2r1
-	check_artifacts /root/rke2-artifacts amd64
+	check_artifacts /root/rke2-artifacts amd64 v1.28.9+rke2r1
 	check_rancher_agent false v1.28.9+rke2r1 /etc/systemd/system/rancher-system-agent.service /etc/rancher/agent
 }
 
