@@ -441,7 +441,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
             what,
             why: vec![
                 "A rollback that stops half-way is worse than none: every fact the later steps depend on is proved here, on every host, before the first process is killed.".into(),
-                "The snapshot's integrity is checked now because a corrupt snapshot is only discovered by cluster-reset, after every node has been stopped (seed 000: \"Verify the snapshot's integrity before restoring\").".into(),
+                "The snapshot's integrity is checked now because a corrupt snapshot is only discovered by cluster-reset, after every node has been stopped (RKE2 backup and restore guide: check the snapshot before restoring).".into(),
                 "A wrong or rotated server token makes the restored datastore unreadable (`bootstrap data already found and encrypted with different token`, rancher/rke2#1898). RKE2 reads `server/token` only when no token is configured, so putting the saved token there does not help when config.yaml sets another one.".into(),
                 "A joining server without `server:` starts a cluster of its own once its etcd data is moved aside (split brain); a data dir that differs between the plan and the unit makes the restore fill one folder while the unit starts on another.".into(),
             ],

@@ -942,7 +942,7 @@ move_aside() {
 }
 
 # ---- rewind runtime library: rancher ----------------------------------------------
-# The Rancher deployment of an HA install on RKE1 (seed 003): read the image
+# The Rancher deployment of an HA install on RKE1 (Rancher v2.0–v2.4 HA rollback guide): read the image
 # it runs, set it to the target tag and wait for the rollout, and the final
 # check of the image and the nodes. Every kubectl call names the kubeconfig
 # of the plan; relative paths are relative to the folder the script is run

@@ -1051,7 +1051,7 @@ move_aside() {
 }
 
 # ---- rewind runtime library: rke1 -------------------------------------------------
-# Rancher HA on RKE1, the rke side of seed 003: the workstation files, the
+# Rancher HA on RKE1, the rke side of the Rancher HA rollback: the workstation files, the
 # etcd snapshot on the nodes (checked, or put on a replaced node), the node
 # list of the cluster file, and the two rke commands. rke runs on the
 # workstation and reaches the nodes over SSH, so workstation scripts do not
