@@ -1037,7 +1037,8 @@ check_artifacts() {
 			rw_hint "if ${TMPDIR:-/tmp} is mounted noexec, set TMPDIR to a folder where programs may run, then run this script again"
 			rw_rke2_version "$_rw_tmp/bin/rke2"
 			rw_hint
-			rm -f "$_rw_tmp/bin/rke2" && rmdir "$_rw_tmp/bin" || :
+			rm -f "$_rw_tmp/bin/rke2" || :
+			rmdir "$_rw_tmp/bin" 2>/dev/null || :
 			if [ "$_rw_ver" != "$3" ]; then
 				rw_hint "copy the artifacts of $3 (install.sh, rke2.linux-$_ca_arch.tar.gz, the images and sha256sum-$_ca_arch.txt of that release) into $_ca_dir, then run this script again"
 				rw_fail "the artifacts in $_ca_dir are of $_rw_ver, not of the target $3 (bin/rke2 --version in $_ca_tar)"
