@@ -6,14 +6,12 @@
 //! write each as soon as it is rendered and never holds a bundle of thousands
 //! of hosts in memory; [`bundle`] collects them for tests and tools.
 
-use std::collections::HashMap;
-
 use minijinja::{Value, context};
 use serde::Serialize;
 
 use crate::bundle::Bundle;
 use crate::plan::{Plan, Script, Step};
-use crate::templates::{self, trusted};
+use crate::templates;
 
 /// The rewind version written into `plan.json` (and only there, so that a
 /// newer rewind emitting the same procedure emits the same scripts).
@@ -83,44 +81,86 @@ pub fn plan_json(plan: &Plan) -> String {
     s
 }
 
+/// The runtime library of a bundle: the plan's constants (cluster and plan
+/// sha256), then core and every fragment the bundle's scripts call.
+///
+/// Scripts carry only what differs between them and pin the library by its
+/// sha256, so a library of another bundle (or another rewind) is refused.
+/// The library is chosen per bundle, never per script: a script is only its
+/// values, its operations and the loader (docs/architecture.md).
+pub struct Library {
+    /// Its path in the bundle: `lib/rewind-<first 12 of its sha256>.sh`.
+    pub path: String,
+    /// Its text.
+    pub text: String,
+    /// Its sha256 (hex).
+    pub sha256: String,
+}
+
+impl Library {
+    /// Renders the library of `plan`.
+    pub fn of(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<Self, minijinja::Error> {
+        let text = env.get_template("lib.sh")?.render(context! {
+            cluster => plan.cluster.as_str(),
+            plan_sha256 => plan.plan_sha256.as_str(),
+            code => templates::trusted(code(plan)),
+        })?;
+        let sha256 = crate::validate::sha256_hex(text.as_bytes());
+        Ok(Library {
+            path: format!("lib/rewind-{}.sh", &sha256[..12]),
+            text,
+            sha256,
+        })
+    }
+
+    /// The library's path as seen from a file at `from` in the bundle.
+    fn relative_to(&self, from: &str) -> String {
+        let depth = from.matches('/').count();
+        format!("{}{}", "../".repeat(depth), self.path)
+    }
+}
+
+/// Core, then every fragment the plan's scripts call, in the library's
+/// order: the code of the plan's library.
+fn code(plan: &Plan) -> String {
+    let mut used = std::collections::BTreeSet::new();
+    for script in plan.steps.iter().flat_map(|s| &s.scripts) {
+        for op in script.preflight.iter().chain(&script.actions) {
+            used.insert(op.func.fragment());
+        }
+    }
+    let mut text = String::from(templates::library("core"));
+    for (name, source) in templates::LIBRARY {
+        if used.contains(name) {
+            text.push('\n');
+            text.push_str(source);
+        }
+    }
+    text
+}
+
 /// Renders one script.
 pub fn script(plan: &Plan, step: &Step, script: &Script) -> Result<String, minijinja::Error> {
     let env = templates::environment();
-    script_with(&env, plan, step, script, library(&script.fragments()))
-}
-
-/// The library text of a script: core, then its fragments, marked trusted.
-fn library(fragments: &[&str]) -> Value {
-    let mut library = String::new();
-    library.push_str(templates::library("core"));
-    for f in fragments {
-        library.push('\n');
-        library.push_str(templates::library(f));
-    }
-    trusted(library)
+    let library = Library::of(&env, plan)?;
+    script_with(&env, &library, step, script)
 }
 
 fn script_with(
     env: &minijinja::Environment<'_>,
-    plan: &Plan,
+    library: &Library,
     step: &Step,
     script: &Script,
-    library: Value,
 ) -> Result<String, minijinja::Error> {
     env.get_template("script.sh")?.render(context! {
-        plan_sha256 => plan.plan_sha256.as_str(),
-        cluster => plan.cluster.as_str(),
-        suffix => plan.suffix.as_str(),
         step => format!("{:02}-{}", step.number, step.id),
-        number => step.number,
-        total => plan.steps.len(),
         title => step.title.as_str(),
         host => script.host.name(),
         addresses => script.addresses.join(" "),
         needs_root => u8::from(script.needs_root),
         destructive => u8::from(step.destructive),
-        readme => format!("README.md#{}", anchor(step)),
-        library => library,
+        library => library.relative_to(&script.path),
+        library_sha256 => library.sha256.as_str(),
         preflight => Value::from(minijinja::value::Serde(&script.preflight)),
         actions => Value::from(minijinja::value::Serde(&script.actions)),
     })
@@ -134,22 +174,13 @@ pub fn each_file<E: From<minijinja::Error>>(
     mut emit: impl FnMut(String, String, u32) -> Result<(), E>,
 ) -> Result<(), E> {
     let env = templates::environment();
-    // Thousands of scripts share a handful of fragment sets: build each
-    // library text once and share it (a `Value` string is reference-counted).
-    let mut libraries: HashMap<Vec<&'static str>, Value> = HashMap::new();
+    let library = Library::of(&env, plan)?;
     for step in &plan.steps {
         for s in &step.scripts {
-            let lib = libraries
-                .entry(s.fragments())
-                .or_insert_with_key(|f| library(f))
-                .clone();
-            emit(
-                s.path.clone(),
-                script_with(&env, plan, step, s, lib)?,
-                0o755,
-            )?;
+            emit(s.path.clone(), script_with(&env, &library, step, s)?, 0o755)?;
         }
     }
+    emit(library.path, library.text, 0o644)?;
     emit("README.md".into(), readme(&env, plan)?, 0o644)?;
     emit("plan.json".into(), plan_json(plan), 0o644)?;
     emit(

@@ -17,6 +17,7 @@ use crate::{escape, shell};
 /// `(name, source)` of every template.
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("script.sh", include_str!("../templates/script.sh.j2")),
+    ("lib.sh", include_str!("../templates/lib.sh.j2")),
     ("README.md", include_str!("../templates/README.md.j2")),
     ("verify.sh", include_str!("../templates/verify.sh.j2")),
     ("explain.md", include_str!("../templates/explain.md.j2")),

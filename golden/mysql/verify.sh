@@ -52,7 +52,7 @@ main() {
 		printf '%s\n' "$listing" >&2
 		fail 'the files do not match SHA256SUMS (above)'
 	fi
-	modes=$(find . -type f -name '*.sh' ! -perm 0755 -print)
+	modes=$(find . -type f -name '*.sh' ! -path './lib/*' ! -perm 0755 -print)
 	if [ -n "$modes" ]; then
 		printf '%s\n' "$modes" >&2
 		fail 'scripts whose mode is not 0755 (above)'

@@ -133,21 +133,6 @@ pub struct Script {
     pub actions: Vec<Op>,
 }
 
-impl Script {
-    /// Library fragments this script needs, sorted and unique.
-    pub fn fragments(&self) -> Vec<&'static str> {
-        let mut f: Vec<&'static str> = self
-            .preflight
-            .iter()
-            .chain(&self.actions)
-            .map(|op| op.func.fragment())
-            .collect();
-        f.sort_unstable();
-        f.dedup();
-        f
-    }
-}
-
 /// Something the scripts move aside instead of deleting.
 #[derive(Debug, Clone, Serialize)]
 pub struct Aside {

@@ -1,14 +1,15 @@
 # ---- rewind runtime library: core -------------------------------------------
-# Included verbatim in every generated script, before the fragments the script
-# uses and before its preflight() and actions(). It holds everything that is
-# not a step operation: messages and shell quoting, the failure reporter and
+# The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
+# every fragment; each script checks its sha256, sources it, and defines its
+# own preflight() and actions(). Core holds everything that is not a step
+# operation: messages and shell quoting, the failure reporter and
 # the EXIT trap, the host guard, the root check, the journal and done-marker,
 # the confirmation of destructive steps, dry run, rw_run (the only way an
 # action changes the host), bounded waits, hashing, moving aside, and the
 # temporary directory. The entry point is rw_main, called from main().
 #
-# Fragments may call the rw_* functions below and nothing from each other:
-# a script includes core plus only the fragments it needs.
+# Fragments may call the rw_* functions below and nothing from each other, so
+# each can be read (and tested) on its own.
 #
 # Conventions:
 # - POSIX sh, no `local`: each function keeps its state in globals named
@@ -22,7 +23,9 @@
 # Exit codes: 0 done (or already done, or dry run finished); 1 a check or an
 # action failed, or the script stopped unexpectedly; the failing command's own
 # code when a command run by rw_run fails; 2 bad arguments or REWIND_* value;
-# 3 wrong host; 4 not root, or the operator did not confirm; 128+N signal N.
+# 3 wrong host; 4 not root, or the operator did not confirm; 5 the library is
+# missing or not this bundle's (the script's loader, before anything ran);
+# 128+N signal N.
 #
 # Journal: one line at start and one at finish, appended to
 # $REWIND_LOG_DIR/<cluster>.log (default /var/log/rewind), fields separated by
@@ -735,6 +738,9 @@ _rw_flag() {
 
 rw_main() {
 	set -eu
+	# Derived here rather than carried by each of a bundle's scripts.
+	REWIND_SUFFIX=rewind-${REWIND_PLAN%"${REWIND_PLAN#????????}"}
+	REWIND_README=README.md#step-$REWIND_STEP
 	for _rw_m_arg in ${1+"$@"}; do
 		case $_rw_m_arg in
 		-n | --dry-run) REWIND_DRY_RUN=1 ;;
