@@ -249,7 +249,7 @@ fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Re
     if let Ok(sums) = bundle::read_capped(&out.join("SHA256SUMS"), 1 << 30) {
         println!(
             "bundle digest (sha256 of SHA256SUMS): {}",
-            crate::validate::sha256_hex(&sums)
+            crate::digest::sha256_hex(&sums)
         );
     }
     Ok(exit::OK)

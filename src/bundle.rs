@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use camino::{Utf8Path, Utf8PathBuf};
 use thiserror::Error;
 
-use crate::validate::sha256_hex;
+use crate::digest::sha256_hex;
 
 /// The file every rewind bundle has; `--force` only replaces folders holding it.
 pub const MARKER: &str = "plan.json";

@@ -21,6 +21,7 @@ pub mod bundle;
 pub mod cli;
 pub mod diagnostic;
 pub mod diff;
+pub mod digest;
 pub mod escape;
 pub mod golden;
 pub mod init;

@@ -12,13 +12,11 @@
 //! compared with one published out of band, does (docs/security-model.md).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read as _;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use sha2::{Digest as _, Sha256};
 
 use crate::bundle::{Bundle, describe_type, open_regular, read_capped};
-use crate::validate::sha256_hex;
+use crate::digest::{is_sha256_hex, sha256_hex, sha256_hex_of};
 
 /// The largest `SHA256SUMS` or `plan.json` read (a 5,000-node bundle's are
 /// a few MiB).
@@ -58,7 +56,7 @@ fn parse_sums(bytes: &[u8], problems: &mut Vec<String>) -> Vec<Listed> {
             problems.push(format!("SHA256SUMS line {n}: not `<sha256>  <path>`"));
             continue;
         };
-        if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if !is_sha256_hex(hash) {
             problems.push(format!(
                 "SHA256SUMS line {n}: not a lowercase sha256 before the two spaces"
             ));
@@ -256,22 +254,7 @@ pub fn dir(dir: &Utf8Path) -> std::io::Result<Report> {
 
 /// sha256 of a regular file, read in 64 KiB pieces.
 fn hash_file(path: &Utf8PathBuf) -> std::io::Result<String> {
-    let mut file = open_regular(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let mut s = String::with_capacity(64);
-    for b in hasher.finalize() {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    Ok(s)
+    sha256_hex_of(open_regular(path)?)
 }
 
 #[cfg(unix)]
