@@ -13,8 +13,9 @@ use crate::cli::{CheckFormat, Cli, Command, DiffFormat, ExplainFormat};
 use crate::diagnostic::{Diagnostic, render_all};
 use crate::model::Model;
 use crate::procedure::Procedure;
+use crate::review::{audit, diff};
 use crate::source::SourceFile;
-use crate::{audit, diff, golden, init, mermaid, plan, render, spec, templates, validate, verify};
+use crate::{golden, init, mermaid, plan, render, spec, templates, validate, verify};
 
 /// Exit codes of PRODUCT.md §2.
 pub mod exit {

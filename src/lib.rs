@@ -16,11 +16,9 @@
 #![deny(missing_docs)]
 
 pub mod app;
-pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod diagnostic;
-pub mod diff;
 pub mod digest;
 pub mod escape;
 pub mod golden;
@@ -33,6 +31,7 @@ pub mod model;
 pub mod plan;
 pub mod procedure;
 pub mod render;
+pub mod review;
 pub mod schema;
 pub mod shell;
 pub mod source;
