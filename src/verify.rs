@@ -17,6 +17,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::bundle::{Bundle, describe_type, open_regular, read_capped};
 use crate::digest::{is_sha256_hex, sha256_hex, sha256_hex_of};
+use crate::manifest::{self, Manifest};
 
 /// The largest `SHA256SUMS` or `plan.json` read (a 5,000-node bundle's are
 /// a few MiB).
@@ -105,16 +106,10 @@ fn safe_path(path: &str) -> Result<(), &'static str> {
 
 /// The scripts `plan.json` names that `exists` does not know.
 fn missing_scripts(plan: &[u8], exists: impl Fn(&str) -> bool, problems: &mut Vec<String>) {
-    match serde_json::from_slice::<serde_json::Value>(plan) {
-        Err(e) => problems.push(format!("plan.json does not parse: {e}")),
-        Ok(v) => {
-            let scripts = v["steps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|s| s["scripts"].as_array().into_iter().flatten())
-                .filter_map(|p| p.as_str());
-            for p in scripts {
+    match Manifest::from_json(plan) {
+        Err(e) => problems.push(format!("{e} (it does not read as rewind's plan.json)")),
+        Ok(manifest) => {
+            for p in manifest.steps.iter().flat_map(|s| &s.scripts) {
                 if !exists(p) {
                     problems.push(format!("{p}: named in plan.json but missing"));
                 }
@@ -158,7 +153,7 @@ pub fn problems(bundle: &Bundle) -> Vec<String> {
             ));
         }
     }
-    match bundle.files.get("plan.json") {
+    match bundle.files.get(manifest::FILE) {
         None => out.push("plan.json is missing".into()),
         Some(f) => missing_scripts(&f.bytes, |p| bundle.files.contains_key(p), &mut out),
     }
@@ -241,8 +236,8 @@ pub fn dir(dir: &Utf8Path) -> std::io::Result<Report> {
             ));
         }
     }
-    if files.contains_key("plan.json") {
-        match read_capped(&dir.join("plan.json"), MAX_META) {
+    if files.contains_key(manifest::FILE) {
+        match read_capped(&dir.join(manifest::FILE), MAX_META) {
             Ok(plan) => missing_scripts(&plan, |p| files.contains_key(p), &mut report.problems),
             Err(e) => report.problems.push(format!("plan.json: {e}")),
         }

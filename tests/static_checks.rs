@@ -100,7 +100,7 @@ fn scripts_start_with_sh_use_lf_are_executable_and_end_with_main() {
     for (name, plan) in common::plans() {
         let text = std::fs::read_to_string(&plan).expect("read plan");
         let source = rewind::source::SourceFile::new(plan.as_str(), text);
-        let bundle = rewind::app::build(&source, None).expect("reference plan compiles");
+        let bundle = rewind::compiler::build(&source, None).expect("reference plan compiles");
         for (path, file) in &bundle.files {
             let want = if path.ends_with(".sh") { 0o755 } else { 0o644 };
             if file.mode != want {

@@ -8,3 +8,4 @@
 
 pub mod audit;
 pub mod diff;
+pub mod explain;
