@@ -1,6 +1,6 @@
 //! The compile pipeline as a library: read a plan ([`read`]), check it
 //! ([`check`]), plan it ([`plan`]), and print the bundle into memory
-//! ([`build`]) or into a folder ([`write`]). Each call runs the stages in
+//! ([`build`]) or into a folder ([`write()`]). Each call runs the stages in
 //! order — spec → validate → plan → render → bundle — and returns what they
 //! found; it prints nothing and decides no exit code, which is the command
 //! line's business (`app`). The golden test, `rewind audit` and `rewind diff`
@@ -72,7 +72,7 @@ pub fn build(source: &SourceFile, to: Option<&str>) -> Result<Bundle, Vec<Diagno
         .unwrap_or_else(|e| panic!("bug in rewind: rendering failed: {e:#}")))
 }
 
-/// Why [`write`] wrote nothing.
+/// Why [`write()`] wrote nothing.
 #[derive(Debug, Error)]
 pub enum WriteError {
     /// The destination, the writer or a signal stopped it
@@ -85,7 +85,7 @@ pub enum WriteError {
     Render(#[from] minijinja::Error),
 }
 
-/// A bundle [`write`] put in place.
+/// A bundle [`write()`] put in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// sha256 of its `SHA256SUMS`: the one value that pins the whole
