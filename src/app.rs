@@ -1,6 +1,8 @@
-//! Runs a parsed command: wires reader → validate → plan → render → writer,
-//! prints results, and maps outcomes to exit codes (0 ok, 1 plan rejected or
-//! bundle damaged, 2 usage, 3 I/O or internal error).
+//! Runs a parsed command: calls the library ([`crate::compiler`] for the
+//! pipeline, the review tools, `verify`, `init`), prints results and
+//! diagnostics, and maps outcomes to exit codes (0 ok, 1 plan rejected or
+//! bundle damaged, 2 usage, 3 I/O or internal error, 4 `diff` input
+//! rejected). The exit codes are this module's; the library returns values.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -8,13 +10,15 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use camino::Utf8Path;
 
-use crate::bundle::{self, Bundle};
+use crate::bundle::BundleError;
 use crate::cli::{CheckFormat, Cli, Command, DiffFormat, ExplainFormat};
+use crate::compiler::{self, Planned, WriteError};
 use crate::diagnostic::{Diagnostic, render_all};
-use crate::model::Model;
-use crate::procedure::Procedure;
+use crate::review::audit::{self, Verdict};
+use crate::review::diff::{self, OpenError, Side};
+use crate::review::explain;
 use crate::source::SourceFile;
-use crate::{audit, diff, golden, init, mermaid, plan, render, spec, templates, validate, verify};
+use crate::{init, verify};
 
 /// Exit codes of PRODUCT.md §2.
 pub mod exit {
@@ -142,21 +146,29 @@ fn import(
 }
 
 fn load(path: &Utf8Path) -> Result<SourceFile> {
-    spec::load(path).with_context(|| format!("cannot read plan {path}"))
+    Ok(compiler::read(path)?)
 }
 
-/// Validates; prints diagnostics to stderr; returns the model if accepted.
-fn accepted(source: &SourceFile, to: Option<&str>) -> Option<Model> {
-    let checked = validate::check(source, to);
-    if !checked.diagnostics.is_empty() {
-        eprint!("{}", render_all(&checked.diagnostics, source));
+/// Checks and plans; prints the diagnostics (warnings, or every finding of
+/// a rejected plan) to stderr; the plan if accepted.
+fn planned(source: &SourceFile, to: Option<&str>) -> Option<Planned> {
+    match compiler::plan(source, to) {
+        Ok(planned) => {
+            if !planned.warnings.is_empty() {
+                eprint!("{}", render_all(&planned.warnings, source));
+            }
+            Some(planned)
+        }
+        Err(diagnostics) => {
+            eprint!("{}", render_all(&diagnostics, source));
+            None
+        }
     }
-    checked.model
 }
 
 fn check(path: &Utf8Path, to: Option<&str>, format: CheckFormat) -> Result<u8> {
     let source = load(path)?;
-    let checked = validate::check(&source, to);
+    let checked = compiler::check(&source, to);
     let ok = checked.model.is_some();
     match format {
         CheckFormat::Text => {
@@ -183,59 +195,28 @@ fn check(path: &Utf8Path, to: Option<&str>, format: CheckFormat) -> Result<u8> {
     Ok(if ok { exit::OK } else { exit::REJECTED })
 }
 
-/// Compiles plan text into a bundle in memory (pure; used by tests too).
-pub fn build(
-    source: &SourceFile,
-    to: Option<&str>,
-) -> std::result::Result<Bundle, Vec<Diagnostic>> {
-    let checked = validate::check(source, to);
-    let Some(model) = checked.model else {
-        return Err(checked.diagnostics);
-    };
-    let plan = plan::plan(&model);
-    Ok(render::bundle(&plan).unwrap_or_else(|e| panic!("bug in rewind: rendering failed: {e:#}")))
-}
-
 fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Result<u8> {
     let source = load(path)?;
-    let Some(model) = accepted(&source, to) else {
+    let Some(Planned { plan, .. }) = planned(&source, to) else {
         return Ok(exit::REJECTED);
     };
-    let plan = plan::plan(&model);
-    // Each file is written as soon as it is rendered (docs/performance.md):
-    // a bundle of thousands of hosts never has to fit in memory.
     // From here on SIGINT/SIGTERM stop the writer, which removes its
     // temporary folder: an interrupted compile leaves nothing behind.
     crate::interrupt::install();
-    let written = (|| -> Result<()> {
-        let mut writer = bundle::Writer::create(out, force)?;
-        render::each_file(&plan, |path, text, mode| {
-            writer.add(path, text, mode).map_err(anyhow::Error::from)
-        })
-        .map_err(|e| {
-            if e.is::<minijinja::Error>() {
-                e.context("bug in rewind: rendering failed")
-            } else {
-                e
-            }
-        })?;
-        writer.seal()?;
-        writer.finish()?;
-        Ok(())
-    })();
-    if let Err(e) = written {
-        match e.downcast_ref::<bundle::BundleError>() {
-            Some(bundle::BundleError::Exists(_) | bundle::BundleError::NotABundle(..)) => {
-                eprintln!("error: {e}");
-                return Ok(exit::USAGE);
-            }
-            Some(bundle::BundleError::Interrupted(sig, _)) => {
-                eprintln!("error: {e}");
-                return Ok(u8::try_from(128 + sig).unwrap_or(exit::IO));
-            }
-            _ => return Err(e.context(format!("cannot write the bundle to {out}"))),
+    let written = match compiler::write(&plan, out, force) {
+        Ok(written) => written,
+        Err(WriteError::Bundle(e @ (BundleError::Exists(_) | BundleError::NotABundle(..)))) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
         }
-    }
+        Err(WriteError::Bundle(e @ BundleError::Interrupted(sig, _))) => {
+            eprintln!("error: {e}");
+            return Ok(u8::try_from(128 + sig).unwrap_or(exit::IO));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::from(e).context(format!("cannot write the bundle to {out}")));
+        }
+    };
     let scripts: usize = plan.steps.iter().map(|s| s.scripts.len()).sum();
     println!(
         "wrote {out}: {} steps, {scripts} scripts for cluster {} ({} → {}); start with {out}/README.md",
@@ -246,84 +227,43 @@ fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Re
     );
     // The one value that pins the whole bundle, for a reviewer to publish
     // out of band (docs/security-model.md).
-    if let Ok(sums) = bundle::read_capped(&out.join("SHA256SUMS"), 1 << 30) {
-        println!(
-            "bundle digest (sha256 of SHA256SUMS): {}",
-            crate::validate::sha256_hex(&sums)
-        );
-    }
+    println!("bundle digest (sha256 of SHA256SUMS): {}", written.digest);
     Ok(exit::OK)
 }
 
 fn explain(path: &Utf8Path, to: Option<&str>, format: ExplainFormat) -> Result<u8> {
     let source = load(path)?;
-    let Some(model) = accepted(&source, to) else {
+    let Some(Planned { plan, .. }) = planned(&source, to) else {
         return Ok(exit::REJECTED);
     };
-    let plan = plan::plan(&model);
-    let text = match format {
-        ExplainFormat::Json => render::plan_json(&plan),
-        ExplainFormat::Mermaid => mermaid::flowchart(&Procedure::of_plan(&plan)),
-        ExplainFormat::Text | ExplainFormat::Markdown => {
-            let name = if matches!(format, ExplainFormat::Text) {
-                "explain.txt"
-            } else {
-                "explain.md"
-            };
-            templates::environment()
-                .get_template(name)?
-                .render(minijinja::context! {
-                    plan => minijinja::value::Value::from(minijinja::value::Serde(&plan)),
-                    steps => minijinja::value::Value::from(minijinja::value::Serde(render::steps_view(&plan))),
-                    mermaid => mermaid::flowchart(&Procedure::of_plan(&plan)),
-                })?
-        }
+    let format = match format {
+        ExplainFormat::Text => explain::Format::Text,
+        ExplainFormat::Markdown => explain::Format::Markdown,
+        ExplainFormat::Json => explain::Format::Json,
+        ExplainFormat::Mermaid => explain::Format::Mermaid,
     };
-    std::io::stdout().write_all(text.as_bytes())?;
-    Ok(exit::OK)
+    print(&explain::explain(&plan, format)?)
 }
 
 /// One side of `diff`: a bundle folder, or a plan compiled in memory.
 /// `Err(code)` when the side is unusable (the reason already printed).
-fn diff_side(path: &Utf8Path) -> Result<std::result::Result<diff::Side, u8>> {
-    let bundle = if path.is_dir() {
-        // A folder that does not verify is still compared (that is often
-        // why one diffs it), with a warning first.
-        match verify::dir(path) {
-            Ok(report) if !report.problems.is_empty() => {
-                for p in &report.problems {
-                    eprintln!("warning: {path}/{p}");
-                }
-                eprintln!(
-                    "warning: {path} does not verify ({} problem{}): it is not exactly the bundle rewind wrote",
-                    report.problems.len(),
-                    if report.problems.len() == 1 { "" } else { "s" }
-                );
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!("warning: {path}: cannot verify: {e}"),
+fn diff_side(path: &Utf8Path) -> Result<std::result::Result<Side, u8>> {
+    let opened = Side::open(path);
+    for w in &opened.warnings {
+        eprintln!("warning: {w}");
+    }
+    match opened.side {
+        Ok(side) => Ok(Ok(side)),
+        Err(OpenError::Read(e)) => Err(e.into()),
+        Err(OpenError::Rejected(source, diagnostics)) => {
+            eprint!("{}", render_all(&diagnostics, &source));
+            Ok(Err(exit::INPUT))
         }
-        match golden::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("error: cannot read bundle {path}: {e}");
-                return Ok(Err(exit::INPUT));
-            }
+        Err(OpenError::NotABundle(message)) => {
+            eprintln!("error: {message}");
+            Ok(Err(exit::INPUT))
         }
-    } else {
-        let source = load(path)?;
-        match build(&source, None) {
-            Ok(b) => b,
-            Err(diagnostics) => {
-                eprint!("{}", render_all(&diagnostics, &source));
-                return Ok(Err(exit::INPUT));
-            }
-        }
-    };
-    Ok(diff::Side::new(path.as_str(), bundle).map_err(|e| {
-        eprintln!("error: {path}: {e}");
-        exit::INPUT
-    }))
+    }
 }
 
 fn diff_cmd(old: &Utf8Path, new: &Utf8Path, format: DiffFormat) -> Result<u8> {
@@ -349,7 +289,11 @@ fn audit_cmd(plans_dir: &Utf8Path, golden_dir: &Utf8Path) -> Result<u8> {
         .with_context(|| format!("cannot list {plans_dir} or {golden_dir}"))?;
     eprint!("{}", report.errors);
     print(&report.text)?;
-    Ok(report.code())
+    Ok(match report.verdict() {
+        Verdict::AllMatch => exit::OK,
+        Verdict::Drift => exit::REJECTED,
+        Verdict::Unreadable => exit::IO,
+    })
 }
 
 /// The man page of rewind, or of `rewind-<sub>` (clap_mangen names the

@@ -16,10 +16,11 @@ use std::thread::JoinHandle;
 use camino::{Utf8Path, Utf8PathBuf};
 use thiserror::Error;
 
-use crate::validate::sha256_hex;
+use crate::digest::sha256_hex;
+use crate::manifest::{self, Manifest};
 
 /// The file every rewind bundle has; `--force` only replaces folders holding it.
-pub const MARKER: &str = "plan.json";
+pub const MARKER: &str = manifest::FILE;
 
 /// One file of the bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +69,15 @@ impl Bundle {
     pub fn seal(&mut self) {
         let sums = self.checksums();
         self.add("SHA256SUMS", sums, 0o644);
+    }
+
+    /// The procedure its `plan.json` describes.
+    pub fn manifest(&self) -> Result<Manifest, String> {
+        let file = self
+            .files
+            .get(MARKER)
+            .ok_or_else(|| format!("no {MARKER}: not a rewind bundle"))?;
+        Manifest::from_json(&file.bytes)
     }
 }
 
@@ -313,7 +323,8 @@ impl Writer {
 
     /// Writes `SHA256SUMS` over every file added so far: the same text as
     /// [`Bundle::checksums`] for the same files. Nothing can be added after.
-    pub fn seal(&mut self) -> Result<(), BundleError> {
+    /// Returns the sha256 of that text (the bundle digest).
+    pub fn seal(&mut self) -> Result<String, BundleError> {
         if self.tx.is_none() {
             return Err(self.misuse("sealed twice or after an error"));
         }
@@ -329,7 +340,8 @@ impl Writer {
             out.push('\n');
         }
         let path = self.root.join("SHA256SUMS");
-        write_file(&path, out.as_bytes(), 0o644).map_err(io(&path))
+        write_file(&path, out.as_bytes(), 0o644).map_err(io(&path))?;
+        Ok(sha256_hex(out.as_bytes()))
     }
 
     /// A programming error in the caller, reported rather than ignored.
@@ -607,14 +619,10 @@ pub fn inspect(dir: &Utf8Path) -> Result<(), String> {
     }
     let plan = read_capped(&dir.join(MARKER), MAX_META)
         .map_err(|e| format!("no readable {MARKER}: {e}"))?;
-    let plan: serde_json::Value = serde_json::from_slice(&plan)
-        .map_err(|_| format!("its {MARKER} is not rewind's: not JSON"))?;
-    if !(plan["rewind_version"].is_string()
-        && plan["plan_sha256"].is_string()
-        && plan["steps"].is_array())
-    {
-        return Err(format!("its {MARKER} is not rewind's"));
-    }
+    Manifest::from_json(&plan).map_err(|e| {
+        let why = e.strip_prefix(&format!("{MARKER}: ")).unwrap_or(&e);
+        format!("its {MARKER} is not rewind's: {why}")
+    })?;
     let sums = read_capped(&dir.join("SHA256SUMS"), MAX_META)
         .map_err(|e| format!("no readable SHA256SUMS: {e}"))?;
     let sums = String::from_utf8(sums).map_err(|_| "its SHA256SUMS is not text".to_owned())?;

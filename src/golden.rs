@@ -15,6 +15,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use similar::TextDiff;
 
 use crate::bundle::{self, Bundle, BundleError};
+use crate::compiler;
 use crate::diagnostic::render_all;
 
 /// How a compiled bundle differs from its golden copy at one path.
@@ -271,11 +272,11 @@ pub enum Outcome {
 /// compares the bundle with `entry.golden`.
 pub fn audit(entry: &Entry) -> Outcome {
     // Read as `rewind compile` reads a plan: a regular file, size-capped.
-    let source = match crate::spec::load(&entry.plan) {
+    let source = match compiler::read(&entry.plan) {
         Ok(s) => s,
-        Err(e) => return Outcome::Unreadable(format!("{}: {e}", entry.plan)),
+        Err(e) => return Outcome::Unreadable(format!("{}: {}", e.path, e.cause)),
     };
-    let actual = match crate::app::build(&source, None) {
+    let actual = match compiler::build(&source, None) {
         Ok(b) => b,
         Err(diags) => return Outcome::Rejected(render_all(&diags, &source)),
     };

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::procedure::{Procedure, StepSummary};
+use crate::manifest::{Manifest, ManifestStep};
 
 /// At most this many host boxes in one step; beyond it hosts are grouped.
 const MAX_BOXES: usize = 6;
@@ -30,12 +30,12 @@ pub struct Marks {
 }
 
 /// The flowchart of a procedure (without the markdown fence).
-pub fn flowchart(procedure: &Procedure) -> String {
+pub fn flowchart(procedure: &Manifest) -> String {
     flowchart_marked(procedure, &Marks::default())
 }
 
 /// The flowchart with some steps highlighted as added or changed.
-pub fn flowchart_marked(procedure: &Procedure, marks: &Marks) -> String {
+pub fn flowchart_marked(procedure: &Manifest, marks: &Marks) -> String {
     let mut out = String::from("flowchart TD\n");
     out.push_str("    classDef destructive stroke:#c62828,stroke-width:3px,color:#b71c1c\n");
     out.push_str("    classDef workstation fill:#e8eaf6,stroke:#3949ab\n");
@@ -51,11 +51,11 @@ pub fn flowchart_marked(procedure: &Procedure, marks: &Marks) -> String {
     out
 }
 
-fn id(step: &StepSummary) -> String {
+fn id(step: &ManifestStep) -> String {
     format!("s{:02}", step.number)
 }
 
-fn step_box(out: &mut String, step: &StepSummary, marks: &Marks) {
+fn step_box(out: &mut String, step: &ManifestStep, marks: &Marks) {
     let sid = id(step);
     let mut title = format!("{}. {}", step.number, step.title);
     if step.destructive {
@@ -135,7 +135,7 @@ struct HostBox {
     added: bool,
 }
 
-fn boxes(step: &StepSummary, new_hosts: Option<&BTreeSet<String>>) -> Vec<HostBox> {
+fn boxes(step: &ManifestStep, new_hosts: Option<&BTreeSet<String>>) -> Vec<HostBox> {
     let single = |h: &String| {
         let added = new_hosts.is_some_and(|n| n.contains(h));
         HostBox {
@@ -191,8 +191,8 @@ fn label(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn step(number: usize, hosts: &[&str], parallel: bool, destructive: bool) -> StepSummary {
-        StepSummary {
+    fn step(number: usize, hosts: &[&str], parallel: bool, destructive: bool) -> ManifestStep {
+        ManifestStep {
             number,
             id: format!("step{number}"),
             title: format!("Step \"{number}\""),
@@ -203,9 +203,10 @@ mod tests {
         }
     }
 
-    fn procedure(steps: Vec<StepSummary>) -> Procedure {
-        Procedure {
+    fn procedure(steps: Vec<ManifestStep>) -> Manifest {
+        Manifest {
             rewind_version: "0".into(),
+            format: 1,
             plan_sha256: "0".repeat(64),
             cluster: "c".into(),
             distribution: "rke2".into(),

@@ -10,75 +10,45 @@ use minijinja::{Value, context};
 use serde::Serialize;
 
 use crate::bundle::Bundle;
+use crate::manifest::{self, Manifest, ManifestStep};
 use crate::plan::{Plan, Script, Step};
 use crate::templates;
-
-/// The rewind version written into `plan.json` (and only there, so that a
-/// newer rewind emitting the same procedure emits the same scripts).
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The plan format this build reads.
-pub const FORMAT: u32 = 1;
-
-/// `plan.json`: the machine-readable procedure.
-#[derive(Serialize)]
-struct PlanJson<'a> {
-    rewind_version: &'static str,
-    format: u32,
-    plan_sha256: &'a str,
-    cluster: &'a str,
-    distribution: &'a str,
-    scenario: &'a str,
-    from: &'a str,
-    to: &'a str,
-    steps: Vec<StepJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct StepJson<'a> {
-    number: usize,
-    id: &'a str,
-    title: &'a str,
-    #[serde(rename = "where")]
-    hosts: Vec<&'a str>,
-    scripts: Vec<&'a str>,
-    parallel: bool,
-    destructive: bool,
-}
 
 /// The anchor of a step's README section.
 pub fn anchor(step: &Step) -> String {
     format!("step-{:02}-{}", step.number, step.id)
 }
 
-/// The JSON form of the plan (also used by `explain --format json`).
-pub fn plan_json(plan: &Plan) -> String {
-    let json = PlanJson {
-        rewind_version: VERSION,
-        format: FORMAT,
-        plan_sha256: &plan.plan_sha256,
-        cluster: &plan.cluster,
-        distribution: plan.distribution,
-        scenario: &plan.scenario,
-        from: &plan.from,
-        to: &plan.to,
+/// The `plan.json` of a plan, as this rewind writes it.
+pub fn manifest(plan: &Plan) -> Manifest {
+    Manifest {
+        rewind_version: manifest::VERSION.to_owned(),
+        format: manifest::FORMAT,
+        plan_sha256: plan.plan_sha256.clone(),
+        cluster: plan.cluster.clone(),
+        distribution: plan.distribution.to_owned(),
+        scenario: plan.scenario.clone(),
+        from: plan.from.clone(),
+        to: plan.to.clone(),
         steps: plan
             .steps
             .iter()
-            .map(|s| StepJson {
+            .map(|s| ManifestStep {
                 number: s.number,
-                id: s.id,
-                title: &s.title,
-                hosts: s.scripts.iter().map(|x| x.host.name()).collect(),
-                scripts: s.scripts.iter().map(|x| x.path.as_str()).collect(),
+                id: s.id.to_owned(),
+                title: s.title.clone(),
+                hosts: s.scripts.iter().map(|x| x.host.name().to_owned()).collect(),
+                scripts: s.scripts.iter().map(|x| x.path.clone()).collect(),
                 parallel: s.parallel,
                 destructive: s.destructive,
             })
             .collect(),
-    };
-    let mut s = serde_json::to_string_pretty(&json).expect("bug in rewind: plan.json serialises");
-    s.push('\n');
-    s
+    }
+}
+
+/// The text of `plan.json`.
+pub fn plan_json(plan: &Plan) -> String {
+    manifest(plan).to_json()
 }
 
 /// The runtime library of a bundle: the plan's constants (cluster and plan
@@ -208,7 +178,7 @@ fn readme(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<String, minij
         plan => Value::from(minijinja::value::Serde(plan)),
         steps => Value::from(minijinja::value::Serde(steps_view(plan))),
         version_note => "",
-        mermaid => crate::mermaid::flowchart(&crate::procedure::Procedure::of_plan(plan)),
+        mermaid => crate::mermaid::flowchart(&manifest(plan)),
     })
 }
 

@@ -12,13 +12,12 @@
 //! compared with one published out of band, does (docs/security-model.md).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read as _;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use sha2::{Digest as _, Sha256};
 
 use crate::bundle::{Bundle, describe_type, open_regular, read_capped};
-use crate::validate::sha256_hex;
+use crate::digest::{is_sha256_hex, sha256_hex, sha256_hex_of};
+use crate::manifest::{self, Manifest};
 
 /// The largest `SHA256SUMS` or `plan.json` read (a 5,000-node bundle's are
 /// a few MiB).
@@ -58,7 +57,7 @@ fn parse_sums(bytes: &[u8], problems: &mut Vec<String>) -> Vec<Listed> {
             problems.push(format!("SHA256SUMS line {n}: not `<sha256>  <path>`"));
             continue;
         };
-        if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if !is_sha256_hex(hash) {
             problems.push(format!(
                 "SHA256SUMS line {n}: not a lowercase sha256 before the two spaces"
             ));
@@ -107,16 +106,10 @@ fn safe_path(path: &str) -> Result<(), &'static str> {
 
 /// The scripts `plan.json` names that `exists` does not know.
 fn missing_scripts(plan: &[u8], exists: impl Fn(&str) -> bool, problems: &mut Vec<String>) {
-    match serde_json::from_slice::<serde_json::Value>(plan) {
-        Err(e) => problems.push(format!("plan.json does not parse: {e}")),
-        Ok(v) => {
-            let scripts = v["steps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|s| s["scripts"].as_array().into_iter().flatten())
-                .filter_map(|p| p.as_str());
-            for p in scripts {
+    match Manifest::from_json(plan) {
+        Err(e) => problems.push(format!("{e} (it does not read as rewind's plan.json)")),
+        Ok(manifest) => {
+            for p in manifest.steps.iter().flat_map(|s| &s.scripts) {
                 if !exists(p) {
                     problems.push(format!("{p}: named in plan.json but missing"));
                 }
@@ -161,7 +154,7 @@ pub fn problems(bundle: &Bundle) -> Vec<String> {
             ));
         }
     }
-    match bundle.files.get("plan.json") {
+    match bundle.files.get(manifest::FILE) {
         None => out.push("plan.json is missing".into()),
         Some(f) => missing_scripts(&f.bytes, |p| bundle.files.contains_key(p), &mut out),
     }
@@ -244,8 +237,8 @@ pub fn dir(dir: &Utf8Path) -> std::io::Result<Report> {
             ));
         }
     }
-    if files.contains_key("plan.json") {
-        match read_capped(&dir.join("plan.json"), MAX_META) {
+    if files.contains_key(manifest::FILE) {
+        match read_capped(&dir.join(manifest::FILE), MAX_META) {
             Ok(plan) => missing_scripts(&plan, |p| files.contains_key(p), &mut report.problems),
             Err(e) => report.problems.push(format!("plan.json: {e}")),
         }
@@ -257,22 +250,7 @@ pub fn dir(dir: &Utf8Path) -> std::io::Result<Report> {
 
 /// sha256 of a regular file, read in 64 KiB pieces.
 fn hash_file(path: &Utf8PathBuf) -> std::io::Result<String> {
-    let mut file = open_regular(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let mut s = String::with_capacity(64);
-    for b in hasher.finalize() {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    Ok(s)
+    sha256_hex_of(open_regular(path)?)
 }
 
 #[cfg(unix)]

@@ -63,7 +63,7 @@ fn compile(plan: &str, out: &Utf8Path, extra: &[&str]) -> std::process::Output {
 
 fn in_memory(plan: &str) -> Bundle {
     let text = fs::read_to_string(common::repo().join(plan)).expect("read plan");
-    rewind::app::build(&rewind::source::SourceFile::new(plan, text), None)
+    rewind::compiler::build(&rewind::source::SourceFile::new(plan, text), None)
         .expect("reference plan compiles")
 }
 

@@ -54,7 +54,7 @@ fn every_plan_compiles_to_the_same_bytes_from_anywhere() {
         let bundle_a = bundle::read(&first.join(&out_a)).expect("read first bundle");
         let bundle_b = bundle::read(&out_b).expect("read second bundle");
         let source = rewind::source::SourceFile::new(plan.as_str(), text);
-        let in_memory = rewind::app::build(&source, None).expect("reference plan compiles");
+        let in_memory = rewind::compiler::build(&source, None).expect("reference plan compiles");
         problems.extend(differences(&name, "run 1", &bundle_a, "run 2", &bundle_b));
         problems.extend(differences(
             &name,

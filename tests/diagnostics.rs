@@ -13,7 +13,8 @@
 
 use std::path::Path;
 
-use rewind::app::{self, exit};
+use rewind::app::exit;
+use rewind::compiler;
 use rewind::diagnostic::{Severity, render_all};
 use rewind::source::SourceFile;
 use rewind::validate;
@@ -107,7 +108,7 @@ fn each_invalid_plan_has_exactly_one_defect() {
 fn invalid_plans_write_nothing() {
     insta::glob!("invalid/*.toml", |path| {
         let source = source(path);
-        let built = app::build(&source, None);
+        let built = compiler::build(&source, None);
         if is_warning_case(path) {
             assert!(
                 built.is_ok(),
@@ -195,7 +196,7 @@ fn to_overrides_the_target() {
         let out = check_output(&source, Some(to));
         assert!(out.contains("--to"), "{name}: does not name --to:\n{out}");
         assert!(out.ends_with("exit: 1 (rejected)\n"), "{name}:\n{out}");
-        assert!(app::build(&source, Some(to)).is_err(), "{name}");
+        assert!(compiler::build(&source, Some(to)).is_err(), "{name}");
         insta::assert_snapshot!(name, out);
     }
 

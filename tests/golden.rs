@@ -108,7 +108,7 @@ fn a_changed_golden_copy_is_drift() {
     let (name, plan) = common::plans().into_iter().next().expect("a plan");
     let text = std::fs::read_to_string(common::repo().join(&plan)).expect("read plan");
     let source = rewind::source::SourceFile::new(plan.as_str(), text);
-    let compiled = rewind::app::build(&source, None).expect("reference plan compiles");
+    let compiled = rewind::compiler::build(&source, None).expect("reference plan compiles");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let golden_dir = Utf8Path::from_path(dir.path()).expect("utf-8").join(&name);

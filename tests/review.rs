@@ -12,7 +12,7 @@ use std::fs;
 use camino::{Utf8Path, Utf8PathBuf};
 use common::{assert_code, describe, repo, run};
 use rewind::bundle::{Bundle, MARKER};
-use rewind::diff::{self, Side};
+use rewind::review::diff::{self, Side};
 use serde_json::{Value, json};
 
 const OLD: &str = "tests/review/old.toml";

@@ -100,7 +100,7 @@ fn scripts_start_with_sh_use_lf_are_executable_and_end_with_main() {
     for (name, plan) in common::plans() {
         let text = std::fs::read_to_string(&plan).expect("read plan");
         let source = rewind::source::SourceFile::new(plan.as_str(), text);
-        let bundle = rewind::app::build(&source, None).expect("reference plan compiles");
+        let bundle = rewind::compiler::build(&source, None).expect("reference plan compiles");
         for (path, file) in &bundle.files {
             let want = if path.ends_with(".sh") { 0o755 } else { 0o644 };
             if file.mode != want {
@@ -138,7 +138,7 @@ fn shellcheck(files: &[Utf8PathBuf], cwd: &Utf8Path) -> Vec<String> {
         let mut text = version.clone();
         text.extend_from_slice(b"\0-s sh\0");
         text.extend(std::fs::read(cwd.join(file)).expect("read script"));
-        cache.join(rewind::validate::sha256_hex(&text))
+        cache.join(rewind::digest::sha256_hex(&text))
     };
     let todo: Vec<_> = files.iter().filter(|f| !key(f).exists()).cloned().collect();
     let cores = thread::available_parallelism().map_or(2, |n| n.get());
@@ -214,7 +214,7 @@ fn same_but_node_name(scripts: &[Utf8PathBuf]) -> Vec<Vec<Utf8PathBuf>> {
             ),
             _ => script.to_string(),
         };
-        let hash = rewind::validate::sha256_hex(key.as_bytes());
+        let hash = rewind::digest::sha256_hex(key.as_bytes());
         match groups.iter_mut().find(|(h, _)| *h == hash) {
             Some((_, members)) => members.push(script.clone()),
             None => groups.push((hash, vec![script.clone()])),

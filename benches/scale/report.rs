@@ -68,7 +68,7 @@ pub fn markdown(
     let _ = writeln!(
         s,
         "rewind {} scale benchmark: medians of {rounds} interleaved round(s) per size; {} CPU(s), load average {} at the start, {} at the end; peak RSS of `true` spawned the same way: {:.1} MB",
-        rewind::render::VERSION,
+        rewind::manifest::VERSION,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         load.0,
         load.1,

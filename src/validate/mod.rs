@@ -12,9 +12,8 @@ mod rke2;
 mod syntax;
 mod text;
 
-use sha2::{Digest, Sha256};
-
 use crate::diagnostic::Diagnostic;
+use crate::digest::sha256_hex;
 use crate::model::{Kind, Model};
 use crate::source::SourceFile;
 use crate::spec::{self, Spec};
@@ -204,15 +203,4 @@ fn hide_secrets(cx: fields::Ctx) -> Vec<Diagnostic> {
         out.push(d);
     }
     out
-}
-
-/// Lowercase hex sha256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    s
 }

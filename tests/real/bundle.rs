@@ -19,7 +19,7 @@ pub struct Compiled {
 /// the plan is rejected.
 pub fn compile(toml: &str, out: &Path) -> Compiled {
     let source = SourceFile::new("test-plan.toml", toml);
-    let bundle = rewind::app::build(&source, None).unwrap_or_else(|diags| {
+    let bundle = rewind::compiler::build(&source, None).unwrap_or_else(|diags| {
         let text: Vec<String> = diags.iter().map(|d| format!("{d:?}")).collect();
         panic!("the test plan was rejected:\n{}\n{toml}", text.join("\n"))
     });

@@ -25,8 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 /// Fails the test unless `tool` is on PATH, naming the package to install.
 pub fn need_tool(tool: &str, package: &str) {
     let found = std::env::var_os("PATH")
@@ -189,11 +187,7 @@ pub fn output(cmd: &mut Command) -> Output {
 /// The sha256 of a file, as lowercase hex.
 pub fn sha256_file(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    hex(&Sha256::digest(&bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    rewind::digest::sha256_hex(&bytes)
 }
 
 /// Overwrites one byte at `offset` with its complement.

@@ -436,7 +436,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
             format!(
                 "file {} {}",
                 bytes.len(),
-                rewind::validate::sha256_hex(&bytes)
+                rewind::digest::sha256_hex(&bytes)
             )
         };
         out.insert(

@@ -179,7 +179,7 @@ pub fn fixture(rel: &str) -> Vec<u8> {
 
 /// sha256 of bytes, lowercase hex.
 pub fn sha256(bytes: &[u8]) -> String {
-    rewind::validate::sha256_hex(bytes)
+    rewind::digest::sha256_hex(bytes)
 }
 
 /// The content of an image archive of one version (not a real archive:

@@ -232,7 +232,7 @@ impl World {
     pub fn compile(name: &str, text: &str, shell: Shell) -> Result<World, Vec<Diagnostic>> {
         let (model, plan) = compile_model(name, text)?;
         let source = SourceFile::new(format!("{name}.toml"), text);
-        let bundle = rewind::app::build(&source, None)?;
+        let bundle = rewind::compiler::build(&source, None)?;
         Ok(World::build(name, &model, plan, shell, |dir| {
             for (path, f) in &bundle.files {
                 let p = dir.join(path);

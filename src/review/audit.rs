@@ -8,14 +8,16 @@
 //! bundle. One difference is forgiven: the rewind version in `plan.json`
 //! (and so `SHA256SUMS`). It is written there, and only there, so that a
 //! newer rewind emitting the same procedure passes the audit.
+//!
+//! The result is a [`Report`] and its [`Verdict`]; the command line turns
+//! the verdict into an exit code.
 
 use std::fmt::Write as _;
 
 use camino::Utf8Path;
 
 use crate::bundle::{Bundle, MARKER};
-use crate::golden::{self, Outcome};
-use crate::procedure::Procedure;
+use crate::golden::{self, Drift, Outcome};
 
 /// How many files' diffs a drifted plan shows.
 const MAX_DIFFS: usize = 10;
@@ -36,15 +38,27 @@ pub struct Report {
     pub unreadable: bool,
 }
 
+/// What an audit concludes, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A plan or golden folder could not be read: the audit is incomplete.
+    Unreadable,
+    /// Some plan drifted, was rejected or has no golden bundle, or a golden
+    /// folder has no plan.
+    Drift,
+    /// Every plan compiles to its golden bundle.
+    AllMatch,
+}
+
 impl Report {
-    /// Exit code: 0 all match, 1 any drift, 3 something unreadable.
-    pub fn code(&self) -> u8 {
+    /// The conclusion: unreadable beats drift, which beats a match.
+    pub fn verdict(&self) -> Verdict {
         if self.unreadable {
-            crate::app::exit::IO
+            Verdict::Unreadable
         } else if self.failed > 0 {
-            crate::app::exit::REJECTED
+            Verdict::Drift
         } else {
-            crate::app::exit::OK
+            Verdict::AllMatch
         }
     }
 }
@@ -144,42 +158,61 @@ pub fn run(plans_dir: &Utf8Path, golden_dir: &Utf8Path) -> std::io::Result<Repor
 }
 
 /// If `actual` differs from `expected` only by the rewind version written
-/// in `plan.json` (and so `SHA256SUMS`), that older version.
+/// in `plan.json` (and so `SHA256SUMS`), that older version: both manifests
+/// are the same once the version is set alike, every other file is the same
+/// bytes and mode, and the golden `SHA256SUMS` is the sums of the golden
+/// files (so it differs from the compiled one only by `plan.json`'s line).
 fn same_but_version(expected: &Bundle, actual: &Bundle) -> Option<String> {
-    let old = Procedure::of_bundle(expected).ok()?.rewind_version;
-    let new = Procedure::of_bundle(actual).ok()?.rewind_version;
-    if old == new {
+    let old = expected.manifest().ok()?;
+    let mut new = actual.manifest().ok()?;
+    if new.rewind_version == old.rewind_version {
         return None;
     }
-    let mut aligned = actual.clone();
-    let file = aligned.files.get_mut(MARKER)?;
-    let text = String::from_utf8(file.bytes.clone()).ok()?;
-    file.bytes = text
-        .replacen(
-            &format!("\"rewind_version\": \"{new}\""),
-            &format!("\"rewind_version\": \"{old}\""),
-            1,
-        )
-        .into_bytes();
-    aligned.seal();
-    golden::compare(expected, &aligned)
-        .is_empty()
-        .then_some(old)
+    new.rewind_version.clone_from(&old.rewind_version);
+    if new != old {
+        return None;
+    }
+    let elsewhere = golden::compare(expected, actual)
+        .iter()
+        .any(|d| !matches!(d, Drift::Changed(p) if p == MARKER || p == SUMS));
+    if elsewhere {
+        return None;
+    }
+    let mut resealed = expected.clone();
+    resealed.seal();
+    (resealed.files.get(SUMS) == expected.files.get(SUMS)).then_some(old.rewind_version)
 }
+
+/// The checksums file of a bundle.
+const SUMS: &str = "SHA256SUMS";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::{Manifest, ManifestStep};
 
-    fn bundle(version: &str, script: &str) -> Bundle {
+    fn bundle(version: &str, title: &str, script: &str) -> Bundle {
+        let manifest = Manifest {
+            rewind_version: version.into(),
+            format: crate::manifest::FORMAT,
+            plan_sha256: "x".into(),
+            cluster: "c".into(),
+            distribution: "rke2".into(),
+            scenario: "s".into(),
+            from: "a".into(),
+            to: "b".into(),
+            steps: vec![ManifestStep {
+                number: 1,
+                id: "x".into(),
+                title: title.into(),
+                hosts: vec!["workstation".into()],
+                scripts: vec!["workstation/01-x.sh".into()],
+                parallel: false,
+                destructive: false,
+            }],
+        };
         let mut b = Bundle::default();
-        b.add(
-            MARKER,
-            format!(
-                "{{\n  \"rewind_version\": \"{version}\",\n  \"plan_sha256\": \"x\",\n  \"cluster\": \"c\",\n  \"distribution\": \"rke2\",\n  \"scenario\": \"s\",\n  \"from\": \"a\",\n  \"to\": \"b\",\n  \"steps\": []\n}}\n"
-            ),
-            0o644,
-        );
+        b.add(MARKER, manifest.to_json(), 0o644);
         b.add("workstation/01-x.sh", script, 0o755);
         b.seal();
         b
@@ -187,12 +220,44 @@ mod tests {
 
     #[test]
     fn only_the_rewind_version_is_forgiven() {
-        let golden = bundle("0.1.0", "echo\n");
+        let golden = bundle("0.1.0", "X", "echo\n");
         assert_eq!(
-            same_but_version(&golden, &bundle("0.2.0", "echo\n")).as_deref(),
+            same_but_version(&golden, &bundle("0.2.0", "X", "echo\n")).as_deref(),
             Some("0.1.0")
         );
-        assert_eq!(same_but_version(&golden, &bundle("0.2.0", "rm\n")), None);
-        assert_eq!(same_but_version(&golden, &bundle("0.1.0", "rm\n")), None);
+        // Another script, another step title: not forgiven.
+        assert_eq!(
+            same_but_version(&golden, &bundle("0.2.0", "X", "rm\n")),
+            None
+        );
+        assert_eq!(
+            same_but_version(&golden, &bundle("0.2.0", "Y", "echo\n")),
+            None
+        );
+        // The same version: nothing to forgive (that is a drift or a match).
+        assert_eq!(
+            same_but_version(&golden, &bundle("0.1.0", "X", "rm\n")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_golden_sha256sums_that_is_not_its_files_sums_is_not_forgiven() {
+        let mut golden = bundle("0.1.0", "X", "echo\n");
+        golden.add("SHA256SUMS", "0000  workstation/01-x.sh\n", 0o644);
+        assert_eq!(
+            same_but_version(&golden, &bundle("0.2.0", "X", "echo\n")),
+            None
+        );
+    }
+
+    #[test]
+    fn the_verdict_puts_unreadable_before_drift() {
+        let mut r = Report::default();
+        assert_eq!(r.verdict(), Verdict::AllMatch);
+        r.failed = 1;
+        assert_eq!(r.verdict(), Verdict::Drift);
+        r.unreadable = true;
+        assert_eq!(r.verdict(), Verdict::Unreadable);
     }
 }

@@ -16,15 +16,23 @@
 //! once with the list of the other scripts that have the same change.
 //! `plan.json` and `SHA256SUMS` are summarised, not diffed: they follow from
 //! the rest.
+//!
+//! Either side is a bundle folder or a plan compiled in memory
+//! ([`Side::open`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use camino::Utf8Path;
 use similar::{Algorithm, DiffOp, TextDiff, capture_diff_slices};
 
 use crate::bundle::{Bundle, MARKER};
+use crate::compiler::{self, ReadError};
+use crate::diagnostic::Diagnostic;
+use crate::manifest::{Manifest, ManifestStep};
 use crate::mermaid::{self, Marks};
-use crate::procedure::{Procedure, StepSummary, hosts_brief};
+use crate::source::SourceFile;
+use crate::{golden, verify};
 
 /// Written instead of the plan's sha256 in script diffs.
 pub const PLAN_SHA_MASK: &str = "<plan-sha256>";
@@ -45,18 +53,77 @@ pub struct Side {
     /// The bundle (compiled in memory, or read from the folder).
     pub bundle: Bundle,
     /// Its `plan.json`.
-    pub procedure: Procedure,
+    pub manifest: Manifest,
+}
+
+/// What [`Side::open`] found at a path.
+#[derive(Debug)]
+pub struct Opened {
+    /// Why a folder does not verify (each problem, then a summary), or why
+    /// it could not be verified: to show before the comparison or the error.
+    pub warnings: Vec<String>,
+    /// The side, or why there is nothing to compare.
+    pub side: Result<Side, OpenError>,
+}
+
+/// Why [`Side::open`] has nothing to compare.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The plan file cannot be read.
+    Read(ReadError),
+    /// The plan is rejected: its text and every finding.
+    Rejected(SourceFile, Vec<Diagnostic>),
+    /// The folder is not a bundle, or its `plan.json` is not rewind's.
+    NotABundle(String),
 }
 
 impl Side {
     /// Reads the procedure out of the bundle.
     pub fn new(label: impl Into<String>, bundle: Bundle) -> Result<Self, String> {
-        let procedure = Procedure::of_bundle(&bundle)?;
+        let manifest = bundle.manifest()?;
         Ok(Self {
             label: label.into(),
             bundle,
-            procedure,
+            manifest,
         })
+    }
+
+    /// One side of `rewind diff`: the bundle folder at `path` (with modes as
+    /// git keeps them), or the plan file at `path` compiled in memory. A
+    /// folder that does not verify is still compared (that is often why one
+    /// diffs it), with warnings.
+    pub fn open(path: &Utf8Path) -> Opened {
+        let mut warnings = Vec::new();
+        let side = Self::read(path, &mut warnings);
+        Opened { warnings, side }
+    }
+
+    fn read(path: &Utf8Path, warnings: &mut Vec<String>) -> Result<Side, OpenError> {
+        let bundle = if path.is_dir() {
+            match verify::dir(path) {
+                Ok(report) if !report.problems.is_empty() => {
+                    for p in &report.problems {
+                        warnings.push(format!("{path}/{p}"));
+                    }
+                    warnings.push(format!(
+                        "{path} does not verify ({} problem{}): it is not exactly the bundle rewind wrote",
+                        report.problems.len(),
+                        if report.problems.len() == 1 { "" } else { "s" }
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => warnings.push(format!("{path}: cannot verify: {e}")),
+            }
+            golden::read(path)
+                .map_err(|e| OpenError::NotABundle(format!("cannot read bundle {path}: {e}")))?
+        } else {
+            let source = compiler::read(path).map_err(OpenError::Read)?;
+            match compiler::build(&source, None) {
+                Ok(b) => b,
+                Err(diagnostics) => return Err(OpenError::Rejected(source, diagnostics)),
+            }
+        };
+        Side::new(path.as_str(), bundle).map_err(|e| OpenError::NotABundle(format!("{path}: {e}")))
     }
 }
 
@@ -76,9 +143,9 @@ pub struct FieldChange {
 #[derive(Debug, Clone)]
 pub struct StepRow {
     /// The step before the change (absent if added).
-    pub old: Option<StepSummary>,
+    pub old: Option<ManifestStep>,
     /// The step after the change (absent if removed).
-    pub new: Option<StepSummary>,
+    pub new: Option<ManifestStep>,
     /// The step changed its place relative to the other steps.
     pub moved: bool,
     /// What changed in it, in words.
@@ -155,9 +222,9 @@ pub struct Diff {
     /// The new side's label.
     pub new_label: String,
     /// The old procedure.
-    pub old: Procedure,
+    pub old: Manifest,
     /// The new procedure.
-    pub new: Procedure,
+    pub new: Manifest,
     /// Plan-level changes.
     pub fields: Vec<FieldChange>,
     /// Every step, changed or not, in run order.
@@ -221,9 +288,9 @@ fn plural(n: usize) -> &'static str {
 
 /// Compares two bundles.
 pub fn diff(old: &Side, new: &Side) -> Diff {
-    let fields = field_changes(&old.procedure, &new.procedure);
-    let mut steps = step_rows(&old.procedure, &new.procedure);
-    let masks = (Masker::new(&old.procedure), Masker::new(&new.procedure));
+    let fields = field_changes(&old.manifest, &new.manifest);
+    let mut steps = step_rows(&old.manifest, &new.manifest);
+    let masks = (Masker::new(&old.manifest), Masker::new(&new.manifest));
     let mut files = Vec::new();
     let mut claimed: BTreeSet<String> = BTreeSet::from([MARKER.into(), "SHA256SUMS".into()]);
     let mut counts = Vec::with_capacity(steps.len());
@@ -269,15 +336,15 @@ pub fn diff(old: &Side, new: &Side) -> Diff {
     Diff {
         old_label: old.label.clone(),
         new_label: new.label.clone(),
-        old: old.procedure.clone(),
-        new: new.procedure.clone(),
+        old: old.manifest.clone(),
+        new: new.manifest.clone(),
         fields,
         steps,
         files: group(files),
     }
 }
 
-fn field_changes(old: &Procedure, new: &Procedure) -> Vec<FieldChange> {
+fn field_changes(old: &Manifest, new: &Manifest) -> Vec<FieldChange> {
     let mut out = Vec::new();
     for (name, o, n) in [
         ("cluster", &old.cluster, &new.cluster),
@@ -299,7 +366,7 @@ fn field_changes(old: &Procedure, new: &Procedure) -> Vec<FieldChange> {
 
 /// Ids made unique by occurrence (`start`, `start#2`), so a procedure that
 /// repeats an id still matches step for step.
-fn keys(steps: &[StepSummary]) -> Vec<String> {
+fn keys(steps: &[ManifestStep]) -> Vec<String> {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     steps
         .iter()
@@ -315,7 +382,7 @@ fn keys(steps: &[StepSummary]) -> Vec<String> {
         .collect()
 }
 
-fn step_rows(old: &Procedure, new: &Procedure) -> Vec<StepRow> {
+fn step_rows(old: &Manifest, new: &Manifest) -> Vec<StepRow> {
     let (ok, nk) = (keys(&old.steps), keys(&new.steps));
     // (old index, new index) in display order.
     let mut pairs: Vec<(Option<usize>, Option<usize>)> = Vec::new();
@@ -366,7 +433,7 @@ fn step_rows(old: &Procedure, new: &Procedure) -> Vec<StepRow> {
         .collect()
 }
 
-fn step_changes(o: &StepSummary, n: &StepSummary) -> Vec<String> {
+fn step_changes(o: &ManifestStep, n: &ManifestStep) -> Vec<String> {
     let mut c = Vec::new();
     if o.title != n.title {
         c.push(format!("title was \"{}\"", o.title));
@@ -502,7 +569,7 @@ struct Masker {
 }
 
 impl Masker {
-    fn new(p: &Procedure) -> Self {
+    fn new(p: &Manifest) -> Self {
         Self {
             sha: p.plan_sha256.clone(),
             suffix: format!("rewind-{}", p.plan_sha256.get(..8).unwrap_or_default()),
@@ -659,11 +726,27 @@ fn mask_word(line: &str, word: &str, with: &str) -> String {
 
 // ---------------------------------------------------------------- rendering
 
-fn step_label(s: &StepSummary) -> String {
+/// Hosts for a table cell or a label: all of them when few, else the first
+/// three, an ellipsis, the last and the count (a 5,000-node cluster must
+/// stay readable).
+fn hosts_brief(hosts: &[String]) -> String {
+    const FEW: usize = 6;
+    if hosts.len() <= FEW {
+        return hosts.join(", ");
+    }
+    format!(
+        "{}, … {} ({} hosts)",
+        hosts[..3].join(", "),
+        hosts[hosts.len() - 1],
+        hosts.len()
+    )
+}
+
+fn step_label(s: &ManifestStep) -> String {
     format!("{}. {}", s.number, s.title)
 }
 
-fn flags(s: &StepSummary) -> String {
+fn flags(s: &ManifestStep) -> String {
     let mut f = vec![hosts_brief(&s.hosts)];
     if s.hosts.len() > 1 {
         f.push(
@@ -1024,6 +1107,17 @@ fn fence(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_brief_shortens_long_lists() {
+        let few: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        assert_eq!(hosts_brief(&few), "a, b");
+        let many: Vec<String> = (1..=5000).map(|i| format!("agent-{i}")).collect();
+        assert_eq!(
+            hosts_brief(&many),
+            "agent-1, agent-2, agent-3, … agent-5000 (5000 hosts)"
+        );
+    }
 
     #[test]
     fn host_names_are_masked_only_as_words() {
