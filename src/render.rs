@@ -75,7 +75,7 @@ impl Library {
             plan_sha256 => plan.plan_sha256.as_str(),
             code => templates::trusted(code(plan)),
         })?;
-        let sha256 = crate::validate::sha256_hex(text.as_bytes());
+        let sha256 = crate::digest::sha256_hex(text.as_bytes());
         Ok(Library {
             path: format!("lib/rewind-{}.sh", &sha256[..12]),
             text,

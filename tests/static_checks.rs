@@ -1,6 +1,7 @@
 //! Static checks of every golden file (PRODUCT.md §3.1, §5): each script
-//! starts with `#!/bin/sh`, uses LF, is executable, ends with `main "$@"`,
-//! has no `shellcheck -s sh` finding and parses in six POSIX shells; no file
+//! starts with `#!/bin/sh`, uses LF, is executable, ends with `main "$@"`;
+//! each bundle has one runtime library (mode 0644); scripts and library
+//! have no `shellcheck -s sh` finding and parse in six POSIX shells; no file
 //! holds a path of the compiling machine or a secret. The golden test proves
 //! `golden/` is what the plans compile to, so these checks cover the output.
 //!
@@ -71,10 +72,22 @@ fn scripts_start_with_sh_use_lf_are_executable_and_end_with_main() {
     let mut problems = Vec::new();
     let mut count = 0;
     for (dir, bundle) in golden_bundles() {
+        let mut libraries = 0;
         for (path, file) in bundle.files.iter().filter(|(p, _)| p.ends_with(".sh")) {
-            count += 1;
             let at = dir.join(path);
             let text = &file.bytes;
+            if path.starts_with("lib/") {
+                // The runtime library: sourced by the scripts, never run.
+                libraries += 1;
+                if !text.starts_with(b"# rewind runtime library") {
+                    problems.push(format!("{at}: does not start with the library's header"));
+                }
+                if rewind::golden::git_mode(file.mode) != 0o644 {
+                    problems.push(format!("{at}: mode {:04o}, not 0644", file.mode));
+                }
+                continue;
+            }
+            count += 1;
             if !text.starts_with(b"#!/bin/sh\n") {
                 problems.push(format!("{at}: does not start with the line `#!/bin/sh`"));
             }
@@ -95,6 +108,9 @@ fn scripts_start_with_sh_use_lf_are_executable_and_end_with_main() {
                 ));
             }
         }
+        if libraries != 1 {
+            problems.push(format!("{dir}: {libraries} libraries under lib/, not 1"));
+        }
     }
     // Git keeps only the execute bit; the exact mode is the compiler's.
     for (name, plan) in common::plans() {
@@ -102,7 +118,11 @@ fn scripts_start_with_sh_use_lf_are_executable_and_end_with_main() {
         let source = rewind::source::SourceFile::new(plan.as_str(), text);
         let bundle = rewind::compiler::build(&source, None).expect("reference plan compiles");
         for (path, file) in &bundle.files {
-            let want = if path.ends_with(".sh") { 0o755 } else { 0o644 };
+            let want = if path.ends_with(".sh") && !path.starts_with("lib/") {
+                0o755
+            } else {
+                0o644
+            };
             if file.mode != want {
                 problems.push(format!(
                     "{name}: {path} is compiled with mode {:04o}, not {want:04o}",

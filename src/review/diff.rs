@@ -10,9 +10,10 @@
 //!
 //! Two kinds of noise are taken out of the script diffs, and said so in the
 //! summary: the plan's sha256 (every edit of the plan, even of a comment,
-//! changes it, and it is written into every script header, done-marker
-//! folder and moved-aside suffix), and the step numbers of renumbered
-//! steps. Identical changes on many hosts (a 5,000-node cluster) are shown
+//! changes it, and it is written into the library, done-marker folders and
+//! moved-aside suffixes), the library's sha256 that every script pins, and
+//! the step numbers of renumbered steps. The library, whose file name
+//! carries its hash, is compared as one file: a change to it shows once. Identical changes on many hosts (a 5,000-node cluster) are shown
 //! once with the list of the other scripts that have the same change.
 //! `plan.json` and `SHA256SUMS` are summarised, not diffed: they follow from
 //! the rest.
@@ -36,6 +37,11 @@ use crate::{golden, verify};
 
 /// Written instead of the plan's sha256 in script diffs.
 pub const PLAN_SHA_MASK: &str = "<plan-sha256>";
+
+/// Written instead of the library's sha256 (and the short form in its
+/// name) in script diffs: every script pins the library, and the library
+/// holds the plan's sha256, so any plan edit would otherwise touch them all.
+pub const LIBRARY_SHA_MASK: &str = "<library-sha256>";
 
 /// Markdown output stops adding file diffs past this many characters: a
 /// pull-request comment holds at most 65,536.
@@ -290,9 +296,24 @@ fn plural(n: usize) -> &'static str {
 pub fn diff(old: &Side, new: &Side) -> Diff {
     let fields = field_changes(&old.manifest, &new.manifest);
     let mut steps = step_rows(&old.manifest, &new.manifest);
-    let masks = (Masker::new(&old.manifest), Masker::new(&new.manifest));
+    let masks = (Masker::new(old), Masker::new(new));
     let mut files = Vec::new();
     let mut claimed: BTreeSet<String> = BTreeSet::from([MARKER.into(), "SHA256SUMS".into()]);
+    // The library has a new name whenever it changes: compare it as one file.
+    if masks.0.library.is_some() || masks.1.library.is_some() {
+        let path = |m: &Masker| m.library.as_ref().map(|(p, _)| p.clone());
+        let pair = Pair {
+            host: "",
+            old: path(&masks.0),
+            new: path(&masks.1),
+            renumber: None,
+            like: None,
+        };
+        claimed.extend(pair.old.iter().chain(&pair.new).cloned());
+        if let Some(c) = compare_file(old, new, &masks, &pair) {
+            files.push((Vec::new(), c));
+        }
+    }
     let mut counts = Vec::with_capacity(steps.len());
     for row in &steps {
         let mut changed_here = 0;
@@ -566,20 +587,36 @@ struct Masker {
     sha: String,
     suffix: String,
     total: usize,
+    /// The runtime library's path and sha256, if the bundle has one.
+    library: Option<(String, String)>,
 }
 
 impl Masker {
-    fn new(p: &Manifest) -> Self {
+    fn new(side: &Side) -> Self {
+        let p = &side.manifest;
+        let library = side
+            .bundle
+            .files
+            .iter()
+            .find(|(path, _)| path.starts_with("lib/rewind-") && path.ends_with(".sh"))
+            .map(|(path, f)| (path.clone(), crate::digest::sha256_hex(&f.bytes)));
         Self {
             sha: p.plan_sha256.clone(),
             suffix: format!("rewind-{}", p.plan_sha256.get(..8).unwrap_or_default()),
             total: p.steps.len(),
+            library,
         }
     }
 
     fn apply(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        if let Some((_, sha)) = &self.library {
+            text = text
+                .replace(sha.as_str(), LIBRARY_SHA_MASK)
+                .replace(&format!("rewind-{}.sh", &sha[..12]), "rewind-<library-sha12>.sh");
+        }
         if self.sha.is_empty() {
-            return text.to_owned();
+            return text;
         }
         text.replace(&self.sha, PLAN_SHA_MASK)
             .replace(&self.suffix, "rewind-<plan-sha8>")
@@ -790,7 +827,7 @@ impl Diff {
         let mut n = Vec::new();
         if self.old.plan_sha256 != self.new.plan_sha256 {
             n.push(format!(
-                "plan sha256 {} → {}; script diffs write it as {PLAN_SHA_MASK}",
+                "plan sha256 {} → {}; script diffs write it as {PLAN_SHA_MASK}, and the library's sha256 (which every script pins) as {LIBRARY_SHA_MASK}",
                 short(&self.old.plan_sha256),
                 short(&self.new.plan_sha256)
             ));
