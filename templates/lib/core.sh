@@ -18,7 +18,8 @@
 # - Every check reports its own failure (rw_fail) rather than relying on
 #   `set -e`, which shells switch off inside `if`, `&&` and `||`.
 # - `${1+"$@"}` instead of "$@": posh treats "$@" with no arguments as an
-#   unset parameter under `set -u`.
+#   unset parameter under `set -u`. For the same reason a script relaxes -u
+#   just before its last line, `main "$@"`, and rw_main sets it again.
 #
 # Exit codes: 0 done (or already done, or dry run finished); 1 a check or an
 # action failed, or the script stopped unexpectedly; the failing command's own
@@ -806,7 +807,3 @@ rw_main() {
 	_rw_phase=complete
 	rw_say "step $REWIND_STEP done on $REWIND_NODE."
 }
-
-# posh reports "$@" with no arguments as an unset parameter under `set -u`,
-# and the skeleton ends in `main "$@"`: relax -u until rw_main sets it again.
-set +u

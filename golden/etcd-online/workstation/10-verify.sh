@@ -23,12 +23,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-da0bc5c529f5.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-3ccb80382369.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	da0bc5c529f5e4a44719ad111ca09d6183a1d6ca288a3c34fbad633130a2a752*) . "$_rw_lib" ;;
+	3ccb803823696297a3289f0c995babeec3025d70397c4bbf035d47318a38e366*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

@@ -22,12 +22,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-233ed7503905.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-e57f04ddcee7.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	233ed7503905b4e68ea81c48680ba2ff41d448512af51e57f20cf1965ea73a56*) . "$_rw_lib" ;;
+	e57f04ddcee7e7f9e3a9f0143cc179b585381ea1c8c0cd3f59c5e5f6607d5678*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

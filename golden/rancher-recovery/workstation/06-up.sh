@@ -22,12 +22,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-eef392b318a8.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-e2661529e72a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	eef392b318a8493e8d3faef6f6c13275df99cf5dcc0281c20460d457f0aa00e5*) . "$_rw_lib" ;;
+	e2661529e72ae598918a0fa56932fef6f799ed267e80f62ae3c388a582f980d3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

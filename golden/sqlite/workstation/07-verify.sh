@@ -23,12 +23,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-56d06b2f922c.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-6bff9a340210.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	56d06b2f922c4b3eafa673fb5e26d1bc9d24b714525425ef0daa5d90d5f652ef*) . "$_rw_lib" ;;
+	6bff9a34021020332466680680d5872b35fe27c9c15d577a1393607a395609f1*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

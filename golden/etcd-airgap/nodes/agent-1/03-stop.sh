@@ -24,12 +24,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f11aa512faa1.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f055cd35adc0.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	f11aa512faa1741ff15bdad5c63744d58426104c1b9e26917b2e278918aa4624*) . "$_rw_lib" ;;
+	f055cd35adc0fb187bbb88e1954794928cc6804c8ff56a83c8c2b5d4ded50707*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

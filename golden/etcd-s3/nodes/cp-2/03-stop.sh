@@ -25,12 +25,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-eb2328ca6403.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-660760429004.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	eb2328ca6403d87e91f77a236a13c4341c72d68e55bbcbe13d194ed26bf2087e*) . "$_rw_lib" ;;
+	660760429004ae8afa39f1796a6fb4cccd3e6c32f659841add08a56a8520c472*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

@@ -24,12 +24,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-851957a7339b.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-866fb631bfea.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	851957a7339bc32f0a27e9f76ccbea132f10a2edf57ff62e6e1b2f598e8b889d*) . "$_rw_lib" ;;
+	866fb631bfeaa14ae7c5d8885af3badf110addf25bf28520ea39b7c37eb80381*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

@@ -25,12 +25,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-3115af3ba735.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-353bbe07f136.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	3115af3ba735f8ba14d2272381f907574a75996eb301393c65c469c297c01962*) . "$_rw_lib" ;;
+	353bbe07f136385f863bcad7c084b7f149ee955e79cc75390dffe3c30543574f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

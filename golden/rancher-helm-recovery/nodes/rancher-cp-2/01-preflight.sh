@@ -25,12 +25,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f7583570c7e1.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-b08d90092ea2.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	f7583570c7e10f17ccc84bb0da05dbb3cee70090d0d3c0c9a694a264acdbc558*) . "$_rw_lib" ;;
+	b08d90092ea2573d9d48d012cb842b0c679b6105efbaf0033bad2a66ef3e0f95*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

@@ -25,12 +25,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-c92f608789bb.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-1fdf7ff7fc30.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	c92f608789bb0a08532829b9c258a0343af5858d44801b8f4792fc5ca90ed3f7*) . "$_rw_lib" ;;
+	1fdf7ff7fc306bbe952c3e4ccc7a6e13509ebe41aab5ef1a5fee2bc88a9928a3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

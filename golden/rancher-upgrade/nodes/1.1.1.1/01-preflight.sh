@@ -25,12 +25,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-d5ae8d121b96.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a2b5977ce772.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	d5ae8d121b96de6b5c534affae629fe0597f8e09e5bd02771b3ecd2bc1c3ff01*) . "$_rw_lib" ;;
+	a2b5977ce77229fe9925163c3fbd559732e303dd8217bc2fbb49baf5fb64fbb9*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

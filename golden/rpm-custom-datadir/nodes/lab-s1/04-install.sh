@@ -27,12 +27,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-286f913aa439.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-36f2ed4a5989.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	286f913aa439363682c89c454fe60278a3a42ee1999473e62a87097653d55de5*) . "$_rw_lib" ;;
+	36f2ed4a5989649e0df7b6e0378fcd6b1312624551e02bb3d51ca3142fcced10*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

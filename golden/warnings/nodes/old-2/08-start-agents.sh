@@ -25,12 +25,13 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-0aeb0072d6d8.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f588a3133efc.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	0aeb0072d6d89e60b3e420538d37f9b496bd7769ad2924f78c83c0dc80bb5e2d*) . "$_rw_lib" ;;
+	f588a3133efcfe53eea0127797012aff522987efff4388a8635fb1bd67147ae1*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
 }
 
+set +u # posh: empty "$@"
 main "$@"

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=staging
-REWIND_PLAN=d3896347904b94834a5cfe385b3aa3309b9c73456d839d8a676d2a087d835d9d
+REWIND_CLUSTER=legacy
+REWIND_PLAN=2178520819eefbdb60b192cb4156af856ee244fe2e412ec02b87a019a947fb38
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -26,7 +26,8 @@ REWIND_PLAN=d3896347904b94834a5cfe385b3aa3309b9c73456d839d8a676d2a087d835d9d
 # - Every check reports its own failure (rw_fail) rather than relying on
 #   `set -e`, which shells switch off inside `if`, `&&` and `||`.
 # - `${1+"$@"}` instead of "$@": posh treats "$@" with no arguments as an
-#   unset parameter under `set -u`.
+#   unset parameter under `set -u`. For the same reason a script relaxes -u
+#   just before its last line, `main "$@"`, and rw_main sets it again.
 #
 # Exit codes: 0 done (or already done, or dry run finished); 1 a check or an
 # action failed, or the script stopped unexpectedly; the failing command's own
@@ -815,9 +816,67 @@ rw_main() {
 	rw_say "step $REWIND_STEP done on $REWIND_NODE."
 }
 
-# posh reports "$@" with no arguments as an unset parameter under `set -u`,
-# and the skeleton ends in `main "$@"`: relax -u until rw_main sets it again.
-set +u
+# ---- rewind runtime library: etcd -----------------------------------------------
+# The embedded-etcd snapshot integrity check (preflight); the bounded
+# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
+# the unit's environment.
+#
+# An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
+# bbolt database followed by a 32-byte sha256 of that database. The restore
+# checks it only after every node has been stopped; checking it here first
+# means a damaged snapshot is found while the cluster still runs.
+
+# check_etcd_snapshot PATH: the snapshot's sha256 trailer matches its body;
+# a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
+# single entry checked the same way, streamed (nothing is extracted to disk).
+check_etcd_snapshot() {
+	_ces_f=$1
+	rw_need_file "$_ces_f"
+	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
+	case $_ces_f in
+	*.zip | *.ZIP)
+		rw_need_tool unzip "to read the compressed snapshot $_ces_f"
+		rw_say "testing the zip archive $_ces_f"
+		rw_check unzip -tqq "$_ces_f"
+		_ces_list=$(unzip -Z1 "$_ces_f" 2>/dev/null) || _ces_list=
+		if [ -z "$_ces_list" ]; then
+			# Not Info-ZIP (busybox unzip has no -Z): read the names from -l,
+			# between the two dashed lines; the name is the 4th column on.
+			_ces_list=$(unzip -l "$_ces_f" 2>/dev/null |
+				sed -n '/^ *-----/,/^ *-----/{/^ *-----/d;s/^ *[0-9][0-9]* *[^ ]* *[^ ]* *//p;}') || _ces_list=
+		fi
+		case $_ces_list in
+		'') rw_fail "could not list the entries of $_ces_f" ;;
+		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
+		esac
+		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
+		# No pipefail: a broken pipe shows up as a trailer that does not match.
+		_ces_tail=$(unzip -p "$_ces_f" "$_ces_list" | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(unzip -p "$_ces_f" "$_ces_list" | head -c -32 | rw_sha256_pipe)
+		;;
+	*)
+		_ces_size=$(wc -c <"$_ces_f" | tr -d ' \t')
+		case $_ces_size in
+		'' | *[!0-9]*) rw_fail "could not measure $_ces_f" ;;
+		esac
+		if [ "$_ces_size" -le 32 ]; then
+			rw_fail "$_ces_f is $_ces_size bytes: too small to be an etcd snapshot with its sha256 trailer"
+		fi
+		rw_say "checking the sha256 trailer of $_ces_f ($_ces_size bytes)"
+		_ces_tail=$(tail -c 32 "$_ces_f" | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(head -c -32 "$_ces_f" | rw_sha256_pipe)
+		;;
+	esac
+	_ces_body=${_ces_body%%[ 	]*}
+	if [ "${#_ces_tail}" -ne 64 ]; then
+		rw_fail "$_ces_f: could not read a 32-byte sha256 trailer (is the file complete?)"
+	fi
+	if [ "$_ces_tail" != "$_ces_body" ]; then
+		rw_fail "$_ces_f: the snapshot's sha256 trailer does not match its content"
+	fi
+	rw_hint
+	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
+}
 
 # ---- rewind runtime library: files ----------------------------------------------
 # Generic preflight checks (tools, environment variables, files, folders,
@@ -2760,73 +2819,5 @@ cluster_reset() {
 		exit 1
 	fi
 	rw_ok "snapshot restored (rke2's output: $_cre_log)"
-}
-
-# ---- rewind runtime library: token ----------------------------------------------
-# The server token saved with the backup. It encrypts the bootstrap data
-# (CA keys, secrets) inside the datastore: a restore with another token is
-# unreadable ("bootstrap data already found and encrypted with different
-# token"). The token is a secret: it is only ever compared by hash, never
-# printed, never on a command line.
-
-# check_token FILE [HEX]: the saved token exists, is not empty, and hashes to
-# HEX when given.
-check_token() {
-	rw_need_file "$1"
-	if [ ! -s "$1" ]; then
-		rw_fail "the saved token $1 is empty"
-	fi
-	if [ -n "${2:-}" ]; then
-		rw_lower "$2"
-		rw_sha256 "$1" || rw_fail "could not read the saved token $1"
-		if [ "$_rw_sha" != "$_rw_lc" ]; then
-			rw_hint "copy the token that was saved with this backup (the server/token file of the time), then run this script again"
-			rw_fail "the saved token $1 does not match the sha256 in the plan (the token itself is not shown)"
-		fi
-		rw_ok "saved token $1 present, sha256 matches (token not shown)"
-	else
-		rw_ok "saved token $1 present (token not shown)"
-	fi
-}
-
-# put_token SAVED DEST SUFFIX: make DEST hold the saved token. A DEST with
-# another token is moved aside to DEST.SUFFIX; the copy is made readable by
-# root only (umask 077, then chmod 600).
-put_token() {
-	_pt_src=$1
-	_pt_dest=$2
-	rw_need_file "$_pt_src"
-	if [ ! -s "$_pt_src" ]; then
-		rw_fail "the saved token $_pt_src is empty"
-	fi
-	rw_sha256 "$_pt_src" || rw_fail "could not read the saved token $_pt_src"
-	_pt_want=$_rw_sha
-	if [ -f "$_pt_dest" ]; then
-		rw_sha256 "$_pt_dest" || rw_fail "could not read $_pt_dest"
-		if [ "$_rw_sha" = "$_pt_want" ]; then
-			rw_ok "$_pt_dest already holds the saved token (not shown)"
-			return 0
-		fi
-		rw_say "$_pt_dest holds another token: it is moved aside"
-	fi
-	if [ -e "$_pt_dest" ] || [ -e "$_pt_dest.$3" ]; then
-		rw_move_aside "$_pt_dest" "$_pt_dest.$3"
-	fi
-	case $_pt_dest in
-	*/*)
-		if [ ! -d "${_pt_dest%/*}" ]; then rw_run mkdir -p "${_pt_dest%/*}"; fi
-		;;
-	esac
-	_pt_umask=$(umask)
-	umask 077
-	rw_run cp "$_pt_src" "$_pt_dest"
-	umask "$_pt_umask"
-	rw_run chmod 600 "$_pt_dest"
-	if rw_dry; then return 0; fi
-	rw_sha256 "$_pt_dest" || rw_fail "could not read $_pt_dest back"
-	if [ "$_rw_sha" != "$_pt_want" ]; then
-		rw_fail "$_pt_dest does not hold the saved token after the copy (full disk?)"
-	fi
-	rw_ok "$_pt_dest holds the saved token (not shown)"
 }
 

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=large-50
-REWIND_PLAN=80dfe7ccb58ff68b3c471a702202af49337137a055cba1f26c7651ea191badfb
+REWIND_CLUSTER=lab
+REWIND_PLAN=e6c8de2db1e5ee66c974a35b963d9c6c1180d7c98f61a08e4227b14034758bef
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -26,7 +26,8 @@ REWIND_PLAN=80dfe7ccb58ff68b3c471a702202af49337137a055cba1f26c7651ea191badfb
 # - Every check reports its own failure (rw_fail) rather than relying on
 #   `set -e`, which shells switch off inside `if`, `&&` and `||`.
 # - `${1+"$@"}` instead of "$@": posh treats "$@" with no arguments as an
-#   unset parameter under `set -u`.
+#   unset parameter under `set -u`. For the same reason a script relaxes -u
+#   just before its last line, `main "$@"`, and rw_main sets it again.
 #
 # Exit codes: 0 done (or already done, or dry run finished); 1 a check or an
 # action failed, or the script stopped unexpectedly; the failing command's own
@@ -814,10 +815,6 @@ rw_main() {
 	_rw_phase=complete
 	rw_say "step $REWIND_STEP done on $REWIND_NODE."
 }
-
-# posh reports "$@" with no arguments as an unset parameter under `set -u`,
-# and the skeleton ends in `main "$@"`: relax -u until rw_main sets it again.
-set +u
 
 # ---- rewind runtime library: etcd -----------------------------------------------
 # The embedded-etcd snapshot integrity check (preflight); the bounded

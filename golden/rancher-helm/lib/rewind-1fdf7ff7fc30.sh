@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=rancher
-REWIND_PLAN=0444359ffb2b9549acb3db81c0f075a0092dec98b34eaa652859db9f345a2aba
+REWIND_CLUSTER=rancher-prod
+REWIND_PLAN=89f9cadbf0ad8d3a38c36a231685ce83d0dd22b5618aca2862c1e27c84e6484c
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -26,7 +26,8 @@ REWIND_PLAN=0444359ffb2b9549acb3db81c0f075a0092dec98b34eaa652859db9f345a2aba
 # - Every check reports its own failure (rw_fail) rather than relying on
 #   `set -e`, which shells switch off inside `if`, `&&` and `||`.
 # - `${1+"$@"}` instead of "$@": posh treats "$@" with no arguments as an
-#   unset parameter under `set -u`.
+#   unset parameter under `set -u`. For the same reason a script relaxes -u
+#   just before its last line, `main "$@"`, and rw_main sets it again.
 #
 # Exit codes: 0 done (or already done, or dry run finished); 1 a check or an
 # action failed, or the script stopped unexpectedly; the failing command's own
@@ -814,10 +815,6 @@ rw_main() {
 	_rw_phase=complete
 	rw_say "step $REWIND_STEP done on $REWIND_NODE."
 }
-
-# posh reports "$@" with no arguments as an unset parameter under `set -u`,
-# and the skeleton ends in `main "$@"`: relax -u until rw_main sets it again.
-set +u
 
 # ---- rewind runtime library: docker ---------------------------------------------
 # RKE1 runs each Kubernetes component as a docker container named after it
