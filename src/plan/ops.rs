@@ -15,6 +15,10 @@
 //! - `SUFFIX` arguments are `rewind-<first 8 of plan sha256>`: what is moved
 //!   aside goes to `<path>.<SUFFIX>`, never deleted.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// A library function and the fragment file that defines it.
@@ -464,7 +468,71 @@ pub struct Op {
     /// The function.
     pub func: Func,
     /// Its arguments, in order; each is printed as one shell word.
-    pub args: Vec<String>,
+    pub args: Vec<Word>,
+}
+
+/// An argument. Shared: at 5,000 nodes the same few dozen paths and versions
+/// stand in hundreds of thousands of operations, and one allocation each
+/// would be most of the memory `compile` needs (docs/performance.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Word(Arc<str>);
+
+impl std::ops::Deref for Word {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Word {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Word {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Word {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Word {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl std::fmt::Display for Word {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+thread_local! {
+    /// Every argument seen on this thread, so that equal words share one
+    /// allocation. Arguments come from plans, so the set stays small (the
+    /// distinct paths, versions and names of the plans compiled here).
+    static WORDS: RefCell<HashSet<Word>> = RefCell::new(HashSet::new());
+}
+
+/// The shared copy of `text`.
+fn word(text: &str) -> Word {
+    WORDS.with(|w| {
+        let mut w = w.borrow_mut();
+        if let Some(found) = w.get(text) {
+            return found.clone();
+        }
+        let new = Word(Arc::from(text));
+        w.insert(new.clone());
+        new
+    })
 }
 
 impl Op {
@@ -472,11 +540,11 @@ impl Op {
     pub fn new<I, T>(func: Func, args: I) -> Self
     where
         I: IntoIterator<Item = T>,
-        T: Into<String>,
+        T: AsRef<str>,
     {
         Self {
             func,
-            args: args.into_iter().map(Into::into).collect(),
+            args: args.into_iter().map(|a| word(a.as_ref())).collect(),
         }
     }
 }

@@ -790,7 +790,7 @@ mod tests {
         (&s.preflight, &s.actions)
     }
 
-    fn find(ops: &[Op], f: Func) -> Vec<&[String]> {
+    fn find(ops: &[Op], f: Func) -> Vec<&[crate::plan::ops::Word]> {
         ops.iter()
             .filter(|o| o.func == f)
             .map(|o| o.args.as_slice())
