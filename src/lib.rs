@@ -18,6 +18,7 @@
 pub mod app;
 pub mod audit;
 pub mod bundle;
+pub mod choice;
 pub mod cli;
 pub mod diagnostic;
 pub mod diff;

@@ -4,7 +4,7 @@
 //! or that the server would quietly read as another name, is an error here.
 
 use super::fields::Ctx;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::spec::S;
 
 /// PostgreSQL keeps the first 63 bytes of a name (NAMEDATALEN - 1).
@@ -27,7 +27,7 @@ pub(super) fn check(cx: &mut Ctx, value: &S<String>, kind: &str) -> bool {
         Some((label, help)) => {
             cx.push(
                 Diagnostic::error(
-                    "datastore-fields",
+                    Code::DatastoreFields,
                     Some(value.span()),
                     format!(
                         "`datastore.database` is not a database name rewind can restore on {kind}"

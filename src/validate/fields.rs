@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::spec::S;
 
 /// Collects diagnostics while validation walks the spec.
@@ -56,12 +56,16 @@ impl Ctx {
     ) -> Option<&'a S<T>> {
         if value.is_none() {
             self.push(
-                Diagnostic::error("required", parent, format!("missing required key `{key}`"))
-                    .label(format!(
-                        "this table has no `{}`",
-                        key.rsplit('.').next().unwrap_or(key)
-                    ))
-                    .help(help.to_owned()),
+                Diagnostic::error(
+                    Code::Required,
+                    parent,
+                    format!("missing required key `{key}`"),
+                )
+                .label(format!(
+                    "this table has no `{}`",
+                    key.rsplit('.').next().unwrap_or(key)
+                ))
+                .help(help.to_owned()),
             );
         }
         value.as_ref()
@@ -73,7 +77,7 @@ impl Ctx {
         let span = Some(value.span());
         if !v.starts_with('/') {
             self.push(
-                Diagnostic::error("paths", span, format!("`{key}` must be an absolute path"))
+                Diagnostic::error(Code::Paths, span, format!("`{key}` must be an absolute path"))
                     .label("not absolute")
                     .help("write the full path on the host, starting with `/`: scripts run from any directory"),
             );
@@ -89,7 +93,7 @@ impl Ctx {
             };
             self.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     span,
                     format!("`{key}` contains a control character (newline, tab, NUL, …)"),
                 )
@@ -100,8 +104,12 @@ impl Ctx {
         }
         if v.split('/').any(|c| c == "..") {
             self.push(
-                Diagnostic::error("paths", span, format!("`{key}` contains a `..` component"))
-                    .help("write the resolved path"),
+                Diagnostic::error(
+                    Code::Paths,
+                    span,
+                    format!("`{key}` contains a `..` component"),
+                )
+                .help("write the resolved path"),
             );
             return None;
         }
@@ -116,7 +124,7 @@ impl Ctx {
                 .collect();
             self.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     span,
                     format!("`{key}` is not a normal path (`//`, `/./` or a trailing `/.`)"),
                 )
@@ -128,7 +136,7 @@ impl Ctx {
         if v.len() >= PATH_MAX || v.split('/').any(|c| c.len() > NAME_MAX) {
             self.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     span,
                     format!("`{key}` is longer than a path can be"),
                 )
@@ -149,7 +157,7 @@ impl Ctx {
         if trimmed.is_empty() {
             self.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     Some(value.span()),
                     format!("`{key}` cannot be `/`"),
                 )
@@ -167,7 +175,7 @@ impl Ctx {
         if v.is_empty() || v.chars().any(char::is_control) {
             self.push(
                 Diagnostic::error(
-                    "fields",
+                    Code::Fields,
                     Some(value.span()),
                     format!("`{key}` must be a non-empty single-line value"),
                 )
@@ -182,9 +190,9 @@ impl Ctx {
         let host_port = key.ends_with(".endpoint") || key == "datastore.host";
         if host_port && !v.contains("://") && !is_host_port(v, key == "datastore.host") {
             let code = if key.starts_with("datastore.") {
-                "datastore-fields"
+                Code::DatastoreFields
             } else {
-                "fields"
+                Code::Fields
             };
             self.push(
                 Diagnostic::error(
@@ -200,7 +208,7 @@ impl Ctx {
         if key.ends_with("s3.name") && (v == "." || v == "..") {
             self.push(
                 Diagnostic::error(
-                    "fields",
+                    Code::Fields,
                     Some(value.span()),
                     format!("`{key}` cannot be `{v}`"),
                 )
@@ -220,7 +228,7 @@ impl Ctx {
         }
         self.push(
             Diagnostic::error(
-                "hashes",
+                Code::Hashes,
                 Some(value.span()),
                 format!("`{key}` is not a sha256"),
             )
@@ -248,7 +256,7 @@ impl Ctx {
             .join(", ");
         self.push(
             Diagnostic::error(
-                "fields",
+                Code::Fields,
                 Some(value.span()),
                 format!("`{key}` must be one of {list}"),
             )

@@ -14,7 +14,7 @@ mod text;
 
 use sha2::{Digest, Sha256};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Kind, Model};
 use crate::source::SourceFile;
 use crate::spec::{self, Spec};
@@ -72,7 +72,7 @@ fn validate_with(
         && *format.get_ref() != 1
     {
         cx.push(
-            Diagnostic::error("format", Some(format.span()), "unsupported plan format")
+            Diagnostic::error(Code::Format, Some(format.span()), "unsupported plan format")
                 .label("only format 1 exists")
                 .help("write `format = 1` or leave the key out"),
         );
@@ -80,7 +80,7 @@ fn validate_with(
     let Some(cluster) = &spec.cluster else {
         cx.push(
             Diagnostic::error(
-                "required",
+                Code::Required,
                 Some(first_statement(&source.text)),
                 "the plan has no [cluster] table",
             )
@@ -98,7 +98,7 @@ fn validate_with(
                 Some(n.get_ref().clone())
             } else {
                 cx.push(
-                    Diagnostic::error("names", Some(n.span()), "cluster name is not a DNS label")
+                    Diagnostic::error(Code::Names, Some(n.span()), "cluster name is not a DNS label")
                         .label("expected [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
                         .help("use lowercase letters, digits and `-`; it names log files and folders on every host"),
                 );
@@ -153,12 +153,12 @@ fn finish(mut cx: fields::Ctx, model: Option<Model>) -> Checked {
     let placeholders: Vec<std::ops::Range<usize>> = cx
         .diags
         .iter()
-        .filter(|d| d.code == "not-filled")
+        .filter(|d| d.code == Code::NotFilled)
         .filter_map(|d| d.span.clone())
         .collect();
     if !placeholders.is_empty() {
         cx.diags.retain(|d| {
-            d.code == "not-filled"
+            d.code == Code::NotFilled
                 || !d.span.as_ref().is_some_and(|s| {
                     placeholders
                         .iter()
@@ -179,7 +179,7 @@ fn hide_secrets(cx: fields::Ctx) -> Vec<Diagnostic> {
     let masks: Vec<std::ops::Range<usize>> = cx
         .diags
         .iter()
-        .filter(|d| d.code == "secrets")
+        .filter(|d| d.code == Code::Secrets)
         .filter_map(|d| d.mask.clone())
         .collect();
     if masks.is_empty() {

@@ -16,7 +16,7 @@ use std::ops::Range;
 use super::TargetOverride;
 use super::fields::{Ctx, is_dns_label, is_hostname};
 use super::rke2::s3_of;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Recovery, Rke1, Rke1Node, Rke1Snapshot, RkeTool, S3};
 use crate::spec::{S, S3Spec, Spec};
 use crate::version::RancherVersion;
@@ -58,7 +58,7 @@ pub(super) fn validate(
         Some(t) => RancherVersion::parse(t).or_else(|| {
             cx.push(
                 Diagnostic::error(
-                    "versions",
+                    Code::Versions,
                     c.target_version.as_ref().map(S::span).or(cspan.clone()),
                     format!("`--to {t}` is not a Rancher version"),
                 )
@@ -90,7 +90,7 @@ pub(super) fn validate(
         Some(r) => rke_tool(r, cx, checked),
         None => {
             cx.push(
-                Diagnostic::error("required", cspan.clone(), "the plan has no [rke] table")
+                Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [rke] table")
                     .label("an rke1 plan needs [rke]")
                     .help("add [rke] with `config = \"rancher-cluster.yml\"` (the cluster file) and, if they differ from the defaults, `binary` and `kubeconfig`"),
             );
@@ -103,7 +103,7 @@ pub(super) fn validate(
         Some(s) => snapshot(s, cx, target.as_ref(), recovery_present, checked),
         None => {
             cx.push(
-                Diagnostic::error("required", cspan.clone(), "the plan has no [snapshot] table")
+                Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [snapshot] table")
                     .label("an rke1 plan needs [snapshot]")
                     .help("add [snapshot] with the rke snapshot `name` (without .zip) and `taken-on`: without a snapshot there is no rollback"),
             );
@@ -132,7 +132,7 @@ fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<RancherVersion> {
     RancherVersion::parse(v.get_ref()).or_else(|| {
         cx.push(
             Diagnostic::error(
-                "versions",
+                Code::Versions,
                 Some(v.span()),
                 format!("`{key}` is not a Rancher version"),
             )
@@ -155,7 +155,7 @@ fn rancher_scope(cx: &mut Ctx, cur: &RancherVersion, span: Option<Range<usize>>)
     }
     cx.push(
         Diagnostic::warning(
-            "rancher-version",
+            Code::RancherVersion,
             span,
             format!("Rancher {cur} is past the v2.0–v2.4 range this procedure follows"),
         )
@@ -180,7 +180,7 @@ fn direction(
         };
         cx.push(
             Diagnostic::error(
-                "direction",
+                Code::Direction,
                 target_span,
                 format!("target {tgt} is not older than current {cur}"),
             )
@@ -203,7 +203,7 @@ fn direction(
     if cur.major == tgt.major && cur.minor > tgt.minor + 1 {
         cx.push(
             Diagnostic::warning(
-                "skipped-minors",
+                Code::SkippedMinors,
                 target_span,
                 format!(
                     "rolling back across {} minors ({cur} → {tgt})",
@@ -289,7 +289,7 @@ fn reject_rke2_keys(spec: &Spec, cx: &mut Ctx) {
     for (span, key, help) in misplaced {
         cx.push(
             Diagnostic::error(
-                "fields",
+                Code::Fields,
                 Some(span),
                 format!("`{key}` belongs to rke2 plans"),
             )
@@ -318,7 +318,7 @@ fn workstation_path(cx: &mut Ctx, value: &S<String>, key: &str) -> Option<String
     };
     if let Some(problem) = problem {
         cx.push(
-            Diagnostic::error("paths", span, format!("`{key}` {problem}"))
+            Diagnostic::error(Code::Paths, span, format!("`{key}` {problem}"))
                 .help("write the file's path, absolute or relative to the folder you run the workstation scripts from (the folder holding the cluster file)"),
         );
         return None;
@@ -379,7 +379,7 @@ fn rke_tool(
         Some(c) if is_dns_label(c.get_ref()) => Some(c.get_ref().clone()),
         Some(c) => {
             cx.push(
-                Diagnostic::error("fields", Some(c.span()), "`rke.container` is not a container name")
+                Diagnostic::error(Code::Fields, Some(c.span()), "`rke.container` is not a container name")
                     .label("expected lowercase letters, digits and `-`")
                     .help("write the name of the Rancher container in the deployment (`cattle-server` for the seed's install, `rancher` for the helm chart)"),
             );
@@ -440,7 +440,7 @@ fn snapshot(
             let v = n.get_ref();
             if let Some(stem) = v.strip_suffix(".zip") {
                 cx.push(
-                    Diagnostic::error("fields", Some(n.span()), "`snapshot.name` ends with .zip")
+                    Diagnostic::error(Code::Fields, Some(n.span()), "`snapshot.name` ends with .zip")
                         .label("rke takes the name without the extension")
                         .help(format!("write `name = \"{stem}\"`: `rke etcd snapshot-restore --name` adds .zip itself")),
                 );
@@ -449,7 +449,7 @@ fn snapshot(
                 Some(v.clone())
             } else {
                 cx.push(
-                    Diagnostic::error("fields", Some(n.span()), "`snapshot.name` is not an rke snapshot name")
+                    Diagnostic::error(Code::Fields, Some(n.span()), "`snapshot.name` is not an rke snapshot name")
                         .label("expected letters, digits, `.`, `_`, `-`, `:` and `+`, starting with a letter or digit")
                         .help("write the file name as it is in /opt/rke/etcd-snapshots/ on an etcd node, without .zip"),
                 );
@@ -467,7 +467,7 @@ fn snapshot(
         if taken.minor_line() != target.minor_line() {
             cx.push(
                 Diagnostic::error(
-                    "snapshot-minor",
+                    Code::SnapshotMinor,
                     Some(t.span()),
                     format!(
                         "the snapshot was taken on {taken}, but the target is {target}: the snapshot must come from the target's minor ({}.{})",
@@ -487,7 +487,7 @@ fn snapshot(
             if taken > target {
                 cx.push(
                     Diagnostic::warning(
-                        "snapshot-patch",
+                        Code::SnapshotPatch,
                         Some(t.span()),
                         format!("the snapshot was taken on {taken}, newer than the target {target}"),
                     )
@@ -500,7 +500,7 @@ fn snapshot(
         Some(h) => cx.sha256(h, "snapshot.sha256").map(Some),
         None => {
             cx.push(
-                Diagnostic::warning("integrity", sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the snapshot file exists")
+                Diagnostic::warning(Code::Integrity, sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the snapshot file exists")
                     .help("add `sha256 = \"…\"` with what `sha256sum /opt/rke/etcd-snapshots/<name>.zip` prints on the etcd node the restore uses"),
             );
             Some(None)
@@ -525,7 +525,7 @@ fn snapshot(
     let (s3, path) = match (&snap.s3, &snap.path, misplaced) {
         (_, _, Some(span)) if !recovery => {
             cx.push(
-                Diagnostic::error("recovery", Some(span), "[snapshot.s3] and `snapshot.path` are only read by disaster recovery")
+                Diagnostic::error(Code::Recovery, Some(span), "[snapshot.s3] and `snapshot.path` are only read by disaster recovery")
                     .label("no [recovery] in this plan")
                     .help("remove it: after an unsuccessful upgrade rke restores the snapshot already in /opt/rke/etcd-snapshots/ on the etcd nodes (or in the S3 bucket of the cluster file's backup_config)"),
             );
@@ -533,7 +533,7 @@ fn snapshot(
         }
         (Some(_), Some(p), _) => {
             cx.push(
-                Diagnostic::error("paths", Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
+                Diagnostic::error(Code::Paths, Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
                     .help("keep one: [snapshot.s3] to pull it with s3cmd, `path` for a copy already on the replacement node"),
             );
             (None, None)
@@ -564,7 +564,7 @@ fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S
         if let Some(span) = span {
             cx.push(
                 Diagnostic::error(
-                    "fields",
+                    Code::Fields,
                     Some(span),
                     format!("`snapshot.s3.{key}` applies to RKE2 plans only"),
                 )
@@ -578,7 +578,7 @@ fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S
         && e.get_ref().contains("://")
     {
         cx.push(
-            Diagnostic::error("fields", Some(e.span()), "`snapshot.s3.endpoint` has a scheme")
+            Diagnostic::error(Code::Fields, Some(e.span()), "`snapshot.s3.endpoint` has a scheme")
                 .label("expected host[:port]")
                 .help("write the endpoint as host[:port]; s3cmd uses https unless the s3cmd configuration in REWIND_S3CFG says `use_https = False`"),
         );
@@ -633,7 +633,7 @@ fn address(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<String> {
     }
     cx.push(
         Diagnostic::error(
-            "names",
+            Code::Names,
             Some(v.span()),
             format!("`{key}` is not an address"),
         )
@@ -665,7 +665,7 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
             Some(h) if is_hostname(h.get_ref()) => Some(Some(h.get_ref().clone())),
             Some(h) => {
                 cx.push(
-                    Diagnostic::error("names", Some(h.span()), "`nodes.hostname` is not a valid host name")
+                    Diagnostic::error(Code::Names, Some(h.span()), "`nodes.hostname` is not a valid host name")
                         .label("expected lowercase letters, digits, `-` and `.`")
                         .help("write the host's name as `uname -n` prints it, or leave it out: the scripts then recognise the node by its address"),
                 );
@@ -700,7 +700,7 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
             if let Some(prev) = seen.get(&name) {
                 cx.push(
                     Diagnostic::error(
-                        "names",
+                        Code::Names,
                         span,
                         format!("`{name}` is the {what} of two nodes"),
                     )
@@ -740,7 +740,7 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
         let span = spec.nodes.first().map(S::span).or(Some(0..0));
         cx.push(
             Diagnostic::error(
-                "servers",
+                Code::Servers,
                 span,
                 format!("no node has the {} role", missing.join(" or ")),
             )
@@ -765,7 +765,7 @@ fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<String>> {
             Some(v) if out.iter().any(|o| o == v) => {
                 cx.push(
                     Diagnostic::error(
-                        "fields",
+                        Code::Fields,
                         Some(role.span()),
                         format!("role `{v}` is listed twice"),
                     )
@@ -779,7 +779,7 @@ fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<String>> {
     }
     if ok && out.is_empty() {
         cx.push(
-            Diagnostic::error("fields", Some(r.span()), "`nodes.roles` is empty")
+            Diagnostic::error(Code::Fields, Some(r.span()), "`nodes.roles` is empty")
                 .help("write the node's roles as in the cluster file, e.g. [\"controlplane\", \"etcd\", \"worker\"]"),
         );
         ok = false;
@@ -817,7 +817,7 @@ fn recovery(
     if nodes.iter().any(|n| n.address == failed) {
         cx.push(
             Diagnostic::error(
-                "recovery",
+                Code::Recovery,
                 failed_v.map(S::span),
                 format!("the failed node {failed} is still listed in [[nodes]]"),
             )
@@ -829,7 +829,7 @@ fn recovery(
         None => {
             cx.push(
                 Diagnostic::error(
-                    "recovery",
+                    Code::Recovery,
                     replacement_v.map(S::span),
                     format!("the replacement {replacement} is not listed in [[nodes]]"),
                 )
@@ -840,7 +840,7 @@ fn recovery(
         Some(n) if !n.has("etcd") => {
             cx.push(
                 Diagnostic::error(
-                    "recovery",
+                    Code::Recovery,
                     replacement_v.map(S::span),
                     format!("the replacement {replacement} has no etcd role"),
                 )
@@ -904,7 +904,7 @@ roles = ["worker", "etcd", "controlplane"]
         c.diagnostics
             .iter()
             .filter(|d| d.severity == severity)
-            .map(|d| d.code)
+            .map(|d| d.code.as_str())
             .collect()
     }
 

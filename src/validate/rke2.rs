@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::TargetOverride;
 use super::fields::{Ctx, is_duration, is_hostname};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{
     Datastore, Drain, ExternalDb, Install, InstallMethod, Rke2, Rke2Node, Role, S3, Snapshot,
     SnapshotLocation, Token,
@@ -53,7 +53,7 @@ pub(super) fn validate(
             };
             cx.push(
                 Diagnostic::error(
-                    "versions",
+                    Code::Versions,
                     span,
                     format!("`--to {t}` is not an RKE2 version"),
                 )
@@ -78,7 +78,7 @@ pub(super) fn validate(
     // --- snapshot
     let snapshot = spec.snapshot.as_ref().or_else(|| {
         cx.push(
-            Diagnostic::error("required", cspan.clone(), "the plan has no [snapshot] table")
+            Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [snapshot] table")
                 .label("this plan has no [snapshot]")
                 .help("add [snapshot] with the backup's `path` and `taken-on`: without a backup there is no rollback"),
         );
@@ -118,7 +118,7 @@ pub(super) fn validate(
             cx.push(
                 // There is no [token] to point at: point at the backup it
                 // belongs with (or at [cluster] when that is missing too).
-                Diagnostic::warning("token", spec.snapshot.as_ref().map(S::span).or(cspan.clone()), "no [token]: the server token saved with the snapshot is not checked")
+                Diagnostic::warning(Code::Token, spec.snapshot.as_ref().map(S::span).or(cspan.clone()), "no [token]: the server token saved with the snapshot is not checked")
                     .label("this backup has no saved token in the plan")
                     .help("add [token] file = \"/root/rke2-backup/token\" (and its sha256): a wrong token after the restore is the most common failure"),
             );
@@ -140,7 +140,7 @@ pub(super) fn validate(
                 None => {
                     cx.push(
                         Diagnostic::warning(
-                            "integrity",
+                            Code::Integrity,
                             tspan.clone(),
                             "no `token.sha256`: the scripts can only check that the saved token is there, not that it is the one saved with the backup",
                         )
@@ -185,7 +185,7 @@ pub(super) fn validate(
                 Some(t) => {
                     cx.push(
                         Diagnostic::error(
-                            "fields",
+                            Code::Fields,
                             Some(t.span()),
                             "`drain.timeout` is not a duration",
                         )
@@ -221,7 +221,7 @@ pub(super) fn validate(
             .and_then(|d| d.get_ref().restore_on.as_ref().map(S::span));
         cx.push(
             Diagnostic::error(
-                "datastore-fields",
+                Code::DatastoreFields,
                 span,
                 format!("restore-on names `{on}`, which is not a node of the plan"),
             )
@@ -291,7 +291,7 @@ fn direction(
         };
         let d = if to.is_some() {
             Diagnostic::error(
-                "direction",
+                Code::Direction,
                 current_span,
                 format!("the target given by `--to {tgt}` is not older than current-version {cur}"),
             )
@@ -301,7 +301,7 @@ fn direction(
             )
         } else if tgt == cur {
             Diagnostic::error(
-                "direction",
+                Code::Direction,
                 target_span,
                 format!("target {tgt} is the same as current {cur}: there is nothing to roll back"),
             )
@@ -309,7 +309,7 @@ fn direction(
             .help("set current-version to what `rke2 --version` prints on the upgraded nodes, and target-version to the version before the upgrade")
         } else {
             Diagnostic::error(
-                "direction",
+                Code::Direction,
                 target_span,
                 format!("target {tgt} is newer than current {cur}: a rollback goes to an older version"),
             )
@@ -326,11 +326,13 @@ fn direction(
             cur.minor - tgt.minor
         );
         let d = match to {
-            Some(_) => Diagnostic::warning("skipped-minors", current_span, message).label(format!(
-                "`--to {tgt}` skips {} between this and the target",
-                skipped(cur, tgt)
-            )),
-            None => Diagnostic::warning("skipped-minors", target_span, message).label(format!(
+            Some(_) => {
+                Diagnostic::warning(Code::SkippedMinors, current_span, message).label(format!(
+                    "`--to {tgt}` skips {} between this and the target",
+                    skipped(cur, tgt)
+                ))
+            }
+            None => Diagnostic::warning(Code::SkippedMinors, target_span, message).label(format!(
                 "skips {} between this and current-version",
                 skipped(cur, tgt)
             )),
@@ -374,7 +376,7 @@ fn snapshot_outside_live_db(
     };
     cx.push(
         Diagnostic::error(
-            "paths",
+            Code::Paths,
             span,
             format!(
                 "the snapshot is inside the live database `{live}`, which the restore moves aside"
@@ -406,7 +408,7 @@ fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<Rke2Version> {
     Rke2Version::parse(v.get_ref()).or_else(|| {
         cx.push(
             Diagnostic::error(
-                "versions",
+                Code::Versions,
                 Some(v.span()),
                 format!("`{key}` is not an RKE2 version"),
             )
@@ -447,7 +449,7 @@ fn reject_rke1_keys(spec: &Spec, cx: &mut Ctx) {
     }
     for (span, key) in misplaced {
         cx.push(
-            Diagnostic::error("fields", Some(span), format!("`{key}` belongs to rke1 plans"))
+            Diagnostic::error(Code::Fields, Some(span), format!("`{key}` belongs to rke1 plans"))
                 .help("remove it, or set `distribution = \"rke1\"` in [cluster] if this is a Rancher-on-RKE1 plan"),
         );
     }
@@ -502,7 +504,7 @@ fn datastore_supported(
         .and_then(|d| d.get_ref().kind.as_ref().map(S::span));
     cx.push(
         Diagnostic::error(
-            "datastore-version",
+            Code::DatastoreVersion,
             span,
             format!("RKE2 {tgt} does not run {what}: it is supported from {since} on"),
         )
@@ -540,7 +542,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
             if let Some(span) = span {
                 cx.push(
                     Diagnostic::error(
-                        "datastore-fields",
+                        Code::DatastoreFields,
                         Some(span),
                         format!("`datastore.{key}` applies only to postgres and mysql"),
                     )
@@ -561,7 +563,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
         Some(h) if h.get_ref().contains("://") => {
             cx.push(
                 Diagnostic::error(
-                    "datastore-fields",
+                    Code::DatastoreFields,
                     Some(h.span()),
                     "`datastore.host` is a host name, not a connection URL",
                 )
@@ -574,7 +576,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
         None => {
             cx.push(
                 Diagnostic::error(
-                    "datastore-fields",
+                    Code::DatastoreFields,
                     dspan.clone(),
                     format!("{kind} needs `datastore.host`"),
                 )
@@ -591,7 +593,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
         None => {
             cx.push(
                 Diagnostic::error(
-                    "datastore-fields",
+                    Code::DatastoreFields,
                     dspan.clone(),
                     format!("{kind} needs `datastore.database`"),
                 )
@@ -608,7 +610,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
             _ => {
                 cx.push(
                     Diagnostic::error(
-                        "datastore-fields",
+                        Code::DatastoreFields,
                         Some(p.span()),
                         "`datastore.port` is not a TCP port",
                     )
@@ -672,7 +674,7 @@ fn snapshot_of(
                 ),
             };
             let d = Diagnostic::error(
-                "snapshot-minor",
+                Code::SnapshotMinor,
                 Some(t.span()),
                 format!(
                     "the snapshot was taken on {taken}, but the target is {target}: a minor rollback needs a snapshot from the target's minor ({}.{})",
@@ -692,7 +694,7 @@ fn snapshot_of(
             if taken > target {
                 cx.push(
                     Diagnostic::warning(
-                        "snapshot-patch",
+                        Code::SnapshotPatch,
                         Some(t.span()),
                         format!("the snapshot was taken on {taken}, newer than the target {target}"),
                     )
@@ -706,7 +708,7 @@ fn snapshot_of(
         Some(h) => cx.sha256(h, "snapshot.sha256").map(Some),
         None => {
             cx.push(
-                Diagnostic::warning("integrity", sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the file exists")
+                Diagnostic::warning(Code::Integrity, sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the file exists")
                     .label("this table has no `sha256`")
                     .help("add `sha256 = \"…\"` with what `sha256sum SNAPSHOT` printed when the backup was made"),
             );
@@ -723,7 +725,7 @@ fn snapshot_of(
             if datastore.is_some_and(|d| *d != Datastore::Etcd) {
                 cx.push(
                     Diagnostic::error(
-                        "datastore-fields",
+                        Code::DatastoreFields,
                         Some(s3.span()),
                         "[snapshot.s3] is only for embedded etcd",
                     )
@@ -737,7 +739,7 @@ fn snapshot_of(
         }
         (Some(p), Some(s3)) => {
             cx.push(
-                Diagnostic::error("paths", Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
+                Diagnostic::error(Code::Paths, Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
                     .label(format!("and [snapshot.s3] on line {}", cx.line(s3.span().start)))
                     .help("keep one: `path` for a file on the restoring host, [snapshot.s3] for an object in S3"),
             );
@@ -746,7 +748,7 @@ fn snapshot_of(
         (None, None) => {
             cx.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     sspan,
                     "the snapshot has neither `path` nor [snapshot.s3]",
                 )
@@ -799,7 +801,7 @@ pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
         let host = rest.trim_end_matches('/');
         cx.push(
             Diagnostic::error(
-                "fields",
+                Code::Fields,
                 Some(v.span()),
                 "`snapshot.s3.endpoint` is a host[:port], not a URL",
             )
@@ -816,7 +818,7 @@ pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
     {
         cx.push(
             Diagnostic::error(
-                "fields",
+                Code::Fields,
                 s.name.as_ref().map(S::span),
                 "`snapshot.s3.name` is a file name, not a path",
             )
@@ -864,7 +866,7 @@ fn install(
         if let Some(a) = &i.artifacts {
             cx.push(
                 Diagnostic::error(
-                    "airgap",
+                    Code::Airgap,
                     Some(a.span()),
                     "`install.artifacts` is only read when `source = \"airgap\"`",
                 )
@@ -880,7 +882,7 @@ fn install(
     if let (Some(m), Some(src)) = (method.filter(|m| m.get_ref() == "rpm"), &i.source) {
         cx.push(
             Diagnostic::error(
-                "airgap",
+                Code::Airgap,
                 Some(src.span()),
                 "`source = \"airgap\"` installs the tarball, but `cluster.install-method` is \"rpm\"",
             )
@@ -895,7 +897,7 @@ fn install(
         Some(a) => cx.dir(a, "install.artifacts"),
         None => {
             cx.push(
-                Diagnostic::error("airgap", ispan, "`source = \"airgap\"` needs `artifacts`")
+                Diagnostic::error(Code::Airgap, ispan, "`source = \"airgap\"` needs `artifacts`")
                     .help("add `artifacts = \"/root/rke2-artifacts\"`: the folder on every node holding install.sh, rke2.linux-<arch>.tar.gz, the image archives and sha256sum-<arch>.txt of the target version"),
             );
             None
@@ -957,7 +959,7 @@ fn nodes(
             };
             cx.push(
                 Diagnostic::error(
-                    "names",
+                    Code::Names,
                     Some(name.span()),
                     "node name is not a valid host name",
                 )
@@ -970,7 +972,7 @@ fn nodes(
         if let Some(first) = seen.get(name.get_ref()) {
             cx.push(
                 Diagnostic::error(
-                    "names",
+                    Code::Names,
                     Some(name.span()),
                     format!("node `{}` is listed twice", name.get_ref()),
                 )
@@ -991,7 +993,7 @@ fn nodes(
             let span = node.init.as_ref().map(S::span);
             if role == Role::Agent {
                 cx.push(
-                    Diagnostic::error("first-server", span, format!("agent `{}` cannot be the init server", name.get_ref()))
+                    Diagnostic::error(Code::FirstServer, span, format!("agent `{}` cannot be the init server", name.get_ref()))
                         .label("only a server restores the datastore")
                         .help("set `init = true` on the server that has no `server:` entry in its config.yaml"),
                 );
@@ -1007,7 +1009,7 @@ fn nodes(
             Some(v) => {
                 cx.push(
                     Diagnostic::error(
-                        "names",
+                        Code::Names,
                         Some(v.span()),
                         "`node-name` is not a valid Kubernetes node name",
                     )
@@ -1033,15 +1035,17 @@ fn nodes(
     if ok && servers.is_empty() {
         let d = match spans.first() {
             None => Diagnostic::error(
-                "servers",
+                Code::Servers,
                 spec.cluster.as_ref().map(S::span),
                 "the plan lists no nodes",
             )
             .label("this cluster has no [[nodes]]"),
-            Some((_, role)) => {
-                Diagnostic::error("servers", Some(role.clone()), "the plan has no server node")
-                    .label("every node is an agent")
-            }
+            Some((_, role)) => Diagnostic::error(
+                Code::Servers,
+                Some(role.clone()),
+                "the plan has no server node",
+            )
+            .label("every node is an agent"),
         };
         cx.push(d.help(
             "list every host as [[nodes]] with `name` and `role`; at least one has `role = \"server\"`",
@@ -1057,7 +1061,7 @@ fn nodes(
             0 => {
                 let first = out.iter().position(|n| n.role == Role::Server);
                 cx.push(
-                    Diagnostic::error("first-server", first.map(|i| spans[i].0.clone()), "no server has `init = true`: rewind cannot tell where cluster-reset runs")
+                    Diagnostic::error(Code::FirstServer, first.map(|i| spans[i].0.clone()), "no server has `init = true`: rewind cannot tell where cluster-reset runs")
                         .label(format!("{} server{}, none with `init = true`", servers.len(), if servers.len() == 1 { "" } else { "s" }))
                         .help(format!(
                             "set `init = true` on the server whose config.yaml has no `server:` entry; candidates: {}",
@@ -1072,7 +1076,7 @@ fn nodes(
                 let first_line = first_span.as_ref().map_or(1, |s| cx.line(s.start));
                 for (_, span) in init_spans.iter().skip(1) {
                     cx.push(
-                        Diagnostic::error("first-server", span.clone(), format!("{} servers have `init = true` ({})", names.len(), names.join(", ")))
+                        Diagnostic::error(Code::FirstServer, span.clone(), format!("{} servers have `init = true` ({})", names.len(), names.join(", ")))
                             .label(format!("another `init = true`; `{first_name}` has one on line {first_line}"))
                             .help("exactly one server restores the snapshot: keep `init = true` only on the one whose config.yaml has no `server:` entry"),
                     );
@@ -1096,7 +1100,7 @@ fn nodes(
                     format!("{} nodes", out.len())
                 };
                 cx.push(
-                    Diagnostic::error("sqlite-single", Some(span), format!("a SQLite cluster has exactly one node, a server; this plan has {count}"))
+                    Diagnostic::error(Code::SqliteSingle, Some(span), format!("a SQLite cluster has exactly one node, a server; this plan has {count}"))
                         .label(label)
                         .help("SQLite (kine) cannot run HA: list only the one server, or set the real datastore kind"),
                 );
