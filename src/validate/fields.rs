@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use crate::choice::Choice;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::spec::S;
 
@@ -238,18 +239,13 @@ impl Ctx {
         None
     }
 
-    /// One of a fixed set of words.
-    pub fn one_of(
-        &mut self,
-        value: &S<String>,
-        key: &str,
-        allowed: &[&'static str],
-    ) -> Option<&'static str> {
-        let v = value.get_ref();
-        if let Some(found) = allowed.iter().find(|a| **a == v) {
+    /// One of the words of `C` (rule `fields`), listing them all when the
+    /// value is none of them.
+    pub fn one_of<C: Choice>(&mut self, value: &S<String>, key: &str) -> Option<C> {
+        if let Some(found) = C::parse(value.get_ref()) {
             return Some(found);
         }
-        let list = allowed
+        let list = C::NAMES
             .iter()
             .map(|a| format!("\"{a}\""))
             .collect::<Vec<_>>()

@@ -14,6 +14,7 @@ mod text;
 
 use sha2::{Digest, Sha256};
 
+use crate::choice::Distribution;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Kind, Model};
 use crate::source::SourceFile;
@@ -106,14 +107,14 @@ fn validate_with(
             }
         });
     let distribution = match &c.distribution {
-        None => Some("rke2"),
-        Some(d) => cx.one_of(d, "cluster.distribution", &["rke2", "rke1"]),
+        None => Some(Distribution::default()),
+        Some(d) => cx.one_of(d, "cluster.distribution"),
     };
     let mut checked = Vec::new();
     let mut warnings = Vec::new();
     let kind = match distribution {
-        Some("rke1") => rke1::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke1),
-        Some(_) => rke2::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke2),
+        Some(Distribution::Rke1) => rke1::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke1),
+        Some(Distribution::Rke2) => rke2::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke2),
         None => None,
     };
     for d in cx.diags.iter().filter(|d| !d.is_error()) {

@@ -16,15 +16,13 @@ use std::ops::Range;
 use super::TargetOverride;
 use super::fields::{Ctx, is_dns_label, is_hostname};
 use super::rke2::s3_of;
+use crate::choice::{Deployment, Rke1Role};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Recovery, Rke1, Rke1Node, Rke1Snapshot, RkeTool, S3};
 use crate::spec::{S, S3Spec, Spec};
 use crate::version::RancherVersion;
 
 const VERSION_HELP: &str = "Rancher versions look like `v2.4.5`: the tag of the rancher/rancher image (`kubectl -n cattle-system get deploy -o wide` shows it)";
-
-/// The three RKE1 roles.
-const ROLES: [&str; 3] = ["controlplane", "etcd", "worker"];
 
 /// Validates a Rancher-on-RKE1 plan; `checked` receives the preconditions proved.
 pub(super) fn validate(
@@ -372,8 +370,8 @@ fn rke_tool(
         (None, None) => None,
     };
     let deployment = match &r.deployment {
-        Some(d) => cx.one_of(d, "rke.deployment", &["cattle", "rancher"]),
-        None => Some("cattle"),
+        Some(d) => cx.one_of(d, "rke.deployment"),
+        None => Some(Deployment::default()),
     };
     let container = match &r.container {
         Some(c) if is_dns_label(c.get_ref()) => Some(c.get_ref().clone()),
@@ -386,12 +384,9 @@ fn rke_tool(
             None
         }
         // The helm chart names both the deployment and its container `rancher`.
-        None => deployment.map(|d| {
-            if d == "rancher" {
-                "rancher".to_owned()
-            } else {
-                "cattle-server".to_owned()
-            }
+        None => deployment.map(|d| match d {
+            Deployment::Rancher => "rancher".to_owned(),
+            Deployment::Cattle => "cattle-server".to_owned(),
         }),
     };
     let (state, _) = derived?;
@@ -404,7 +399,7 @@ fn rke_tool(
         config: config?,
         state,
         kubeconfig: kubeconfig?,
-        deployment: deployment?.to_owned(),
+        deployment: deployment?.to_string(),
         container: container?,
         s3_backup: r.s3_backup.as_ref().is_some_and(|b| *b.get_ref()),
     })
@@ -727,14 +722,14 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
     if !ok {
         return None;
     }
-    let count = |role: &str| out.iter().filter(|n| n.has(role)).count();
-    let (etcd, cp) = (count("etcd"), count("controlplane"));
+    let count = |role: Rke1Role| out.iter().filter(|n| n.has(role)).count();
+    let (etcd, cp) = (count(Rke1Role::Etcd), count(Rke1Role::Controlplane));
     let mut missing = Vec::new();
     if etcd == 0 {
-        missing.push("etcd");
+        missing.push(Rke1Role::Etcd.as_str());
     }
     if cp == 0 {
-        missing.push("controlplane");
+        missing.push(Rke1Role::Controlplane.as_str());
     }
     if !missing.is_empty() {
         let span = spec.nodes.first().map(S::span).or(Some(0..0));
@@ -752,17 +747,17 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
         "names: {} node{} with unique addresses ({etcd} etcd, {cp} controlplane, {} worker)",
         out.len(),
         if out.len() == 1 { "" } else { "s" },
-        count("worker"),
+        count(Rke1Role::Worker),
     ));
     Some(out)
 }
 
-fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<Rke1Role>> {
+    let mut out: Vec<Rke1Role> = Vec::new();
     let mut ok = true;
     for role in r.get_ref() {
-        match cx.one_of(role, "nodes.roles", &ROLES) {
-            Some(v) if out.iter().any(|o| o == v) => {
+        match cx.one_of::<Rke1Role>(role, "nodes.roles") {
+            Some(v) if out.contains(&v) => {
                 cx.push(
                     Diagnostic::error(
                         Code::Fields,
@@ -773,7 +768,7 @@ fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<String>> {
                 );
                 ok = false;
             }
-            Some(v) => out.push(v.to_owned()),
+            Some(v) => out.push(v),
             None => ok = false,
         }
     }
@@ -784,9 +779,9 @@ fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<String>> {
         );
         ok = false;
     }
-    // Plan order is kept in the model; the canonical order keeps scripts
-    // identical for `["etcd", "worker"]` and `["worker", "etcd"]`.
-    out.sort_by_key(|r| ROLES.iter().position(|x| x == r));
+    // The model keeps the canonical order (Rke1Role's), not the plan's, so
+    // scripts are identical for `["etcd", "worker"]` and `["worker", "etcd"]`.
+    out.sort_unstable();
     ok.then_some(out)
 }
 
@@ -837,7 +832,7 @@ fn recovery(
             );
             ok = false;
         }
-        Some(n) if !n.has("etcd") => {
+        Some(n) if !n.has(Rke1Role::Etcd) => {
             cx.push(
                 Diagnostic::error(
                     Code::Recovery,
@@ -934,7 +929,7 @@ roles = ["worker", "etcd", "controlplane"]
             (r.rke.deployment.as_str(), r.rke.container.as_str()),
             ("cattle", "cattle-server")
         );
-        assert_eq!(r.nodes[1].roles, ["controlplane", "etcd", "worker"]);
+        assert_eq!(r.nodes[1].roles, crate::choice::Rke1Role::ALL);
         assert_eq!(r.nodes[1].folder(), "rancher-2");
         assert_eq!(r.nodes[0].folder(), "1.1.1.1");
         assert!(r.recovery.is_none());

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use super::TargetOverride;
 use super::fields::{Ctx, is_duration, is_hostname};
+use crate::choice::{Arch, DatastoreKind, InstallSource};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{
     Datastore, Drain, ExternalDb, Install, InstallMethod, Rke2, Rke2Node, Role, S3, Snapshot,
@@ -100,16 +101,8 @@ pub(super) fn validate(
         None => Some("/var/lib/rancher/rke2".to_owned()),
     };
     let install_method = match &c.install_method {
-        None => Some(InstallMethod::Tar),
-        Some(m) => cx
-            .one_of(m, "cluster.install-method", &["tar", "rpm"])
-            .map(|m| {
-                if m == "rpm" {
-                    InstallMethod::Rpm
-                } else {
-                    InstallMethod::Tar
-                }
-            }),
+        None => Some(InstallMethod::default()),
+        Some(m) => cx.one_of(m, "cluster.install-method"),
     };
 
     // --- token
@@ -165,7 +158,11 @@ pub(super) fn validate(
     };
 
     // --- install
-    let install = install(spec, cx, c.install_method.as_ref(), checked);
+    let rpm = c
+        .install_method
+        .as_ref()
+        .filter(|_| install_method == Some(InstallMethod::Rpm));
+    let install = install(spec, cx, rpm, checked);
 
     // --- drain
     let drain = match &spec.drain {
@@ -356,24 +353,28 @@ fn snapshot_outside_live_db(
         return;
     };
     let db = format!("{data_dir}/server/db");
-    let inside = match ds {
-        Datastore::Etcd => path.starts_with(&format!("{db}/etcd/")),
-        Datastore::Sqlite => [".db", ".db-wal", ".db-shm"]
-            .iter()
-            .any(|ext| *path == format!("{db}/state{ext}")),
-        Datastore::Postgres(_) | Datastore::Mysql(_) => false,
+    // The live database and where to keep the backup instead, when the
+    // backup is inside it.
+    let (live, keep) = match ds {
+        Datastore::Etcd if path.starts_with(&format!("{db}/etcd/")) => {
+            (format!("{db}/etcd"), format!("{db}/snapshots/"))
+        }
+        Datastore::Sqlite
+            if [".db", ".db-wal", ".db-shm"]
+                .iter()
+                .any(|ext| *path == format!("{db}/state{ext}")) =>
+        {
+            (format!("{db}/state.db"), "/root/rke2-backup/".to_owned())
+        }
+        // An external database lives on its own server.
+        Datastore::Etcd | Datastore::Sqlite | Datastore::Postgres(_) | Datastore::Mysql(_) => {
+            return;
+        }
     };
-    if !inside {
-        return;
-    }
     let span = spec
         .snapshot
         .as_ref()
         .and_then(|s| s.get_ref().path.as_ref().map(S::span));
-    let (live, keep) = match ds {
-        Datastore::Etcd => (format!("{db}/etcd"), format!("{db}/snapshots/")),
-        _ => (format!("{db}/state.db"), "/root/rke2-backup/".to_owned()),
-    };
     cx.push(
         Diagnostic::error(
             Code::Paths,
@@ -523,42 +524,15 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
     let dspan = Some(ds.span());
     let d = ds.get_ref();
     let kind = match &d.kind {
-        None => "etcd",
-        Some(k) => cx.one_of(
-            k,
-            "datastore.kind",
-            &["etcd", "sqlite", "postgres", "mysql"],
-        )?,
+        None => DatastoreKind::default(),
+        Some(k) => cx.one_of(k, "datastore.kind")?,
     };
-    let external_keys = [
-        (d.host.as_ref().map(S::span), "host"),
-        (d.port.as_ref().map(S::span), "port"),
-        (d.database.as_ref().map(S::span), "database"),
-        (d.user.as_ref().map(S::span), "user"),
-        (d.restore_on.as_ref().map(S::span), "restore-on"),
-    ];
-    if matches!(kind, "etcd" | "sqlite") {
-        for (span, key) in external_keys {
-            if let Some(span) = span {
-                cx.push(
-                    Diagnostic::error(
-                        Code::DatastoreFields,
-                        Some(span),
-                        format!("`datastore.{key}` applies only to postgres and mysql"),
-                    )
-                    .label(format!("the datastore is {kind}"))
-                    .help(format!(
-                        "remove it: a {kind} datastore lives on the servers"
-                    )),
-                );
-            }
-        }
-        return Some(if kind == "etcd" {
-            Datastore::Etcd
-        } else {
-            Datastore::Sqlite
-        });
-    }
+    let external: fn(ExternalDb) -> Datastore = match kind {
+        DatastoreKind::Etcd => return Some(embedded(cx, d, kind, Datastore::Etcd)),
+        DatastoreKind::Sqlite => return Some(embedded(cx, d, kind, Datastore::Sqlite)),
+        DatastoreKind::Postgres => Datastore::Postgres,
+        DatastoreKind::Mysql => Datastore::Mysql,
+    };
     let host = match &d.host {
         Some(h) if h.get_ref().contains("://") => {
             cx.push(
@@ -637,11 +611,40 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
         user: user?,
         restore_on: restore_on?,
     };
-    Some(if kind == "postgres" {
-        Datastore::Postgres(db)
-    } else {
-        Datastore::Mysql(db)
-    })
+    Some(external(db))
+}
+
+/// An embedded datastore (`kind`, giving `datastore`): the external-database
+/// keys are errors, since it lives on the servers.
+fn embedded(
+    cx: &mut Ctx,
+    d: &crate::spec::DatastoreSpec,
+    kind: DatastoreKind,
+    datastore: Datastore,
+) -> Datastore {
+    let external_keys = [
+        (d.host.as_ref().map(S::span), "host"),
+        (d.port.as_ref().map(S::span), "port"),
+        (d.database.as_ref().map(S::span), "database"),
+        (d.user.as_ref().map(S::span), "user"),
+        (d.restore_on.as_ref().map(S::span), "restore-on"),
+    ];
+    for (span, key) in external_keys {
+        if let Some(span) = span {
+            cx.push(
+                Diagnostic::error(
+                    Code::DatastoreFields,
+                    Some(span),
+                    format!("`datastore.{key}` applies only to postgres and mysql"),
+                )
+                .label(format!("the datastore is {kind}"))
+                .help(format!(
+                    "remove it: a {kind} datastore lives on the servers"
+                )),
+            );
+        }
+    }
+    datastore
 }
 
 fn snapshot_of(
@@ -843,10 +846,11 @@ pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
     })
 }
 
+/// `[install]`; `rpm` is `cluster.install-method` when it is "rpm".
 fn install(
     spec: &Spec,
     cx: &mut Ctx,
-    method: Option<&S<String>>,
+    rpm: Option<&S<String>>,
     checked: &mut Vec<String>,
 ) -> Option<Install> {
     let Some(i) = &spec.install else {
@@ -855,14 +859,14 @@ fn install(
     let ispan = Some(i.span());
     let i = i.get_ref();
     let source = match &i.source {
-        None => "online",
-        Some(s) => cx.one_of(s, "install.source", &["online", "airgap"])?,
+        None => InstallSource::default(),
+        Some(s) => cx.one_of(s, "install.source")?,
     };
     let arch = match &i.arch {
-        None => Some("amd64"),
-        Some(a) => cx.one_of(a, "install.arch", &["amd64", "arm64", "s390x"]),
+        None => Some(Arch::default()),
+        Some(a) => cx.one_of::<Arch>(a, "install.arch"),
     };
-    if source == "online" {
+    if source == InstallSource::Online {
         if let Some(a) = &i.artifacts {
             cx.push(
                 Diagnostic::error(
@@ -879,7 +883,7 @@ fn install(
     // (rke2-facts.md §5.3); on an RPM host that mixes two installs, which
     // install.sh refuses and version checks then misread (peers-and-pain.md
     // §3 item 24).
-    if let (Some(m), Some(src)) = (method.filter(|m| m.get_ref() == "rpm"), &i.source) {
+    if let (Some(m), Some(src)) = (rpm, &i.source) {
         cx.push(
             Diagnostic::error(
                 Code::Airgap,
@@ -909,7 +913,7 @@ fn install(
     );
     Some(Install::Airgap {
         artifacts: artifacts?,
-        arch: arch?.to_owned(),
+        arch: arch?.to_string(),
     })
 }
 
@@ -942,7 +946,7 @@ fn nodes(
                 "nodes.role",
                 "add `role = \"server\"` or `role = \"agent\"`",
             )
-            .and_then(|r| cx.one_of(r, "nodes.role", &["server", "agent"]));
+            .and_then(|r| cx.one_of::<Role>(r, "nodes.role"));
         let role_span = node.role.as_ref().map(S::span);
         let (Some(name), Some(role), Some(role_span)) = (name, role, role_span) else {
             ok = false;
@@ -983,11 +987,6 @@ fn nodes(
             continue;
         }
         seen.insert(name.get_ref().clone(), name.span());
-        let role = if role == "server" {
-            Role::Server
-        } else {
-            Role::Agent
-        };
         let init = node.init.as_ref().is_some_and(|i| *i.get_ref());
         if init {
             let span = node.init.as_ref().map(S::span);
@@ -1109,7 +1108,12 @@ fn nodes(
                 checked.push(format!("sqlite-single: {} is the only node", out[0].name));
             }
         }
-        _ => {}
+        // Every other case: a rule above failed, or the datastore has no rule
+        // about the node list.
+        Some(
+            Datastore::Etcd | Datastore::Sqlite | Datastore::Postgres(_) | Datastore::Mysql(_),
+        )
+        | None => {}
     }
     if ok {
         checked.push(format!(
