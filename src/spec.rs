@@ -16,7 +16,6 @@ use toml::Spanned;
 use crate::choice::{
     Arch, DatastoreKind, Deployment, Distribution, InstallMethod, InstallSource, Rke1Role, Role,
 };
-use crate::diagnostic::Diagnostic;
 use crate::source::SourceFile;
 
 /// A value with the byte range it came from.
@@ -281,26 +280,23 @@ pub struct NodeSpec {
 }
 
 /// Parses plan text. A TOML or shape error (bad syntax, unknown key, wrong
-/// type) becomes one diagnostic (`syntax`, `unknown-key` or `type`) pointing
-/// at its span.
-#[allow(clippy::result_large_err)] // one diagnostic, returned once per plan
-pub fn parse(source: &SourceFile) -> Result<Spec, Diagnostic> {
+/// type) is returned as the reader gives it; `validate` turns it into the
+/// diagnostic an operator sees, so that wording stays with the rules.
+pub fn parse(source: &SourceFile) -> Result<Spec, toml::de::Error> {
     parse_inspecting(source, |_| {})
 }
 
 /// [`parse`], showing the parsed document (every value with its span) to
 /// `inspect` before it is turned into a [`Spec`]: rules about every string
 /// of the plan, whatever its key, run on it.
-#[allow(clippy::result_large_err)] // one diagnostic, returned once per plan
 pub fn parse_inspecting(
     source: &SourceFile,
     inspect: impl FnOnce(&toml::de::DeTable<'_>),
-) -> Result<Spec, Diagnostic> {
+) -> Result<Spec, toml::de::Error> {
     use serde::Deserialize as _;
-    let diagnostic = |e: &toml::de::Error| crate::validate::syntax_diagnostic(e, &source.text);
-    let root = toml::de::DeTable::parse(&source.text).map_err(|e| diagnostic(&e))?;
+    let root = toml::de::DeTable::parse(&source.text)?;
     inspect(root.get_ref());
-    Spec::deserialize(toml::de::Deserializer::from(root)).map_err(|e| diagnostic(&e))
+    Spec::deserialize(toml::de::Deserializer::from(root))
 }
 
 /// The largest plan rewind reads (16 MiB; a 5,000-node plan is about

@@ -21,7 +21,6 @@ use crate::source::SourceFile;
 use crate::spec::{self, Spec};
 
 pub use fields::{is_dns_label, is_hostname};
-pub(crate) use syntax::diagnostic as syntax_diagnostic;
 pub use text::{forbidden, mask_credentials};
 
 /// The result of checking a plan: the model (if no errors) and all findings.
@@ -48,9 +47,9 @@ pub fn check(source: &SourceFile, to: TargetOverride<'_>) -> Checked {
     let mut found = Vec::new();
     match spec::parse_inspecting(source, |root| text::values(root, &source.text, &mut found)) {
         Ok(spec) => validate_with(&spec, source, to, found),
-        Err(d) => Checked {
+        Err(e) => Checked {
             model: None,
-            diagnostics: vec![d],
+            diagnostics: vec![syntax::diagnostic(&e, &source.text)],
         },
     }
 }

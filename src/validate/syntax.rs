@@ -11,7 +11,7 @@ use crate::diagnostic::{Code, Diagnostic};
 /// start of the plan when the reader gives none: every rejection has a
 /// location). `text` is the plan, to mask the value of an unknown key whose
 /// name suggests a secret.
-pub(crate) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
+pub(super) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
     let message = e.message().trim_end();
     let span = Some(e.span().unwrap_or(0..0));
     if let Some(rest) = message.strip_prefix("unknown field ") {
