@@ -5,6 +5,7 @@
 //! finding is returned, errors and warnings together, each pointing at the
 //! TOML it is about. A model is returned only when there is no error.
 
+mod common;
 mod dbname;
 mod fields;
 mod rke1;

@@ -14,13 +14,25 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
 use super::TargetOverride;
+use super::common::{self, ObjectName, Relation, Words};
 use super::fields::{Ctx, is_dns_label, is_hostname};
-use super::rke2::s3_of;
-use crate::choice::{Deployment, Rke1Role};
+use crate::choice::{Deployment, Distribution, Rke1Role};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Recovery, Rke1, Rke1Node, Rke1Snapshot, RkeTool, S3};
 use crate::spec::{S, S3Spec, Spec};
 use crate::version::RancherVersion;
+
+/// Rancher's wording of the rules shared with RKE2.
+const WORDS: Words = Words {
+    version: "a Rancher version",
+    version_shape: "vMAJOR.MINOR.PATCH",
+    version_help: VERSION_HELP,
+    system: "Rancher",
+    minor_rule: "the snapshot must come from",
+    target: "the target",
+    patch_label: None,
+    unhashed_label: None,
+};
 
 const VERSION_HELP: &str = "Rancher versions look like `v2.4.5`: the tag of the rancher/rancher image (`kubectl -n cattle-system get deploy -o wide` shows it)";
 
@@ -127,18 +139,7 @@ pub(super) fn validate(
 }
 
 fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<RancherVersion> {
-    RancherVersion::parse(v.get_ref()).or_else(|| {
-        cx.push(
-            Diagnostic::error(
-                Code::Versions,
-                Some(v.span()),
-                format!("`{key}` is not a Rancher version"),
-            )
-            .label("expected vMAJOR.MINOR.PATCH")
-            .help(VERSION_HELP),
-        );
-        None
-    })
+    common::version(cx, &WORDS, v, key)
 }
 
 /// Rule `rancher-version` (warning): the procedure is the one Rancher
@@ -170,47 +171,37 @@ fn direction(
     target_span: Option<Range<usize>>,
     checked: &mut Vec<String>,
 ) {
-    if tgt > cur || (tgt == cur && !recovery) {
-        let help = if tgt == cur {
-            "a rollback after an upgrade goes to an older version; to rebuild the same version on a replaced node, add [recovery] (disaster recovery)"
-        } else {
-            "a rollback goes to an older version: check current-version against the image tag of the Rancher deployment"
-        };
-        cx.push(
-            Diagnostic::error(
-                Code::Direction,
-                target_span,
-                format!("target {tgt} is not older than current {cur}"),
-            )
-            .label(if tgt == cur {
-                "same version"
-            } else {
-                "newer than current"
-            })
-            .help(help),
-        );
-        return;
-    }
-    if tgt == cur {
-        checked.push(format!(
-            "direction: disaster recovery at the current version {cur}"
-        ));
-        return;
-    }
-    checked.push(format!("direction: {tgt} is older than {cur}"));
-    if cur.major == tgt.major && cur.minor > tgt.minor + 1 {
-        cx.push(
-            Diagnostic::warning(
-                Code::SkippedMinors,
-                target_span,
-                format!(
-                    "rolling back across {} minors ({cur} → {tgt})",
-                    cur.minor - tgt.minor
-                ),
-            )
-            .help("allowed, but everything written to Rancher since the snapshot is lost; make sure that is intended"),
-        );
-    }
+    let (label, help) = match Relation::of(cur, tgt) {
+        Relation::Older => {
+            common::older(cx, cur, tgt, target_span, checked, |d| {
+                d.help("allowed, but everything written to Rancher since the snapshot is lost; make sure that is intended")
+            });
+            return;
+        }
+        Relation::Same if recovery => {
+            checked.push(format!(
+                "direction: disaster recovery at the current version {cur}"
+            ));
+            return;
+        }
+        Relation::Same => (
+            "same version",
+            "a rollback after an upgrade goes to an older version; to rebuild the same version on a replaced node, add [recovery] (disaster recovery)",
+        ),
+        Relation::Newer => (
+            "newer than current",
+            "a rollback goes to an older version: check current-version against the image tag of the Rancher deployment",
+        ),
+    };
+    cx.push(
+        Diagnostic::error(
+            Code::Direction,
+            target_span,
+            format!("target {tgt} is not older than current {cur}"),
+        )
+        .label(label)
+        .help(help),
+    );
 }
 
 /// Keys of RKE2 plans, refused here with a pointer to what rke1 plans use.
@@ -285,14 +276,7 @@ fn reject_rke2_keys(spec: &Spec, cx: &mut Ctx) {
         }
     }
     for (span, key, help) in misplaced {
-        cx.push(
-            Diagnostic::error(
-                Code::Fields,
-                Some(span),
-                format!("`{key}` belongs to rke2 plans"),
-            )
-            .help(help),
-        );
+        common::misplaced(cx, Distribution::Rke2, span, key, help);
     }
 }
 
@@ -459,48 +443,19 @@ fn snapshot(
     );
     let taken = taken_on.and_then(|t| version(cx, t, "snapshot.taken-on"));
     if let (Some(t), Some(taken), Some(target)) = (taken_on, &taken, target) {
-        if taken.minor_line() != target.minor_line() {
-            cx.push(
-                Diagnostic::error(
-                    Code::SnapshotMinor,
-                    Some(t.span()),
-                    format!(
-                        "the snapshot was taken on {taken}, but the target is {target}: the snapshot must come from the target's minor ({}.{})",
-                        target.major, target.minor
-                    ),
-                )
-                .label(format!("taken on {}.{}", taken.major, taken.minor))
-                .help(format!(
-                    "restore a snapshot taken while Rancher ran v{}.{}.x, or set the target to the version this snapshot was taken on ({taken})",
-                    target.major, target.minor
-                )),
-            );
-        } else {
-            checked.push(format!(
-                "snapshot-minor: the snapshot was taken on {taken}, the target's minor"
-            ));
-            if taken > target {
-                cx.push(
-                    Diagnostic::warning(
-                        Code::SnapshotPatch,
-                        Some(t.span()),
-                        format!("the snapshot was taken on {taken}, newer than the target {target}"),
-                    )
-                    .help("the restored data comes from a newer patch release; roll back to the version the snapshot was taken on if you can"),
-                );
-            }
-        }
+        // The wording says "the target" whether it comes from the plan or
+        // from `--to`, so `--to` is not passed.
+        common::snapshot_minor(cx, &WORDS, t.span(), taken, target, None, checked);
     }
-    let sha256 = match &snap.sha256 {
-        Some(h) => cx.sha256(h, "snapshot.sha256").map(Some),
-        None => {
-            cx.push(
-                Diagnostic::warning(Code::Integrity, sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the snapshot file exists")
-                    .help("add `sha256 = \"…\"` with what `sha256sum /opt/rke/etcd-snapshots/<name>.zip` prints on the etcd node the restore uses"),
-            );
-            Some(None)
-        }
-    };
+    let sha256 = common::sha256(
+        cx,
+        &WORDS,
+        &snap.sha256,
+        "snapshot.sha256",
+        sspan.clone(),
+        "the snapshot file exists",
+        "add `sha256 = \"…\"` with what `sha256sum /opt/rke/etcd-snapshots/<name>.zip` prints on the etcd node the restore uses",
+    );
     if sha256.as_ref().is_some_and(Option::is_some) {
         checked.push(if recovery {
             "integrity: the snapshot's sha256 is checked on the new node before it is put in place"
@@ -528,7 +483,7 @@ fn snapshot(
         }
         (Some(_), Some(p), _) => {
             cx.push(
-                Diagnostic::error(Code::Paths, Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
+                common::path_and_s3(p)
                     .help("keep one: [snapshot.s3] to pull it with s3cmd, `path` for a copy already on the replacement node"),
             );
             (None, None)
@@ -546,8 +501,9 @@ fn snapshot(
     })
 }
 
-/// `[snapshot.s3]` for disaster recovery: `s3_of`, except that the object
-/// name may be left out and then is `<snapshot name>.zip`, what rke uploads.
+/// `[snapshot.s3]` for disaster recovery: the shared rules, except that the
+/// object name may be left out and then is `<snapshot name>.zip`, what rke
+/// uploads, and that s3cmd's settings live in its configuration file.
 fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S3> {
     let s = s3.get_ref();
     // s3cmd takes its TLS settings from its configuration file.
@@ -579,34 +535,7 @@ fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S
         );
         return None;
     }
-    if s.name.is_some() {
-        return s3_of(s3, cx);
-    }
-    let bucket = cx
-        .require(
-            &s.bucket,
-            Some(s3.span()),
-            "snapshot.s3.bucket",
-            "add `bucket = \"<bucket>\"`",
-        )
-        .and_then(|b| cx.plain(b, "snapshot.s3.bucket"));
-    let mut opt = |v: &Option<S<String>>, key: &str| match v {
-        None => Some(None),
-        Some(v) => cx.plain(v, key).map(Some),
-    };
-    let folder = opt(&s.folder, "snapshot.s3.folder");
-    let endpoint = opt(&s.endpoint, "snapshot.s3.endpoint");
-    let region = opt(&s.region, "snapshot.s3.region");
-    Some(S3 {
-        name: format!("{}.zip", snapshot?),
-        bucket: bucket?,
-        folder: folder?,
-        endpoint: endpoint?,
-        region: region?,
-        insecure: false,
-        skip_ssl_verify: false,
-        endpoint_ca: None,
-    })
+    common::s3(s3, cx, ObjectName::Snapshot(snapshot))
 }
 
 /// An address rke connects to: an IPv4 or IPv6 address, or a host name.

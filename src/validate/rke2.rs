@@ -4,17 +4,28 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::TargetOverride;
+use super::common::{self, ObjectName, Relation, Words};
 use super::fields::{Ctx, is_duration, is_hostname};
-use crate::choice::{Arch, DatastoreKind, InstallSource};
+use crate::choice::{Arch, DatastoreKind, Distribution, InstallSource};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{
-    Datastore, Drain, ExternalDb, Install, InstallMethod, Rke2, Rke2Node, Role, S3, Snapshot,
+    Datastore, Drain, ExternalDb, Install, InstallMethod, Rke2, Rke2Node, Role, Snapshot,
     SnapshotLocation, Token,
 };
 use crate::spec::{S, Spec};
 use crate::version::Rke2Version;
 
-const VERSION_HELP: &str = "RKE2 versions look like `v1.28.9+rke2r1` (`rke2 --version` prints it; release candidates: `v1.28.9-rc1+rke2r1`)";
+/// RKE2's wording of the rules shared with RKE1.
+const WORDS: Words = Words {
+    version: "an RKE2 version",
+    version_shape: "vMAJOR.MINOR.PATCH[-rcN]+rke2rN",
+    version_help: "RKE2 versions look like `v1.28.9+rke2r1` (`rke2 --version` prints it; release candidates: `v1.28.9-rc1+rke2r1`)",
+    system: "the cluster",
+    minor_rule: "a minor rollback needs a snapshot from",
+    target: "target-version",
+    patch_label: Some("a newer patch than the target"),
+    unhashed_label: Some("this table has no `sha256`"),
+};
 
 /// Validates an RKE2 plan; `checked` receives the preconditions proved.
 pub(super) fn validate(
@@ -128,21 +139,15 @@ pub(super) fn validate(
                     "add `file = \"/path/to/saved/token\"`",
                 )
                 .and_then(|f| cx.path(f, "token.file"));
-            let sha = match &t.sha256 {
-                Some(h) => cx.sha256(h, "token.sha256").map(Some),
-                None => {
-                    cx.push(
-                        Diagnostic::warning(
-                            Code::Integrity,
-                            tspan.clone(),
-                            "no `token.sha256`: the scripts can only check that the saved token is there, not that it is the one saved with the backup",
-                        )
-                        .label("this table has no `sha256`")
-                        .help("add `sha256 = \"…\"` with what `sha256sum TOKEN_FILE` printed when the token was saved"),
-                    );
-                    Some(None)
-                }
-            };
+            let sha = common::sha256(
+                cx,
+                &WORDS,
+                &t.sha256,
+                "token.sha256",
+                tspan.clone(),
+                "the saved token is there, not that it is the one saved with the backup",
+                "add `sha256 = \"…\"` with what `sha256sum TOKEN_FILE` printed when the token was saved",
+            );
             match (file, sha) {
                 (Some(file), Some(sha256)) => {
                     checked.push(if sha256.is_some() {
@@ -280,62 +285,52 @@ fn direction(
     current_span: Option<Range<usize>>,
     checked: &mut Vec<String>,
 ) {
-    if tgt >= cur {
-        let relation = if tgt == cur {
-            "the same as"
-        } else {
-            "newer than"
-        };
-        let d = if to.is_some() {
-            Diagnostic::error(
-                Code::Direction,
-                current_span,
-                format!("the target given by `--to {tgt}` is not older than current-version {cur}"),
-            )
-            .label(format!("`--to {tgt}` is {relation} this"))
-            .help(
-                "pass `--to` the older version to roll back to (the one the snapshot was taken on)",
-            )
-        } else if tgt == cur {
-            Diagnostic::error(
-                Code::Direction,
-                target_span,
-                format!("target {tgt} is the same as current {cur}: there is nothing to roll back"),
-            )
-            .label("same as current-version")
-            .help("set current-version to what `rke2 --version` prints on the upgraded nodes, and target-version to the version before the upgrade")
-        } else {
-            Diagnostic::error(
-                Code::Direction,
-                target_span,
-                format!("target {tgt} is newer than current {cur}: a rollback goes to an older version"),
-            )
-            .label("newer than current-version")
-            .help("swap the two if they are reversed: current-version is what the nodes run now (`rke2 --version`), target-version the older one to go back to")
-        };
-        cx.push(d);
-        return;
-    }
-    checked.push(format!("direction: {tgt} is older than {cur}"));
-    if cur.major == tgt.major && cur.minor > tgt.minor + 1 {
-        let message = format!(
-            "rolling back across {} minors ({cur} → {tgt})",
-            cur.minor - tgt.minor
-        );
-        let d = match to {
-            Some(_) => {
-                Diagnostic::warning(Code::SkippedMinors, current_span, message).label(format!(
-                    "`--to {tgt}` skips {} between this and the target",
-                    skipped(cur, tgt)
-                ))
-            }
-            None => Diagnostic::warning(Code::SkippedMinors, target_span, message).label(format!(
-                "skips {} between this and current-version",
-                skipped(cur, tgt)
-            )),
-        };
-        cx.push(d.help("allowed, but everything written to the cluster since the snapshot was taken is lost; make sure that is intended"));
-    }
+    let relation = match Relation::of(cur, tgt) {
+        Relation::Older => {
+            let span = if to.is_some() {
+                current_span
+            } else {
+                target_span
+            };
+            common::older(cx, cur, tgt, span, checked, |d| {
+                let skipped = common::minors_between(cur, tgt);
+                let label = match to {
+                    Some(_) => format!("`--to {tgt}` skips {skipped} between this and the target"),
+                    None => format!("skips {skipped} between this and current-version"),
+                };
+                d.label(label).help("allowed, but everything written to the cluster since the snapshot was taken is lost; make sure that is intended")
+            });
+            return;
+        }
+        Relation::Same => "the same as",
+        Relation::Newer => "newer than",
+    };
+    let d = if to.is_some() {
+        Diagnostic::error(
+            Code::Direction,
+            current_span,
+            format!("the target given by `--to {tgt}` is not older than current-version {cur}"),
+        )
+        .label(format!("`--to {tgt}` is {relation} this"))
+        .help("pass `--to` the older version to roll back to (the one the snapshot was taken on)")
+    } else if tgt == cur {
+        Diagnostic::error(
+            Code::Direction,
+            target_span,
+            format!("target {tgt} is the same as current {cur}: there is nothing to roll back"),
+        )
+        .label("same as current-version")
+        .help("set current-version to what `rke2 --version` prints on the upgraded nodes, and target-version to the version before the upgrade")
+    } else {
+        Diagnostic::error(
+            Code::Direction,
+            target_span,
+            format!("target {tgt} is newer than current {cur}: a rollback goes to an older version"),
+        )
+        .label("newer than current-version")
+        .help("swap the two if they are reversed: current-version is what the nodes run now (`rke2 --version`), target-version the older one to go back to")
+    };
+    cx.push(d);
 }
 
 /// Rule `paths`: the backup must not live where the restore moves the live
@@ -390,34 +385,8 @@ fn snapshot_outside_live_db(
     );
 }
 
-/// "1 minor (1.29)" / "2 minors (1.29 to 1.30)": the minors strictly between.
-fn skipped(cur: &Rke2Version, tgt: &Rke2Version) -> String {
-    let (first, last) = (tgt.minor + 1, cur.minor - 1);
-    if first == last {
-        format!("1 minor ({}.{first})", tgt.major)
-    } else {
-        format!(
-            "{} minors ({}.{first} to {}.{last})",
-            last - first + 1,
-            tgt.major,
-            tgt.major
-        )
-    }
-}
-
 fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<Rke2Version> {
-    Rke2Version::parse(v.get_ref()).or_else(|| {
-        cx.push(
-            Diagnostic::error(
-                Code::Versions,
-                Some(v.span()),
-                format!("`{key}` is not an RKE2 version"),
-            )
-            .label("expected vMAJOR.MINOR.PATCH[-rcN]+rke2rN")
-            .help(VERSION_HELP),
-        );
-        None
-    })
+    common::version(cx, &WORDS, v, key)
 }
 
 fn reject_rke1_keys(spec: &Spec, cx: &mut Ctx) {
@@ -449,9 +418,12 @@ fn reject_rke1_keys(spec: &Spec, cx: &mut Ctx) {
         }
     }
     for (span, key) in misplaced {
-        cx.push(
-            Diagnostic::error(Code::Fields, Some(span), format!("`{key}` belongs to rke1 plans"))
-                .help("remove it, or set `distribution = \"rke1\"` in [cluster] if this is a Rancher-on-RKE1 plan"),
+        common::misplaced(
+            cx,
+            Distribution::Rke1,
+            span,
+            key,
+            "remove it, or set `distribution = \"rke1\"` in [cluster] if this is a Rancher-on-RKE1 plan",
         );
     }
 }
@@ -660,64 +632,17 @@ fn snapshot_of(
     let taken_on = cx.require(&snap.taken_on, sspan.clone(), "snapshot.taken-on", "add `taken-on = \"v1.28.9+rke2r1\"`: the version the cluster ran when the backup was taken");
     let taken = taken_on.and_then(|t| version(cx, t, "snapshot.taken-on"));
     if let (Some(t), Some(taken), Some(target)) = (taken_on, &taken, target) {
-        if taken.minor_line() != target.minor_line() {
-            let (label, set_target) = match to {
-                Some(_) => (
-                    format!(
-                        "taken on {}.{}; `--to` asks for {target}",
-                        taken.major, taken.minor
-                    ),
-                    format!("pass `--to {taken}`"),
-                ),
-                None => (
-                    format!("taken on {}.{}", taken.major, taken.minor),
-                    format!(
-                        "set target-version to the version this snapshot was taken on ({taken})"
-                    ),
-                ),
-            };
-            let d = Diagnostic::error(
-                Code::SnapshotMinor,
-                Some(t.span()),
-                format!(
-                    "the snapshot was taken on {taken}, but the target is {target}: a minor rollback needs a snapshot from the target's minor ({}.{})",
-                    target.major, target.minor
-                ),
-            )
-            .label(label)
-            .help(format!(
-                "restore a snapshot taken while the cluster ran v{}.{}.x, or {set_target}",
-                target.major, target.minor
-            ));
-            cx.push(d);
-        } else {
-            checked.push(format!(
-                "snapshot-minor: the snapshot was taken on {taken}, the target's minor"
-            ));
-            if taken > target {
-                cx.push(
-                    Diagnostic::warning(
-                        Code::SnapshotPatch,
-                        Some(t.span()),
-                        format!("the snapshot was taken on {taken}, newer than the target {target}"),
-                    )
-                    .label("a newer patch than the target")
-                    .help("the restored data comes from a newer patch release; roll back to the version the snapshot was taken on if you can"),
-                );
-            }
-        }
+        common::snapshot_minor(cx, &WORDS, t.span(), taken, target, to, checked);
     }
-    let sha256 = match &snap.sha256 {
-        Some(h) => cx.sha256(h, "snapshot.sha256").map(Some),
-        None => {
-            cx.push(
-                Diagnostic::warning(Code::Integrity, sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the file exists")
-                    .label("this table has no `sha256`")
-                    .help("add `sha256 = \"…\"` with what `sha256sum SNAPSHOT` printed when the backup was made"),
-            );
-            Some(None)
-        }
-    };
+    let sha256 = common::sha256(
+        cx,
+        &WORDS,
+        &snap.sha256,
+        "snapshot.sha256",
+        sspan.clone(),
+        "the file exists",
+        "add `sha256 = \"…\"` with what `sha256sum SNAPSHOT` printed when the backup was made",
+    );
     if sha256.as_ref().is_some_and(Option::is_some) {
         checked
             .push("integrity: the snapshot's sha256 is checked before anything is stopped".into());
@@ -737,13 +662,14 @@ fn snapshot_of(
                 );
                 None
             } else {
-                s3_of(s3, cx).map(SnapshotLocation::S3)
+                common::s3(s3, cx, ObjectName::Required).map(SnapshotLocation::S3)
             }
         }
         (Some(p), Some(s3)) => {
+            let line = cx.line(s3.span().start);
             cx.push(
-                Diagnostic::error(Code::Paths, Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
-                    .label(format!("and [snapshot.s3] on line {}", cx.line(s3.span().start)))
+                common::path_and_s3(p)
+                    .label(format!("and [snapshot.s3] on line {line}"))
                     .help("keep one: `path` for a file on the restoring host, [snapshot.s3] for an object in S3"),
             );
             None
@@ -767,82 +693,6 @@ fn snapshot_of(
         location: location?,
         taken_on: taken?.to_string(),
         sha256: sha256?,
-    })
-}
-
-/// `[snapshot.s3]` (shared with rke1 disaster recovery).
-pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
-    let span = Some(s3.span());
-    let s = s3.get_ref();
-    let name = cx
-        .require(
-            &s.name,
-            span.clone(),
-            "snapshot.s3.name",
-            "add `name = \"<snapshot file name>\"`",
-        )
-        .and_then(|n| cx.plain(n, "snapshot.s3.name"));
-    let bucket = cx
-        .require(
-            &s.bucket,
-            span,
-            "snapshot.s3.bucket",
-            "add `bucket = \"<bucket>\"`",
-        )
-        .and_then(|n| cx.plain(n, "snapshot.s3.bucket"));
-    let opt = |cx: &mut Ctx, v: &Option<S<String>>, key: &str| match v {
-        None => Some(None),
-        Some(v) => cx.plain(v, key).map(Some),
-    };
-    let folder = opt(cx, &s.folder, "snapshot.s3.folder");
-    let mut endpoint = opt(cx, &s.endpoint, "snapshot.s3.endpoint");
-    // RKE2's --etcd-s3-endpoint (and s3cmd's --host) take host[:port]; a
-    // scheme makes the restore fail only once the cluster is already down.
-    if let (Some(Some(e)), Some(v)) = (&endpoint, &s.endpoint)
-        && let Some((scheme, rest)) = e.split_once("://")
-    {
-        let host = rest.trim_end_matches('/');
-        cx.push(
-            Diagnostic::error(
-                Code::Fields,
-                Some(v.span()),
-                "`snapshot.s3.endpoint` is a host[:port], not a URL",
-            )
-            .label(format!("remove `{scheme}://`"))
-            .help(format!(
-                "write `endpoint = \"{host}\"`: RKE2 takes the host and port only"
-            )),
-        );
-        endpoint = None;
-    }
-    let region = opt(cx, &s.region, "snapshot.s3.region");
-    if let Some(n) = &name
-        && n.contains('/')
-    {
-        cx.push(
-            Diagnostic::error(
-                Code::Fields,
-                s.name.as_ref().map(S::span),
-                "`snapshot.s3.name` is a file name, not a path",
-            )
-            .help("put the folder part in `folder`"),
-        );
-        return None;
-    }
-    let endpoint_ca = match &s.endpoint_ca {
-        None => Some(None),
-        Some(v) => cx.path(v, "snapshot.s3.endpoint-ca").map(Some),
-    };
-    let flag = |v: &Option<S<bool>>| v.as_ref().is_some_and(|b| *b.get_ref());
-    Some(S3 {
-        name: name?,
-        bucket: bucket?,
-        folder: folder?,
-        endpoint: endpoint?,
-        region: region?,
-        insecure: flag(&s.insecure),
-        skip_ssl_verify: flag(&s.skip_ssl_verify),
-        endpoint_ca: endpoint_ca?,
     })
 }
 
