@@ -3,7 +3,10 @@
 //! `man` for the people who review and audit bundles.
 
 use camino::Utf8PathBuf;
+use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::choice::DatastoreKind;
 
 /// Compile an RKE2 (or Rancher-on-RKE1) rollback plan into per-host shell scripts.
 #[derive(Debug, Parser)]
@@ -171,15 +174,21 @@ pub enum DiffFormat {
     Markdown,
 }
 
-/// `init --datastore`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum InitDatastore {
-    /// Embedded etcd.
-    Etcd,
-    /// SQLite (a single server).
-    Sqlite,
-    /// External PostgreSQL.
-    Postgres,
-    /// External MySQL or MariaDB.
-    Mysql,
+/// `init --datastore`: the plan's `datastore.kind`, by the same words.
+pub type InitDatastore = DatastoreKind;
+
+impl ValueEnum for DatastoreKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            Self::Etcd => "Embedded etcd",
+            Self::Sqlite => "SQLite (a single server)",
+            Self::Postgres => "External PostgreSQL",
+            Self::Mysql => "External MySQL or MariaDB",
+        };
+        Some(PossibleValue::new(self.as_str()).help(help))
+    }
 }

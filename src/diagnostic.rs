@@ -5,7 +5,11 @@
 //! and the caller renders them all at once, as text (annotate-snippets, the
 //! renderer rustc itself uses) or as JSON for tools.
 
+mod code;
+
 use std::ops::Range;
+
+pub use code::Code;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde::Serialize;
@@ -27,8 +31,8 @@ pub enum Severity {
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
-    /// The rule's code (`snapshot-minor`, `first-server`, …), from PRODUCT.md §1.3.
-    pub code: &'static str,
+    /// The rule's code (`snapshot-minor`, `first-server`, …), listed in docs/plan-format.md.
+    pub code: Code,
     /// What is wrong, in one sentence.
     pub message: String,
     /// The byte range of the plan text this is about, if any.
@@ -44,11 +48,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error about `span`.
-    pub fn error(
-        code: &'static str,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(code: Code, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
             code,
@@ -61,11 +61,7 @@ impl Diagnostic {
     }
 
     /// A warning about `span`.
-    pub fn warning(
-        code: &'static str,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn warning(code: Code, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
             ..Self::error(code, span, message)
@@ -114,7 +110,7 @@ impl Diagnostic {
             .help
             .as_deref()
             .map(|h| visible(&crate::validate::mask_credentials(h)));
-        let title = level.primary_title(message.as_str()).id(self.code);
+        let title = level.primary_title(message.as_str()).id(self.code.as_str());
         let mut group = Group::with_title(title);
         // Only the lines of the span are handed to the renderer, numbered
         // from where they are: rendering costs the size of the span, not of
@@ -185,7 +181,15 @@ impl Diagnostic {
 /// Renders every diagnostic, errors first in source order, then a summary line.
 pub fn render_all(diags: &[Diagnostic], source: &SourceFile) -> String {
     let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
-    sorted.sort_by_key(|d| (d.severity, d.span.as_ref().map_or(0, |s| s.start), d.code));
+    // By the code's word, not its variant: the order operators see does not
+    // change when a code is added or the enum reordered.
+    sorted.sort_by_key(|d| {
+        (
+            d.severity,
+            d.span.as_ref().map_or(0, |s| s.start),
+            d.code.as_str(),
+        )
+    });
     let mut out = String::new();
     for d in &sorted {
         out.push_str(&d.render(source));

@@ -13,13 +13,11 @@
 
 use std::fmt;
 
+use crate::choice::DatastoreKind;
 use crate::templates;
 
 /// The start of every value the user must replace.
 pub const FILL: &str = "<FILL: ";
-
-/// The datastores `init` knows.
-pub const DATASTORES: &[&str] = &["etcd", "sqlite", "postgres", "mysql"];
 
 /// What RKE2 and K3s write in place of a secret in a node's annotations.
 pub const MASKED: &str = "********";
@@ -30,15 +28,13 @@ pub const STEPS: &str = "\n\
 2. Run `rewind check THIS-FILE`: it names every value still missing or wrong.\n\
 3. Run `rewind compile THIS-FILE --out DIR` and read DIR/README.md.\n";
 
-/// The starting plan for `datastore` (one of [`DATASTORES`]).
+/// The starting plan for `datastore` (a word of [`DatastoreKind`]).
 pub fn plan(datastore: &str, airgap: bool) -> String {
-    assert!(
-        DATASTORES.contains(&datastore),
-        "bug in rewind: unknown datastore {datastore}"
-    );
+    let datastore = DatastoreKind::parse(datastore)
+        .unwrap_or_else(|| panic!("bug in rewind: unknown datastore {datastore}"));
     templates::environment()
         .get_template("init.toml")
-        .and_then(|t| t.render(minijinja::context! { datastore, airgap }))
+        .and_then(|t| t.render(minijinja::context! { datastore => datastore.as_str(), airgap }))
         .unwrap_or_else(|e| panic!("bug in rewind: init template: {e:#}"))
 }
 
@@ -242,7 +238,7 @@ mod tests {
 
     #[test]
     fn every_variant_is_toml_with_markers() {
-        for ds in DATASTORES {
+        for ds in DatastoreKind::NAMES {
             for airgap in [false, true] {
                 let text = plan(ds, airgap);
                 assert!(text.contains(FILL), "{ds}");

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::choice::{Arch, DatastoreKind, Distribution, Role};
 use crate::init::{
     FILL, ImportError, Imported, MASKED, PlanText, STEPS, count as plural, file_name, markers,
 };
@@ -82,6 +83,15 @@ struct Node {
 }
 
 impl Node {
+    /// The plan's role for it, from its labels.
+    fn role(&self) -> Role {
+        if self.server {
+            Role::Server
+        } else {
+            Role::Agent
+        }
+    }
+
     fn read_args(&self) -> Option<&Args> {
         match &self.args {
             NodeArgs::Read(a) => Some(a),
@@ -338,7 +348,7 @@ fn node(file: &str, i: usize, item: &Value) -> Result<Node, ImportError> {
 /// The datastore the plan describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Datastore {
-    Known(&'static str),
+    Known(DatastoreKind),
     /// Some node has `--datastore-endpoint`, whose value (and so the kind)
     /// is masked.
     External,
@@ -434,12 +444,9 @@ fn facts<'a>(
         .collect();
     let datastore = match options.datastore {
         Some(ds) => {
-            let ds = crate::init::DATASTORES
-                .iter()
-                .copied()
-                .find(|d| *d == ds)
+            let ds = DatastoreKind::parse(ds)
                 .unwrap_or_else(|| panic!("bug in rewind: unknown datastore {ds}"));
-            if (ds == "etcd") != external.is_empty() {
+            if (ds == DatastoreKind::Etcd) != external.is_empty() {
                 notes.push(format!(
                     "--datastore {ds} was given, but {}",
                     if external.is_empty() {
@@ -451,7 +458,7 @@ fn facts<'a>(
             }
             Datastore::Known(ds)
         }
-        None if external.is_empty() => Datastore::Known("etcd"),
+        None if external.is_empty() => Datastore::Known(DatastoreKind::Etcd),
         None => Datastore::External,
     };
 
@@ -484,7 +491,7 @@ fn facts<'a>(
         .filter(|n| n.read_args().is_some_and(|a| a.server.is_none()))
         .map(|n| n.name.as_str())
         .collect();
-    let etcd = datastore == Datastore::Known("etcd");
+    let etcd = datastore == Datastore::Known(DatastoreKind::Etcd);
     let init: Option<&str> = (etcd && first.len() == 1 && unknown.is_empty()).then(|| first[0]);
     let candidates: Vec<&str> = if first.is_empty() && unknown.is_empty() {
         servers.iter().map(|n| n.name.as_str()).collect()
@@ -576,7 +583,7 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
     p.raw("[cluster]")
         .para("A DNS label; the operator types it to confirm every step that destroys data.")
         .fill("name", "cluster name, e.g. prod-east")
-        .string("distribution", "rke2");
+        .string("distribution", Distribution::Rke2.as_str());
     if versions.len() == 1 {
         p.para(&format!(
             "from kubectl get nodes: kubeletVersion of every node ({}).",
@@ -682,14 +689,14 @@ fn datastore(p: &mut PlanText, f: &Facts<'_>, options: Options<'_>, notes: &mut 
     // [datastore]
     p.raw("[datastore]");
     match datastore {
-        Datastore::Known("etcd") if options.datastore.is_none() => {
+        Datastore::Known(DatastoreKind::Etcd) if options.datastore.is_none() => {
             p.para("from kubectl get nodes: no server has --datastore-endpoint, so embedded etcd.")
-                .string("kind", "etcd");
+                .string("kind", DatastoreKind::Etcd.as_str());
         }
-        Datastore::Known(ds @ ("etcd" | "sqlite")) => {
-            p.para("from --datastore.").string("kind", ds);
+        Datastore::Known(ds @ (DatastoreKind::Etcd | DatastoreKind::Sqlite)) => {
+            p.para("from --datastore.").string("kind", ds.as_str());
         }
-        Datastore::Known(ds) => {
+        Datastore::Known(ds @ (DatastoreKind::Postgres | DatastoreKind::Mysql)) => {
             p.para("from --datastore.");
             external_fields(p, Some(ds));
         }
@@ -718,13 +725,9 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
     let Facts { servers, .. } = f;
     let (datastore, init) = (f.datastore, f.init);
     // [snapshot]
-    let kind = match datastore {
-        Datastore::Known(ds) => ds,
-        Datastore::External => "external",
-    };
     p.raw("[snapshot]");
-    match kind {
-        "etcd" => {
+    match datastore {
+        Datastore::Known(DatastoreKind::Etcd) => {
             let on = init.map_or_else(|| "the init server".to_owned(), str::to_owned);
             let example_host = init.unwrap_or("server-1");
             p.para(&format!(
@@ -737,13 +740,13 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
                 ),
             );
         }
-        "sqlite" => {
+        Datastore::Known(DatastoreKind::Sqlite) => {
             p.para(&format!(
                 "A copy of {data_dir}/server/db/state.db made BEFORE the upgrade, on the server."
             ))
             .fill("path", "copy of state.db, e.g. /root/rke2-backup/state.db");
         }
-        _ => {
+        Datastore::Known(DatastoreKind::Postgres | DatastoreKind::Mysql) | Datastore::External => {
             p.para("A `pg_dump -Fc` archive or a mysqldump file made BEFORE the upgrade, where the\nrestore runs.")
                 .fill("path", "the dump, e.g. /srv/backups/rke2-pre-upgrade.dump");
         }
@@ -754,7 +757,7 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
             "Recommended: `sha256sum` of the backup; every script that touches it checks it first.",
         )
         .raw("# sha256 = \"<64 hex digits>\"");
-    if kind == "etcd" {
+    if datastore == Datastore::Known(DatastoreKind::Etcd) {
         s3_hint(p, servers);
     }
     p.blank();
@@ -794,12 +797,16 @@ fn install(p: &mut PlanText, f: &Facts<'_>, airgap: bool, notes: &mut Vec<String
             .or_default()
             .push(&n.name);
     }
-    match arches.keys().copied().collect::<Vec<_>>().as_slice() {
-        [one @ ("amd64" | "arm64" | "s390x")] => {
+    let only = match arches.keys().copied().collect::<Vec<_>>().as_slice() {
+        [one] => Arch::parse(one),
+        _ => None,
+    };
+    match only {
+        Some(arch) => {
             p.para("from kubectl get nodes: status.nodeInfo.architecture of every node.")
-                .string("arch", one);
+                .string("arch", arch.as_str());
         }
-        _ => {
+        None => {
             let mut lines = vec![
                 "from kubectl get nodes: status.nodeInfo.architecture; a plan has one of amd64,\narm64 or s390x:".to_owned(),
             ];
@@ -950,7 +957,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
                     about.push(format!(
                         "NOTE: its {} says `{cmd}`, but its labels say {}",
                         a.key,
-                        if n.server { "server" } else { "agent" }
+                        n.role()
                     ));
                 }
                 match &a.server {
@@ -990,7 +997,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         p.comment(&about.join("\n"))
             .raw("[[nodes]]")
             .string("name", &n.name)
-            .string("role", if n.server { "server" } else { "agent" });
+            .string("role", n.role().as_str());
         if etcd && n.server {
             if init == Some(n.name.as_str()) {
                 p.para("from kubectl get nodes: the only server without --server: cluster-reset\nruns here and the snapshot above must be on it.")
@@ -1016,15 +1023,16 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
 }
 
 /// `host`, `port`, `database`, `user`, `restore-on` of an external database.
-fn external_fields(p: &mut PlanText, kind: Option<&str>) {
+fn external_fields(p: &mut PlanText, kind: Option<DatastoreKind>) {
     if let Some(kind) = kind {
-        p.string("kind", kind);
+        p.string("kind", kind.as_str());
     }
     p.fill("host", "database host");
     match kind {
-        Some("postgres") => p.raw("port = 5432"),
-        Some("mysql") => p.raw("port = 3306"),
-        _ => p.raw("# port = 5432                           # 3306 for mysql; the client's default when absent"),
+        Some(DatastoreKind::Postgres) => p.raw("port = 5432"),
+        Some(DatastoreKind::Mysql) => p.raw("port = 3306"),
+        // The kind is not known yet (or has no port): both defaults, commented.
+        Some(DatastoreKind::Etcd | DatastoreKind::Sqlite) | None => p.raw("# port = 5432                           # 3306 for mysql; the client's default when absent"),
     };
     p.fill("database", "database name")
         .fill("user", "database user")

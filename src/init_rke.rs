@@ -13,6 +13,7 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::choice::{Distribution, Rke1Role};
 use crate::init::{ImportError, Imported, MASKED, PlanText, STEPS, file_name, markers, toml_str};
 
 /// The part of an RKE cluster file rewind reads.
@@ -57,7 +58,6 @@ struct RkeNode {
     role: Option<Vec<String>>,
 }
 
-const ROLES: &[&str] = &["controlplane", "etcd", "worker"];
 const HELP_FILE: &str =
     "give the cluster file `rke up` was run with (e.g. rancher-cluster.yml), as it is";
 
@@ -113,7 +113,7 @@ struct Node {
     /// `hostname_override` as written, when it is not written as is.
     hostname_note: Option<String>,
     user: Option<String>,
-    roles: Vec<&'static str>,
+    roles: Vec<Rke1Role>,
 }
 
 /// A value rewind may write: one line, not empty, not a masked secret.
@@ -154,9 +154,9 @@ fn nodes(file: &str, cf: &ClusterFile) -> Result<Vec<Node>, ImportError> {
                 "give each node its roles, as rke needs them: controlplane, etcd and/or worker",
             ));
         };
-        let mut roles: Vec<&'static str> = Vec::new();
+        let mut roles: Vec<Rke1Role> = Vec::new();
         for r in role {
-            let Some(known) = ROLES.iter().copied().find(|k| *k == r.trim()) else {
+            let Some(known) = Rke1Role::parse(r.trim()) else {
                 return Err(err(
                     format!(
                         "node {address} has the role {}; RKE1 roles are controlplane, etcd and worker",
@@ -217,14 +217,14 @@ pub fn import(path: &str, text: &str) -> Result<Imported, ImportError> {
     let mut notes = Vec::new();
 
     let mut p = PlanText::new();
-    let count = |role: &str| nodes.iter().filter(|n| n.roles.contains(&role)).count();
+    let count = |role: Rke1Role| nodes.iter().filter(|n| n.roles.contains(&role)).count();
     p.para(&format!(
         "A rewind plan for Rancher HA on RKE1, imported by `rewind init --from-rke` from {source}: {} node{} ({} etcd, {} controlplane, {} worker).",
         nodes.len(),
         if nodes.len() == 1 { "" } else { "s" },
-        count("etcd"),
-        count("controlplane"),
-        count("worker"),
+        count(Rke1Role::Etcd),
+        count(Rke1Role::Controlplane),
+        count(Rke1Role::Worker),
     ))
     .comment(STEPS)
     .para(&format!(
@@ -251,7 +251,7 @@ pub fn import(path: &str, text: &str) -> Result<Imported, ImportError> {
                 .fill("name", "cluster name, e.g. rancher");
         }
     }
-    p.string("distribution", "rke1");
+    p.string("distribution", Distribution::Rke1.as_str());
     let mut version_note = String::from(
         "The Rancher version running now, after the failed upgrade (the image tag of\n\
          the Rancher deployment in cattle-system).",
@@ -370,13 +370,13 @@ pub fn import(path: &str, text: &str) -> Result<Imported, ImportError> {
             "roles = [{}]",
             n.roles
                 .iter()
-                .map(|r| toml_str(r))
+                .map(|r| toml_str(r.as_str()))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
     }
     let plan = p.finish();
-    if count("etcd") == 0 || count("controlplane") == 0 {
+    if count(Rke1Role::Etcd) == 0 || count(Rke1Role::Controlplane) == 0 {
         notes.push(
             "the cluster file has no etcd or no controlplane node; `rewind check` will refuse the plan"
                 .to_owned(),

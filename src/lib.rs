@@ -36,6 +36,7 @@ pub mod render;
 pub mod bundle;
 
 // What the stages pass along or share.
+pub mod choice;
 pub mod diagnostic;
 pub mod digest;
 pub mod escape;

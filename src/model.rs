@@ -3,6 +3,8 @@
 //! Types here carry no spans and no `Option`s that validation already
 //! resolved (defaults are applied), so the planner never re-checks input.
 
+use crate::choice::Rke1Role;
+pub use crate::choice::{InstallMethod, Role};
 use crate::version::{RancherVersion, Rke2Version};
 
 /// A validated plan, ready for the planner.
@@ -57,15 +59,6 @@ pub struct Rke2 {
     /// `rancher-managed = true`: Rancher provisions the cluster and its
     /// Kubernetes version in Rancher is set to the target.
     pub rancher_managed: bool,
-}
-
-/// Where rke2 and its scripts live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InstallMethod {
-    /// `/usr/local/bin` (tarball).
-    Tar,
-    /// `/usr/bin` (RPM packages).
-    Rpm,
 }
 
 /// The datastore kind.
@@ -155,7 +148,9 @@ pub enum Install {
     Airgap {
         /// Folder holding install.sh and the artifacts.
         artifacts: String,
-        /// amd64, arm64 or s390x.
+        /// amd64, arm64 or s390x: the word of a validated
+        /// [`crate::choice::Arch`], kept as text because scripts receive it
+        /// and artifacts are named by it (`rke2.linux-<arch>.tar.gz`).
         arch: String,
     },
 }
@@ -167,15 +162,6 @@ pub struct Drain {
     pub kubeconfig: Option<String>,
     /// kubectl duration, e.g. `10m`.
     pub timeout: String,
-}
-
-/// Server or agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Runs rke2-server.
-    Server,
-    /// Runs rke2-agent.
-    Agent,
 }
 
 /// An RKE2 node.
@@ -269,8 +255,8 @@ pub struct Rke1Node {
     pub hostname: Option<String>,
     /// SSH user, if the plan gives it (only printed in the nodes block).
     pub user: Option<String>,
-    /// controlplane / etcd / worker.
-    pub roles: Vec<String>,
+    /// controlplane / etcd / worker, each once, in [`Rke1Role`] order.
+    pub roles: Vec<Rke1Role>,
 }
 
 impl Rke1Node {
@@ -280,7 +266,7 @@ impl Rke1Node {
     }
 
     /// True if the node has the role.
-    pub fn has(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+    pub fn has(&self, role: Rke1Role) -> bool {
+        self.roles.contains(&role)
     }
 }

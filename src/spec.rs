@@ -3,7 +3,9 @@
 //! Every value that validation can reject is `Spanned`, so a diagnostic can
 //! point at it; unknown keys are refused by serde (`deny_unknown_fields`) with
 //! their position. Nothing here is checked beyond TOML types: `validate` turns
-//! a [`Spec`] into a `model::Model` and owns every rule. This module and the
+//! a [`Spec`] into a `model::Model` and owns every rule. Enum-valued fields
+//! stay strings here (validation reports an unknown word with the allowed
+//! list); their schema lists the words of [`crate::choice`]. This module and the
 //! bundle writer are the only ones that touch files (`load`).
 
 use camino::Utf8Path;
@@ -11,7 +13,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostic::Diagnostic;
+use crate::choice::{
+    Arch, DatastoreKind, Deployment, Distribution, InstallMethod, InstallSource, Rke1Role, Role,
+};
 use crate::source::SourceFile;
 
 /// A value with the byte range it came from.
@@ -64,7 +68,7 @@ pub struct ClusterSpec {
     #[schemars(with = "Option<String>", extend("pattern" = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     pub name: Option<S<String>>,
     /// "rke2" (default) or "rke1" (Rancher HA on RKE1).
-    #[schemars(with = "Option<String>", extend("enum" = ["rke2", "rke1"], "default" = "rke2"))]
+    #[schemars(with = "Option<String>", extend("enum" = Distribution::NAMES, "default" = Distribution::default()))]
     pub distribution: Option<S<String>>,
     /// What the nodes run now, after the failed upgrade (e.g. "v1.29.4+rke2r1").
     #[schemars(with = "Option<String>")]
@@ -76,7 +80,7 @@ pub struct ClusterSpec {
     #[schemars(with = "Option<String>", extend("default" = "/var/lib/rancher/rke2"))]
     pub data_dir: Option<S<String>>,
     /// "tar" (default) or "rpm": decides where rke2 and its scripts live.
-    #[schemars(with = "Option<String>", extend("enum" = ["tar", "rpm"], "default" = "tar"))]
+    #[schemars(with = "Option<String>", extend("enum" = InstallMethod::NAMES, "default" = InstallMethod::default()))]
     pub install_method: Option<S<String>>,
     /// RKE2: true when Rancher provisions this cluster (rancher-system-agent on its nodes) and its Kubernetes version in Rancher is set to the target; without it, a node with Rancher's agent is refused in preflight.
     #[schemars(with = "Option<bool>", extend("default" = false))]
@@ -89,7 +93,7 @@ pub struct ClusterSpec {
 #[allow(missing_docs)]
 pub struct DatastoreSpec {
     /// "etcd" (embedded, default), "sqlite", "postgres" or "mysql".
-    #[schemars(with = "Option<String>", extend("enum" = ["etcd", "sqlite", "postgres", "mysql"], "default" = "etcd"))]
+    #[schemars(with = "Option<String>", extend("enum" = DatastoreKind::NAMES, "default" = DatastoreKind::default()))]
     pub kind: Option<S<String>>,
     /// External database host (postgres, mysql).
     #[schemars(with = "Option<String>")]
@@ -180,13 +184,13 @@ pub struct TokenSpec {
 #[allow(missing_docs)]
 pub struct InstallSpec {
     /// "online" (default: the upstream install script) or "airgap" (artifacts already on every node).
-    #[schemars(with = "Option<String>", extend("enum" = ["online", "airgap"], "default" = "online"))]
+    #[schemars(with = "Option<String>", extend("enum" = InstallSource::NAMES, "default" = InstallSource::default()))]
     pub source: Option<S<String>>,
     /// Air-gap: folder with install.sh, the tarball, images and sha256sum-<arch>.txt of the target, same path on every node.
     #[schemars(with = "Option<String>")]
     pub artifacts: Option<S<String>>,
     /// "amd64" (default), "arm64" or "s390x".
-    #[schemars(with = "Option<String>", extend("enum" = ["amd64", "arm64", "s390x"], "default" = "amd64"))]
+    #[schemars(with = "Option<String>", extend("enum" = Arch::NAMES, "default" = Arch::default()))]
     pub arch: Option<S<String>>,
 }
 
@@ -221,7 +225,7 @@ pub struct RkeSpec {
     #[schemars(with = "Option<String>")]
     pub kubeconfig: Option<S<String>>,
     /// "cattle" (default) or "rancher" (helm-chart installs).
-    #[schemars(with = "Option<String>", extend("enum" = ["cattle", "rancher"], "default" = "cattle"))]
+    #[schemars(with = "Option<String>", extend("enum" = Deployment::NAMES, "default" = Deployment::default()))]
     pub deployment: Option<S<String>>,
     /// The container whose image is set (default cattle-server).
     #[schemars(with = "Option<String>")]
@@ -253,7 +257,7 @@ pub struct NodeSpec {
     #[schemars(with = "Option<String>")]
     pub name: Option<S<String>>,
     /// RKE2: "server" or "agent".
-    #[schemars(with = "Option<String>", extend("enum" = ["server", "agent"]))]
+    #[schemars(with = "Option<String>", extend("enum" = Role::NAMES))]
     pub role: Option<S<String>>,
     /// RKE2: the server with no `server:` entry in its config.yaml (cluster-reset runs here); exactly one for etcd.
     #[schemars(with = "Option<bool>")]
@@ -271,31 +275,28 @@ pub struct NodeSpec {
     #[schemars(with = "Option<String>")]
     pub user: Option<S<String>>,
     /// RKE1: "controlplane", "etcd" and/or "worker".
-    #[schemars(with = "Option<Vec<String>>", extend("items" = {"enum": ["controlplane", "etcd", "worker"]}))]
+    #[schemars(with = "Option<Vec<String>>", extend("items" = {"enum": Rke1Role::NAMES}))]
     pub roles: Option<S<Vec<S<String>>>>,
 }
 
 /// Parses plan text. A TOML or shape error (bad syntax, unknown key, wrong
-/// type) becomes one diagnostic (`syntax`, `unknown-key` or `type`) pointing
-/// at its span.
-#[allow(clippy::result_large_err)] // one diagnostic, returned once per plan
-pub fn parse(source: &SourceFile) -> Result<Spec, Diagnostic> {
+/// type) is returned as the reader gives it; `validate` turns it into the
+/// diagnostic an operator sees, so that wording stays with the rules.
+pub fn parse(source: &SourceFile) -> Result<Spec, toml::de::Error> {
     parse_inspecting(source, |_| {})
 }
 
 /// [`parse`], showing the parsed document (every value with its span) to
 /// `inspect` before it is turned into a [`Spec`]: rules about every string
 /// of the plan, whatever its key, run on it.
-#[allow(clippy::result_large_err)] // one diagnostic, returned once per plan
 pub fn parse_inspecting(
     source: &SourceFile,
     inspect: impl FnOnce(&toml::de::DeTable<'_>),
-) -> Result<Spec, Diagnostic> {
+) -> Result<Spec, toml::de::Error> {
     use serde::Deserialize as _;
-    let diagnostic = |e: &toml::de::Error| crate::validate::syntax_diagnostic(e, &source.text);
-    let root = toml::de::DeTable::parse(&source.text).map_err(|e| diagnostic(&e))?;
+    let root = toml::de::DeTable::parse(&source.text)?;
     inspect(root.get_ref());
-    Spec::deserialize(toml::de::Deserializer::from(root)).map_err(|e| diagnostic(&e))
+    Spec::deserialize(toml::de::Deserializer::from(root))
 }
 
 /// The largest plan rewind reads (16 MiB; a 5,000-node plan is about

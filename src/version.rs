@@ -1,5 +1,7 @@
 //! Version strings: RKE2 (`v1.28.9+rke2r1`, `v1.24.3-rc1+rke2r1`) and Rancher
-//! (`v2.4.5`), parsed into values that order the way releases do.
+//! (`v2.4.5`), parsed into values that order the way releases do. The
+//! [`Version`] trait is what validation's rules shared by both
+//! distributions need of either.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -31,6 +33,46 @@ pub struct RancherVersion {
     /// Patch.
     pub patch: u64,
     text: String,
+}
+
+/// What the rules shared by both distributions (direction, skipped
+/// minors, the snapshot's minor) need of a version, whichever product it
+/// numbers: parsing, release order, and the minor line.
+pub trait Version: Ord + fmt::Display + Sized {
+    /// Parses the product's version syntax.
+    fn parse(s: &str) -> Option<Self>;
+    /// `MAJOR`.
+    fn major(&self) -> u64;
+    /// `MINOR`.
+    fn minor(&self) -> u64;
+    /// `(MAJOR, MINOR)`: a snapshot restores only onto its own minor line.
+    fn minor_line(&self) -> (u64, u64) {
+        (self.major(), self.minor())
+    }
+}
+
+impl Version for Rke2Version {
+    fn parse(s: &str) -> Option<Self> {
+        Self::parse(s)
+    }
+    fn major(&self) -> u64 {
+        self.major
+    }
+    fn minor(&self) -> u64 {
+        self.minor
+    }
+}
+
+impl Version for RancherVersion {
+    fn parse(s: &str) -> Option<Self> {
+        Self::parse(s)
+    }
+    fn major(&self) -> u64 {
+        self.major
+    }
+    fn minor(&self) -> u64 {
+        self.minor
+    }
 }
 
 fn number(s: &str) -> Option<u64> {
@@ -76,11 +118,6 @@ impl Rke2Version {
         })
     }
 
-    /// `MAJOR.MINOR`, e.g. `1.28`.
-    pub fn minor_line(&self) -> (u64, u64) {
-        (self.major, self.minor)
-    }
-
     fn key(&self) -> (u64, u64, u64, u64, u64) {
         // A release candidate sorts before the release of the same patch.
         let rc = self.rc.map_or(u64::MAX, |r| r);
@@ -116,11 +153,6 @@ impl RancherVersion {
             patch,
             text: s.to_owned(),
         })
-    }
-
-    /// `MAJOR.MINOR`.
-    pub fn minor_line(&self) -> (u64, u64) {
-        (self.major, self.minor)
     }
 }
 

@@ -15,6 +15,7 @@
 
 use super::builder::{Builder, script};
 use super::{Aside, Func, Host, Op, Plan, Script, StepDoc};
+use crate::choice::Rke1Role;
 use crate::model::{Model, Recovery, Rke1, Rke1Node};
 
 /// Where rke keeps local snapshots on the etcd nodes (RKE documentation,
@@ -50,7 +51,7 @@ impl<'a> Ctx<'a> {
     fn new(r: &'a Rke1, suffix: &str) -> Self {
         let source = match &r.recovery {
             Some(rec) => r.nodes.iter().find(|n| n.address == rec.replacement),
-            None => r.nodes.iter().find(|n| n.has("etcd")),
+            None => r.nodes.iter().find(|n| n.has(Rke1Role::Etcd)),
         }
         .expect("validation guarantees an etcd node and the replacement");
         Self {
@@ -178,7 +179,7 @@ impl<'a> Ctx<'a> {
         K8S_CONTAINERS
             .iter()
             .copied()
-            .filter(|c| n.has("controlplane") || matches!(*c, "kubelet" | "kube-proxy"))
+            .filter(|c| n.has(Rke1Role::Controlplane) || matches!(*c, "kubelet" | "kube-proxy"))
             .collect()
     }
 }
@@ -204,7 +205,8 @@ fn nodes_block(r: &Rke1, rec: &Recovery) -> String {
         if let Some(u) = &n.user {
             out.push_str(&format!("    user: {}\n", crate::escape::yaml_scalar(u)));
         }
-        out.push_str(&format!("    role: [{}]\n", n.roles.join(", ")));
+        let roles: Vec<&str> = n.roles.iter().map(|r| r.as_str()).collect();
+        out.push_str(&format!("    role: [{}]\n", roles.join(", ")));
     }
     out.push_str(&format!(
         "#  - address: {}  # FAILED NODE: remove its entry (or comment it out like this)",
@@ -284,7 +286,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
             Op::new(Func::NeedTools, tools),
             Op::new(Func::NeedDocker, Vec::<String>::new()),
         ];
-        if n.has("etcd") {
+        if n.has(Rke1Role::Etcd) {
             pre.push(Op::new(Func::NeedNoContainers, [CHECKSUM_CONTAINER]));
         }
         if is_replacement {
@@ -292,7 +294,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
             if let Some(p) = &cx.r.snapshot.path {
                 pre.push(Op::new(Func::NeedFile, [p.as_str()]));
             }
-        } else if n.has("etcd") {
+        } else if n.has(Rke1Role::Etcd) {
             pre.push(cx.snapshot_check(n));
         }
         scripts.push(cx.node(n, pre, Vec::new()));
@@ -587,7 +589,7 @@ fn restart(b: &mut Builder, cx: &Ctx<'_>) {
             .map(|n| {
                 let k8s = Ctx::k8s_containers(n);
                 let mut need = k8s.clone();
-                if n.has("etcd") {
+                if n.has(Rke1Role::Etcd) {
                     need.push("etcd");
                 }
                 cx.node(

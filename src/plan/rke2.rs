@@ -130,7 +130,7 @@ impl<'a> Ctx<'a> {
                 Some(n) => Host::Node(n.clone()),
                 None => Host::Workstation,
             },
-            _ => Host::Node(self.init().name.clone()),
+            Datastore::Etcd | Datastore::Sqlite => Host::Node(self.init().name.clone()),
         }
     }
 
@@ -217,7 +217,7 @@ impl<'a> Ctx<'a> {
         let (db, postgres) = match &self.r.datastore {
             Datastore::Postgres(db) => (db, true),
             Datastore::Mysql(db) => (db, false),
-            _ => return None,
+            Datastore::Etcd | Datastore::Sqlite => return None,
         };
         let dump = self.snapshot_path()?.to_owned();
         let copy = external_copy_path(&dump, &db.database, &self.suffix, postgres);
@@ -330,7 +330,9 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
     if restore_host == Host::Workstation {
         let tools: &[&str] = match &cx.r.datastore {
             Datastore::Postgres(_) => &["pg_restore", "psql", "pg_dump"],
-            _ => &["mysql"],
+            Datastore::Mysql(_) => &["mysql"],
+            // Only an external database is restored from the workstation.
+            Datastore::Etcd | Datastore::Sqlite => &[],
         };
         let mut pre = vec![cx.tools(tools)];
         pre.extend(cx.snapshot_checks());
@@ -417,8 +419,9 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         (Datastore::Etcd, Some(p)) => what.push(format!("On {}: the snapshot `{p}` is there{}, its embedded sha256 trailer matches its content, there is room beside the etcd data, and config.yaml has no `server:` entry.", cx.init().name, if cx.r.snapshot.sha256.is_some() { ", its sha256 is the one in the plan" } else { "" })),
         (Datastore::Etcd, None) => what.push(format!("On {}: the S3 credentials are set (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; never written anywhere), and config.yaml has no `server:` entry.", cx.init().name)),
         (Datastore::Sqlite, Some(p)) => what.push(format!("On {}: the backup `{p}` is there, passes `PRAGMA integrity_check`, and there is room to copy it in.", cx.init().name)),
-        (_, Some(p)) => what.push(format!("On {}: the dump `{p}` is there, is complete, and the database client tools are installed.", restore_host.name())),
-        _ => {}
+        (Datastore::Postgres(_) | Datastore::Mysql(_), Some(p)) => what.push(format!("On {}: the dump `{p}` is there, is complete, and the database client tools are installed.", restore_host.name())),
+        // Only an etcd backup may be in S3: validation refuses the others.
+        (Datastore::Sqlite | Datastore::Postgres(_) | Datastore::Mysql(_), None) => {}
     }
     what.push(format!("On every node: the unit runs with the data dir `{}` (`data-dir:` in config.yaml or config.yaml.d, else RKE2_DATA_DIR in its environment files, else the default), and the data volumes (mounts at or under it, `/var/lib/rancher/rke2` and `/var/lib/kubelet`) are listed.", cx.r.data_dir));
     if cx.r.datastore == Datastore::Etcd && cx.servers().count() > 1 {
@@ -1330,7 +1333,7 @@ fn suspend_upgrades(b: &mut Builder, cx: &Ctx<'_>) {
             format!("as soon as {} is up", cx.init().name),
             "before workloads and the verify step",
         ),
-        _ => (
+        Datastore::Postgres(_) | Datastore::Mysql(_) => (
             "as soon as the servers are up".to_owned(),
             "before the agents start",
         ),

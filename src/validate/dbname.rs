@@ -4,7 +4,8 @@
 //! or that the server would quietly read as another name, is an error here.
 
 use super::fields::Ctx;
-use crate::diagnostic::Diagnostic;
+use crate::choice::DatastoreKind;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::spec::S;
 
 /// PostgreSQL keeps the first 63 bytes of a name (NAMEDATALEN - 1).
@@ -15,19 +16,20 @@ const MYSQL_MAX_CHARS: usize = 64;
 /// Checks the database name of a `postgres` or `mysql` datastore (`kind`);
 /// pushes an error and returns false when the name cannot be used.
 /// Emptiness and control characters (NUL included) are the `plain` rule's.
-pub(super) fn check(cx: &mut Ctx, value: &S<String>, kind: &str) -> bool {
+pub(super) fn check(cx: &mut Ctx, value: &S<String>, kind: DatastoreKind) -> bool {
     let name = value.get_ref();
-    let problem = if kind == "postgres" {
-        postgres(name)
-    } else {
-        mysql(name)
+    let problem = match kind {
+        DatastoreKind::Postgres => postgres(name),
+        DatastoreKind::Mysql => mysql(name),
+        // Embedded datastores have no database name.
+        DatastoreKind::Etcd | DatastoreKind::Sqlite => None,
     };
     match problem {
         None => true,
         Some((label, help)) => {
             cx.push(
                 Diagnostic::error(
-                    "datastore-fields",
+                    Code::DatastoreFields,
                     Some(value.span()),
                     format!(
                         "`datastore.database` is not a database name rewind can restore on {kind}"

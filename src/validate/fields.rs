@@ -3,7 +3,8 @@
 
 use std::ops::Range;
 
-use crate::diagnostic::Diagnostic;
+use crate::choice::Choice;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::spec::S;
 
 /// Collects diagnostics while validation walks the spec.
@@ -56,12 +57,16 @@ impl Ctx {
     ) -> Option<&'a S<T>> {
         if value.is_none() {
             self.push(
-                Diagnostic::error("required", parent, format!("missing required key `{key}`"))
-                    .label(format!(
-                        "this table has no `{}`",
-                        key.rsplit('.').next().unwrap_or(key)
-                    ))
-                    .help(help.to_owned()),
+                Diagnostic::error(
+                    Code::Required,
+                    parent,
+                    format!("missing required key `{key}`"),
+                )
+                .label(format!(
+                    "this table has no `{}`",
+                    key.rsplit('.').next().unwrap_or(key)
+                ))
+                .help(help.to_owned()),
             );
         }
         value.as_ref()
@@ -73,7 +78,7 @@ impl Ctx {
         let span = Some(value.span());
         if !v.starts_with('/') {
             self.push(
-                Diagnostic::error("paths", span, format!("`{key}` must be an absolute path"))
+                Diagnostic::error(Code::Paths, span, format!("`{key}` must be an absolute path"))
                     .label("not absolute")
                     .help("write the full path on the host, starting with `/`: scripts run from any directory"),
             );
@@ -89,7 +94,7 @@ impl Ctx {
             };
             self.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     span,
                     format!("`{key}` contains a control character (newline, tab, NUL, …)"),
                 )
@@ -100,8 +105,12 @@ impl Ctx {
         }
         if v.split('/').any(|c| c == "..") {
             self.push(
-                Diagnostic::error("paths", span, format!("`{key}` contains a `..` component"))
-                    .help("write the resolved path"),
+                Diagnostic::error(
+                    Code::Paths,
+                    span,
+                    format!("`{key}` contains a `..` component"),
+                )
+                .help("write the resolved path"),
             );
             return None;
         }
@@ -116,7 +125,7 @@ impl Ctx {
                 .collect();
             self.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     span,
                     format!("`{key}` is not a normal path (`//`, `/./` or a trailing `/.`)"),
                 )
@@ -128,7 +137,7 @@ impl Ctx {
         if v.len() >= PATH_MAX || v.split('/').any(|c| c.len() > NAME_MAX) {
             self.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     span,
                     format!("`{key}` is longer than a path can be"),
                 )
@@ -149,7 +158,7 @@ impl Ctx {
         if trimmed.is_empty() {
             self.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     Some(value.span()),
                     format!("`{key}` cannot be `/`"),
                 )
@@ -167,7 +176,7 @@ impl Ctx {
         if v.is_empty() || v.chars().any(char::is_control) {
             self.push(
                 Diagnostic::error(
-                    "fields",
+                    Code::Fields,
                     Some(value.span()),
                     format!("`{key}` must be a non-empty single-line value"),
                 )
@@ -182,9 +191,9 @@ impl Ctx {
         let host_port = key.ends_with(".endpoint") || key == "datastore.host";
         if host_port && !v.contains("://") && !is_host_port(v, key == "datastore.host") {
             let code = if key.starts_with("datastore.") {
-                "datastore-fields"
+                Code::DatastoreFields
             } else {
-                "fields"
+                Code::Fields
             };
             self.push(
                 Diagnostic::error(
@@ -200,7 +209,7 @@ impl Ctx {
         if key.ends_with("s3.name") && (v == "." || v == "..") {
             self.push(
                 Diagnostic::error(
-                    "fields",
+                    Code::Fields,
                     Some(value.span()),
                     format!("`{key}` cannot be `{v}`"),
                 )
@@ -220,7 +229,7 @@ impl Ctx {
         }
         self.push(
             Diagnostic::error(
-                "hashes",
+                Code::Hashes,
                 Some(value.span()),
                 format!("`{key}` is not a sha256"),
             )
@@ -230,25 +239,20 @@ impl Ctx {
         None
     }
 
-    /// One of a fixed set of words.
-    pub fn one_of(
-        &mut self,
-        value: &S<String>,
-        key: &str,
-        allowed: &[&'static str],
-    ) -> Option<&'static str> {
-        let v = value.get_ref();
-        if let Some(found) = allowed.iter().find(|a| **a == v) {
+    /// One of the words of `C` (rule `fields`), listing them all when the
+    /// value is none of them.
+    pub fn one_of<C: Choice>(&mut self, value: &S<String>, key: &str) -> Option<C> {
+        if let Some(found) = C::parse(value.get_ref()) {
             return Some(found);
         }
-        let list = allowed
+        let list = C::NAMES
             .iter()
             .map(|a| format!("\"{a}\""))
             .collect::<Vec<_>>()
             .join(", ");
         self.push(
             Diagnostic::error(
-                "fields",
+                Code::Fields,
                 Some(value.span()),
                 format!("`{key}` must be one of {list}"),
             )

@@ -5,6 +5,7 @@
 //! finding is returned, errors and warnings together, each pointing at the
 //! TOML it is about. A model is returned only when there is no error.
 
+mod common;
 mod dbname;
 mod fields;
 mod rke1;
@@ -12,14 +13,14 @@ mod rke2;
 mod syntax;
 mod text;
 
-use crate::diagnostic::Diagnostic;
+use crate::choice::Distribution;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::digest::sha256_hex;
 use crate::model::{Kind, Model};
 use crate::source::SourceFile;
 use crate::spec::{self, Spec};
 
 pub use fields::{is_dns_label, is_hostname};
-pub(crate) use syntax::diagnostic as syntax_diagnostic;
 pub use text::{forbidden, mask_credentials};
 
 /// The result of checking a plan: the model (if no errors) and all findings.
@@ -46,9 +47,9 @@ pub fn check(source: &SourceFile, to: TargetOverride<'_>) -> Checked {
     let mut found = Vec::new();
     match spec::parse_inspecting(source, |root| text::values(root, &source.text, &mut found)) {
         Ok(spec) => validate_with(&spec, source, to, found),
-        Err(d) => Checked {
+        Err(e) => Checked {
             model: None,
-            diagnostics: vec![d],
+            diagnostics: vec![syntax::diagnostic(&e, &source.text)],
         },
     }
 }
@@ -71,7 +72,7 @@ fn validate_with(
         && *format.get_ref() != 1
     {
         cx.push(
-            Diagnostic::error("format", Some(format.span()), "unsupported plan format")
+            Diagnostic::error(Code::Format, Some(format.span()), "unsupported plan format")
                 .label("only format 1 exists")
                 .help("write `format = 1` or leave the key out"),
         );
@@ -79,7 +80,7 @@ fn validate_with(
     let Some(cluster) = &spec.cluster else {
         cx.push(
             Diagnostic::error(
-                "required",
+                Code::Required,
                 Some(first_statement(&source.text)),
                 "the plan has no [cluster] table",
             )
@@ -97,7 +98,7 @@ fn validate_with(
                 Some(n.get_ref().clone())
             } else {
                 cx.push(
-                    Diagnostic::error("names", Some(n.span()), "cluster name is not a DNS label")
+                    Diagnostic::error(Code::Names, Some(n.span()), "cluster name is not a DNS label")
                         .label("expected [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
                         .help("use lowercase letters, digits and `-`; it names log files and folders on every host"),
                 );
@@ -105,14 +106,14 @@ fn validate_with(
             }
         });
     let distribution = match &c.distribution {
-        None => Some("rke2"),
-        Some(d) => cx.one_of(d, "cluster.distribution", &["rke2", "rke1"]),
+        None => Some(Distribution::default()),
+        Some(d) => cx.one_of(d, "cluster.distribution"),
     };
     let mut checked = Vec::new();
     let mut warnings = Vec::new();
     let kind = match distribution {
-        Some("rke1") => rke1::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke1),
-        Some(_) => rke2::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke2),
+        Some(Distribution::Rke1) => rke1::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke1),
+        Some(Distribution::Rke2) => rke2::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke2),
         None => None,
     };
     for d in cx.diags.iter().filter(|d| !d.is_error()) {
@@ -152,12 +153,12 @@ fn finish(mut cx: fields::Ctx, model: Option<Model>) -> Checked {
     let placeholders: Vec<std::ops::Range<usize>> = cx
         .diags
         .iter()
-        .filter(|d| d.code == "not-filled")
+        .filter(|d| d.code == Code::NotFilled)
         .filter_map(|d| d.span.clone())
         .collect();
     if !placeholders.is_empty() {
         cx.diags.retain(|d| {
-            d.code == "not-filled"
+            d.code == Code::NotFilled
                 || !d.span.as_ref().is_some_and(|s| {
                     placeholders
                         .iter()
@@ -178,7 +179,7 @@ fn hide_secrets(cx: fields::Ctx) -> Vec<Diagnostic> {
     let masks: Vec<std::ops::Range<usize>> = cx
         .diags
         .iter()
-        .filter(|d| d.code == "secrets")
+        .filter(|d| d.code == Code::Secrets)
         .filter_map(|d| d.mask.clone())
         .collect();
     if masks.is_empty() {

@@ -14,17 +14,27 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
 use super::TargetOverride;
+use super::common::{self, ObjectName, Relation, Words};
 use super::fields::{Ctx, is_dns_label, is_hostname};
-use super::rke2::s3_of;
-use crate::diagnostic::Diagnostic;
+use crate::choice::{Deployment, Distribution, Rke1Role};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Recovery, Rke1, Rke1Node, Rke1Snapshot, RkeTool, S3};
 use crate::spec::{S, S3Spec, Spec};
 use crate::version::RancherVersion;
 
-const VERSION_HELP: &str = "Rancher versions look like `v2.4.5`: the tag of the rancher/rancher image (`kubectl -n cattle-system get deploy -o wide` shows it)";
+/// Rancher's wording of the rules shared with RKE2.
+const WORDS: Words = Words {
+    version: "a Rancher version",
+    version_shape: "vMAJOR.MINOR.PATCH",
+    version_help: VERSION_HELP,
+    system: "Rancher",
+    minor_rule: "the snapshot must come from",
+    target: "the target",
+    patch_label: None,
+    unhashed_label: None,
+};
 
-/// The three RKE1 roles.
-const ROLES: [&str; 3] = ["controlplane", "etcd", "worker"];
+const VERSION_HELP: &str = "Rancher versions look like `v2.4.5`: the tag of the rancher/rancher image (`kubectl -n cattle-system get deploy -o wide` shows it)";
 
 /// Validates a Rancher-on-RKE1 plan; `checked` receives the preconditions proved.
 pub(super) fn validate(
@@ -58,7 +68,7 @@ pub(super) fn validate(
         Some(t) => RancherVersion::parse(t).or_else(|| {
             cx.push(
                 Diagnostic::error(
-                    "versions",
+                    Code::Versions,
                     c.target_version.as_ref().map(S::span).or(cspan.clone()),
                     format!("`--to {t}` is not a Rancher version"),
                 )
@@ -90,7 +100,7 @@ pub(super) fn validate(
         Some(r) => rke_tool(r, cx, checked),
         None => {
             cx.push(
-                Diagnostic::error("required", cspan.clone(), "the plan has no [rke] table")
+                Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [rke] table")
                     .label("an rke1 plan needs [rke]")
                     .help("add [rke] with `config = \"rancher-cluster.yml\"` (the cluster file) and, if they differ from the defaults, `binary` and `kubeconfig`"),
             );
@@ -103,7 +113,7 @@ pub(super) fn validate(
         Some(s) => snapshot(s, cx, target.as_ref(), recovery_present, checked),
         None => {
             cx.push(
-                Diagnostic::error("required", cspan.clone(), "the plan has no [snapshot] table")
+                Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [snapshot] table")
                     .label("an rke1 plan needs [snapshot]")
                     .help("add [snapshot] with the rke snapshot `name` (without .zip) and `taken-on`: without a snapshot there is no rollback"),
             );
@@ -129,18 +139,7 @@ pub(super) fn validate(
 }
 
 fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<RancherVersion> {
-    RancherVersion::parse(v.get_ref()).or_else(|| {
-        cx.push(
-            Diagnostic::error(
-                "versions",
-                Some(v.span()),
-                format!("`{key}` is not a Rancher version"),
-            )
-            .label("expected vMAJOR.MINOR.PATCH")
-            .help(VERSION_HELP),
-        );
-        None
-    })
+    common::version(cx, &WORDS, v, key)
 }
 
 /// Rule `rancher-version` (warning): the procedure is the one Rancher
@@ -155,7 +154,7 @@ fn rancher_scope(cx: &mut Ctx, cur: &RancherVersion, span: Option<Range<usize>>)
     }
     cx.push(
         Diagnostic::warning(
-            "rancher-version",
+            Code::RancherVersion,
             span,
             format!("Rancher {cur} is past the v2.0–v2.4 range this procedure follows"),
         )
@@ -172,47 +171,37 @@ fn direction(
     target_span: Option<Range<usize>>,
     checked: &mut Vec<String>,
 ) {
-    if tgt > cur || (tgt == cur && !recovery) {
-        let help = if tgt == cur {
-            "a rollback after an upgrade goes to an older version; to rebuild the same version on a replaced node, add [recovery] (disaster recovery)"
-        } else {
-            "a rollback goes to an older version: check current-version against the image tag of the Rancher deployment"
-        };
-        cx.push(
-            Diagnostic::error(
-                "direction",
-                target_span,
-                format!("target {tgt} is not older than current {cur}"),
-            )
-            .label(if tgt == cur {
-                "same version"
-            } else {
-                "newer than current"
-            })
-            .help(help),
-        );
-        return;
-    }
-    if tgt == cur {
-        checked.push(format!(
-            "direction: disaster recovery at the current version {cur}"
-        ));
-        return;
-    }
-    checked.push(format!("direction: {tgt} is older than {cur}"));
-    if cur.major == tgt.major && cur.minor > tgt.minor + 1 {
-        cx.push(
-            Diagnostic::warning(
-                "skipped-minors",
-                target_span,
-                format!(
-                    "rolling back across {} minors ({cur} → {tgt})",
-                    cur.minor - tgt.minor
-                ),
-            )
-            .help("allowed, but everything written to Rancher since the snapshot is lost; make sure that is intended"),
-        );
-    }
+    let (label, help) = match Relation::of(cur, tgt) {
+        Relation::Older => {
+            common::older(cx, cur, tgt, target_span, checked, |d| {
+                d.help("allowed, but everything written to Rancher since the snapshot is lost; make sure that is intended")
+            });
+            return;
+        }
+        Relation::Same if recovery => {
+            checked.push(format!(
+                "direction: disaster recovery at the current version {cur}"
+            ));
+            return;
+        }
+        Relation::Same => (
+            "same version",
+            "a rollback after an upgrade goes to an older version; to rebuild the same version on a replaced node, add [recovery] (disaster recovery)",
+        ),
+        Relation::Newer => (
+            "newer than current",
+            "a rollback goes to an older version: check current-version against the image tag of the Rancher deployment",
+        ),
+    };
+    cx.push(
+        Diagnostic::error(
+            Code::Direction,
+            target_span,
+            format!("target {tgt} is not older than current {cur}"),
+        )
+        .label(label)
+        .help(help),
+    );
 }
 
 /// Keys of RKE2 plans, refused here with a pointer to what rke1 plans use.
@@ -287,14 +276,7 @@ fn reject_rke2_keys(spec: &Spec, cx: &mut Ctx) {
         }
     }
     for (span, key, help) in misplaced {
-        cx.push(
-            Diagnostic::error(
-                "fields",
-                Some(span),
-                format!("`{key}` belongs to rke2 plans"),
-            )
-            .help(help),
-        );
+        common::misplaced(cx, Distribution::Rke2, span, key, help);
     }
 }
 
@@ -318,7 +300,7 @@ fn workstation_path(cx: &mut Ctx, value: &S<String>, key: &str) -> Option<String
     };
     if let Some(problem) = problem {
         cx.push(
-            Diagnostic::error("paths", span, format!("`{key}` {problem}"))
+            Diagnostic::error(Code::Paths, span, format!("`{key}` {problem}"))
                 .help("write the file's path, absolute or relative to the folder you run the workstation scripts from (the folder holding the cluster file)"),
         );
         return None;
@@ -372,26 +354,23 @@ fn rke_tool(
         (None, None) => None,
     };
     let deployment = match &r.deployment {
-        Some(d) => cx.one_of(d, "rke.deployment", &["cattle", "rancher"]),
-        None => Some("cattle"),
+        Some(d) => cx.one_of(d, "rke.deployment"),
+        None => Some(Deployment::default()),
     };
     let container = match &r.container {
         Some(c) if is_dns_label(c.get_ref()) => Some(c.get_ref().clone()),
         Some(c) => {
             cx.push(
-                Diagnostic::error("fields", Some(c.span()), "`rke.container` is not a container name")
+                Diagnostic::error(Code::Fields, Some(c.span()), "`rke.container` is not a container name")
                     .label("expected lowercase letters, digits and `-`")
                     .help("write the name of the Rancher container in the deployment (`cattle-server` for the seed's install, `rancher` for the helm chart)"),
             );
             None
         }
         // The helm chart names both the deployment and its container `rancher`.
-        None => deployment.map(|d| {
-            if d == "rancher" {
-                "rancher".to_owned()
-            } else {
-                "cattle-server".to_owned()
-            }
+        None => deployment.map(|d| match d {
+            Deployment::Rancher => "rancher".to_owned(),
+            Deployment::Cattle => "cattle-server".to_owned(),
         }),
     };
     let (state, _) = derived?;
@@ -404,7 +383,7 @@ fn rke_tool(
         config: config?,
         state,
         kubeconfig: kubeconfig?,
-        deployment: deployment?.to_owned(),
+        deployment: deployment?.to_string(),
         container: container?,
         s3_backup: r.s3_backup.as_ref().is_some_and(|b| *b.get_ref()),
     })
@@ -440,7 +419,7 @@ fn snapshot(
             let v = n.get_ref();
             if let Some(stem) = v.strip_suffix(".zip") {
                 cx.push(
-                    Diagnostic::error("fields", Some(n.span()), "`snapshot.name` ends with .zip")
+                    Diagnostic::error(Code::Fields, Some(n.span()), "`snapshot.name` ends with .zip")
                         .label("rke takes the name without the extension")
                         .help(format!("write `name = \"{stem}\"`: `rke etcd snapshot-restore --name` adds .zip itself")),
                 );
@@ -449,7 +428,7 @@ fn snapshot(
                 Some(v.clone())
             } else {
                 cx.push(
-                    Diagnostic::error("fields", Some(n.span()), "`snapshot.name` is not an rke snapshot name")
+                    Diagnostic::error(Code::Fields, Some(n.span()), "`snapshot.name` is not an rke snapshot name")
                         .label("expected letters, digits, `.`, `_`, `-`, `:` and `+`, starting with a letter or digit")
                         .help("write the file name as it is in /opt/rke/etcd-snapshots/ on an etcd node, without .zip"),
                 );
@@ -464,48 +443,19 @@ fn snapshot(
     );
     let taken = taken_on.and_then(|t| version(cx, t, "snapshot.taken-on"));
     if let (Some(t), Some(taken), Some(target)) = (taken_on, &taken, target) {
-        if taken.minor_line() != target.minor_line() {
-            cx.push(
-                Diagnostic::error(
-                    "snapshot-minor",
-                    Some(t.span()),
-                    format!(
-                        "the snapshot was taken on {taken}, but the target is {target}: the snapshot must come from the target's minor ({}.{})",
-                        target.major, target.minor
-                    ),
-                )
-                .label(format!("taken on {}.{}", taken.major, taken.minor))
-                .help(format!(
-                    "restore a snapshot taken while Rancher ran v{}.{}.x, or set the target to the version this snapshot was taken on ({taken})",
-                    target.major, target.minor
-                )),
-            );
-        } else {
-            checked.push(format!(
-                "snapshot-minor: the snapshot was taken on {taken}, the target's minor"
-            ));
-            if taken > target {
-                cx.push(
-                    Diagnostic::warning(
-                        "snapshot-patch",
-                        Some(t.span()),
-                        format!("the snapshot was taken on {taken}, newer than the target {target}"),
-                    )
-                    .help("the restored data comes from a newer patch release; roll back to the version the snapshot was taken on if you can"),
-                );
-            }
-        }
+        // The wording says "the target" whether it comes from the plan or
+        // from `--to`, so `--to` is not passed.
+        common::snapshot_minor(cx, &WORDS, t.span(), taken, target, None, checked);
     }
-    let sha256 = match &snap.sha256 {
-        Some(h) => cx.sha256(h, "snapshot.sha256").map(Some),
-        None => {
-            cx.push(
-                Diagnostic::warning("integrity", sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the snapshot file exists")
-                    .help("add `sha256 = \"…\"` with what `sha256sum /opt/rke/etcd-snapshots/<name>.zip` prints on the etcd node the restore uses"),
-            );
-            Some(None)
-        }
-    };
+    let sha256 = common::sha256(
+        cx,
+        &WORDS,
+        &snap.sha256,
+        "snapshot.sha256",
+        sspan.clone(),
+        "the snapshot file exists",
+        "add `sha256 = \"…\"` with what `sha256sum /opt/rke/etcd-snapshots/<name>.zip` prints on the etcd node the restore uses",
+    );
     if sha256.as_ref().is_some_and(Option::is_some) {
         checked.push(if recovery {
             "integrity: the snapshot's sha256 is checked on the new node before it is put in place"
@@ -525,7 +475,7 @@ fn snapshot(
     let (s3, path) = match (&snap.s3, &snap.path, misplaced) {
         (_, _, Some(span)) if !recovery => {
             cx.push(
-                Diagnostic::error("recovery", Some(span), "[snapshot.s3] and `snapshot.path` are only read by disaster recovery")
+                Diagnostic::error(Code::Recovery, Some(span), "[snapshot.s3] and `snapshot.path` are only read by disaster recovery")
                     .label("no [recovery] in this plan")
                     .help("remove it: after an unsuccessful upgrade rke restores the snapshot already in /opt/rke/etcd-snapshots/ on the etcd nodes (or in the S3 bucket of the cluster file's backup_config)"),
             );
@@ -533,7 +483,7 @@ fn snapshot(
         }
         (Some(_), Some(p), _) => {
             cx.push(
-                Diagnostic::error("paths", Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
+                common::path_and_s3(p)
                     .help("keep one: [snapshot.s3] to pull it with s3cmd, `path` for a copy already on the replacement node"),
             );
             (None, None)
@@ -551,8 +501,9 @@ fn snapshot(
     })
 }
 
-/// `[snapshot.s3]` for disaster recovery: `s3_of`, except that the object
-/// name may be left out and then is `<snapshot name>.zip`, what rke uploads.
+/// `[snapshot.s3]` for disaster recovery: the shared rules, except that the
+/// object name may be left out and then is `<snapshot name>.zip`, what rke
+/// uploads, and that s3cmd's settings live in its configuration file.
 fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S3> {
     let s = s3.get_ref();
     // s3cmd takes its TLS settings from its configuration file.
@@ -564,7 +515,7 @@ fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S
         if let Some(span) = span {
             cx.push(
                 Diagnostic::error(
-                    "fields",
+                    Code::Fields,
                     Some(span),
                     format!("`snapshot.s3.{key}` applies to RKE2 plans only"),
                 )
@@ -578,40 +529,13 @@ fn s3_for_rke1(s3: &S<S3Spec>, cx: &mut Ctx, snapshot: Option<&str>) -> Option<S
         && e.get_ref().contains("://")
     {
         cx.push(
-            Diagnostic::error("fields", Some(e.span()), "`snapshot.s3.endpoint` has a scheme")
+            Diagnostic::error(Code::Fields, Some(e.span()), "`snapshot.s3.endpoint` has a scheme")
                 .label("expected host[:port]")
                 .help("write the endpoint as host[:port]; s3cmd uses https unless the s3cmd configuration in REWIND_S3CFG says `use_https = False`"),
         );
         return None;
     }
-    if s.name.is_some() {
-        return s3_of(s3, cx);
-    }
-    let bucket = cx
-        .require(
-            &s.bucket,
-            Some(s3.span()),
-            "snapshot.s3.bucket",
-            "add `bucket = \"<bucket>\"`",
-        )
-        .and_then(|b| cx.plain(b, "snapshot.s3.bucket"));
-    let mut opt = |v: &Option<S<String>>, key: &str| match v {
-        None => Some(None),
-        Some(v) => cx.plain(v, key).map(Some),
-    };
-    let folder = opt(&s.folder, "snapshot.s3.folder");
-    let endpoint = opt(&s.endpoint, "snapshot.s3.endpoint");
-    let region = opt(&s.region, "snapshot.s3.region");
-    Some(S3 {
-        name: format!("{}.zip", snapshot?),
-        bucket: bucket?,
-        folder: folder?,
-        endpoint: endpoint?,
-        region: region?,
-        insecure: false,
-        skip_ssl_verify: false,
-        endpoint_ca: None,
-    })
+    common::s3(s3, cx, ObjectName::Snapshot(snapshot))
 }
 
 /// An address rke connects to: an IPv4 or IPv6 address, or a host name.
@@ -633,7 +557,7 @@ fn address(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<String> {
     }
     cx.push(
         Diagnostic::error(
-            "names",
+            Code::Names,
             Some(v.span()),
             format!("`{key}` is not an address"),
         )
@@ -665,7 +589,7 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
             Some(h) if is_hostname(h.get_ref()) => Some(Some(h.get_ref().clone())),
             Some(h) => {
                 cx.push(
-                    Diagnostic::error("names", Some(h.span()), "`nodes.hostname` is not a valid host name")
+                    Diagnostic::error(Code::Names, Some(h.span()), "`nodes.hostname` is not a valid host name")
                         .label("expected lowercase letters, digits, `-` and `.`")
                         .help("write the host's name as `uname -n` prints it, or leave it out: the scripts then recognise the node by its address"),
                 );
@@ -700,7 +624,7 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
             if let Some(prev) = seen.get(&name) {
                 cx.push(
                     Diagnostic::error(
-                        "names",
+                        Code::Names,
                         span,
                         format!("`{name}` is the {what} of two nodes"),
                     )
@@ -727,20 +651,20 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
     if !ok {
         return None;
     }
-    let count = |role: &str| out.iter().filter(|n| n.has(role)).count();
-    let (etcd, cp) = (count("etcd"), count("controlplane"));
+    let count = |role: Rke1Role| out.iter().filter(|n| n.has(role)).count();
+    let (etcd, cp) = (count(Rke1Role::Etcd), count(Rke1Role::Controlplane));
     let mut missing = Vec::new();
     if etcd == 0 {
-        missing.push("etcd");
+        missing.push(Rke1Role::Etcd.as_str());
     }
     if cp == 0 {
-        missing.push("controlplane");
+        missing.push(Rke1Role::Controlplane.as_str());
     }
     if !missing.is_empty() {
         let span = spec.nodes.first().map(S::span).or(Some(0..0));
         cx.push(
             Diagnostic::error(
-                "servers",
+                Code::Servers,
                 span,
                 format!("no node has the {} role", missing.join(" or ")),
             )
@@ -752,20 +676,20 @@ fn nodes(spec: &Spec, cx: &mut Ctx, checked: &mut Vec<String>) -> Option<Vec<Rke
         "names: {} node{} with unique addresses ({etcd} etcd, {cp} controlplane, {} worker)",
         out.len(),
         if out.len() == 1 { "" } else { "s" },
-        count("worker"),
+        count(Rke1Role::Worker),
     ));
     Some(out)
 }
 
-fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<Rke1Role>> {
+    let mut out: Vec<Rke1Role> = Vec::new();
     let mut ok = true;
     for role in r.get_ref() {
-        match cx.one_of(role, "nodes.roles", &ROLES) {
-            Some(v) if out.iter().any(|o| o == v) => {
+        match cx.one_of::<Rke1Role>(role, "nodes.roles") {
+            Some(v) if out.contains(&v) => {
                 cx.push(
                     Diagnostic::error(
-                        "fields",
+                        Code::Fields,
                         Some(role.span()),
                         format!("role `{v}` is listed twice"),
                     )
@@ -773,20 +697,20 @@ fn roles(cx: &mut Ctx, r: &S<Vec<S<String>>>) -> Option<Vec<String>> {
                 );
                 ok = false;
             }
-            Some(v) => out.push(v.to_owned()),
+            Some(v) => out.push(v),
             None => ok = false,
         }
     }
     if ok && out.is_empty() {
         cx.push(
-            Diagnostic::error("fields", Some(r.span()), "`nodes.roles` is empty")
+            Diagnostic::error(Code::Fields, Some(r.span()), "`nodes.roles` is empty")
                 .help("write the node's roles as in the cluster file, e.g. [\"controlplane\", \"etcd\", \"worker\"]"),
         );
         ok = false;
     }
-    // Plan order is kept in the model; the canonical order keeps scripts
-    // identical for `["etcd", "worker"]` and `["worker", "etcd"]`.
-    out.sort_by_key(|r| ROLES.iter().position(|x| x == r));
+    // The model keeps the canonical order (Rke1Role's), not the plan's, so
+    // scripts are identical for `["etcd", "worker"]` and `["worker", "etcd"]`.
+    out.sort_unstable();
     ok.then_some(out)
 }
 
@@ -817,7 +741,7 @@ fn recovery(
     if nodes.iter().any(|n| n.address == failed) {
         cx.push(
             Diagnostic::error(
-                "recovery",
+                Code::Recovery,
                 failed_v.map(S::span),
                 format!("the failed node {failed} is still listed in [[nodes]]"),
             )
@@ -829,7 +753,7 @@ fn recovery(
         None => {
             cx.push(
                 Diagnostic::error(
-                    "recovery",
+                    Code::Recovery,
                     replacement_v.map(S::span),
                     format!("the replacement {replacement} is not listed in [[nodes]]"),
                 )
@@ -837,10 +761,10 @@ fn recovery(
             );
             ok = false;
         }
-        Some(n) if !n.has("etcd") => {
+        Some(n) if !n.has(Rke1Role::Etcd) => {
             cx.push(
                 Diagnostic::error(
-                    "recovery",
+                    Code::Recovery,
                     replacement_v.map(S::span),
                     format!("the replacement {replacement} has no etcd role"),
                 )
@@ -904,7 +828,7 @@ roles = ["worker", "etcd", "controlplane"]
         c.diagnostics
             .iter()
             .filter(|d| d.severity == severity)
-            .map(|d| d.code)
+            .map(|d| d.code.as_str())
             .collect()
     }
 
@@ -934,7 +858,7 @@ roles = ["worker", "etcd", "controlplane"]
             (r.rke.deployment.as_str(), r.rke.container.as_str()),
             ("cattle", "cattle-server")
         );
-        assert_eq!(r.nodes[1].roles, ["controlplane", "etcd", "worker"]);
+        assert_eq!(r.nodes[1].roles, crate::choice::Rke1Role::ALL);
         assert_eq!(r.nodes[1].folder(), "rancher-2");
         assert_eq!(r.nodes[0].folder(), "1.1.1.1");
         assert!(r.recovery.is_none());

@@ -4,16 +4,28 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::TargetOverride;
+use super::common::{self, ObjectName, Relation, Words};
 use super::fields::{Ctx, is_duration, is_hostname};
-use crate::diagnostic::Diagnostic;
+use crate::choice::{Arch, DatastoreKind, Distribution, InstallSource};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{
-    Datastore, Drain, ExternalDb, Install, InstallMethod, Rke2, Rke2Node, Role, S3, Snapshot,
+    Datastore, Drain, ExternalDb, Install, InstallMethod, Rke2, Rke2Node, Role, Snapshot,
     SnapshotLocation, Token,
 };
 use crate::spec::{S, Spec};
 use crate::version::Rke2Version;
 
-const VERSION_HELP: &str = "RKE2 versions look like `v1.28.9+rke2r1` (`rke2 --version` prints it; release candidates: `v1.28.9-rc1+rke2r1`)";
+/// RKE2's wording of the rules shared with RKE1.
+const WORDS: Words = Words {
+    version: "an RKE2 version",
+    version_shape: "vMAJOR.MINOR.PATCH[-rcN]+rke2rN",
+    version_help: "RKE2 versions look like `v1.28.9+rke2r1` (`rke2 --version` prints it; release candidates: `v1.28.9-rc1+rke2r1`)",
+    system: "the cluster",
+    minor_rule: "a minor rollback needs a snapshot from",
+    target: "target-version",
+    patch_label: Some("a newer patch than the target"),
+    unhashed_label: Some("this table has no `sha256`"),
+};
 
 /// Validates an RKE2 plan; `checked` receives the preconditions proved.
 pub(super) fn validate(
@@ -53,7 +65,7 @@ pub(super) fn validate(
             };
             cx.push(
                 Diagnostic::error(
-                    "versions",
+                    Code::Versions,
                     span,
                     format!("`--to {t}` is not an RKE2 version"),
                 )
@@ -78,7 +90,7 @@ pub(super) fn validate(
     // --- snapshot
     let snapshot = spec.snapshot.as_ref().or_else(|| {
         cx.push(
-            Diagnostic::error("required", cspan.clone(), "the plan has no [snapshot] table")
+            Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [snapshot] table")
                 .label("this plan has no [snapshot]")
                 .help("add [snapshot] with the backup's `path` and `taken-on`: without a backup there is no rollback"),
         );
@@ -100,16 +112,8 @@ pub(super) fn validate(
         None => Some("/var/lib/rancher/rke2".to_owned()),
     };
     let install_method = match &c.install_method {
-        None => Some(InstallMethod::Tar),
-        Some(m) => cx
-            .one_of(m, "cluster.install-method", &["tar", "rpm"])
-            .map(|m| {
-                if m == "rpm" {
-                    InstallMethod::Rpm
-                } else {
-                    InstallMethod::Tar
-                }
-            }),
+        None => Some(InstallMethod::default()),
+        Some(m) => cx.one_of(m, "cluster.install-method"),
     };
 
     // --- token
@@ -118,7 +122,7 @@ pub(super) fn validate(
             cx.push(
                 // There is no [token] to point at: point at the backup it
                 // belongs with (or at [cluster] when that is missing too).
-                Diagnostic::warning("token", spec.snapshot.as_ref().map(S::span).or(cspan.clone()), "no [token]: the server token saved with the snapshot is not checked")
+                Diagnostic::warning(Code::Token, spec.snapshot.as_ref().map(S::span).or(cspan.clone()), "no [token]: the server token saved with the snapshot is not checked")
                     .label("this backup has no saved token in the plan")
                     .help("add [token] file = \"/root/rke2-backup/token\" (and its sha256): a wrong token after the restore is the most common failure"),
             );
@@ -135,21 +139,15 @@ pub(super) fn validate(
                     "add `file = \"/path/to/saved/token\"`",
                 )
                 .and_then(|f| cx.path(f, "token.file"));
-            let sha = match &t.sha256 {
-                Some(h) => cx.sha256(h, "token.sha256").map(Some),
-                None => {
-                    cx.push(
-                        Diagnostic::warning(
-                            "integrity",
-                            tspan.clone(),
-                            "no `token.sha256`: the scripts can only check that the saved token is there, not that it is the one saved with the backup",
-                        )
-                        .label("this table has no `sha256`")
-                        .help("add `sha256 = \"…\"` with what `sha256sum TOKEN_FILE` printed when the token was saved"),
-                    );
-                    Some(None)
-                }
-            };
+            let sha = common::sha256(
+                cx,
+                &WORDS,
+                &t.sha256,
+                "token.sha256",
+                tspan.clone(),
+                "the saved token is there, not that it is the one saved with the backup",
+                "add `sha256 = \"…\"` with what `sha256sum TOKEN_FILE` printed when the token was saved",
+            );
             match (file, sha) {
                 (Some(file), Some(sha256)) => {
                     checked.push(if sha256.is_some() {
@@ -165,7 +163,11 @@ pub(super) fn validate(
     };
 
     // --- install
-    let install = install(spec, cx, c.install_method.as_ref(), checked);
+    let rpm = c
+        .install_method
+        .as_ref()
+        .filter(|_| install_method == Some(InstallMethod::Rpm));
+    let install = install(spec, cx, rpm, checked);
 
     // --- drain
     let drain = match &spec.drain {
@@ -185,7 +187,7 @@ pub(super) fn validate(
                 Some(t) => {
                     cx.push(
                         Diagnostic::error(
-                            "fields",
+                            Code::Fields,
                             Some(t.span()),
                             "`drain.timeout` is not a duration",
                         )
@@ -221,7 +223,7 @@ pub(super) fn validate(
             .and_then(|d| d.get_ref().restore_on.as_ref().map(S::span));
         cx.push(
             Diagnostic::error(
-                "datastore-fields",
+                Code::DatastoreFields,
                 span,
                 format!("restore-on names `{on}`, which is not a node of the plan"),
             )
@@ -283,60 +285,52 @@ fn direction(
     current_span: Option<Range<usize>>,
     checked: &mut Vec<String>,
 ) {
-    if tgt >= cur {
-        let relation = if tgt == cur {
-            "the same as"
-        } else {
-            "newer than"
-        };
-        let d = if to.is_some() {
-            Diagnostic::error(
-                "direction",
-                current_span,
-                format!("the target given by `--to {tgt}` is not older than current-version {cur}"),
-            )
-            .label(format!("`--to {tgt}` is {relation} this"))
-            .help(
-                "pass `--to` the older version to roll back to (the one the snapshot was taken on)",
-            )
-        } else if tgt == cur {
-            Diagnostic::error(
-                "direction",
-                target_span,
-                format!("target {tgt} is the same as current {cur}: there is nothing to roll back"),
-            )
-            .label("same as current-version")
-            .help("set current-version to what `rke2 --version` prints on the upgraded nodes, and target-version to the version before the upgrade")
-        } else {
-            Diagnostic::error(
-                "direction",
-                target_span,
-                format!("target {tgt} is newer than current {cur}: a rollback goes to an older version"),
-            )
-            .label("newer than current-version")
-            .help("swap the two if they are reversed: current-version is what the nodes run now (`rke2 --version`), target-version the older one to go back to")
-        };
-        cx.push(d);
-        return;
-    }
-    checked.push(format!("direction: {tgt} is older than {cur}"));
-    if cur.major == tgt.major && cur.minor > tgt.minor + 1 {
-        let message = format!(
-            "rolling back across {} minors ({cur} → {tgt})",
-            cur.minor - tgt.minor
-        );
-        let d = match to {
-            Some(_) => Diagnostic::warning("skipped-minors", current_span, message).label(format!(
-                "`--to {tgt}` skips {} between this and the target",
-                skipped(cur, tgt)
-            )),
-            None => Diagnostic::warning("skipped-minors", target_span, message).label(format!(
-                "skips {} between this and current-version",
-                skipped(cur, tgt)
-            )),
-        };
-        cx.push(d.help("allowed, but everything written to the cluster since the snapshot was taken is lost; make sure that is intended"));
-    }
+    let relation = match Relation::of(cur, tgt) {
+        Relation::Older => {
+            let span = if to.is_some() {
+                current_span
+            } else {
+                target_span
+            };
+            common::older(cx, cur, tgt, span, checked, |d| {
+                let skipped = common::minors_between(cur, tgt);
+                let label = match to {
+                    Some(_) => format!("`--to {tgt}` skips {skipped} between this and the target"),
+                    None => format!("skips {skipped} between this and current-version"),
+                };
+                d.label(label).help("allowed, but everything written to the cluster since the snapshot was taken is lost; make sure that is intended")
+            });
+            return;
+        }
+        Relation::Same => "the same as",
+        Relation::Newer => "newer than",
+    };
+    let d = if to.is_some() {
+        Diagnostic::error(
+            Code::Direction,
+            current_span,
+            format!("the target given by `--to {tgt}` is not older than current-version {cur}"),
+        )
+        .label(format!("`--to {tgt}` is {relation} this"))
+        .help("pass `--to` the older version to roll back to (the one the snapshot was taken on)")
+    } else if tgt == cur {
+        Diagnostic::error(
+            Code::Direction,
+            target_span,
+            format!("target {tgt} is the same as current {cur}: there is nothing to roll back"),
+        )
+        .label("same as current-version")
+        .help("set current-version to what `rke2 --version` prints on the upgraded nodes, and target-version to the version before the upgrade")
+    } else {
+        Diagnostic::error(
+            Code::Direction,
+            target_span,
+            format!("target {tgt} is newer than current {cur}: a rollback goes to an older version"),
+        )
+        .label("newer than current-version")
+        .help("swap the two if they are reversed: current-version is what the nodes run now (`rke2 --version`), target-version the older one to go back to")
+    };
+    cx.push(d);
 }
 
 /// Rule `paths`: the backup must not live where the restore moves the live
@@ -354,27 +348,31 @@ fn snapshot_outside_live_db(
         return;
     };
     let db = format!("{data_dir}/server/db");
-    let inside = match ds {
-        Datastore::Etcd => path.starts_with(&format!("{db}/etcd/")),
-        Datastore::Sqlite => [".db", ".db-wal", ".db-shm"]
-            .iter()
-            .any(|ext| *path == format!("{db}/state{ext}")),
-        Datastore::Postgres(_) | Datastore::Mysql(_) => false,
+    // The live database and where to keep the backup instead, when the
+    // backup is inside it.
+    let (live, keep) = match ds {
+        Datastore::Etcd if path.starts_with(&format!("{db}/etcd/")) => {
+            (format!("{db}/etcd"), format!("{db}/snapshots/"))
+        }
+        Datastore::Sqlite
+            if [".db", ".db-wal", ".db-shm"]
+                .iter()
+                .any(|ext| *path == format!("{db}/state{ext}")) =>
+        {
+            (format!("{db}/state.db"), "/root/rke2-backup/".to_owned())
+        }
+        // An external database lives on its own server.
+        Datastore::Etcd | Datastore::Sqlite | Datastore::Postgres(_) | Datastore::Mysql(_) => {
+            return;
+        }
     };
-    if !inside {
-        return;
-    }
     let span = spec
         .snapshot
         .as_ref()
         .and_then(|s| s.get_ref().path.as_ref().map(S::span));
-    let (live, keep) = match ds {
-        Datastore::Etcd => (format!("{db}/etcd"), format!("{db}/snapshots/")),
-        _ => (format!("{db}/state.db"), "/root/rke2-backup/".to_owned()),
-    };
     cx.push(
         Diagnostic::error(
-            "paths",
+            Code::Paths,
             span,
             format!(
                 "the snapshot is inside the live database `{live}`, which the restore moves aside"
@@ -387,34 +385,8 @@ fn snapshot_outside_live_db(
     );
 }
 
-/// "1 minor (1.29)" / "2 minors (1.29 to 1.30)": the minors strictly between.
-fn skipped(cur: &Rke2Version, tgt: &Rke2Version) -> String {
-    let (first, last) = (tgt.minor + 1, cur.minor - 1);
-    if first == last {
-        format!("1 minor ({}.{first})", tgt.major)
-    } else {
-        format!(
-            "{} minors ({}.{first} to {}.{last})",
-            last - first + 1,
-            tgt.major,
-            tgt.major
-        )
-    }
-}
-
 fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<Rke2Version> {
-    Rke2Version::parse(v.get_ref()).or_else(|| {
-        cx.push(
-            Diagnostic::error(
-                "versions",
-                Some(v.span()),
-                format!("`{key}` is not an RKE2 version"),
-            )
-            .label("expected vMAJOR.MINOR.PATCH[-rcN]+rke2rN")
-            .help(VERSION_HELP),
-        );
-        None
-    })
+    common::version(cx, &WORDS, v, key)
 }
 
 fn reject_rke1_keys(spec: &Spec, cx: &mut Ctx) {
@@ -446,9 +418,12 @@ fn reject_rke1_keys(spec: &Spec, cx: &mut Ctx) {
         }
     }
     for (span, key) in misplaced {
-        cx.push(
-            Diagnostic::error("fields", Some(span), format!("`{key}` belongs to rke1 plans"))
-                .help("remove it, or set `distribution = \"rke1\"` in [cluster] if this is a Rancher-on-RKE1 plan"),
+        common::misplaced(
+            cx,
+            Distribution::Rke1,
+            span,
+            key,
+            "remove it, or set `distribution = \"rke1\"` in [cluster] if this is a Rancher-on-RKE1 plan",
         );
     }
 }
@@ -502,7 +477,7 @@ fn datastore_supported(
         .and_then(|d| d.get_ref().kind.as_ref().map(S::span));
     cx.push(
         Diagnostic::error(
-            "datastore-version",
+            Code::DatastoreVersion,
             span,
             format!("RKE2 {tgt} does not run {what}: it is supported from {since} on"),
         )
@@ -521,47 +496,20 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
     let dspan = Some(ds.span());
     let d = ds.get_ref();
     let kind = match &d.kind {
-        None => "etcd",
-        Some(k) => cx.one_of(
-            k,
-            "datastore.kind",
-            &["etcd", "sqlite", "postgres", "mysql"],
-        )?,
+        None => DatastoreKind::default(),
+        Some(k) => cx.one_of(k, "datastore.kind")?,
     };
-    let external_keys = [
-        (d.host.as_ref().map(S::span), "host"),
-        (d.port.as_ref().map(S::span), "port"),
-        (d.database.as_ref().map(S::span), "database"),
-        (d.user.as_ref().map(S::span), "user"),
-        (d.restore_on.as_ref().map(S::span), "restore-on"),
-    ];
-    if matches!(kind, "etcd" | "sqlite") {
-        for (span, key) in external_keys {
-            if let Some(span) = span {
-                cx.push(
-                    Diagnostic::error(
-                        "datastore-fields",
-                        Some(span),
-                        format!("`datastore.{key}` applies only to postgres and mysql"),
-                    )
-                    .label(format!("the datastore is {kind}"))
-                    .help(format!(
-                        "remove it: a {kind} datastore lives on the servers"
-                    )),
-                );
-            }
-        }
-        return Some(if kind == "etcd" {
-            Datastore::Etcd
-        } else {
-            Datastore::Sqlite
-        });
-    }
+    let external: fn(ExternalDb) -> Datastore = match kind {
+        DatastoreKind::Etcd => return Some(embedded(cx, d, kind, Datastore::Etcd)),
+        DatastoreKind::Sqlite => return Some(embedded(cx, d, kind, Datastore::Sqlite)),
+        DatastoreKind::Postgres => Datastore::Postgres,
+        DatastoreKind::Mysql => Datastore::Mysql,
+    };
     let host = match &d.host {
         Some(h) if h.get_ref().contains("://") => {
             cx.push(
                 Diagnostic::error(
-                    "datastore-fields",
+                    Code::DatastoreFields,
                     Some(h.span()),
                     "`datastore.host` is a host name, not a connection URL",
                 )
@@ -574,7 +522,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
         None => {
             cx.push(
                 Diagnostic::error(
-                    "datastore-fields",
+                    Code::DatastoreFields,
                     dspan.clone(),
                     format!("{kind} needs `datastore.host`"),
                 )
@@ -591,7 +539,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
         None => {
             cx.push(
                 Diagnostic::error(
-                    "datastore-fields",
+                    Code::DatastoreFields,
                     dspan.clone(),
                     format!("{kind} needs `datastore.database`"),
                 )
@@ -608,7 +556,7 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
             _ => {
                 cx.push(
                     Diagnostic::error(
-                        "datastore-fields",
+                        Code::DatastoreFields,
                         Some(p.span()),
                         "`datastore.port` is not a TCP port",
                     )
@@ -635,11 +583,40 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
         user: user?,
         restore_on: restore_on?,
     };
-    Some(if kind == "postgres" {
-        Datastore::Postgres(db)
-    } else {
-        Datastore::Mysql(db)
-    })
+    Some(external(db))
+}
+
+/// An embedded datastore (`kind`, giving `datastore`): the external-database
+/// keys are errors, since it lives on the servers.
+fn embedded(
+    cx: &mut Ctx,
+    d: &crate::spec::DatastoreSpec,
+    kind: DatastoreKind,
+    datastore: Datastore,
+) -> Datastore {
+    let external_keys = [
+        (d.host.as_ref().map(S::span), "host"),
+        (d.port.as_ref().map(S::span), "port"),
+        (d.database.as_ref().map(S::span), "database"),
+        (d.user.as_ref().map(S::span), "user"),
+        (d.restore_on.as_ref().map(S::span), "restore-on"),
+    ];
+    for (span, key) in external_keys {
+        if let Some(span) = span {
+            cx.push(
+                Diagnostic::error(
+                    Code::DatastoreFields,
+                    Some(span),
+                    format!("`datastore.{key}` applies only to postgres and mysql"),
+                )
+                .label(format!("the datastore is {kind}"))
+                .help(format!(
+                    "remove it: a {kind} datastore lives on the servers"
+                )),
+            );
+        }
+    }
+    datastore
 }
 
 fn snapshot_of(
@@ -655,64 +632,17 @@ fn snapshot_of(
     let taken_on = cx.require(&snap.taken_on, sspan.clone(), "snapshot.taken-on", "add `taken-on = \"v1.28.9+rke2r1\"`: the version the cluster ran when the backup was taken");
     let taken = taken_on.and_then(|t| version(cx, t, "snapshot.taken-on"));
     if let (Some(t), Some(taken), Some(target)) = (taken_on, &taken, target) {
-        if taken.minor_line() != target.minor_line() {
-            let (label, set_target) = match to {
-                Some(_) => (
-                    format!(
-                        "taken on {}.{}; `--to` asks for {target}",
-                        taken.major, taken.minor
-                    ),
-                    format!("pass `--to {taken}`"),
-                ),
-                None => (
-                    format!("taken on {}.{}", taken.major, taken.minor),
-                    format!(
-                        "set target-version to the version this snapshot was taken on ({taken})"
-                    ),
-                ),
-            };
-            let d = Diagnostic::error(
-                "snapshot-minor",
-                Some(t.span()),
-                format!(
-                    "the snapshot was taken on {taken}, but the target is {target}: a minor rollback needs a snapshot from the target's minor ({}.{})",
-                    target.major, target.minor
-                ),
-            )
-            .label(label)
-            .help(format!(
-                "restore a snapshot taken while the cluster ran v{}.{}.x, or {set_target}",
-                target.major, target.minor
-            ));
-            cx.push(d);
-        } else {
-            checked.push(format!(
-                "snapshot-minor: the snapshot was taken on {taken}, the target's minor"
-            ));
-            if taken > target {
-                cx.push(
-                    Diagnostic::warning(
-                        "snapshot-patch",
-                        Some(t.span()),
-                        format!("the snapshot was taken on {taken}, newer than the target {target}"),
-                    )
-                    .label("a newer patch than the target")
-                    .help("the restored data comes from a newer patch release; roll back to the version the snapshot was taken on if you can"),
-                );
-            }
-        }
+        common::snapshot_minor(cx, &WORDS, t.span(), taken, target, to, checked);
     }
-    let sha256 = match &snap.sha256 {
-        Some(h) => cx.sha256(h, "snapshot.sha256").map(Some),
-        None => {
-            cx.push(
-                Diagnostic::warning("integrity", sspan.clone(), "no `snapshot.sha256`: the scripts can only check that the file exists")
-                    .label("this table has no `sha256`")
-                    .help("add `sha256 = \"…\"` with what `sha256sum SNAPSHOT` printed when the backup was made"),
-            );
-            Some(None)
-        }
-    };
+    let sha256 = common::sha256(
+        cx,
+        &WORDS,
+        &snap.sha256,
+        "snapshot.sha256",
+        sspan.clone(),
+        "the file exists",
+        "add `sha256 = \"…\"` with what `sha256sum SNAPSHOT` printed when the backup was made",
+    );
     if sha256.as_ref().is_some_and(Option::is_some) {
         checked
             .push("integrity: the snapshot's sha256 is checked before anything is stopped".into());
@@ -723,7 +653,7 @@ fn snapshot_of(
             if datastore.is_some_and(|d| *d != Datastore::Etcd) {
                 cx.push(
                     Diagnostic::error(
-                        "datastore-fields",
+                        Code::DatastoreFields,
                         Some(s3.span()),
                         "[snapshot.s3] is only for embedded etcd",
                     )
@@ -732,13 +662,14 @@ fn snapshot_of(
                 );
                 None
             } else {
-                s3_of(s3, cx).map(SnapshotLocation::S3)
+                common::s3(s3, cx, ObjectName::Required).map(SnapshotLocation::S3)
             }
         }
         (Some(p), Some(s3)) => {
+            let line = cx.line(s3.span().start);
             cx.push(
-                Diagnostic::error("paths", Some(p.span()), "the snapshot has both `path` and [snapshot.s3]")
-                    .label(format!("and [snapshot.s3] on line {}", cx.line(s3.span().start)))
+                common::path_and_s3(p)
+                    .label(format!("and [snapshot.s3] on line {line}"))
                     .help("keep one: `path` for a file on the restoring host, [snapshot.s3] for an object in S3"),
             );
             None
@@ -746,7 +677,7 @@ fn snapshot_of(
         (None, None) => {
             cx.push(
                 Diagnostic::error(
-                    "paths",
+                    Code::Paths,
                     sspan,
                     "the snapshot has neither `path` nor [snapshot.s3]",
                 )
@@ -765,86 +696,11 @@ fn snapshot_of(
     })
 }
 
-/// `[snapshot.s3]` (shared with rke1 disaster recovery).
-pub(super) fn s3_of(s3: &S<crate::spec::S3Spec>, cx: &mut Ctx) -> Option<S3> {
-    let span = Some(s3.span());
-    let s = s3.get_ref();
-    let name = cx
-        .require(
-            &s.name,
-            span.clone(),
-            "snapshot.s3.name",
-            "add `name = \"<snapshot file name>\"`",
-        )
-        .and_then(|n| cx.plain(n, "snapshot.s3.name"));
-    let bucket = cx
-        .require(
-            &s.bucket,
-            span,
-            "snapshot.s3.bucket",
-            "add `bucket = \"<bucket>\"`",
-        )
-        .and_then(|n| cx.plain(n, "snapshot.s3.bucket"));
-    let opt = |cx: &mut Ctx, v: &Option<S<String>>, key: &str| match v {
-        None => Some(None),
-        Some(v) => cx.plain(v, key).map(Some),
-    };
-    let folder = opt(cx, &s.folder, "snapshot.s3.folder");
-    let mut endpoint = opt(cx, &s.endpoint, "snapshot.s3.endpoint");
-    // RKE2's --etcd-s3-endpoint (and s3cmd's --host) take host[:port]; a
-    // scheme makes the restore fail only once the cluster is already down.
-    if let (Some(Some(e)), Some(v)) = (&endpoint, &s.endpoint)
-        && let Some((scheme, rest)) = e.split_once("://")
-    {
-        let host = rest.trim_end_matches('/');
-        cx.push(
-            Diagnostic::error(
-                "fields",
-                Some(v.span()),
-                "`snapshot.s3.endpoint` is a host[:port], not a URL",
-            )
-            .label(format!("remove `{scheme}://`"))
-            .help(format!(
-                "write `endpoint = \"{host}\"`: RKE2 takes the host and port only"
-            )),
-        );
-        endpoint = None;
-    }
-    let region = opt(cx, &s.region, "snapshot.s3.region");
-    if let Some(n) = &name
-        && n.contains('/')
-    {
-        cx.push(
-            Diagnostic::error(
-                "fields",
-                s.name.as_ref().map(S::span),
-                "`snapshot.s3.name` is a file name, not a path",
-            )
-            .help("put the folder part in `folder`"),
-        );
-        return None;
-    }
-    let endpoint_ca = match &s.endpoint_ca {
-        None => Some(None),
-        Some(v) => cx.path(v, "snapshot.s3.endpoint-ca").map(Some),
-    };
-    let flag = |v: &Option<S<bool>>| v.as_ref().is_some_and(|b| *b.get_ref());
-    Some(S3 {
-        name: name?,
-        bucket: bucket?,
-        folder: folder?,
-        endpoint: endpoint?,
-        region: region?,
-        insecure: flag(&s.insecure),
-        skip_ssl_verify: flag(&s.skip_ssl_verify),
-        endpoint_ca: endpoint_ca?,
-    })
-}
-
+/// `[install]`; `rpm` is `cluster.install-method` when it is "rpm".
 fn install(
     spec: &Spec,
     cx: &mut Ctx,
-    method: Option<&S<String>>,
+    rpm: Option<&S<String>>,
     checked: &mut Vec<String>,
 ) -> Option<Install> {
     let Some(i) = &spec.install else {
@@ -853,18 +709,18 @@ fn install(
     let ispan = Some(i.span());
     let i = i.get_ref();
     let source = match &i.source {
-        None => "online",
-        Some(s) => cx.one_of(s, "install.source", &["online", "airgap"])?,
+        None => InstallSource::default(),
+        Some(s) => cx.one_of(s, "install.source")?,
     };
     let arch = match &i.arch {
-        None => Some("amd64"),
-        Some(a) => cx.one_of(a, "install.arch", &["amd64", "arm64", "s390x"]),
+        None => Some(Arch::default()),
+        Some(a) => cx.one_of::<Arch>(a, "install.arch"),
     };
-    if source == "online" {
+    if source == InstallSource::Online {
         if let Some(a) = &i.artifacts {
             cx.push(
                 Diagnostic::error(
-                    "airgap",
+                    Code::Airgap,
                     Some(a.span()),
                     "`install.artifacts` is only read when `source = \"airgap\"`",
                 )
@@ -877,10 +733,10 @@ fn install(
     // (rke2-facts.md §5.3); on an RPM host that mixes two installs, which
     // install.sh refuses and version checks then misread (peers-and-pain.md
     // §3 item 24).
-    if let (Some(m), Some(src)) = (method.filter(|m| m.get_ref() == "rpm"), &i.source) {
+    if let (Some(m), Some(src)) = (rpm, &i.source) {
         cx.push(
             Diagnostic::error(
-                "airgap",
+                Code::Airgap,
                 Some(src.span()),
                 "`source = \"airgap\"` installs the tarball, but `cluster.install-method` is \"rpm\"",
             )
@@ -895,7 +751,7 @@ fn install(
         Some(a) => cx.dir(a, "install.artifacts"),
         None => {
             cx.push(
-                Diagnostic::error("airgap", ispan, "`source = \"airgap\"` needs `artifacts`")
+                Diagnostic::error(Code::Airgap, ispan, "`source = \"airgap\"` needs `artifacts`")
                     .help("add `artifacts = \"/root/rke2-artifacts\"`: the folder on every node holding install.sh, rke2.linux-<arch>.tar.gz, the image archives and sha256sum-<arch>.txt of the target version"),
             );
             None
@@ -907,7 +763,7 @@ fn install(
     );
     Some(Install::Airgap {
         artifacts: artifacts?,
-        arch: arch?.to_owned(),
+        arch: arch?.to_string(),
     })
 }
 
@@ -940,7 +796,7 @@ fn nodes(
                 "nodes.role",
                 "add `role = \"server\"` or `role = \"agent\"`",
             )
-            .and_then(|r| cx.one_of(r, "nodes.role", &["server", "agent"]));
+            .and_then(|r| cx.one_of::<Role>(r, "nodes.role"));
         let role_span = node.role.as_ref().map(S::span);
         let (Some(name), Some(role), Some(role_span)) = (name, role, role_span) else {
             ok = false;
@@ -957,7 +813,7 @@ fn nodes(
             };
             cx.push(
                 Diagnostic::error(
-                    "names",
+                    Code::Names,
                     Some(name.span()),
                     "node name is not a valid host name",
                 )
@@ -970,7 +826,7 @@ fn nodes(
         if let Some(first) = seen.get(name.get_ref()) {
             cx.push(
                 Diagnostic::error(
-                    "names",
+                    Code::Names,
                     Some(name.span()),
                     format!("node `{}` is listed twice", name.get_ref()),
                 )
@@ -981,17 +837,12 @@ fn nodes(
             continue;
         }
         seen.insert(name.get_ref().clone(), name.span());
-        let role = if role == "server" {
-            Role::Server
-        } else {
-            Role::Agent
-        };
         let init = node.init.as_ref().is_some_and(|i| *i.get_ref());
         if init {
             let span = node.init.as_ref().map(S::span);
             if role == Role::Agent {
                 cx.push(
-                    Diagnostic::error("first-server", span, format!("agent `{}` cannot be the init server", name.get_ref()))
+                    Diagnostic::error(Code::FirstServer, span, format!("agent `{}` cannot be the init server", name.get_ref()))
                         .label("only a server restores the datastore")
                         .help("set `init = true` on the server that has no `server:` entry in its config.yaml"),
                 );
@@ -1007,7 +858,7 @@ fn nodes(
             Some(v) => {
                 cx.push(
                     Diagnostic::error(
-                        "names",
+                        Code::Names,
                         Some(v.span()),
                         "`node-name` is not a valid Kubernetes node name",
                     )
@@ -1033,15 +884,17 @@ fn nodes(
     if ok && servers.is_empty() {
         let d = match spans.first() {
             None => Diagnostic::error(
-                "servers",
+                Code::Servers,
                 spec.cluster.as_ref().map(S::span),
                 "the plan lists no nodes",
             )
             .label("this cluster has no [[nodes]]"),
-            Some((_, role)) => {
-                Diagnostic::error("servers", Some(role.clone()), "the plan has no server node")
-                    .label("every node is an agent")
-            }
+            Some((_, role)) => Diagnostic::error(
+                Code::Servers,
+                Some(role.clone()),
+                "the plan has no server node",
+            )
+            .label("every node is an agent"),
         };
         cx.push(d.help(
             "list every host as [[nodes]] with `name` and `role`; at least one has `role = \"server\"`",
@@ -1057,7 +910,7 @@ fn nodes(
             0 => {
                 let first = out.iter().position(|n| n.role == Role::Server);
                 cx.push(
-                    Diagnostic::error("first-server", first.map(|i| spans[i].0.clone()), "no server has `init = true`: rewind cannot tell where cluster-reset runs")
+                    Diagnostic::error(Code::FirstServer, first.map(|i| spans[i].0.clone()), "no server has `init = true`: rewind cannot tell where cluster-reset runs")
                         .label(format!("{} server{}, none with `init = true`", servers.len(), if servers.len() == 1 { "" } else { "s" }))
                         .help(format!(
                             "set `init = true` on the server whose config.yaml has no `server:` entry; candidates: {}",
@@ -1072,7 +925,7 @@ fn nodes(
                 let first_line = first_span.as_ref().map_or(1, |s| cx.line(s.start));
                 for (_, span) in init_spans.iter().skip(1) {
                     cx.push(
-                        Diagnostic::error("first-server", span.clone(), format!("{} servers have `init = true` ({})", names.len(), names.join(", ")))
+                        Diagnostic::error(Code::FirstServer, span.clone(), format!("{} servers have `init = true` ({})", names.len(), names.join(", ")))
                             .label(format!("another `init = true`; `{first_name}` has one on line {first_line}"))
                             .help("exactly one server restores the snapshot: keep `init = true` only on the one whose config.yaml has no `server:` entry"),
                     );
@@ -1096,7 +949,7 @@ fn nodes(
                     format!("{} nodes", out.len())
                 };
                 cx.push(
-                    Diagnostic::error("sqlite-single", Some(span), format!("a SQLite cluster has exactly one node, a server; this plan has {count}"))
+                    Diagnostic::error(Code::SqliteSingle, Some(span), format!("a SQLite cluster has exactly one node, a server; this plan has {count}"))
                         .label(label)
                         .help("SQLite (kine) cannot run HA: list only the one server, or set the real datastore kind"),
                 );
@@ -1105,7 +958,12 @@ fn nodes(
                 checked.push(format!("sqlite-single: {} is the only node", out[0].name));
             }
         }
-        _ => {}
+        // Every other case: a rule above failed, or the datastore has no rule
+        // about the node list.
+        Some(
+            Datastore::Etcd | Datastore::Sqlite | Datastore::Postgres(_) | Datastore::Mysql(_),
+        )
+        | None => {}
     }
     if ok {
         checked.push(format!(

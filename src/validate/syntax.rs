@@ -5,13 +5,13 @@
 //! exactly one diagnostic; the rules of PRODUCT.md §1.3 run only once the
 //! text has the shape of a plan.
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 
 /// The diagnostic for a TOML or shape error, pointing at its span (the
 /// start of the plan when the reader gives none: every rejection has a
 /// location). `text` is the plan, to mask the value of an unknown key whose
 /// name suggests a secret.
-pub(crate) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
+pub(super) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
     let message = e.message().trim_end();
     let span = Some(e.span().unwrap_or(0..0));
     if let Some(rest) = message.strip_prefix("unknown field ") {
@@ -32,9 +32,13 @@ pub(crate) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
                     .join(", ")
             ),
         };
-        let d = Diagnostic::error("unknown-key", span.clone(), format!("unknown key `{key}`"))
-            .label("not a key of this table")
-            .help(help);
+        let d = Diagnostic::error(
+            Code::UnknownKey,
+            span.clone(),
+            format!("unknown key `{key}`"),
+        )
+        .label("not a key of this table")
+        .help(help);
         if super::text::secret_key(key)
             && let Some(span) = span
         {
@@ -63,7 +67,7 @@ pub(crate) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
             ),
         };
         return Diagnostic::error(
-            "type",
+            Code::Type,
             span,
             format!("wrong type: {found}, expected {what}"),
         )
@@ -71,16 +75,16 @@ pub(crate) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
         .help(help);
     }
     if message.contains("recursion") || message.contains("recurse") {
-        return Diagnostic::error("limits", span, format!("TOML syntax: {message}"))
+        return Diagnostic::error(Code::Limits, span, format!("TOML syntax: {message}"))
             .label("nested too deep")
             .help("a plan nests at most three levels: remove the extra brackets, braces or dotted keys");
     }
     if message.contains("duplicate") {
-        return Diagnostic::error("syntax", span, format!("TOML syntax: {message}"))
+        return Diagnostic::error(Code::Syntax, span, format!("TOML syntax: {message}"))
             .label("already defined above")
             .help("write each key once per table, and each [table] header once: remove or merge the repeated one");
     }
-    Diagnostic::error("syntax", span, format!("TOML syntax: {message}"))
+    Diagnostic::error(Code::Syntax, span, format!("TOML syntax: {message}"))
         .label("the plan is not valid TOML here")
         .help("fix the TOML at this position: strings in double quotes, one `key = value` per line, each table header once; docs/plan-format.md shows a full plan")
 }

@@ -22,7 +22,7 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::source::SourceFile;
 
 /// More lines than this is not a plan (a 5,000-node plan has about 20,000).
@@ -36,7 +36,7 @@ pub fn before_parse(source: &SourceFile) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Some(at) = source.invalid_utf8() {
         out.push(
-            Diagnostic::error("encoding", Some(at..at + '\u{fffd}'.len_utf8()), "the plan is not UTF-8 text")
+            Diagnostic::error(Code::Encoding, Some(at..at + '\u{fffd}'.len_utf8()), "the plan is not UTF-8 text")
                 .label("this byte is not UTF-8")
                 .help("save the plan as UTF-8 (TOML files are UTF-8); if it was copied from another system, convert it with `iconv -t UTF-8`"),
         );
@@ -47,7 +47,7 @@ pub fn before_parse(source: &SourceFile) -> Vec<Diagnostic> {
         let at = source.line_range(MAX_LINES + 1).start;
         out.push(
             Diagnostic::error(
-                "limits",
+                Code::Limits,
                 Some(at..at),
                 format!("the plan has more than {MAX_LINES} lines"),
             )
@@ -59,7 +59,7 @@ pub fn before_parse(source: &SourceFile) -> Vec<Diagnostic> {
     if let Some(at) = too_deep(&source.text) {
         out.push(
             Diagnostic::error(
-                "limits",
+                Code::Limits,
                 Some(at..at + 1),
                 format!("the plan nests deeper than {MAX_DEPTH} levels"),
             )
@@ -100,7 +100,7 @@ fn string(value: &str, span: Range<usize>, text: &str, out: &mut Vec<Diagnostic>
     if let Some(what) = value.trim().strip_prefix("<FILL:") {
         let what = what.trim_end().trim_end_matches('>').trim();
         out.push(
-            Diagnostic::error("not-filled", Some(span.clone()), "not filled in")
+            Diagnostic::error(Code::NotFilled, Some(span.clone()), "not filled in")
                 .label("a placeholder from `rewind init`")
                 .help(format!("replace it with {what}")),
         );
@@ -118,7 +118,7 @@ fn string(value: &str, span: Range<usize>, text: &str, out: &mut Vec<Diagnostic>
             .find('`')
             .map_or(span.clone(), |i| span.start + i..span.start + i + 1);
         out.push(
-            Diagnostic::error("characters", Some(at), "the value contains a backquote")
+            Diagnostic::error(Code::Characters, Some(at), "the value contains a backquote")
                 .label("a backquote")
                 .help("remove it: the runbook prints values inside `…` code spans, where a backquote would end the span and the rest of the value would be read as Markdown"),
         );
@@ -126,7 +126,7 @@ fn string(value: &str, span: Range<usize>, text: &str, out: &mut Vec<Diagnostic>
     if let Some(what) = credential(value) {
         out.push(
             Diagnostic::error(
-                "secrets",
+                Code::Secrets,
                 Some(span.clone()),
                 format!("this value looks like a credential ({what})"),
             )
@@ -140,7 +140,7 @@ fn string(value: &str, span: Range<usize>, text: &str, out: &mut Vec<Diagnostic>
 fn characters(span: Range<usize>, c: char, escaped: bool) -> Diagnostic {
     let name = char_name(c);
     Diagnostic::error(
-        "characters",
+        Code::Characters,
         Some(span),
         format!(
             "the plan contains U+{:04X} ({name}){}",

@@ -113,7 +113,7 @@ impl Rke1Facts {
                     folder: n.folder().to_owned(),
                     address: n.address.clone(),
                     hostname: n.hostname.clone(),
-                    roles: n.roles.clone(),
+                    roles: n.roles.iter().map(ToString::to_string).collect(),
                 })
                 .collect(),
         }
