@@ -100,16 +100,16 @@ impl Diagnostic {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
         };
-        // Nothing printed may echo a credential (`validate::mask_credentials`).
-        let message = visible(&crate::validate::mask_credentials(&self.message));
+        // Nothing printed may echo a credential (`sensitive::mask_credentials`).
+        let message = visible(&crate::sensitive::mask_credentials(&self.message));
         let label = self
             .label
             .as_deref()
-            .map(|l| visible(&crate::validate::mask_credentials(l)));
+            .map(|l| visible(&crate::sensitive::mask_credentials(l)));
         let help = self
             .help
             .as_deref()
-            .map(|h| visible(&crate::validate::mask_credentials(h)));
+            .map(|h| visible(&crate::sensitive::mask_credentials(h)));
         let title = level.primary_title(message.as_str()).id(self.code.as_str());
         let mut group = Group::with_title(title);
         // Only the lines of the span are handed to the renderer, numbered
@@ -133,7 +133,7 @@ impl Diagnostic {
                     text.replace_range(from..to, &stars);
                 }
             }
-            excerpt = visible(&crate::validate::mask_credentials(&text));
+            excerpt = visible(&crate::sensitive::mask_credentials(&text));
             let local = (span.start - window.start).min(excerpt.len())
                 ..(span.end.min(window.end) - window.start).min(excerpt.len());
             let local = floor(&excerpt, local.start)..floor(&excerpt, local.end);
@@ -168,12 +168,12 @@ impl Diagnostic {
         serde_json::json!({
             "severity": self.severity,
             "code": self.code,
-            "message": visible(&crate::validate::mask_credentials(&self.message)),
+            "message": visible(&crate::sensitive::mask_credentials(&self.message)),
             "file": source.name,
             "line": line,
             "column": column,
-            "label": self.label.as_deref().map(|l| visible(&crate::validate::mask_credentials(l))),
-            "help": self.help.as_deref().map(|h| visible(&crate::validate::mask_credentials(h))),
+            "label": self.label.as_deref().map(|l| visible(&crate::sensitive::mask_credentials(l))),
+            "help": self.help.as_deref().map(|h| visible(&crate::sensitive::mask_credentials(h))),
         })
     }
 }
@@ -225,7 +225,7 @@ pub fn render_all(diags: &[Diagnostic], source: &SourceFile) -> String {
 fn visible(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if crate::validate::forbidden(c) {
+        if crate::sensitive::forbidden(c) {
             out.extend(std::iter::repeat_n('?', c.len_utf8()));
         } else {
             out.push(c);

@@ -28,7 +28,7 @@ impl std::fmt::Display for Unprintable {
 fn check_line(s: &str) -> Result<(), Unprintable> {
     match s
         .chars()
-        .find(|&c| c.is_control() || crate::validate::forbidden(c))
+        .find(|&c| c.is_control() || crate::sensitive::forbidden(c))
     {
         Some(c) => Err(Unprintable(format!(
             "U+{:04X} cannot be printed in the runbook",
@@ -138,7 +138,7 @@ pub fn mermaid_label(s: &str) -> String {
             '<' => out.push_str("#lt;"),
             '>' => out.push_str("#gt;"),
             '`' => out.push_str("#96;"),
-            c if c.is_control() || crate::validate::forbidden(c) => out.push(' '),
+            c if c.is_control() || crate::sensitive::forbidden(c) => out.push(' '),
             c => out.push(c),
         }
     }
@@ -163,7 +163,7 @@ pub fn yaml_scalar(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             c if c.is_control()
-                || crate::validate::forbidden(c)
+                || crate::sensitive::forbidden(c)
                 || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}') =>
             {
                 let _ = write!(out, "\\u{:04X}", u32::from(c));

@@ -42,6 +42,7 @@ pub mod digest;
 pub mod escape;
 pub mod interrupt;
 pub mod manifest;
+pub mod sensitive;
 pub mod mermaid;
 pub mod model;
 pub mod shell;

@@ -19,21 +19,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 /// Edges that close a cycle today and whose cut needs a change inside
 /// `validate/` (issue 12): left out of the check until then, each with what
 /// cuts it. The test fails once an edge here is gone, so the list shrinks.
-const WAIVED: &[(&str, &str, &str)] = &[
-    (
-        "diagnostic",
-        "validate",
-        "diagnostic masks credentials with validate::mask_credentials: the masking \
-         (validate/text.rs) moves below both, e.g. into diagnostic",
-    ),
-    (
-        "spec",
-        "validate",
-        "spec::parse_inspecting maps the TOML reader's errors with \
-         validate::syntax_diagnostic: spec returns toml::de::Error and validate maps it, \
-         or validate/syntax.rs moves into spec",
-    ),
-];
+const WAIVED: &[(&str, &str, &str)] = &[];
 
 /// Where a dependency was seen: file and 1-based line.
 #[derive(Debug, Clone)]

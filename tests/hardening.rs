@@ -1371,7 +1371,7 @@ fn a_diagnostic_never_prints_a_bidi_or_invisible_character() {
             let all = format!("{}{}", stderr(&res), String::from_utf8_lossy(&res.stdout));
             let bad: Vec<char> = all
                 .chars()
-                .filter(|&c| rewind::validate::forbidden(c))
+                .filter(|&c| rewind::sensitive::forbidden(c))
                 .collect();
             assert!(
                 bad.is_empty(),

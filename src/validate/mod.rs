@@ -21,7 +21,6 @@ use crate::source::SourceFile;
 use crate::spec::{self, Spec};
 
 pub use fields::{is_dns_label, is_hostname};
-pub use text::{forbidden, mask_credentials};
 
 /// The result of checking a plan: the model (if no errors) and all findings.
 #[derive(Debug)]

@@ -39,7 +39,7 @@ pub(super) fn diagnostic(e: &toml::de::Error, text: &str) -> Diagnostic {
         )
         .label("not a key of this table")
         .help(help);
-        if super::text::secret_key(key)
+        if crate::sensitive::secret_key(key)
             && let Some(span) = span
         {
             // Mask everything after the key on its line: its value is not
