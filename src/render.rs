@@ -193,6 +193,8 @@ pub struct StepView<'a> {
     pub hosts: String,
     /// The script's path, or its pattern when the step runs on several nodes.
     pub script: String,
+    /// How many hosts run it.
+    pub count: usize,
 }
 
 /// The hosts of a step for a table cell: every name up to a dozen, then the
@@ -224,6 +226,7 @@ pub fn steps_view(plan: &Plan) -> Vec<StepView<'_>> {
                 [one] => one.path.clone(),
                 _ => format!("nodes/<node>/{:02}-{}.sh", s.number, s.id),
             },
+            count: s.scripts.len(),
         })
         .collect()
 }

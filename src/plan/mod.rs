@@ -68,6 +68,10 @@ pub struct Step {
     /// Runbook text.
     pub doc: StepDoc,
     /// One script per host, in plan order.
+    // Not serialized: templates get the step through serde, and at 5,000
+    // nodes a copy of every script's fields as template values was a quarter
+    // of compile's memory; they get `StepView`'s host list and count instead.
+    #[serde(skip)]
     pub scripts: Vec<Script>,
     /// How to go back to the version before the rollback once this step
     /// ran (empty: nothing to undo).
