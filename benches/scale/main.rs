@@ -50,12 +50,26 @@ struct Args {
     /// /dev/shm exists (memory: the figures without the disk).
     #[arg(long)]
     dir: Vec<PathBuf>,
+    /// Machine load to measure under, comma-separated: `quiet` (nothing
+    /// else of this benchmark runs) and `busy` (a CPU hog, a busy loop pinned
+    /// to the last CPU when `taskset` exists, runs the whole time).
+    #[arg(long, value_delimiter = ',', default_value = "quiet,busy")]
+    load: Vec<Load>,
     /// Passed by `cargo bench`; without it (`cargo test --benches`) the
     /// benchmark does not run.
     #[arg(long, hide = true, global = true)]
     bench: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
+}
+
+/// The load a table is measured under.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Load {
+    /// Nothing else of the benchmark runs.
+    Quiet,
+    /// A busy loop holds one CPU.
+    Busy,
 }
 
 #[derive(Subcommand)]
@@ -125,27 +139,45 @@ fn bench(args: &Args) {
     // What a child is charged before it does anything (see measure::run).
     let baseline = measure::run(Path::new("true"), &[]).max_rss;
     let mut tables = Vec::new();
-    for dir in dirs {
-        std::fs::create_dir_all(&dir).expect("work folder");
-        let dir = dir.canonicalize().expect("work folder");
-        let fs = measure::filesystem(&dir);
-        eprintln!(
-            "scale: {} round(s) per size in {} ({fs}); large bundles are written and copied, this takes a while",
-            args.rounds,
-            dir.display()
-        );
-        let rows = args
-            .nodes
-            .iter()
-            .map(|&n| measure_size(&rewind, &dir, n, args))
-            .collect();
-        remove(&dir);
-        tables.push(Table { dir, fs, rows });
+    for load in &args.load {
+        let hog = (*load == Load::Busy).then(measure::Hog::start);
+        for dir in &dirs {
+            std::fs::create_dir_all(dir).expect("work folder");
+            let dir = dir.canonicalize().expect("work folder");
+            let fs = measure::filesystem(&dir);
+            let label = match &hog {
+                None => "quiet".to_owned(),
+                Some(h) => format!("busy: {}", h.describe()),
+            };
+            eprintln!(
+                "scale: {} round(s) per size in {} ({fs}, {label}); large bundles are written and copied, this takes a while",
+                args.rounds,
+                dir.display()
+            );
+            // The stage breakdown says where the time goes; once is enough.
+            let phase_rounds = if hog.is_some() { 0 } else { args.phase_rounds };
+            let rows = args
+                .nodes
+                .iter()
+                .map(|&n| measure_size(&rewind, &dir, n, args.rounds, phase_rounds))
+                .collect();
+            remove(&dir);
+            tables.push(Table {
+                dir,
+                fs,
+                load: label,
+                rows,
+            });
+        }
+        if let Some(h) = hog {
+            h.stop();
+        }
     }
     let load = (load_start, measure::load_average());
+    let golden = measure::tree_size(&crate_dir.join("golden"));
     print!(
         "{}",
-        report::markdown(&tables, args.rounds, args.phase_rounds, baseline, load)
+        report::markdown(&tables, args.rounds, args.phase_rounds, baseline, load, golden)
     );
 }
 
@@ -166,7 +198,13 @@ fn utf8(p: &Path) -> &str {
     p.to_str().expect("the work folder's path is UTF-8")
 }
 
-fn measure_size(rewind: &Path, dir: &Path, nodes: usize, args: &Args) -> Row {
+fn measure_size(
+    rewind: &Path,
+    dir: &Path,
+    nodes: usize,
+    rounds_wanted: usize,
+    phase_rounds: usize,
+) -> Row {
     let (servers, agents) = generate::shape(nodes);
     let base = dir.join(format!("n{nodes}"));
     remove(&base);
@@ -186,7 +224,7 @@ fn measure_size(rewind: &Path, dir: &Path, nodes: usize, args: &Args) -> Row {
 
     let cp = Path::new("cp");
     let mut rounds = Vec::new();
-    for round in 0..args.rounds {
+    for round in 0..rounds_wanted {
         remove(&out);
         remove(&copy);
         remove(&scratch);
@@ -226,7 +264,7 @@ fn measure_size(rewind: &Path, dir: &Path, nodes: usize, args: &Args) -> Row {
     remove(&out);
     remove(&copy);
     remove(&scratch);
-    let stages = (args.phase_rounds > 0).then(|| stage_breakdown(&base, plan_s, args.phase_rounds));
+    let stages = (phase_rounds > 0).then(|| stage_breakdown(&base, plan_s, phase_rounds));
     remove(&base);
 
     let pick = |f: &dyn Fn(&(measure::Run, measure::Run, measure::Run)) -> Duration| {

@@ -154,3 +154,49 @@ pub fn load_average() -> String {
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "unknown".into())
 }
+
+/// A busy loop in a child process, so that a table can be measured while
+/// one CPU is taken (a shared build machine). Pinned to the last CPU when
+/// `taskset` is there; stopped by its PID.
+pub struct Hog {
+    child: std::process::Child,
+    pinned: Option<usize>,
+}
+
+impl Hog {
+    /// Starts the loop.
+    pub fn start() -> Self {
+        let last = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
+        let spin = ["sh", "-c", "while :; do :; done"];
+        let pinned = Command::new("taskset")
+            .arg("-c")
+            .arg(last.to_string())
+            .args(spin)
+            .spawn();
+        let (child, pinned) = match pinned {
+            Ok(c) => (c, Some(last)),
+            Err(_) => (
+                Command::new(spin[0])
+                    .args(&spin[1..])
+                    .spawn()
+                    .expect("start the CPU hog"),
+                None,
+            ),
+        };
+        Self { child, pinned }
+    }
+
+    /// For the report.
+    pub fn describe(&self) -> String {
+        match self.pinned {
+            Some(cpu) => format!("a busy loop pinned to CPU {cpu}"),
+            None => "a busy loop (not pinned: no taskset)".to_owned(),
+        }
+    }
+
+    /// Kills the loop (by its PID) and reaps it.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
