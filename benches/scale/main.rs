@@ -177,7 +177,14 @@ fn bench(args: &Args) {
     let golden = measure::tree_size(&crate_dir.join("golden"));
     print!(
         "{}",
-        report::markdown(&tables, args.rounds, args.phase_rounds, baseline, load, golden)
+        report::markdown(
+            &tables,
+            args.rounds,
+            args.phase_rounds,
+            baseline,
+            load,
+            golden
+        )
     );
 }
 

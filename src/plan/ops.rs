@@ -19,10 +19,10 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A library function and the fragment file that defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Func {
     // ---- read-only checks (preflight) -------------------------------------
@@ -48,7 +48,7 @@ pub enum Func {
     /// `check_token FILE [HEX]`: the saved token exists, is not empty, and
     /// hashes to HEX when given; the token itself is never printed.
     CheckToken,
-    /// `check_artifacts DIR ARCH TARGET`: install.sh, `rke2.linux-ARCH.tar.gz`
+    /// `check_artifacts DIR ARCH [TARGET]`: install.sh, `rke2.linux-ARCH.tar.gz`
     /// and `sha256sum-ARCH.txt` are present, every artifact listed in the
     /// sums file that is present in DIR matches its hash, and the rke2 in the
     /// tarball says it is TARGET.
@@ -112,7 +112,6 @@ pub enum Func {
     /// refused (naming the file and the plan key) unless MANAGED is `true`
     /// (`rancher-managed = true`: Rancher's version is set to TARGET).
     CheckRancherAgent,
-    /// `check_not_root`-free marker for workstation scripts: nothing.
     // ---- actions ----------------------------------------------------------
     /// `drain_nodes KUBECONFIG TIMEOUT NODE...`: if the API answers, cordon and
     /// drain each node (`--ignore-daemonsets --delete-emptydir-data`), and
@@ -462,6 +461,125 @@ impl Func {
     }
 }
 
+impl Func {
+    /// The parameters, as the function's usage line in `templates/lib/`
+    /// and its doc comment here name them: `NAME` one word, `[NAME]` an
+    /// optional last word, `NAME...` any number of words. [`Op::new`] checks
+    /// every operation against it, and a test checks both usage lines.
+    pub fn params(self) -> &'static str {
+        match self {
+            Func::NeedTools => "TOOL...",
+            Func::NeedEnv => "VAR...",
+            Func::NeedFile => "PATH",
+            Func::NeedDir => "PATH",
+            Func::CheckSha256 => "PATH HEX",
+            Func::CheckEtcdSnapshot => "PATH",
+            Func::CheckRke2Version => "BIN CURRENT TARGET",
+            Func::CheckInstalledVersion => "BIN TARGET",
+            Func::CheckToken => "FILE [HEX]",
+            Func::CheckArtifacts => "DIR ARCH [TARGET]",
+            Func::CheckNoServerEntry => "CONFIG_DIR UNIT UNIT_ENV",
+            Func::CheckServerEntry => "CONFIG_DIR UNIT UNIT_ENV",
+            Func::CheckNodeName => "CONFIG_DIR UNIT UNIT_ENV NAME",
+            Func::CheckDataDir => "CONFIG_DIR UNIT UNIT_ENV DATA_DIR",
+            Func::CheckTokenSource => "CONFIG_DIR UNIT UNIT_ENV SAVED",
+            Func::StopLeftovers => "DATA_DIR BIN",
+            Func::CheckRoom => "FILE DIR",
+            Func::CheckPgArchive => "FILE",
+            Func::CheckMysqlDump => "FILE",
+            Func::CheckPgRestore => "FILE HOST PORT USER DATABASE COPY",
+            Func::CheckMysqlRestore => "FILE HOST PORT USER DATABASE COPY",
+            Func::CheckSqliteDb => "FILE",
+            Func::CheckRancherAgent => "MANAGED TARGET MARKER...",
+            Func::DrainNodes => "KUBECONFIG TIMEOUT NODE...",
+            Func::StopRke2 => "DATA_DIR UNIT BIN",
+            Func::CheckDataMounts => "DATA_DIR",
+            Func::MovePodManifestsAside => "DIR SUFFIX",
+            Func::EnableUnit => "UNIT",
+            Func::InstallOnline => "VERSION TYPE METHOD",
+            Func::CheckRpmTarget => "TYPE VER",
+            Func::InstallRpm => "TYPE VER",
+            Func::CheckRpmVersions => "TYPE VER",
+            Func::InstallAirgap => "ARTIFACTS ARCH TYPE IMAGES_DIR",
+            Func::InstallImages => "ARTIFACTS ARCH IMAGES_DIR",
+            Func::CheckImages => "ARTIFACTS ARCH IMAGES_DIR",
+            Func::MoveImagesAside => "IMAGES_DIR SUFFIX",
+            Func::MoveManifestsAside => "MANIFESTS_DIR DATA_DIR SUFFIX",
+            Func::MoveAside => "PATH SUFFIX",
+            Func::PutToken => "SAVED DEST SUFFIX",
+            Func::ClusterReset => "BIN RESTORE_PATH TOKEN_FILE UNIT UNIT_ENV FLAG...",
+            Func::StartUnit => "UNIT",
+            Func::RestoreSqlite => "BACKUP DB SUFFIX",
+            Func::SavePostgres => "HOST PORT USER DATABASE COPY",
+            Func::SaveMysql => "HOST PORT USER DATABASE COPY",
+            Func::RestorePostgres => "FILE HOST PORT USER DATABASE [COPY]",
+            Func::RestoreMysql => "FILE HOST PORT USER DATABASE [COPY]",
+            Func::VerifyCluster => "KUBECONFIG TARGET NODE...",
+            Func::SuspendUpgrades => "KUBECONFIG TARGET MANAGED",
+            Func::CheckUpgrades => "KUBECONFIG TARGET",
+            Func::NeedDocker => "",
+            Func::NeedContainers => "NAME...",
+            Func::NeedNoContainers => "NAME...",
+            Func::RestartContainers => "NAME...",
+            Func::RestartMatchingContainers => "WORD",
+            Func::Rke1CheckWorkstation => "BIN CONFIG STATE KUBECONFIG SOURCE S3",
+            Func::Rke1CheckSnapshot => "DIR NAME HEX MODE",
+            Func::Rke1CheckClusterNodes => "CONFIG FAILED REPLACEMENT BLOCK",
+            Func::Rke1SnapshotFromS3 => "DIR FILE URL ENDPOINT REGION HEX",
+            Func::Rke1SnapshotFromFile => "DIR FILE SOURCE HEX",
+            Func::Rke1SnapshotByHand => "DIR NAME HEX",
+            Func::Rke1SnapshotSave => "BIN CONFIG NAME",
+            Func::Rke1SnapshotRestore => "BIN CONFIG NAME",
+            Func::Rke1Up => "BIN CONFIG",
+            Func::RancherCheckDeployment => "KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER",
+            Func::RancherSetImage => "KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER TAG",
+            Func::RancherVerify => "KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER TAG NODE...",
+        }
+    }
+}
+
+/// Refuses (as a bug of the planner) an operation whose words do not fit
+/// its function's parameters: their count, and the shape of the few kinds
+/// a wrong order would swap (a sha256, a moved-aside suffix, a flag, a port).
+fn check_args(func: Func, args: &[Word]) {
+    let params: Vec<&str> = func.params().split_whitespace().collect();
+    let variadic = params.last().is_some_and(|p| p.ends_with("..."));
+    let optional = params.iter().filter(|p| p.starts_with('[')).count();
+    let required = params.len() - optional - usize::from(variadic);
+    let fits = args.len() >= required && (variadic || args.len() <= params.len());
+    assert!(
+        fits,
+        "bug in rewind: {} takes `{}`, not {} words: {args:?}",
+        func.name(),
+        func.params(),
+        args.len()
+    );
+    for (param, arg) in params.iter().zip(args) {
+        let name = param.trim_matches(['[', ']']).trim_end_matches("...");
+        let ok = match name {
+            // Empty: no hash in the plan (the function then says so).
+            "HEX" => {
+                arg.is_empty()
+                    || arg.len() == 64
+                        && arg
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            }
+            "SUFFIX" => arg.starts_with("rewind-"),
+            "MANAGED" => matches!(&**arg, "true" | "false"),
+            // Empty: the client's default port.
+            "PORT" => arg.bytes().all(|b| b.is_ascii_digit()),
+            _ => true,
+        };
+        assert!(
+            ok,
+            "bug in rewind: {}: `{arg}` is not a {name} ({})",
+            func.name(),
+            func.params()
+        );
+    }
+}
+
 /// One line of a script: a library function and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Op {
@@ -542,9 +660,91 @@ impl Op {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        Self {
-            func,
-            args: args.into_iter().map(|a| word(a.as_ref())).collect(),
+        let args: Vec<Word> = args.into_iter().map(|a| word(a.as_ref())).collect();
+        check_args(func, &args);
+        Self { func, args }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant of `Func` with the first `code` of its doc comment
+    /// (its usage line), read from this file.
+    fn usage_lines() -> Vec<(Func, String)> {
+        let source = include_str!("ops.rs");
+        let start = source.find("pub enum Func {").expect("the enum");
+        let body = &source[start..start + source[start..].find("\n}\n").expect("its end")];
+        let mut doc = String::new();
+        let mut out = Vec::new();
+        for line in body.lines().skip(1).map(str::trim) {
+            if let Some(d) = line.strip_prefix("///") {
+                doc.push_str(d.trim());
+                doc.push(' ');
+            } else if let Some(variant) = line.strip_suffix(',').filter(|v| {
+                v.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                    && v.chars().all(|c| c.is_ascii_alphanumeric())
+            }) {
+                let snake: String = variant
+                    .chars()
+                    .enumerate()
+                    .flat_map(|(i, c)| {
+                        let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
+                        sep.into_iter()
+                            .chain(std::iter::once(c.to_ascii_lowercase()))
+                    })
+                    .collect();
+                let func: Func = serde_json::from_str(&format!("\"{snake}\""))
+                    .unwrap_or_else(|e| panic!("{variant}: {e}"));
+                let usage = doc
+                    .split('`')
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{variant}: its doc comment starts with no `usage`"));
+                out.push((func, usage.to_owned()));
+                doc.clear();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn params_are_those_of_the_doc_comment_and_of_the_library() {
+        let all = usage_lines();
+        assert!(all.len() > 60, "read {} functions only", all.len());
+        let mut problems = Vec::new();
+        for (func, usage) in all {
+            let want = format!("{} {}", func.name(), func.params());
+            let want = want.trim_end();
+            if usage != want {
+                problems.push(format!(
+                    "the doc comment of {func:?} says `{usage}`, not `{want}`"
+                ));
+            }
+            let library = crate::templates::library(func.fragment());
+            if !library.contains(&format!("\n# {want}:")) {
+                problems.push(format!(
+                    "templates/lib/{}.sh has no usage line `# {want}:`",
+                    func.fragment()
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn a_wrong_number_or_shape_of_words_is_a_bug() {
+        let ok = Op::new(Func::CheckSha256, ["/p", &"a".repeat(64)]);
+        assert_eq!(ok.args.len(), 2);
+        Op::new(Func::CheckToken, ["/t"]);
+        Op::new(Func::NeedTools, ["a", "b", "c"]);
+        for bad in [
+            std::panic::catch_unwind(|| Op::new(Func::CheckSha256, ["/p"])),
+            std::panic::catch_unwind(|| Op::new(Func::CheckSha256, ["/p", "xyz"])),
+            std::panic::catch_unwind(|| Op::new(Func::MoveAside, ["/p", "suffix"])),
+            std::panic::catch_unwind(|| Op::new(Func::CheckToken, ["/t", "", "x"])),
+        ] {
+            assert!(bad.is_err());
         }
     }
 }

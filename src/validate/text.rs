@@ -228,8 +228,6 @@ fn too_deep(text: &str) -> Option<usize> {
 mod tests {
     use super::*;
 
-
-
     #[test]
     fn depth() {
         assert_eq!(too_deep("a = [[1]]\n[[nodes]]\nb.c.d = 1\n"), None);
@@ -239,5 +237,4 @@ mod tests {
         assert_eq!(too_deep(&format!("# {}\na = 1", "[".repeat(40))), None);
         assert_eq!(too_deep(&format!("a = '''{}'''", "{".repeat(40))), None);
     }
-
 }
