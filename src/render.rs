@@ -178,7 +178,7 @@ fn readme(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<String, minij
         plan => Value::from(minijinja::value::Serde(plan)),
         steps => Value::from(minijinja::value::Serde(steps_view(plan))),
         version_note => "",
-        mermaid => crate::mermaid::flowchart(&manifest(plan)),
+        mermaid => templates::trusted(crate::mermaid::flowchart(&manifest(plan))),
     })
 }
 

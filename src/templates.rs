@@ -103,6 +103,9 @@ pub fn environment() -> Environment<'static> {
             minijinja::escape_formatter(out, state, value)
         }
     });
+    // Nothing in a template may mark a value safe: only Rust code can
+    // (`trusted`), for rewind's own text (the library code, the diagram).
+    env.remove_filter("safe");
     env.add_filter("comment", comment);
     // Markdown by context (`escape`): each returns text marked safe.
     env.add_filter("code", |v: &Value| md(v, |s| escape::md_code(s, false)));
@@ -135,17 +138,17 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
-/// Prints a value inside a `#` comment: control characters (which could end
-/// the comment and start code) become spaces; nothing else is needed there.
+/// A whole `#` comment holding the value: `{{ title | comment }}` prints
+/// `# <title>`, with control characters (which could end the comment and
+/// start code) as spaces. The filter writes the `#` itself, so whatever
+/// position it is used in, what it prints is a comment, never code.
 fn comment(value: &Value) -> Value {
     let text = value
         .as_str()
         .map_or_else(|| value.to_string(), str::to_owned);
-    Value::from_safe_string(
-        text.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect(),
-    )
+    let mut out = String::from("# ");
+    out.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    Value::from_safe_string(out)
 }
 
 /// The text of a string, number or boolean; anything else is a bug.
@@ -208,6 +211,139 @@ mod tests {
             .unwrap()
             .render(minijinja::context! { v => vec!["a"] });
         assert!(r.is_err());
+    }
+
+    /// Where a `{{ … }}` of a `.sh` template stands, by a small lexer of
+    /// the shell text around it (minijinja tags and comments skipped).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Context {
+        Word,
+        SingleQuoted,
+        DoubleQuoted,
+        Comment,
+        HereDoc,
+    }
+
+    fn contexts(template: &str) -> Vec<(usize, Context)> {
+        let b = template.as_bytes();
+        let mut out = Vec::new();
+        let mut state = Context::Word;
+        let mut heredoc: Option<String> = None;
+        let mut pending: Option<String> = None;
+        let mut line_start = true;
+        let mut i = 0;
+        while i < b.len() {
+            let rest = &template[i..];
+            if rest.starts_with("{%") || rest.starts_with("{#") {
+                let close = if rest.starts_with("{%") { "%}" } else { "#}" };
+                i += rest.find(close).expect("closed tag") + 2;
+                continue;
+            }
+            if rest.starts_with("{{") {
+                let line = template[..i].matches('\n').count() + 1;
+                out.push((
+                    line,
+                    if heredoc.is_some() {
+                        Context::HereDoc
+                    } else {
+                        state
+                    },
+                ));
+                i += rest.find("}}").expect("closed value") + 2;
+                line_start = false;
+                continue;
+            }
+            let c = b[i];
+            if let Some(end) = &heredoc {
+                if line_start && rest.trim_start_matches('\t').starts_with(end.as_str()) {
+                    heredoc = None;
+                }
+                line_start = c == b'\n';
+                i += 1;
+                continue;
+            }
+            match (state, c) {
+                (Context::Word, b'\\') | (Context::DoubleQuoted, b'\\') => i += 1,
+                (Context::Word, b'\'') => state = Context::SingleQuoted,
+                (Context::Word, b'"') => state = Context::DoubleQuoted,
+                (Context::Word, b'#') if i == 0 || b[i - 1].is_ascii_whitespace() || line_start => {
+                    state = Context::Comment;
+                }
+                (Context::Word, b'<') if rest.starts_with("<<") && !rest.starts_with("<<<") => {
+                    let word: String = rest[2..]
+                        .trim_start_matches('-')
+                        .trim_start()
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .filter(|c| !matches!(c, '\'' | '"' | '\\'))
+                        .collect();
+                    pending = Some(word);
+                    i += 1;
+                }
+                (Context::SingleQuoted, b'\'') | (Context::DoubleQuoted, b'"') => {
+                    state = Context::Word;
+                }
+                (Context::Comment, b'\n') => state = Context::Word,
+                _ => {}
+            }
+            if c == b'\n' && state == Context::Word {
+                heredoc = pending.take();
+            }
+            line_start = c == b'\n';
+            i += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn every_value_of_a_sh_template_is_a_plain_word() {
+        let mut problems = Vec::new();
+        for (name, source) in TEMPLATES.iter().filter(|(n, _)| n.ends_with(".sh")) {
+            for (line, context) in contexts(source) {
+                if context != Context::Word {
+                    problems.push(format!(
+                        "templates/{name}.j2:{line}: a value in {context:?}"
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn the_context_lexer_sees_quotes_heredocs_and_comments() {
+        let found = |t: &str| contexts(t).into_iter().map(|(_, c)| c).collect::<Vec<_>>();
+        assert_eq!(found("x={{ v }}"), [Context::Word]);
+        assert_eq!(found("x='{{ v }}'"), [Context::SingleQuoted]);
+        assert_eq!(found("x=\"a {{ v }}\""), [Context::DoubleQuoted]);
+        assert_eq!(
+            found("# {{ v }}\ny={{ w }}"),
+            [Context::Comment, Context::Word]
+        );
+        assert_eq!(
+            found("cat <<EOF\n{{ v }}\nEOF\nx={{ w }}"),
+            [Context::HereDoc, Context::Word]
+        );
+        assert_eq!(found("a=\"$(b \"c\")\" {{ v }}"), [Context::Word]);
+    }
+
+    #[test]
+    fn no_template_can_mark_a_value_safe_and_comment_writes_its_own_hash() {
+        let mut env = environment();
+        env.add_template("t.sh", "x={{ v | safe }}").unwrap();
+        assert!(
+            env.get_template("t.sh")
+                .unwrap()
+                .render(minijinja::context! { v => "$(id)" })
+                .is_err()
+        );
+        env.add_template("c.sh", "x={{ v | comment }}").unwrap();
+        let out = env
+            .get_template("c.sh")
+            .unwrap()
+            .render(minijinja::context! { v => "a\nrm x" })
+            .unwrap();
+        assert_eq!(out, "x=# a rm x");
     }
 
     #[test]

@@ -36,6 +36,6 @@ pub fn explain(plan: &Plan, format: Format) -> Result<String, minijinja::Error> 
         .render(minijinja::context! {
             plan => Value::from(Serde(plan)),
             steps => Value::from(Serde(render::steps_view(plan))),
-            mermaid => mermaid::flowchart(&manifest),
+            mermaid => crate::templates::trusted(mermaid::flowchart(&manifest)),
         })
 }
