@@ -117,15 +117,74 @@ pub(super) fn validate(
     };
 
     // --- token
-    let token = match &spec.token {
+    let token = token(spec, cx, cspan.clone(), checked);
+
+    // --- install
+    let rpm = c
+        .install_method
+        .as_ref()
+        .filter(|_| install_method == Some(InstallMethod::Rpm));
+    let install = install(spec, cx, rpm, checked);
+
+    // --- drain
+    let drain = drain(spec, cx);
+
+    // --- nodes
+    let nodes = nodes(spec, cx, datastore.as_ref(), checked);
+
+    restore_on_is_a_node(spec, cx, datastore.as_ref(), nodes.as_deref());
+    if let (Some(dd), Some(snap), Some(ds)) = (&data_dir, &snapshot, &datastore) {
+        snapshot_outside_live_db(cx, spec, dd, snap, ds);
+    }
+    let rancher_managed = c.rancher_managed.as_ref().is_some_and(|v| *v.get_ref());
+    if rancher_managed {
+        checked.push("rancher-managed: the plan says Rancher's Kubernetes version for this cluster is set to the target".into());
+    }
+
+    Some(Rke2 {
+        current: current?,
+        target: target?,
+        data_dir: data_dir?,
+        install_method: install_method?,
+        datastore: datastore?,
+        snapshot: snapshot?,
+        token: token?,
+        install: install?,
+        kubeconfig: drain
+            .as_ref()?
+            .as_ref()
+            .and_then(|d| d.kubeconfig.clone())
+            .or_else(|| {
+                // drain disabled: its kubeconfig (already checked) still serves verify.
+                spec.drain
+                    .as_ref()?
+                    .get_ref()
+                    .kubeconfig
+                    .as_ref()
+                    .map(|k| k.get_ref().clone())
+            }),
+        drain: drain?,
+        nodes: nodes?,
+        rancher_managed,
+    })
+}
+
+/// `[token]`: the saved server token and its hash (absent: a warning).
+fn token(
+    spec: &Spec,
+    cx: &mut Ctx,
+    cspan: Option<std::ops::Range<usize>>,
+    checked: &mut Vec<String>,
+) -> Option<Option<Token>> {
+    match &spec.token {
         None => {
             cx.push(
-                // There is no [token] to point at: point at the backup it
-                // belongs with (or at [cluster] when that is missing too).
-                Diagnostic::warning(Code::Token, spec.snapshot.as_ref().map(S::span).or(cspan.clone()), "no [token]: the server token saved with the snapshot is not checked")
-                    .label("this backup has no saved token in the plan")
-                    .help("add [token] file = \"/root/rke2-backup/token\" (and its sha256): a wrong token after the restore is the most common failure"),
-            );
+            // There is no [token] to point at: point at the backup it
+            // belongs with (or at [cluster] when that is missing too).
+            Diagnostic::warning(Code::Token, spec.snapshot.as_ref().map(S::span).or(cspan.clone()), "no [token]: the server token saved with the snapshot is not checked")
+                .label("this backup has no saved token in the plan")
+                .help("add [token] file = \"/root/rke2-backup/token\" (and its sha256): a wrong token after the restore is the most common failure"),
+        );
             Some(None)
         }
         Some(t) => {
@@ -151,26 +210,21 @@ pub(super) fn validate(
             match (file, sha) {
                 (Some(file), Some(sha256)) => {
                     checked.push(if sha256.is_some() {
-                        "token: the saved server token and its sha256 are checked on every server before anything stops".into()
-                    } else {
-                        "token: the saved server token is checked to be there (no sha256 in the plan), and to be the one every server's config uses".into()
-                    });
+                    "token: the saved server token and its sha256 are checked on every server before anything stops".into()
+                } else {
+                    "token: the saved server token is checked to be there (no sha256 in the plan), and to be the one every server's config uses".into()
+                });
                     Some(Some(Token { file, sha256 }))
                 }
                 _ => None,
             }
         }
-    };
+    }
+}
 
-    // --- install
-    let rpm = c
-        .install_method
-        .as_ref()
-        .filter(|_| install_method == Some(InstallMethod::Rpm));
-    let install = install(spec, cx, rpm, checked);
-
-    // --- drain
-    let drain = match &spec.drain {
+/// `[drain]`: on by default, with a duration and an optional kubeconfig.
+fn drain(spec: &Spec, cx: &mut Ctx) -> Option<Option<Drain>> {
+    match &spec.drain {
         None => Some(Some(Drain {
             kubeconfig: None,
             timeout: "10m".into(),
@@ -206,14 +260,17 @@ pub(super) fn validate(
                 _ => None,
             }
         }
-    };
+    }
+}
 
-    // --- nodes
-    let nodes = nodes(spec, cx, datastore.as_ref(), checked);
-
-    // restore-on must name a node that exists.
-    if let (Some(Datastore::Postgres(db) | Datastore::Mysql(db)), Some(nodes)) =
-        (&datastore, &nodes)
+/// `restore-on` must name a node that exists.
+fn restore_on_is_a_node(
+    spec: &Spec,
+    cx: &mut Ctx,
+    datastore: Option<&Datastore>,
+    nodes: Option<&[Rke2Node]>,
+) {
+    if let (Some(Datastore::Postgres(db) | Datastore::Mysql(db)), Some(nodes)) = (datastore, nodes)
         && let Some(on) = &db.restore_on
         && !nodes.iter().any(|n| &n.name == on)
     {
@@ -238,40 +295,6 @@ pub(super) fn validate(
             )),
         );
     }
-    if let (Some(dd), Some(snap), Some(ds)) = (&data_dir, &snapshot, &datastore) {
-        snapshot_outside_live_db(cx, spec, dd, snap, ds);
-    }
-    let rancher_managed = c.rancher_managed.as_ref().is_some_and(|v| *v.get_ref());
-    if rancher_managed {
-        checked.push("rancher-managed: the plan says Rancher's Kubernetes version for this cluster is set to the target".into());
-    }
-
-    Some(Rke2 {
-        current: current?,
-        target: target?,
-        data_dir: data_dir?,
-        install_method: install_method?,
-        datastore: datastore?,
-        snapshot: snapshot?,
-        token: token?,
-        install: install?,
-        kubeconfig: drain
-            .as_ref()?
-            .as_ref()
-            .and_then(|d| d.kubeconfig.clone())
-            .or_else(|| {
-                // drain disabled: its kubeconfig (already checked) still serves verify.
-                spec.drain
-                    .as_ref()?
-                    .get_ref()
-                    .kubeconfig
-                    .as_ref()
-                    .map(|k| k.get_ref().clone())
-            }),
-        drain: drain?,
-        nodes: nodes?,
-        rancher_managed,
-    })
 }
 
 /// Rules `direction` and `skipped-minors`. A target from `--to` has no span
@@ -901,8 +924,40 @@ fn nodes(
         ));
         ok = false;
     }
+    if ok && !datastore_node_rules(cx, datastore, &out, &spans, &init_spans, &servers, checked) {
+        ok = false;
+    }
+    if ok {
+        checked.push(format!(
+            "names: {} node{} with unique host names ({} server{}, {} agent{})",
+            out.len(),
+            if out.len() == 1 { "" } else { "s" },
+            servers.len(),
+            if servers.len() == 1 { "" } else { "s" },
+            out.len() - servers.len(),
+            if out.len() - servers.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+        ));
+    }
+    ok.then_some(out)
+}
+
+/// The datastore's rules about the node list as a whole (one init server for
+/// etcd, one server alone for SQLite); false when one fails.
+fn datastore_node_rules(
+    cx: &mut Ctx,
+    datastore: Option<&Datastore>,
+    out: &[Rke2Node],
+    spans: &[(Range<usize>, Range<usize>)],
+    init_spans: &[(String, Option<Range<usize>>)],
+    servers: &[&str],
+    checked: &mut Vec<String>,
+) -> bool {
     match datastore {
-        Some(Datastore::Etcd) if ok => match init_spans.len() {
+        Some(Datastore::Etcd) => match init_spans.len() {
             1 => checked.push(format!(
                 "first-server: cluster-reset runs on {}",
                 init_spans[0].0
@@ -917,7 +972,7 @@ fn nodes(
                             servers.join(", ")
                         )),
                 );
-                ok = false;
+                return false;
             }
             _ => {
                 let names: Vec<&str> = init_spans.iter().map(|(n, _)| n.as_str()).collect();
@@ -930,10 +985,10 @@ fn nodes(
                             .help("exactly one server restores the snapshot: keep `init = true` only on the one whose config.yaml has no `server:` entry"),
                     );
                 }
-                ok = false;
+                return false;
             }
         },
-        Some(Datastore::Sqlite) if ok => {
+        Some(Datastore::Sqlite) => {
             if out.len() != 1 || out[0].role != Role::Server {
                 let (span, label) = if out.len() > 1 {
                     (
@@ -953,32 +1008,13 @@ fn nodes(
                         .label(label)
                         .help("SQLite (kine) cannot run HA: list only the one server, or set the real datastore kind"),
                 );
-                ok = false;
+                return false;
             } else {
                 checked.push(format!("sqlite-single: {} is the only node", out[0].name));
             }
         }
-        // Every other case: a rule above failed, or the datastore has no rule
-        // about the node list.
-        Some(
-            Datastore::Etcd | Datastore::Sqlite | Datastore::Postgres(_) | Datastore::Mysql(_),
-        )
-        | None => {}
+        // The datastore has no rule about the node list.
+        Some(Datastore::Postgres(_) | Datastore::Mysql(_)) | None => {}
     }
-    if ok {
-        checked.push(format!(
-            "names: {} node{} with unique host names ({} server{}, {} agent{})",
-            out.len(),
-            if out.len() == 1 { "" } else { "s" },
-            servers.len(),
-            if servers.len() == 1 { "" } else { "s" },
-            out.len() - servers.len(),
-            if out.len() - servers.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
-        ));
-    }
-    ok.then_some(out)
+    true
 }
