@@ -305,13 +305,14 @@ fn man(sub: Option<&str>) -> Result<u8> {
     root.build();
     let page = match sub {
         None => root,
-        Some(name) => match root.find_subcommand(name) {
-            Some(cmd) => cmd.clone(),
-            None => {
+        Some(name) => {
+            if let Some(cmd) = root.find_subcommand(name) {
+                cmd.clone()
+            } else {
                 eprintln!("error: no subcommand {name}; see `rewind --help`");
                 return Ok(exit::USAGE);
             }
-        },
+        }
     };
     let mut out = Vec::new();
     clap_mangen::Man::new(page)

@@ -908,8 +908,7 @@ fn mode_of(entry: &fs::DirEntry) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     entry
         .metadata()
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0)
+        .map_or(0, |m| m.permissions().mode() & 0o777)
 }
 
 #[cfg(not(unix))]

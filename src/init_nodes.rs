@@ -407,7 +407,7 @@ fn facts<'a>(
         ));
     }
     let mut by_version: BTreeMap<String, (Rke2Version, Vec<&str>)> = BTreeMap::new();
-    for n in nodes.iter() {
+    for n in nodes {
         let Some(v) = Rke2Version::parse(&n.version) else {
             return Err(ImportError::new(
                 file,
@@ -464,7 +464,7 @@ fn facts<'a>(
 
     // The data dir: one for the whole plan.
     let mut data_dirs: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for n in nodes.iter() {
+    for n in nodes {
         if let Some(a) = n.read_args() {
             let dir = a.data_dir.clone().map_or_else(
                 || DEFAULT_DATA_DIR.to_owned(),
@@ -791,7 +791,7 @@ fn install(p: &mut PlanText, f: &Facts<'_>, airgap: bool, notes: &mut Vec<String
             .string("source", "online");
     }
     let mut arches: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for n in nodes.iter() {
+    for n in nodes {
         arches
             .entry(n.arch.as_deref().unwrap_or("unknown"))
             .or_default()
@@ -801,24 +801,20 @@ fn install(p: &mut PlanText, f: &Facts<'_>, airgap: bool, notes: &mut Vec<String
         [one] => Arch::parse(one),
         _ => None,
     };
-    match only {
-        Some(arch) => {
-            p.para("from kubectl get nodes: status.nodeInfo.architecture of every node.")
-                .string("arch", arch.as_str());
+    if let Some(arch) = only {
+        p.para("from kubectl get nodes: status.nodeInfo.architecture of every node.")
+            .string("arch", arch.as_str());
+    } else {
+        let mut lines = vec![
+            "from kubectl get nodes: status.nodeInfo.architecture; a plan has one of amd64,\narm64 or s390x:".to_owned(),
+        ];
+        for (arch, names) in &arches {
+            lines.push(format!("  {arch}: {}", names.join(", ")));
         }
-        None => {
-            let mut lines = vec![
-                "from kubectl get nodes: status.nodeInfo.architecture; a plan has one of amd64,\narm64 or s390x:".to_owned(),
-            ];
-            for (arch, names) in &arches {
-                lines.push(format!("  {arch}: {}", names.join(", ")));
-            }
-            p.comment(&lines.join("\n"))
-                .fill("arch", "amd64, arm64 or s390x");
-            notes.push(
-                "the nodes' architectures are mixed or unknown; fill in install.arch".to_owned(),
-            );
-        }
+        p.comment(&lines.join("\n"))
+            .fill("arch", "amd64, arm64 or s390x");
+        notes
+            .push("the nodes' architectures are mixed or unknown; fill in install.arch".to_owned());
     }
     p.blank();
 }
@@ -945,7 +941,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         });
         match &n.args {
             NodeArgs::Missing => {
-                about.push("no rke2.io/node-args annotation: its arguments are unknown".to_owned())
+                about.push("no rke2.io/node-args annotation: its arguments are unknown".to_owned());
             }
             NodeArgs::Unreadable(key) => about.push(format!(
                 "its {key} annotation is not a JSON list of strings: arguments unknown"

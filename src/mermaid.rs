@@ -196,7 +196,7 @@ mod tests {
             number,
             id: format!("step{number}"),
             title: format!("Step \"{number}\""),
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            hosts: hosts.iter().map(std::string::ToString::to_string).collect(),
             scripts: hosts.iter().map(|h| format!("nodes/{h}/x.sh")).collect(),
             parallel,
             destructive,

@@ -44,11 +44,10 @@ pub const LIBRARY: &[(&str, &str)] = &[
 
 /// The source of a library fragment.
 pub fn library(name: &str) -> &'static str {
-    LIBRARY
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, s)| *s)
-        .unwrap_or_else(|| panic!("bug in rewind: unknown library fragment {name}"))
+    LIBRARY.iter().find(|(n, _)| *n == name).map_or_else(
+        || panic!("bug in rewind: unknown library fragment {name}"),
+        |(_, s)| *s,
+    )
 }
 
 /// A strict environment with every template loaded.
@@ -80,7 +79,7 @@ pub fn environment() -> Environment<'static> {
                 return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
             }
             let text = printable(value, "a runbook")?;
-            return out.write_str(&escape::md_text(&text).map_err(refused)?).map_err(Error::from);
+            return out.write_str(&escape::md_text(&text).map_err(|e| refused(&e))?).map_err(Error::from);
         }
         if let AutoEscape::Custom(_) = state.auto_escape() {
             if value.is_safe() {
@@ -168,7 +167,7 @@ fn printable(value: &Value, into: &str) -> Result<String, Error> {
     }
 }
 
-fn refused(e: escape::Unprintable) -> Error {
+fn refused(e: &escape::Unprintable) -> Error {
     Error::new(ErrorKind::InvalidOperation, e.to_string())
 }
 
@@ -178,7 +177,7 @@ fn md(
     f: impl Fn(&str) -> Result<String, escape::Unprintable>,
 ) -> Result<Value, Error> {
     let text = printable(value, "a runbook")?;
-    Ok(Value::from_safe_string(f(&text).map_err(refused)?))
+    Ok(Value::from_safe_string(f(&text).map_err(|e| refused(&e))?))
 }
 
 /// Marks rewind's own text (never plan values) as safe to print raw.
@@ -263,7 +262,7 @@ mod tests {
                 continue;
             }
             match (state, c) {
-                (Context::Word, b'\\') | (Context::DoubleQuoted, b'\\') => i += 1,
+                (Context::Word | Context::DoubleQuoted, b'\\') => i += 1,
                 (Context::Word, b'\'') => state = Context::SingleQuoted,
                 (Context::Word, b'"') => state = Context::DoubleQuoted,
                 (Context::Word, b'#') if i == 0 || b[i - 1].is_ascii_whitespace() || line_start => {

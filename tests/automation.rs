@@ -234,9 +234,8 @@ fn a_rancher_managed_node_is_refused_unless_the_plan_says_so() {
         0o644,
     );
     let before = w.digest();
-    let runs = match w.walk(&[]) {
-        Ok(_) => panic!("the walk went through although agent-1 has {unit}"),
-        Err(runs) => runs,
+    let Err(runs) = w.walk(&[]) else {
+        panic!("the walk went through although agent-1 has {unit}")
     };
     let last = runs.last().expect("a run");
     assert_eq!(

@@ -276,7 +276,7 @@ fn markdown_breaks(readme: &str) -> Vec<String> {
             match header {
                 None => header = Some(cells),
                 Some(h) if h != cells => {
-                    out.push(format!("line {}: {cells} cells, not {h}: {line}", i + 1))
+                    out.push(format!("line {}: {cells} cells, not {h}: {line}", i + 1));
                 }
                 Some(_) => {}
             }

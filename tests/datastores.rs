@@ -858,7 +858,7 @@ mod sqlite {
                         x ^= x << 13;
                         x ^= x >> 17;
                         x ^= x << 5;
-                        *b = x as u8;
+                        *b = x.to_le_bytes()[0];
                     }
                     std::fs::write(p, bytes).expect("write");
                 }),
@@ -1237,7 +1237,7 @@ mod s3 {
         std::fs::write(
             &snapshot,
             (0..300_000u32)
-                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
                 .collect::<Vec<u8>>(),
         )
         .expect("write snapshot");
@@ -1380,7 +1380,7 @@ mod kube {
                "roles": if name.starts_with("server") { json!(["control-plane", "etcd", "master"]) } else { json!([]) }})
     }
 
-    fn state(nodes: Vec<serde_json::Value>) -> serde_json::Value {
+    fn state(nodes: &[serde_json::Value]) -> serde_json::Value {
         json!({
             "nodes": nodes,
             "pods": [
@@ -1402,7 +1402,7 @@ mod kube {
     fn drain_cordons_and_evicts_then_verify_uncordons() {
         let t = scratch();
         // server-2 was cordoned by an administrator before the rollback.
-        let api = KubeApi::start(&state(vec![
+        let api = KubeApi::start(&state(&[
             node("server-1", TARGET, true, false),
             node("server-2", TARGET, true, true),
             node("agent-1", TARGET, true, false),
@@ -1506,7 +1506,7 @@ mod kube {
     fn suspend_scales_the_controllers_to_zero_and_verify_rechecks() {
         let t = scratch();
         let api = KubeApi::start(&with_suc(
-            state(vec![
+            state(&[
                 node("server-1", TARGET, true, false),
                 node("server-2", TARGET, true, false),
                 node("agent-1", TARGET, true, false),
@@ -1591,7 +1591,7 @@ mod kube {
     fn suspend_without_the_crd_scales_and_says_so() {
         let t = scratch();
         let api = KubeApi::start(&with_suc(
-            state(vec![node("server-1", TARGET, true, false)]),
+            state(&[node("server-1", TARGET, true, false)]),
             false,
         ));
         let b = compile(&plan(&api.kubeconfig), t.path());
@@ -1630,7 +1630,7 @@ mod kube {
     #[test]
     fn verify_fails_while_a_node_reports_another_version() {
         let t = scratch();
-        let api = KubeApi::start(&state(vec![
+        let api = KubeApi::start(&state(&[
             node("server-1", TARGET, true, false),
             node("server-2", TARGET, false, false),
             node("agent-1", CURRENT, true, true),

@@ -119,7 +119,11 @@ fn invalid_plans_write_nothing() {
             let diags = built
                 .err()
                 .unwrap_or_else(|| panic!("{}: rejected plan produced a bundle", source.name));
-            assert!(diags.iter().any(|d| d.is_error()), "{}", source.name);
+            assert!(
+                diags.iter().any(rewind::diagnostic::Diagnostic::is_error),
+                "{}",
+                source.name
+            );
         }
     });
 }

@@ -50,8 +50,10 @@ fn line_of(h: &Host, path: &str, needle: &str) -> usize {
         .unwrap_or_default()
         .lines()
         .position(|l| l.starts_with(needle))
-        .map(|i| i + 1)
-        .unwrap_or_else(|| panic!("{needle:?} not in {path} on {}", h.name))
+        .map_or_else(
+            || panic!("{needle:?} not in {path} on {}", h.name),
+            |i| i + 1,
+        )
 }
 
 // ---- item 1: data volumes ---------------------------------------------------

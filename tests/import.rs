@@ -83,12 +83,12 @@ fn fill(text: &str, init_on: Option<&str>) -> String {
     let mut out = String::new();
     for line in text.lines() {
         if line.starts_with('[') {
-            section = line.trim().to_owned();
+            line.trim().clone_into(&mut section);
         }
         if let Some(name) = line.strip_prefix("name = \"")
             && section == "[[nodes]]"
         {
-            node = name.trim_end_matches('"').to_owned();
+            name.trim_end_matches('"').clone_into(&mut node);
         }
         let rke1 = text.contains("distribution = \"rke1\"");
         let filled = if line == "# init = true" && init_on == Some(node.as_str()) {

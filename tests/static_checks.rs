@@ -92,7 +92,7 @@ fn scripts_start_with_sh_use_lf_are_executable_and_end_with_main() {
                 problems.push(format!("{at}: does not start with the line `#!/bin/sh`"));
             }
             if let Some(i) = text.iter().position(|&b| b == b'\r') {
-                let line = text[..i].iter().filter(|&&b| b == b'\n').count() + 1;
+                let line = bytecount_lines(&text[..i]) + 1;
                 problems.push(format!("{at}:{line}: carriage return (CRLF); LF only"));
             }
             if rewind::golden::git_mode(file.mode) != 0o755 {
@@ -161,7 +161,7 @@ fn shellcheck(files: &[Utf8PathBuf], cwd: &Utf8Path) -> Vec<String> {
         cache.join(rewind::digest::sha256_hex(&text))
     };
     let todo: Vec<_> = files.iter().filter(|f| !key(f).exists()).cloned().collect();
-    let cores = thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let batch = todo.len().div_ceil(cores).max(1);
     let findings: Vec<String> = thread::scope(|s| {
         let handles: Vec<_> = todo
@@ -386,4 +386,9 @@ fn the_checkers_reject_a_broken_script() {
     }
     let errors = parse_errors(&unclosed, root);
     assert_eq!(errors.len(), SHELLS.len(), "{errors:#?}");
+}
+
+/// Line ends in `bytes`.
+fn bytecount_lines(bytes: &[u8]) -> usize {
+    bytes.split(|&b| b == b'\n').count() - 1
 }

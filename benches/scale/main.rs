@@ -182,7 +182,7 @@ fn bench(args: &Args) {
             args.rounds,
             args.phase_rounds,
             baseline,
-            load,
+            &load,
             golden
         )
     );

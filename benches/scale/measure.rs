@@ -39,7 +39,7 @@ pub fn run(program: &Path, args: &[&str]) -> Run {
     // SAFETY: rusage is plain data that wait4 fills in; pid is our own child,
     // which `Child` never waits for once we have reaped it here.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let reaped = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
     let wall = start.elapsed();
     assert_eq!(
         reaped,
@@ -102,7 +102,7 @@ pub fn median_f64(xs: &[f64]) -> f64 {
     if n % 2 == 1 {
         v[n / 2]
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
     }
 }
 
@@ -132,7 +132,7 @@ pub fn filesystem(dir: &Path) -> String {
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).expect("no NUL in path");
     // SAFETY: statfs fills in plain data for a NUL-terminated path.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+    if unsafe { libc::statfs(path.as_ptr(), &raw mut st) } != 0 {
         return "unknown filesystem".into();
     }
     #[allow(clippy::unnecessary_cast)] // f_type's type differs between libcs
@@ -166,7 +166,7 @@ pub struct Hog {
 impl Hog {
     /// Starts the loop.
     pub fn start() -> Self {
-        let last = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
+        let last = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) - 1;
         let spin = ["sh", "-c", "while :; do :; done"];
         let pinned = Command::new("taskset")
             .arg("-c")

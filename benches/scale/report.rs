@@ -69,7 +69,7 @@ pub fn markdown(
     rounds: usize,
     stage_runs: usize,
     baseline_rss: u64,
-    load: (String, String),
+    load: &(String, String),
     golden: (u64, usize),
 ) -> String {
     let mut s = String::new();
@@ -77,7 +77,7 @@ pub fn markdown(
         s,
         "rewind {} scale benchmark: medians of {rounds} interleaved round(s) per size; {} CPU(s), load average {} at the start, {} at the end; peak RSS of `true` spawned the same way: {:.1} MB",
         rewind::manifest::VERSION,
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         load.0,
         load.1,
         mb(baseline_rss),

@@ -518,7 +518,7 @@ struct Pair<'a> {
     like: Option<(&'a str, &'a str)>,
 }
 
-fn script_pairs<'a>(row: &'a StepRow) -> Vec<Pair<'a>> {
+fn script_pairs(row: &StepRow) -> Vec<Pair<'_>> {
     let mut out = Vec::new();
     let renumber = match (&row.old, &row.new) {
         (Some(o), Some(n)) => Some((o.number, n.number, n.id.as_str())),
@@ -708,12 +708,11 @@ fn group(files: Vec<(Vec<String>, FileChange)>) -> Vec<FileChange> {
     let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
     for (hosts, f) in files {
         let key = change_key(&hosts, &f);
-        match by_key.get(&key) {
-            Some(&i) => out[i].also.push(f.path().to_owned()),
-            None => {
-                by_key.insert(key, out.len());
-                out.push(f);
-            }
+        if let Some(&i) = by_key.get(&key) {
+            out[i].also.push(f.path().to_owned());
+        } else {
+            by_key.insert(key, out.len());
+            out.push(f);
         }
     }
     out

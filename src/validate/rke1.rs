@@ -96,29 +96,27 @@ pub(super) fn validate(
     }
 
     // --- [rke]
-    let rke = match &spec.rke {
-        Some(r) => rke_tool(r, cx, checked),
-        None => {
-            cx.push(
-                Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [rke] table")
-                    .label("an rke1 plan needs [rke]")
-                    .help("add [rke] with `config = \"rancher-cluster.yml\"` (the cluster file) and, if they differ from the defaults, `binary` and `kubeconfig`"),
-            );
-            None
-        }
+    let rke = if let Some(r) = &spec.rke {
+        rke_tool(r, cx, checked)
+    } else {
+        cx.push(
+            Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [rke] table")
+                .label("an rke1 plan needs [rke]")
+                .help("add [rke] with `config = \"rancher-cluster.yml\"` (the cluster file) and, if they differ from the defaults, `binary` and `kubeconfig`"),
+        );
+        None
     };
 
     // --- [snapshot]
-    let snapshot = match &spec.snapshot {
-        Some(s) => snapshot(s, cx, target.as_ref(), recovery_present, checked),
-        None => {
-            cx.push(
-                Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [snapshot] table")
-                    .label("an rke1 plan needs [snapshot]")
-                    .help("add [snapshot] with the rke snapshot `name` (without .zip) and `taken-on`: without a snapshot there is no rollback"),
-            );
-            None
-        }
+    let snapshot = if let Some(s) = &spec.snapshot {
+        snapshot(s, cx, target.as_ref(), recovery_present, checked)
+    } else {
+        cx.push(
+            Diagnostic::error(Code::Required, cspan.clone(), "the plan has no [snapshot] table")
+                .label("an rke1 plan needs [snapshot]")
+                .help("add [snapshot] with the rke snapshot `name` (without .zip) and `taken-on`: without a snapshot there is no rollback"),
+        );
+        None
     };
 
     // --- nodes and [recovery]

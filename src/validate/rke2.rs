@@ -117,7 +117,7 @@ pub(super) fn validate(
     };
 
     // --- token
-    let token = token(spec, cx, cspan.clone(), checked);
+    let token = token(spec, cx, cspan.as_ref(), checked);
 
     // --- install
     let rpm = c
@@ -173,7 +173,7 @@ pub(super) fn validate(
 fn token(
     spec: &Spec,
     cx: &mut Ctx,
-    cspan: Option<std::ops::Range<usize>>,
+    cspan: Option<&std::ops::Range<usize>>,
     checked: &mut Vec<String>,
 ) -> Option<Option<Token>> {
     match &spec.token {
@@ -181,7 +181,7 @@ fn token(
             cx.push(
             // There is no [token] to point at: point at the backup it
             // belongs with (or at [cluster] when that is missing too).
-            Diagnostic::warning(Code::Token, spec.snapshot.as_ref().map(S::span).or(cspan.clone()), "no [token]: the server token saved with the snapshot is not checked")
+            Diagnostic::warning(Code::Token, spec.snapshot.as_ref().map(S::span).or_else(|| cspan.cloned()), "no [token]: the server token saved with the snapshot is not checked")
                 .label("this backup has no saved token in the plan")
                 .help("add [token] file = \"/root/rke2-backup/token\" (and its sha256): a wrong token after the restore is the most common failure"),
         );
@@ -555,22 +555,20 @@ fn datastore(spec: &Spec, cx: &mut Ctx) -> Option<Datastore> {
             None
         }
     };
-    let database = match &d.database {
-        Some(h) => cx
-            .plain(h, "datastore.database")
-            .filter(|_| super::dbname::check(cx, h, kind)),
-        None => {
-            cx.push(
-                Diagnostic::error(
-                    Code::DatastoreFields,
-                    dspan.clone(),
-                    format!("{kind} needs `datastore.database`"),
-                )
-                .label("this table has no `database`")
-                .help("add `database = \"<name>\"`: the database RKE2's datastore-endpoint names, which the restore drops and recreates"),
-            );
-            None
-        }
+    let database = if let Some(h) = &d.database {
+        cx.plain(h, "datastore.database")
+            .filter(|_| super::dbname::check(cx, h, kind))
+    } else {
+        cx.push(
+            Diagnostic::error(
+                Code::DatastoreFields,
+                dspan.clone(),
+                format!("{kind} needs `datastore.database`"),
+            )
+            .label("this table has no `database`")
+            .help("add `database = \"<name>\"`: the database RKE2's datastore-endpoint names, which the restore drops and recreates"),
+        );
+        None
     };
     let port = match &d.port {
         None => Some(None),
@@ -770,15 +768,14 @@ fn install(
             .help("for RPM nodes without Internet access, mirror the RPM repository locally, set `source = \"online\"` and point REWIND_INSTALL_SCRIPT_URL at an install script that uses the mirror; or use the tarball on every node (`install-method = \"tar\"`)"),
         );
     }
-    let artifacts = match &i.artifacts {
-        Some(a) => cx.dir(a, "install.artifacts"),
-        None => {
-            cx.push(
-                Diagnostic::error(Code::Airgap, ispan, "`source = \"airgap\"` needs `artifacts`")
-                    .help("add `artifacts = \"/root/rke2-artifacts\"`: the folder on every node holding install.sh, rke2.linux-<arch>.tar.gz, the image archives and sha256sum-<arch>.txt of the target version"),
-            );
-            None
-        }
+    let artifacts = if let Some(a) = &i.artifacts {
+        cx.dir(a, "install.artifacts")
+    } else {
+        cx.push(
+            Diagnostic::error(Code::Airgap, ispan, "`source = \"airgap\"` needs `artifacts`")
+                .help("add `artifacts = \"/root/rke2-artifacts\"`: the folder on every node holding install.sh, rke2.linux-<arch>.tar.gz, the image archives and sha256sum-<arch>.txt of the target version"),
+        );
+        None
     };
     checked.push(
         "airgap: the target's artifacts are checked against sha256sum-<arch>.txt on every node"
@@ -1009,9 +1006,8 @@ fn datastore_node_rules(
                         .help("SQLite (kine) cannot run HA: list only the one server, or set the real datastore kind"),
                 );
                 return false;
-            } else {
-                checked.push(format!("sqlite-single: {} is the only node", out[0].name));
             }
+            checked.push(format!("sqlite-single: {} is the only node", out[0].name));
         }
         // The datastore has no rule about the node list.
         Some(Datastore::Postgres(_) | Datastore::Mysql(_)) | None => {}

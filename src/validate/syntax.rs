@@ -99,7 +99,7 @@ fn backquoted(s: &str) -> impl Iterator<Item = &str> {
 fn closest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
     let fold = |s: &str| {
         s.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
+            .filter(char::is_ascii_alphanumeric)
             .map(|c| c.to_ascii_lowercase())
             .collect::<String>()
     };

@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 /// Fails the test unless `tool` is on PATH, naming the package to install.
 pub fn need_tool(tool: &str, package: &str) {
     let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| is_executable(&d.join(tool))))
-        .unwrap_or(false);
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| is_executable(&d.join(tool))));
     assert!(
         found,
         "`{tool}` is not installed: these tests need it (install `{package}`, as .ci/run does)"
@@ -213,7 +212,8 @@ pub fn truncate(path: &Path, len: u64) {
 
 /// The size of a file in bytes.
 pub fn size(path: &Path) -> usize {
-    std::fs::metadata(path).expect("stat").len() as usize
+    usize::try_from(std::fs::metadata(path).expect("stat").len())
+        .expect("a file smaller than memory")
 }
 
 /// A temporary folder that other users (postgres, mysql) may enter: the

@@ -33,11 +33,10 @@ fn s3rver_path() -> PathBuf {
     if let Some(p) = std::env::var_os("REWIND_TEST_S3RVER") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache")
-        });
+    let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"),
+        PathBuf::from,
+    );
     cache.join("rewind-test/s3rver/node_modules/.bin/s3rver")
 }
 

@@ -206,7 +206,7 @@ impl Host {
                 .unwrap_or_else(|e| panic!("create {} on {}: {e}", real.display(), self.name));
             let mode = fs::metadata(&real)
                 .ok()
-                .filter(|m| m.is_dir())
+                .filter(std::fs::Metadata::is_dir)
                 .map_or(0o755, |m| m.permissions().mode() & 0o7777);
             fs::set_permissions(&on_disk, fs::Permissions::from_mode(mode))
                 .expect("chmod a host folder");
@@ -412,7 +412,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         .expect("read a host folder")
         .filter_map(Result::ok)
         .collect();
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
         let path = e.path();
         let rel = path

@@ -388,7 +388,7 @@ fn config(facts: &Facts, node: &str, role: Role, init: bool) -> String {
     };
     if joins {
         c.push_str(&format!("server: https://{}:9345\n", facts.first_server()));
-        c.push_str(&format!("token: {}", token));
+        c.push_str(&format!("token: {token}"));
     }
     if role == Role::Server {
         c.push_str(&format!("tls-san:\n  - {node}.{}.example\n", facts.cluster));
@@ -415,8 +415,7 @@ pub fn secret(name: &str) -> &'static str {
     crate::common::SECRET_CANARIES
         .iter()
         .find(|(n, _)| *n == name)
-        .map(|(_, v)| *v)
-        .unwrap_or_else(|| panic!("no canary for {name}"))
+        .map_or_else(|| panic!("no canary for {name}"), |(_, v)| *v)
 }
 
 /// Seeds a node as it is after the failed upgrade: everything at the
@@ -730,9 +729,11 @@ pub fn seed_backups(host: &Host, facts: &Facts, script: &Script) {
                 )
                 .as_bytes(),
                 0o600,
-            )
+            );
             }
-            Func::CheckArtifacts | Func::InstallAirgap if !host.has(&format!("{}/install.sh", a[0])) => {
+            Func::CheckArtifacts | Func::InstallAirgap
+                if !host.has(&format!("{}/install.sh", a[0])) =>
+            {
                 seed_artifacts(host, facts, &a[0], &a[1], &facts.target);
             }
             _ => {}

@@ -410,7 +410,7 @@ impl World {
         if self.rke1.is_some() && host == WORKSTATION {
             // The plan's relative paths are relative to the folder the
             // operator runs the workstation scripts from.
-            cwd = rke1::WORK_DIR.to_owned();
+            rke1::WORK_DIR.clone_into(&mut cwd);
             argv.push(format!("/rewind-test/bundle/{script}"));
         } else {
             argv.push(script.to_owned());
