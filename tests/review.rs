@@ -720,3 +720,51 @@ fn help_of_every_command() {
         insta::assert_snapshot!(format!("help_{sub}"), stdout(&out));
     }
 }
+
+/// Moving the init server moves the restore, and with it where the backup
+/// must be; adding a node makes it run the destructive steps: both are said
+/// first, in the text and in the pull-request comment.
+#[test]
+fn diff_warns_when_the_restore_moves_or_a_host_newly_destroys_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = repo().join("plans/etcd-online.toml");
+    let text = fs::read_to_string(&old).expect("read plan");
+    let moved =
+        text.replace(
+            "name = \"server-1\"\nrole = \"server\"\ninit = true\n",
+            "name = \"server-1\"\nrole = \"server\"\n",
+        )
+        .replace(
+            "name = \"server-2\"\nrole = \"server\"\n",
+            "name = \"server-2\"\nrole = \"server\"\ninit = true\n",
+        ) + "\n[[nodes]]\nname = \"agent-3\"\nrole = \"agent\"\n";
+    assert_ne!(moved, text, "the edit applies");
+    let new = Utf8PathBuf::from_path_buf(dir.path().join("new.toml")).expect("utf-8");
+    fs::write(&new, moved).expect("write plan");
+    let out = run(&["diff", old.as_str(), new.as_str()]);
+    assert_code(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("warning: step 5 (Restore the snapshot on server-2) now runs on server-2 instead of server-1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "now runs on server-2 instead of server-1: the backup and the saved token must be there"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("destroys data and now also runs on agent-3"),
+        "{text}"
+    );
+    let md = stdout(&run(&[
+        "diff",
+        old.as_str(),
+        new.as_str(),
+        "--format",
+        "markdown",
+    ]));
+    assert!(md.contains("> [!WARNING]\n> - step"), "{md}");
+    assert!(md.contains("instead of server-1"), "{md}");
+}

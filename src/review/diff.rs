@@ -823,6 +823,44 @@ fn row_words(r: &StepRow) -> Vec<String> {
 }
 
 impl Diff {
+    /// What a reviewer must not miss: a step that destroys data now runs on
+    /// a host that did not run it, or the backup is now expected elsewhere
+    /// (the restore moved, e.g. with the init server).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for r in &self.steps {
+            let (Some(o), Some(n)) = (&r.old, &r.new) else {
+                continue;
+            };
+            let added: Vec<&str> = n
+                .hosts
+                .iter()
+                .filter(|h| !o.hosts.contains(h))
+                .map(String::as_str)
+                .collect();
+            if added.is_empty() {
+                continue;
+            }
+            if matches!(n.id.as_str(), "restore" | "restore-db") {
+                w.push(format!(
+                    "step {} ({}) now runs on {} instead of {}: the backup and the saved token must be there",
+                    n.number,
+                    n.title,
+                    n.hosts.join(", "),
+                    o.hosts.join(", ")
+                ));
+            } else if n.destructive && o.destructive {
+                w.push(format!(
+                    "step {} ({}) destroys data and now also runs on {}",
+                    n.number,
+                    n.title,
+                    added.join(", ")
+                ));
+            }
+        }
+        w
+    }
+
     fn notes(&self) -> Vec<String> {
         let mut n = Vec::new();
         if self.old.plan_sha256 != self.new.plan_sha256 {
@@ -858,6 +896,9 @@ impl Diff {
             let _ = writeln!(o, "\nThe procedure is the same.");
         } else {
             let _ = writeln!(o, "\nThe procedure differs: {}.", self.counts());
+        }
+        for warning in self.warnings() {
+            let _ = writeln!(o, "warning: {warning}");
         }
         for note in self.notes() {
             let _ = writeln!(o, "note: {note}");
@@ -926,16 +967,21 @@ impl Diff {
                     && (r.old.is_none() || r.old.as_ref().is_some_and(|o| !o.destructive))
             })
             .collect();
+        let mut warnings = Vec::new();
         if !destroys.is_empty() {
             let names: Vec<String> = destroys
                 .iter()
                 .filter_map(|r| r.new.as_ref().map(step_label))
                 .collect();
-            let _ = writeln!(
-                o,
-                "> [!WARNING]\n> Newly destructive: {}\n",
-                md_cell(&names.join("; "))
-            );
+            warnings.push(format!("Newly destructive: {}", names.join("; ")));
+        }
+        warnings.extend(self.warnings());
+        if !warnings.is_empty() {
+            o.push_str("> [!WARNING]\n");
+            for w in &warnings {
+                let _ = writeln!(o, "> - {}", md_cell(w));
+            }
+            o.push('\n');
         }
         if !self.fields.is_empty() {
             o.push_str("| | old | new |\n|---|---|---|\n");
@@ -996,8 +1042,11 @@ impl Diff {
             let mut skipped = Vec::new();
             // Small, telling diffs first; whole new scripts and the runbook
             // last, so the budget goes to what a reviewer must read.
+            // The library, whose every change is shown once, comes after
+            // the step bodies so that it never crowds them out.
             let rank = |f: &FileChange| match (&f.kind, &f.like) {
-                _ if f.path() == "README.md" => 4,
+                _ if f.path() == "README.md" => 5,
+                _ if f.path().starts_with("lib/") => 4,
                 (FileKind::Changed, _) => 0,
                 (FileKind::Added, Some(_)) => 1,
                 (FileKind::Removed, _) => 2,
