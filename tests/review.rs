@@ -280,7 +280,7 @@ fn flags_hosts_and_order_changes_are_named() {
     );
     let md = d.markdown();
     assert!(
-        md.contains("> [!WARNING]\n> Newly destructive: 1. Step stop"),
+        md.contains("> [!WARNING]\n> - Newly destructive: 1. Step stop\n> - step 2 (Step rejoin) destroys data and now also runs on n4\n"),
         "{md}"
     );
     assert!(
