@@ -135,6 +135,7 @@ pub(super) fn validate(
     restore_on_is_a_node(spec, cx, datastore.as_ref(), nodes.as_deref());
     if let (Some(dd), Some(snap), Some(ds)) = (&data_dir, &snapshot, &datastore) {
         snapshot_outside_live_db(cx, spec, dd, snap, ds);
+        snapshot_under_default_data_dir(cx, spec, dd, snap);
     }
     let rancher_managed = c.rancher_managed.as_ref().is_some_and(|v| *v.get_ref());
     if rancher_managed {
@@ -360,6 +361,35 @@ fn direction(
 /// database away (cluster-reset renames `server/db/etcd`, rke2-facts.md §3.2;
 /// the SQLite restore moves `state.db` and its `-wal`/`-shm` aside), or the
 /// restore would lose the file it is about to read.
+/// A custom data dir with a snapshot under the default one: most often a
+/// path copied from the documentation, and on such a node that folder is
+/// empty or stale. A warning: the file may really have been put there.
+fn snapshot_under_default_data_dir(cx: &mut Ctx, spec: &Spec, data_dir: &str, snap: &Snapshot) {
+    const DEFAULT: &str = "/var/lib/rancher/rke2";
+    let SnapshotLocation::Path(path) = &snap.location else {
+        return;
+    };
+    if data_dir == DEFAULT || !path.starts_with(&format!("{DEFAULT}/")) {
+        return;
+    }
+    let span = spec
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.get_ref().path.as_ref().map(S::span));
+    let suggested = format!("{data_dir}{}", &path[DEFAULT.len()..]);
+    cx.push(
+        Diagnostic::warning(
+            Code::Paths,
+            span,
+            format!("the snapshot is under the default data dir `{DEFAULT}`, but this cluster's data dir is `{data_dir}`"),
+        )
+        .label("not under `cluster.data-dir`")
+        .help(format!(
+            "RKE2 writes snapshots under its data dir: if the file is at `{suggested}`, give that path; if you copied it to this path yourself, leave it"
+        )),
+    );
+}
+
 fn snapshot_outside_live_db(
     cx: &mut Ctx,
     spec: &Spec,
