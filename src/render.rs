@@ -195,6 +195,8 @@ pub struct StepView<'a> {
     pub script: String,
     /// How many hosts run it.
     pub count: usize,
+    /// The template that words its runbook section (`templates/runbook/`).
+    pub template: &'static str,
 }
 
 /// The hosts of a step for a table cell: every name up to a dozen, then the
@@ -227,6 +229,7 @@ pub fn steps_view(plan: &Plan) -> Vec<StepView<'_>> {
                 _ => format!("nodes/<node>/{:02}-{}.sh", s.number, s.id),
             },
             count: s.scripts.len(),
+            template: s.facts.template(),
         })
         .collect()
 }

@@ -14,6 +14,13 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
 use crate::{escape, shell};
 
+/// `(name, source)` of a template whose file is `templates/<name>.j2`.
+macro_rules! runbook {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../templates/", $name, ".j2")))
+    };
+}
+
 /// `(name, source)` of every template.
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("script.sh", include_str!("../templates/script.sh.j2")),
@@ -23,6 +30,40 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("explain.md", include_str!("../templates/explain.md.j2")),
     ("explain.txt", include_str!("../templates/explain.txt.j2")),
     ("init.toml", include_str!("../templates/init.toml.j2")),
+    // The runbook's words (README.md includes them): the layout of a step's
+    // section, then per distribution one template per step, the checks by
+    // hand, the verification, the cleanup rows and shared macros.
+    runbook!("runbook/step.md"),
+    runbook!("runbook/rke2/cleanup.md"),
+    runbook!("runbook/rke2/drain.md"),
+    runbook!("runbook/rke2/install.md"),
+    runbook!("runbook/rke2/macros.md"),
+    runbook!("runbook/rke2/manual.md"),
+    runbook!("runbook/rke2/preflight.md"),
+    runbook!("runbook/rke2/rejoin.md"),
+    runbook!("runbook/rke2/restore-db.md"),
+    runbook!("runbook/rke2/restore-etcd.md"),
+    runbook!("runbook/rke2/restore-sqlite.md"),
+    runbook!("runbook/rke2/start-agents.md"),
+    runbook!("runbook/rke2/start-servers.md"),
+    runbook!("runbook/rke2/start.md"),
+    runbook!("runbook/rke2/stop.md"),
+    runbook!("runbook/rke2/suspend-upgrades.md"),
+    runbook!("runbook/rke2/verification.md"),
+    runbook!("runbook/rke2/verify.md"),
+    runbook!("runbook/rke1/cleanup.md"),
+    runbook!("runbook/rke1/cluster-file.md"),
+    runbook!("runbook/rke1/fetch-snapshot.md"),
+    runbook!("runbook/rke1/macros.md"),
+    runbook!("runbook/rke1/manual.md"),
+    runbook!("runbook/rke1/preflight.md"),
+    runbook!("runbook/rke1/restart.md"),
+    runbook!("runbook/rke1/restore.md"),
+    runbook!("runbook/rke1/save-current.md"),
+    runbook!("runbook/rke1/set-image.md"),
+    runbook!("runbook/rke1/up.md"),
+    runbook!("runbook/rke1/verification.md"),
+    runbook!("runbook/rke1/verify.md"),
 ];
 
 /// `(fragment, source)` of the shell library, inserted verbatim into scripts.
@@ -104,6 +145,14 @@ pub fn environment() -> Environment<'static> {
         }
     });
     env.add_filter("comment", comment);
+    // A template's if-chain over a planner's enum ends with `fail(...)`: a
+    // variant without words is a bug, not a silently missing line.
+    env.add_function("fail", |what: String| -> Result<Value, Error> {
+        Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("bug in rewind: {what}"),
+        ))
+    });
     // Markdown by context (`escape`): each returns text marked safe.
     env.add_filter("code", |v: &Value| md(v, |s| escape::md_code(s, false)));
     env.add_filter("cell_code", |v: &Value| md(v, |s| escape::md_code(s, true)));
