@@ -269,4 +269,103 @@ mod tests {
             assert!(!src.trim().is_empty(), "{name} is empty");
         }
     }
+
+    #[test]
+    fn a_planner_enum_without_words_is_a_bug() {
+        let env = environment();
+        let err = env
+            .get_template("runbook/rke2/manual.md")
+            .unwrap()
+            .render(minijinja::context! {
+                plan => minijinja::context! { manual_checks => vec!["no-such-check"] },
+            })
+            .unwrap_err();
+        assert!(
+            format!("{err:#}")
+                .contains("bug in rewind: no words for the RKE2 check by hand no-such-check"),
+            "{err:#}"
+        );
+    }
+
+    /// The runbook's own words are Markdown as they are written: outside
+    /// code spans they hold no character that starts markup unless it is
+    /// escaped (`\*`, `&lt;`), so what a template says reads as itself. Plan
+    /// values are escaped by the auto-escape and the filters; the words by
+    /// whoever writes them, and this is where a slip shows.
+    #[test]
+    fn runbook_words_hold_no_stray_markup() {
+        let mut problems = Vec::new();
+        for (name, source) in TEMPLATES.iter().filter(|(n, _)| n.starts_with("runbook/")) {
+            for (i, line) in words(source).lines().enumerate() {
+                // Table rows: the cell separators are the template's markup.
+                let line = match line.strip_prefix("| ") {
+                    Some(row) => row.trim_end_matches(" |").replace(" | ", " X "),
+                    None => line.to_owned(),
+                };
+                for (k, part) in line.split('`').enumerate() {
+                    if k % 2 == 0
+                        && let Some(why) = stray_markup(part)
+                    {
+                        problems.push(format!("{name}:{}: {why} in {part:?}", i + 1));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    /// The text a template writes itself: comments and tags removed, every
+    /// `{{ … }}` (a value, escaped where it is printed) an `X`.
+    fn words(source: &str) -> String {
+        let mut out = String::new();
+        let mut rest = source;
+        while let Some(i) = rest.find('{') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            let close = match tail.get(..2) {
+                Some("{#") => "#}",
+                Some("{%") => "%}",
+                Some("{{") => "}}",
+                _ => {
+                    out.push('{');
+                    rest = &tail[1..];
+                    continue;
+                }
+            };
+            let end = tail.find(close).expect("an unclosed tag") + 2;
+            if close == "}}" {
+                out.push('X');
+            }
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Why `text` (outside code spans) would not read as itself.
+    fn stray_markup(text: &str) -> Option<String> {
+        let c: Vec<char> = text.chars().collect();
+        for (j, &ch) in c.iter().enumerate() {
+            let escaped = j > 0 && c[j - 1] == '\\';
+            let ok = match ch {
+                '<' | '>' => false,
+                '&' => ["&lt;", "&gt;", "&amp;"]
+                    .iter()
+                    .any(|e| text[text.char_indices().nth(j).unwrap().0..].starts_with(e)),
+                '*' | '[' | ']' | '|' | '~' => escaped,
+                '_' => {
+                    escaped
+                        || (j > 0
+                            && c[j - 1].is_alphanumeric()
+                            && c.get(j + 1).is_some_and(|n| n.is_alphanumeric()))
+                }
+                '\\' => c.get(j + 1).is_some_and(|n| n.is_ascii_punctuation()),
+                _ => true,
+            };
+            if !ok {
+                return Some(format!("{ch:?}"));
+            }
+        }
+        None
+    }
 }
