@@ -6,7 +6,8 @@
 //! recovery, put it on the new node) and restart the Kubernetes containers
 //! after it. Workstation paths from `[rke]` may be relative: they are relative
 //! to the folder the operator runs the workstation scripts from, which every
-//! workstation step says.
+//! workstation step says (`Rke1Facts::relative_paths`; the words are in
+//! `templates/runbook/rke1/macros.md.j2`).
 //!
 //! Beyond the seed, one step saves the current etcd with `rke etcd
 //! snapshot-save` before the restore (the seed warns to "backup any important

@@ -1,9 +1,10 @@
 //! RKE2 procedures (PRODUCT.md §4.1–4.3): embedded etcd, SQLite, and an
 //! external PostgreSQL or MySQL database.
 //!
-//! The order of steps is the contract; each step's runbook text says which
-//! seed step it implements and which known failure (rke2-facts.md §9,
-//! peers-and-pain.md §3) it prevents.
+//! The order of steps is the contract; each step's runbook text (its
+//! template, `templates/runbook/rke2/<step>.md.j2`, worded from the
+//! [`StepFacts`] given here) says which seed step it implements and which
+//! known failure (rke2-facts.md §9, peers-and-pain.md §3) it prevents.
 
 use super::builder::{self, Builder, script};
 use super::facts::{
@@ -620,7 +621,7 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                     }
                     Install::Online if rpm => {
                         // Not install.sh: its rpm method does not downgrade
-                        // (upstream-facts.md §4.3); see the runbook text.
+                        // (upstream-facts.md §4.3); see templates/runbook/rke2/install.md.j2.
                         act.push(Op::new(
                             Func::MoveImagesAside,
                             [cx.dd("agent/images"), cx.suffix.clone()],
