@@ -40,11 +40,6 @@ impl Builder {
         }
     }
 
-    /// The suffix for moved-aside paths.
-    pub fn suffix(&self) -> &str {
-        &self.plan.suffix
-    }
-
     /// Adds a step. `scripts` are (host, preflight, actions); paths are
     /// derived. `facts` name the template that words its runbook section
     /// and hold what only those words need.
