@@ -195,6 +195,8 @@ pub struct StepView<'a> {
     pub script: String,
     /// How many hosts run it.
     pub count: usize,
+    /// The template that words its runbook section (`templates/runbook/`).
+    pub template: &'static str,
 }
 
 /// The hosts of a step for a table cell: every name up to a dozen, then the
@@ -227,6 +229,57 @@ pub fn steps_view(plan: &Plan) -> Vec<StepView<'_>> {
                 _ => format!("nodes/<node>/{:02}-{}.sh", s.number, s.id),
             },
             count: s.scripts.len(),
+            template: s.facts.template(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readme;
+    use crate::plan::{Host, Plan, plan};
+    use crate::source::SourceFile;
+    use crate::templates;
+    use crate::validate::check;
+
+    fn compile(text: &str) -> Plan {
+        let c = check(&SourceFile::new("t.toml", text), None);
+        let model = c
+            .model
+            .unwrap_or_else(|| panic!("rejected: {:?}", c.diagnostics));
+        plan(&model)
+    }
+
+    /// The README section of `step`: from its anchor to the next one.
+    fn section<'r>(readme: &'r str, anchor: &str) -> &'r str {
+        let start = readme
+            .find(&format!("<a id=\"{anchor}\">"))
+            .unwrap_or_else(|| panic!("no section {anchor}"));
+        let rest = &readme[start + 1..];
+        &readme[start..=start + rest.find("<a id=").unwrap_or(rest.len())]
+    }
+
+    #[test]
+    fn rke1_workstation_steps_say_where_to_run_from() {
+        let relative = compile(include_str!("../plans/rancher-upgrade.toml"));
+        let absolute = compile(include_str!("../plans/rancher-helm.toml"));
+        let env = templates::environment();
+        for (p, folder) in [(&relative, true), (&absolute, false)] {
+            let text = readme(&env, p).unwrap();
+            for s in p
+                .steps
+                .iter()
+                .filter(|s| s.scripts.iter().any(|x| x.host == Host::Workstation))
+            {
+                let words = section(&text, &super::anchor(s));
+                assert_eq!(
+                    words.contains("from the folder that holds `rancher-cluster.yml`"),
+                    folder,
+                    "{}: {words}",
+                    s.id
+                );
+                assert!(words.contains("it on the workstation"), "{}", s.id);
+            }
+        }
+    }
 }

@@ -14,6 +14,13 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
 use crate::{escape, shell};
 
+/// `(name, source)` of a template whose file is `templates/<name>.j2`.
+macro_rules! runbook {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../templates/", $name, ".j2")))
+    };
+}
+
 /// `(name, source)` of every template.
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("script.sh", include_str!("../templates/script.sh.j2")),
@@ -23,6 +30,40 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("explain.md", include_str!("../templates/explain.md.j2")),
     ("explain.txt", include_str!("../templates/explain.txt.j2")),
     ("init.toml", include_str!("../templates/init.toml.j2")),
+    // The runbook's words (README.md includes them): the layout of a step's
+    // section, then per distribution one template per step, the checks by
+    // hand, the verification, the cleanup rows and shared macros.
+    runbook!("runbook/step.md"),
+    runbook!("runbook/rke2/cleanup.md"),
+    runbook!("runbook/rke2/drain.md"),
+    runbook!("runbook/rke2/install.md"),
+    runbook!("runbook/rke2/macros.md"),
+    runbook!("runbook/rke2/manual.md"),
+    runbook!("runbook/rke2/preflight.md"),
+    runbook!("runbook/rke2/rejoin.md"),
+    runbook!("runbook/rke2/restore-db.md"),
+    runbook!("runbook/rke2/restore-etcd.md"),
+    runbook!("runbook/rke2/restore-sqlite.md"),
+    runbook!("runbook/rke2/start-agents.md"),
+    runbook!("runbook/rke2/start-servers.md"),
+    runbook!("runbook/rke2/start.md"),
+    runbook!("runbook/rke2/stop.md"),
+    runbook!("runbook/rke2/suspend-upgrades.md"),
+    runbook!("runbook/rke2/verification.md"),
+    runbook!("runbook/rke2/verify.md"),
+    runbook!("runbook/rke1/cleanup.md"),
+    runbook!("runbook/rke1/cluster-file.md"),
+    runbook!("runbook/rke1/fetch-snapshot.md"),
+    runbook!("runbook/rke1/macros.md"),
+    runbook!("runbook/rke1/manual.md"),
+    runbook!("runbook/rke1/preflight.md"),
+    runbook!("runbook/rke1/restart.md"),
+    runbook!("runbook/rke1/restore.md"),
+    runbook!("runbook/rke1/save-current.md"),
+    runbook!("runbook/rke1/set-image.md"),
+    runbook!("runbook/rke1/up.md"),
+    runbook!("runbook/rke1/verification.md"),
+    runbook!("runbook/rke1/verify.md"),
 ];
 
 /// `(fragment, source)` of the shell library, inserted verbatim into scripts.
@@ -106,6 +147,14 @@ pub fn environment() -> Environment<'static> {
     // (`trusted`), for rewind's own text (the library code, the diagram).
     env.remove_filter("safe");
     env.add_filter("comment", comment);
+    // A template's if-chain over a planner's enum ends with `fail(...)`: a
+    // variant without words is a bug, not a silently missing line.
+    env.add_function("fail", |what: String| -> Result<Value, Error> {
+        Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("bug in rewind: {what}"),
+        ))
+    });
     // Markdown by context (`escape`): each returns text marked safe.
     env.add_filter("code", |v: &Value| md(v, |s| escape::md_code(s, false)));
     env.add_filter("cell_code", |v: &Value| md(v, |s| escape::md_code(s, true)));
@@ -354,5 +403,104 @@ mod tests {
         for (name, src) in LIBRARY {
             assert!(!src.trim().is_empty(), "{name} is empty");
         }
+    }
+
+    #[test]
+    fn a_planner_enum_without_words_is_a_bug() {
+        let env = environment();
+        let err = env
+            .get_template("runbook/rke2/manual.md")
+            .unwrap()
+            .render(minijinja::context! {
+                plan => minijinja::context! { manual_checks => vec!["no-such-check"] },
+            })
+            .unwrap_err();
+        assert!(
+            format!("{err:#}")
+                .contains("bug in rewind: no words for the RKE2 check by hand no-such-check"),
+            "{err:#}"
+        );
+    }
+
+    /// The runbook's own words are Markdown as they are written: outside
+    /// code spans they hold no character that starts markup unless it is
+    /// escaped (`\*`, `&lt;`), so what a template says reads as itself. Plan
+    /// values are escaped by the auto-escape and the filters; the words by
+    /// whoever writes them, and this is where a slip shows.
+    #[test]
+    fn runbook_words_hold_no_stray_markup() {
+        let mut problems = Vec::new();
+        for (name, source) in TEMPLATES.iter().filter(|(n, _)| n.starts_with("runbook/")) {
+            for (i, line) in words(source).lines().enumerate() {
+                // Table rows: the cell separators are the template's markup.
+                let line = match line.strip_prefix("| ") {
+                    Some(row) => row.trim_end_matches(" |").replace(" | ", " X "),
+                    None => line.to_owned(),
+                };
+                for (k, part) in line.split('`').enumerate() {
+                    if k % 2 == 0
+                        && let Some(why) = stray_markup(part)
+                    {
+                        problems.push(format!("{name}:{}: {why} in {part:?}", i + 1));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    /// The text a template writes itself: comments and tags removed, every
+    /// `{{ … }}` (a value, escaped where it is printed) an `X`.
+    fn words(source: &str) -> String {
+        let mut out = String::new();
+        let mut rest = source;
+        while let Some(i) = rest.find('{') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            let close = match tail.get(..2) {
+                Some("{#") => "#}",
+                Some("{%") => "%}",
+                Some("{{") => "}}",
+                _ => {
+                    out.push('{');
+                    rest = &tail[1..];
+                    continue;
+                }
+            };
+            let end = tail.find(close).expect("an unclosed tag") + 2;
+            if close == "}}" {
+                out.push('X');
+            }
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Why `text` (outside code spans) would not read as itself.
+    fn stray_markup(text: &str) -> Option<String> {
+        let c: Vec<char> = text.chars().collect();
+        for (j, &ch) in c.iter().enumerate() {
+            let escaped = j > 0 && c[j - 1] == '\\';
+            let ok = match ch {
+                '<' | '>' => false,
+                '&' => ["&lt;", "&gt;", "&amp;"]
+                    .iter()
+                    .any(|e| text[text.char_indices().nth(j).unwrap().0..].starts_with(e)),
+                '*' | '[' | ']' | '|' | '~' => escaped,
+                '_' => {
+                    escaped
+                        || (j > 0
+                            && c[j - 1].is_alphanumeric()
+                            && c.get(j + 1).is_some_and(|n| n.is_alphanumeric()))
+                }
+                '\\' => c.get(j + 1).is_some_and(|n| n.is_ascii_punctuation()),
+                _ => true,
+            };
+            if !ok {
+                return Some(format!("{ch:?}"));
+            }
+        }
+        None
     }
 }

@@ -2,7 +2,7 @@
 //! bundle the same way: `NN` is the global step number, so `ls` order is run
 //! order on every host.
 
-use super::{Aside, Host, Plan, Script, Step, StepDoc};
+use super::{Aside, Facts, Host, ManualCheck, Plan, Script, Step, StepFacts};
 use crate::model::Model;
 
 /// Accumulates steps for one plan.
@@ -11,19 +11,20 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Starts an empty plan.
+    /// Starts an empty plan; `facts` are what the words of its steps share.
     pub fn new(
         model: &Model,
         distribution: &'static str,
         scenario: String,
         from: String,
         to: String,
+        facts: Facts,
     ) -> Self {
         Self {
             plan: Plan {
                 cluster: model.cluster.clone(),
                 plan_sha256: model.plan_sha256.clone(),
-                suffix: format!("rewind-{}", &model.plan_sha256[..8]),
+                suffix: suffix(model),
                 distribution,
                 scenario,
                 from,
@@ -33,25 +34,22 @@ impl Builder {
                 steps: Vec::new(),
                 moved_aside: Vec::new(),
                 manual_checks: Vec::new(),
-                verification: Vec::new(),
+                facts,
                 env: Vec::new(),
             },
         }
     }
 
-    /// The suffix for moved-aside paths.
-    pub fn suffix(&self) -> &str {
-        &self.plan.suffix
-    }
-
-    /// Adds a step. `scripts` are (host, preflight, actions); paths are derived.
+    /// Adds a step. `scripts` are (host, preflight, actions); paths are
+    /// derived. `facts` name the template that words its runbook section
+    /// and hold what only those words need.
     pub fn step(
         &mut self,
         id: &'static str,
         title: impl Into<String>,
         parallel: bool,
         destructive: bool,
-        doc: StepDoc,
+        facts: StepFacts,
         scripts: Vec<Script>,
     ) {
         let number = self.plan.steps.len() + 1;
@@ -71,19 +69,10 @@ impl Builder {
             title: title.into(),
             parallel,
             destructive,
-            doc,
+            facts,
             scripts,
-            way_back: Vec::new(),
             no_return: false,
         });
-    }
-
-    /// How to go back to the version the cluster ran before, once the step
-    /// just added has run (the runbook's abort advice).
-    pub fn way_back(&mut self, text: impl Into<String>) {
-        if let Some(s) = self.plan.steps.last_mut() {
-            s.way_back.push(text.into());
-        }
     }
 
     /// Marks the step just added as the point of no return: after it, going
@@ -94,65 +83,19 @@ impl Builder {
         }
     }
 
-    /// Records something moved aside, for the cleanup section.
-    pub fn aside(
-        &mut self,
-        hosts: impl Into<String>,
-        from: impl Into<String>,
-        note: impl Into<String>,
-    ) {
-        let from = from.into();
-        let to = format!("{from}.{}", self.plan.suffix);
-        self.plan.moved_aside.push(Aside {
-            hosts: hosts.into(),
-            from,
-            to,
-            note: note.into(),
-        });
+    /// Records something moved aside or saved, for the cleanup section.
+    pub fn aside(&mut self, aside: Aside) {
+        self.plan.moved_aside.push(aside);
     }
 
-    /// Records something kept under a name of its own (not `from.SUFFIX`),
-    /// for the cleanup section: a copy saved before a step replaces it.
-    pub fn saved(
-        &mut self,
-        hosts: impl Into<String>,
-        from: impl Into<String>,
-        to: impl Into<String>,
-        note: impl Into<String>,
-    ) {
-        self.plan.moved_aside.push(Aside {
-            hosts: hosts.into(),
-            from: from.into(),
-            to: to.into(),
-            note: note.into(),
-        });
+    /// Where `from` is moved aside to: `from.SUFFIX`.
+    pub fn aside_path(&self, from: &str) -> String {
+        format!("{from}.{}", self.plan.suffix)
     }
 
     /// Records a check the operator must make by hand.
-    pub fn manual(&mut self, text: impl Into<String>) {
-        self.plan.manual_checks.push(text.into());
-    }
-
-    /// Records something moved aside to a place of another name (by a
-    /// command that is not rewind's, such as cluster-reset).
-    pub fn aside_to(
-        &mut self,
-        hosts: impl Into<String>,
-        from: impl Into<String>,
-        to: impl Into<String>,
-        note: impl Into<String>,
-    ) {
-        self.plan.moved_aside.push(Aside {
-            hosts: hosts.into(),
-            from: from.into(),
-            to: to.into(),
-            note: note.into(),
-        });
-    }
-
-    /// Adds a line to the runbook's Verification section.
-    pub fn verification(&mut self, text: impl Into<String>) {
-        self.plan.verification.push(text.into());
+    pub fn manual(&mut self, check: ManualCheck) {
+        self.plan.manual_checks.push(check);
     }
 
     /// The finished plan.
@@ -160,6 +103,12 @@ impl Builder {
         self.plan.env = super::env::variables(&self.plan.steps);
         self.plan
     }
+}
+
+/// `rewind-<first 8 of plan sha256>`: the suffix of everything a plan's
+/// scripts move aside.
+pub fn suffix(model: &Model) -> String {
+    format!("rewind-{}", &model.plan_sha256[..8])
 }
 
 /// A script for a host, path filled in by [`Builder::step`].

@@ -1,14 +1,16 @@
 //! The planner: turns a validated [`Model`] into the ordered steps of a
-//! rollback, each with the scripts that run it and the runbook text that
-//! explains it.
+//! rollback, each with the scripts that run it and the facts its runbook
+//! text is worded from.
 //!
 //! Everything a script will do is decided here, as a list of [`Op`]s; the
-//! renderer only prints. Procedures live in one file per family
-//! (`rke2.rs`, `rke1.rs`), sharing the [`Builder`] that numbers steps and
-//! names files.
+//! renderer only prints. Everything the runbook says is decided here too, as
+//! typed [`facts`]; the templates under `templates/runbook/` word it.
+//! Procedures live in one file per family (`rke2.rs`, `rke1.rs`), sharing
+//! the [`Builder`] that numbers steps and names files.
 
 mod builder;
 pub mod env;
+pub mod facts;
 pub mod ops;
 mod rke1;
 mod rke2;
@@ -17,6 +19,7 @@ use serde::Serialize;
 
 use crate::model::{Kind, Model};
 pub use builder::Builder;
+pub use facts::{Aside, Facts, ManualCheck, StepFacts};
 pub use ops::{Func, Op};
 
 /// The whole procedure.
@@ -30,7 +33,7 @@ pub struct Plan {
     pub suffix: String,
     /// `rke2` or `rke1`.
     pub distribution: &'static str,
-    /// Human description of the datastore / scenario.
+    /// Human description of the datastore / scenario (also in `plan.json`).
     pub scenario: String,
     /// Version now.
     pub from: String,
@@ -45,9 +48,9 @@ pub struct Plan {
     /// What the scripts move aside, for the runbook's cleanup section.
     pub moved_aside: Vec<Aside>,
     /// Things an operator must check by hand (facts rewind cannot prove).
-    pub manual_checks: Vec<String>,
-    /// What to check after the last step, for the runbook's Verification section.
-    pub verification: Vec<String>,
+    pub manual_checks: Vec<ManualCheck>,
+    /// What the runbook's words share across steps.
+    pub facts: Facts,
     /// The `REWIND_*` variables the scripts read.
     pub env: Vec<env::EnvVar>,
 }
@@ -59,39 +62,23 @@ pub struct Step {
     pub number: usize,
     /// Short id used in file names (`restore`, `start-agents`, …).
     pub id: &'static str,
-    /// Title for the runbook.
+    /// Title for the runbook, the scripts' headers and `plan.json`.
     pub title: String,
     /// The hosts may run it at the same time.
     pub parallel: bool,
     /// It destroys or replaces data (asks for confirmation).
     pub destructive: bool,
-    /// Runbook text.
-    pub doc: StepDoc,
+    /// What its runbook section is worded from (and by which template).
+    pub facts: StepFacts,
     /// One script per host, in plan order.
     // Not serialized: templates get the step through serde, and at 5,000
     // nodes a copy of every script's fields as template values was a quarter
     // of compile's memory; they get `StepView`'s host list and count instead.
     #[serde(skip)]
     pub scripts: Vec<Script>,
-    /// How to go back to the version before the rollback once this step
-    /// ran (empty: nothing to undo).
-    pub way_back: Vec<String>,
     /// The point of no return: from here, going back loses what the
     /// restored cluster wrote.
     pub no_return: bool,
-}
-
-/// The runbook section of a step.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct StepDoc {
-    /// What the step does.
-    pub what: Vec<String>,
-    /// Why: which seed step, which known failure it prevents.
-    pub why: Vec<String>,
-    /// What "done" looks like.
-    pub done: Vec<String>,
-    /// What to do if it fails.
-    pub if_fails: Vec<String>,
 }
 
 /// Where a script runs.
@@ -135,19 +122,6 @@ pub struct Script {
     /// The changes.
     #[serde(skip)]
     pub actions: Vec<Op>,
-}
-
-/// Something the scripts move aside instead of deleting.
-#[derive(Debug, Clone, Serialize)]
-pub struct Aside {
-    /// Which hosts.
-    pub hosts: String,
-    /// Original path.
-    pub from: String,
-    /// Where it goes.
-    pub to: String,
-    /// Why it is safe to delete later (or not).
-    pub note: String,
 }
 
 /// Plans the procedure for a validated model.

@@ -1,12 +1,18 @@
 //! RKE2 procedures (PRODUCT.md §4.1–4.3): embedded etcd, SQLite, and an
 //! external PostgreSQL or MySQL database.
 //!
-//! The order of steps is the contract; each step's runbook text says which
-//! seed step it implements and which known failure (rke2-facts.md §9,
-//! peers-and-pain.md §3) it prevents.
+//! The order of steps is the contract; each step's runbook text (its
+//! template, `templates/runbook/rke2/<step>.md.j2`, worded from the
+//! [`StepFacts`] given here) says which seed step it implements and which
+//! known failure (rke2-facts.md §9, peers-and-pain.md §3) it prevents.
 
-use super::builder::{Builder, script};
-use super::{Func, Host, Op, Plan, Script, StepDoc};
+use super::builder::{self, Builder, script};
+use super::facts::{
+    AirgapFacts, Aside, DatabaseFacts, Facts, ManualCheck, Rke2Facts, Rke2Paths, S3Facts,
+    StepFacts, TokenFacts,
+};
+use super::{Func, Host, Op, Plan, Script};
+use crate::choice::DatastoreKind;
 use crate::model::{
     Datastore, ExternalDb, Install, InstallMethod, Model, Rke2, Rke2Node, Role, SnapshotLocation,
 };
@@ -196,11 +202,85 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The target in RPM form (rke2-facts.md §5.1): no leading `v`, `+` and
-    /// `-` turned into `~` (`1.29.3~rke2r1`).
+    /// The target in RPM form (`1.29.3~rke2r1`).
     fn rpm_version(&self) -> String {
-        let t = self.target();
-        t.strip_prefix('v').unwrap_or(&t).replace(['+', '-'], "~")
+        rpm_version(&self.target())
+    }
+
+    /// What the words of the runbook share.
+    fn facts(&self) -> Facts {
+        let r = self.r;
+        Facts::Rke2(Box::new(Rke2Facts {
+            datastore: match r.datastore {
+                Datastore::Etcd => DatastoreKind::Etcd,
+                Datastore::Sqlite => DatastoreKind::Sqlite,
+                Datastore::Postgres(_) => DatastoreKind::Postgres,
+                Datastore::Mysql(_) => DatastoreKind::Mysql,
+            },
+            data_dir: r.data_dir.clone(),
+            rke2: self.rke2.clone(),
+            init: self.init().name.clone(),
+            restore_host: self.restore_host().name().to_owned(),
+            snapshot_path: self.snapshot_path().map(str::to_owned),
+            snapshot_sha256: r.snapshot.sha256.is_some(),
+            token: r.token.as_ref().map(|t| TokenFacts {
+                file: t.file.clone(),
+                sha256: t.sha256.is_some(),
+            }),
+            airgap: match &r.install {
+                Install::Airgap { artifacts, arch } => Some(AirgapFacts {
+                    artifacts: artifacts.clone(),
+                    arch: arch.clone(),
+                }),
+                Install::Online => None,
+            },
+            rpm: r.install_method == InstallMethod::Rpm,
+            rpm_version: self.rpm_version(),
+            database: self.database_facts(),
+            paths: Rke2Paths {
+                pod_manifests: self.dd("agent/pod-manifests"),
+                images: self.dd("agent/images"),
+                server_manifests: self.dd("server/manifests"),
+                server_db: self.dd("server/db"),
+                etcd: self.dd("server/db/etcd"),
+                state_db: self.dd("server/db/state.db"),
+                server_token: self.dd("server/token"),
+            },
+        }))
+    }
+
+    /// An external database: where the restore keeps the database as it
+    /// was, and the client options of the commands that bring it back.
+    fn database_facts(&self) -> Option<DatabaseFacts> {
+        let (db, postgres) = match &self.r.datastore {
+            Datastore::Postgres(db) => (db, true),
+            Datastore::Mysql(db) => (db, false),
+            Datastore::Etcd | Datastore::Sqlite => return None,
+        };
+        let copy = external_copy_path(self.snapshot_path()?, &db.database, &self.suffix, postgres);
+        let q = crate::shell::quote;
+        let opt = |flag: &str, v: Option<String>| match v {
+            Some(v) if !v.is_empty() => format!(" {}", q(&format!("{flag}={v}"))),
+            _ => String::new(),
+        };
+        let conn = format!(
+            "{}{}{}",
+            opt("--host", Some(db.host.clone())),
+            opt("--port", db.port.map(|p| p.to_string())),
+            opt(
+                if postgres { "--username" } else { "--user" },
+                db.user.clone()
+            ),
+        );
+        Some(DatabaseFacts {
+            host: db.host.clone(),
+            database: db.database.clone(),
+            conn,
+            database_in_quotes: db.database.replace('\'', "'\"'\"'"),
+            database_word: q(&format!("--database={}", db.database)),
+            copy_word: q(&copy),
+            copy,
+        })
     }
 
     /// True for a node that must hold the saved token: every server (each
@@ -260,6 +340,15 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// A version in RPM form (rke2-facts.md §5.1): no leading `v`, `+` and `-`
+/// turned into `~` (`1.29.3~rke2r1`).
+fn rpm_version(version: &str) -> String {
+    version
+        .strip_prefix('v')
+        .unwrap_or(version)
+        .replace(['+', '-'], "~")
+}
+
 /// Plans an RKE2 rollback.
 pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
     let scenario = match &r.datastore {
@@ -282,14 +371,15 @@ pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
             InstallMethod::Rpm => " (RPM)",
         }
     );
+    let cx = Ctx::new(r, &builder::suffix(model));
     let mut b = Builder::new(
         model,
         "rke2",
         scenario,
         r.current.to_string(),
         r.target.to_string(),
+        cx.facts(),
     );
-    let cx = Ctx::new(r, b.suffix());
     preflight(&mut b, &cx);
     match &r.datastore {
         Datastore::Etcd => {
@@ -405,54 +495,15 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
         pre.push(rancher_agent_check(cx));
         scripts.push(cx.node(n, pre, Vec::new()));
     }
-    let mut what = vec![
-        "Checks every host before anything is stopped. It changes nothing and may be run as often as you like.".to_owned(),
-        format!("On every node: the host is the right one, you are root, the tools are there, and `rke2 --version` prints {} (or already {}: the script says so).", cx.r.current, cx.r.target),
-    ];
-    if let Install::Airgap { artifacts, arch } = &cx.r.install {
-        what.push(format!("On every node: `{artifacts}` holds install.sh, rke2.linux-{arch}.tar.gz and sha256sum-{arch}.txt of {}, and every archive listed there matches its hash; the rke2 inside the tarball must say it is {} (artifacts of another release pass their own sums file, and install.sh installs whatever it is given).", cx.r.target, cx.r.target));
-    }
-    if cx.r.install_method == InstallMethod::Rpm {
-        what.push(format!("On every node (RPM install): `rpm -q` shows rke2-server (servers) or rke2-agent (agents) and rke2-common installed (their versions and rke2-selinux's are printed), and each is available at {rv} from the repositories configured on the node now: `dnf list --showduplicates --available`, `yum list --showduplicates available` (EL7) or `zypper search -s --match-exact`. This is a check of the repositories as they are: rewind does not run install.sh for RPM installs (see step install), so nothing points the rancher-rke2 repository at the target's minor later. If the packages are missing, the check refuses and says which repository file to point at which minor.", rv = cx.rpm_version()));
-    }
-    match (&cx.r.datastore, cx.snapshot_path()) {
-        (Datastore::Etcd, Some(p)) => what.push(format!("On {}: the snapshot `{p}` is there{}, its embedded sha256 trailer matches its content, there is room beside the etcd data, and config.yaml has no `server:` entry.", cx.init().name, if cx.r.snapshot.sha256.is_some() { ", its sha256 is the one in the plan" } else { "" })),
-        (Datastore::Etcd, None) => what.push(format!("On {}: the S3 credentials are set (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; never written anywhere), and config.yaml has no `server:` entry.", cx.init().name)),
-        (Datastore::Sqlite, Some(p)) => what.push(format!("On {}: the backup `{p}` is there, passes `PRAGMA integrity_check`, and there is room to copy it in.", cx.init().name)),
-        (Datastore::Postgres(_) | Datastore::Mysql(_), Some(p)) => what.push(format!("On {}: the dump `{p}` is there, is complete, and the database client tools are installed.", restore_host.name())),
-        // Only an etcd backup may be in S3: validation refuses the others.
-        (Datastore::Sqlite | Datastore::Postgres(_) | Datastore::Mysql(_), None) => {}
-    }
-    what.push(format!("On every node: the unit runs with the data dir `{}` (`data-dir:` in config.yaml or config.yaml.d, else RKE2_DATA_DIR in its environment files, else the default), and the data volumes (mounts at or under it, `/var/lib/rancher/rke2` and `/var/lib/kubelet`) are listed.", cx.r.data_dir));
-    if cx.r.datastore == Datastore::Etcd && cx.servers().count() > 1 {
-        what.push("On every other server: config.yaml (or config.yaml.d, or RKE2_URL in its environment files) names the server to join (`server:`); it is printed.".to_owned());
-    }
-    if let Some(t) = &cx.r.token {
-        what.push(format!(
-            "On every server: the saved server token `{}` is there (copy it to that path on each server; keep it root-only){}, and is the token the unit really uses: a `token:` or `token-file:` in config.yaml or config.yaml.d, or RKE2_TOKEN / RKE2_TOKEN_FILE in its environment files, wins over `server/token` and must hold the same secret. Tokens are compared by hash and never printed.",
-            t.file,
-            if t.sha256.is_some() { ", matches its hash" } else { " (the plan gives no sha256 to compare it with)" }
-        ));
-    }
-    what.push(format!("On every node: no Rancher system agent (`{RANCHER_AGENT_UNIT}`, `{RANCHER_AGENT_DIR}`), or the plan says Rancher's Kubernetes version for the cluster is {} (`rancher-managed = true`).", cx.r.target));
     b.step(
         "preflight",
         "Check every host (read-only)",
         true,
         false,
-        StepDoc {
-            what,
-            why: vec![
-                "A rollback that stops half-way is worse than none: every fact the later steps depend on is proved here, on every host, before the first process is killed.".into(),
-                "The snapshot's integrity is checked now because a corrupt snapshot is only discovered by cluster-reset, after every node has been stopped (RKE2 backup and restore guide: check the snapshot before restoring).".into(),
-                "A wrong or rotated server token makes the restored datastore unreadable (`bootstrap data already found and encrypted with different token`, rancher/rke2#1898). RKE2 reads `server/token` only when no token is configured, so putting the saved token there does not help when config.yaml sets another one.".into(),
-                "A joining server without `server:` starts a cluster of its own once its etcd data is moved aside (split brain); a data dir that differs between the plan and the unit makes the restore fill one folder while the unit starts on another.".into(),
-            ],
-            done: vec!["Every host prints `ok: preflight` and exits 0. Run it on all hosts before going on.".into()],
-            if_fails: vec![
-                "Nothing has changed. Read the message: it names the check and the file. Fix that host (copy the missing file, correct the plan and compile again) and re-run this step everywhere.".into(),
-                format!("\"installed version is …\": the node does not run {} or {}; the plan's current-version is wrong, or the node was never upgraded.", cx.r.current, cx.r.target),
-            ],
+        StepFacts::Rke2Preflight {
+            several_servers: cx.r.datastore == Datastore::Etcd && cx.servers().count() > 1,
+            rancher_agent_unit: RANCHER_AGENT_UNIT,
+            rancher_agent_dir: RANCHER_AGENT_DIR,
         },
         scripts,
     );
@@ -474,23 +525,11 @@ fn drain(b: &mut Builder, cx: &Ctx<'_>) {
         "Drain the nodes (workstation)",
         false,
         false,
-        StepDoc {
-            what: vec![
-                format!("If the Kubernetes API answers, cordons and drains every node (agents first, then servers) with `kubectl drain --ignore-daemonsets --delete-emptydir-data --timeout={}`. If it does not answer, it says so and succeeds: the next step stops the workloads anyway.", d.timeout),
-                "It records which nodes it drained, so that the verify step uncordons exactly those.".into(),
-            ],
-            why: vec![
-                "RKE2 rollback guide, step 1: stop workloads gracefully before the stop step kills them, which can lose data.".into(),
-                "The upstream runbook never uncordons; rewind remembers what it drained.".into(),
-            ],
-            done: vec!["`node/<name> drained` for every node, or the message that the API is down.".into()],
-            if_fails: vec![
-                "A pod that cannot be evicted (PodDisruptionBudget) stops the drain at the timeout. Decide whether to delete that pod by hand, then re-run; or accept the hard stop and go on to the next step (REWIND_FORCE is not needed: the stop step does not depend on this one).".into(),
-            ],
+        StepFacts::Rke2Drain {
+            timeout: d.timeout.clone(),
         },
         vec![s],
     );
-    b.way_back("On the workstation, `kubectl uncordon` each node this step drained (they are listed in the `drained` file of the state folder, `/var/lib/rewind/<cluster>/<plan sha256>/`, or under `~/.local/state/rewind/` when run as another user).");
 }
 
 fn stop(b: &mut Builder, cx: &Ctx<'_>) {
@@ -535,33 +574,19 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
                 )
             })
             .collect();
-    b.aside("every node", cx.dd("agent/pod-manifests"), format!("the newer version's static pod manifests, moved into `{}/agent/pod-manifests.{}/`; RKE2 writes the target's own at start", cx.r.data_dir, cx.suffix));
+    let pod_manifests = cx.dd("agent/pod-manifests");
+    b.aside(Aside::PodManifests {
+        to: b.aside_path(&pod_manifests),
+        from: pod_manifests,
+    });
     b.step(
         "stop",
         "Stop RKE2 on every node",
         true,
         true,
-        StepDoc {
-            what: vec![
-                format!("Records the data volumes (mounts at or under `{}`, `/var/lib/rancher/rke2` and `/var/lib/kubelet`) and whether the unit is enabled, then stops and disables `rke2-server` (servers) or `rke2-agent` (agents), so that a reboot during the rollback does not start RKE2 on half-restored data; the start steps enable it again.", cx.r.data_dir),
-                format!("Kills every process whose executable lies under `{}` or `/run/k3s`, or is `{}`, with all its descendants (the pods), waits until none is left, and unmounts only `/run/k3s`, kubelet's pod volumes and `/run/netns/cni-*`.", cx.r.data_dir, cx.rke2),
-                format!("Moves the static pod manifests out of `{}`, then checks that every data volume is still mounted and that the snapshot and the saved token are still there.", cx.dd("agent/pod-manifests")),
-            ],
-            why: vec![
-                "RKE2 rollback guide, step 2. Every node must be stopped before the restore: a server left running keeps the old membership and rejoins the wrong cluster (rancher/rke2#2857).".into(),
-                "rewind does not run rke2-killall.sh: every killall up to RKE2 v1.28.12, v1.29.7 and v1.30.3 unmounts every mount under the data dir, and since v1.24.12 then deletes each mount point with `rm -rf --one-file-system`, even when the unmount failed (rancher/rke2#6557, #6571). A dedicated volume for `server/db` or the data dir is then either out of sight (the restore finds no snapshot, rejoining servers write etcd to the root disk) or, when busy, emptied.".into(),
-                "Processes are matched by their executable, not their name: Docker's own containerd-shim or an etcd that is not RKE2's is left alone, and a surviving RKE2 etcd makes the restore fail (rancher/rke2#2301).".into(),
-                "Old killall scripts left `kube-proxy.yaml` in pod-manifests, which the older kubelet then runs (rancher/rancher#42895).".into(),
-            ],
-            done: vec!["`ok: no process of RKE2 left` and `ok: data volumes mounted…` (or `no separate volume…`) on every node.".into()],
-            if_fails: vec![
-                "If processes are left, the message lists their PIDs. Find out what keeps them (`ps -o pid,ppid,stat,args -p PID`); do not start the restore while etcd runs. Re-running the step is safe.".into(),
-                "\"not mounted any more\": a data volume recorded by this step is gone. Mount it again (`mount -a`), check its content, and re-run; never start RKE2 on the empty folder below it.".into(),
-            ],
-        },
+        StepFacts::Rke2Stop,
         scripts,
     );
-    b.way_back(format!("On each node: move the static pod manifests back (`mv {pm}.{sfx}/* {pm}/`), then `systemctl enable --now rke2-server` on the servers ({init} first, then the others one at a time) and `systemctl enable --now rke2-agent` on the agents. Nothing else was changed.", pm = cx.dd("agent/pod-manifests"), sfx = cx.suffix, init = init));
 }
 
 fn install(b: &mut Builder, cx: &Ctx<'_>) {
@@ -596,7 +621,7 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                     }
                     Install::Online if rpm => {
                         // Not install.sh: its rpm method does not downgrade
-                        // (upstream-facts.md §4.3); see the runbook text.
+                        // (upstream-facts.md §4.3); see templates/runbook/rke2/install.md.j2.
                         act.push(Op::new(
                             Func::MoveImagesAside,
                             [cx.dd("agent/images"), cx.suffix.clone()],
@@ -644,86 +669,32 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                 cx.node(n, pre, act)
             })
             .collect();
-    b.aside("every node", cx.dd("agent/images"), format!("the newer version's rke2-images* archives and .cache.json, moved into `{}/agent/images.{}/`; delete once the rollback is verified", cx.r.data_dir, cx.suffix));
+    let images = cx.dd("agent/images");
+    b.aside(Aside::Images {
+        to: b.aside_path(&images),
+        from: images,
+    });
     if cx.servers().next().is_some() {
-        b.aside("servers", cx.dd("server/manifests"), format!("the chart manifests that RKE2 wrote (named like a chart in `data/*/charts/`; never a HelmChartConfig), moved into `{}/server/manifests.{}/`; RKE2 writes the target's own at start", cx.r.data_dir, cx.suffix));
+        let manifests = cx.dd("server/manifests");
+        b.aside(Aside::ServerManifests {
+            to: b.aside_path(&manifests),
+            from: manifests,
+        });
     }
-    let mut what = Vec::new();
-    match &cx.r.install {
-        Install::Airgap { artifacts, arch } => {
-            what.push(format!("Checks `{artifacts}` against sha256sum-{arch}.txt again, moves the newer version's `rke2-images*` archives and `.cache.json` out of `{img}` (into `{img}.{sfx}/`), then runs `{artifacts}/install.sh` with INSTALL_RKE2_ARTIFACT_PATH and INSTALL_RKE2_AGENT_IMAGES_DIR={img} (and INSTALL_RKE2_TYPE=agent on agents).", img = cx.dd("agent/images"), sfx = cx.suffix));
-            what.push(format!("Then copies every other image archive of the target that `{artifacts}` holds and sha256sum-{arch}.txt lists (Canal, Calico, Cilium, the split core archives) into `{}`, each copy checked against its hash: install.sh installs only the main archive (before v1.31.0), and only into `/var/lib/rancher/rke2/agent/images` unless told otherwise, whatever the data dir.", cx.dd("agent/images")));
-        }
-        Install::Online if rpm => {
-            what.push(format!("Checks again that the target packages are available, moves any `rke2-images*` archives out of `{}`, then downgrades the rke2 packages with the package manager the node has, all of them in one transaction, each at its exact version-release as the configured repositories list it (the release, such as `-0.el8`, is looked up): `dnf downgrade -y rke2-server-{rv}-<release> rke2-common-{rv}-<release>` (EL 8 and later), `yum downgrade -y …` with the same packages (EL 7), `zypper --non-interactive install --oldpackage rke2-server={rv}-<release> rke2-common={rv}-<release>` (SUSE). Agents name rke2-agent instead of rke2-server; a node that has both packages gets both. A node already at {rv} is left as it is.", cx.dd("agent/images")));
-            what.push("It does not run install.sh. Its rpm method runs `yum install -y` or `zypper install -y` of the one package rke2-server or rke2-agent, with no downgrade flag: zypper (without `--oldpackage`) and EL 7 yum do not downgrade that way, and rke2-common, which rke2-server and rke2-agent require at exactly their own version-release, is not named. The other thing install.sh does for RPMs, pointing the rancher-rke2 repository at the target's minor, is what step 1 checked already.".into());
-            what.push("rke2-selinux has its own version numbers and is kept: the target's rke2-common accepts the newer one unless the package manager says otherwise (see below).".into());
-            what.push("Transactional systems (SLE Micro, openSUSE MicroOS: `/usr/sbin/transactional-update` exists) change packages only in a new snapshot: the step stops and prints the command to run, `transactional-update --no-selfupdate -d run zypper --non-interactive install --oldpackage …`; reboot the node (rke2 stays stopped: the stop step disabled its unit), then run the step again: it finds the packages at the target and goes on.".into());
-            what.push(format!("Then `rpm -q` must show {rv} for every rke2 package it downgraded (rke2-selinux is printed too)."));
-        }
-        Install::Online => {
-            what.push(format!("Moves any `rke2-images*` archives out of `{}`, then downloads the upstream install script and runs it with INSTALL_RKE2_VERSION={target} (and INSTALL_RKE2_TYPE=agent on agents). Set REWIND_INSTALL_SCRIPT_URL to use a mirror.", cx.dd("agent/images")));
-        }
-    }
-    what.push(format!(
-        "Then `{} --version` must print {target}: {}.",
-        cx.rke2,
-        if rpm {
-            "the binary the packages installed"
-        } else {
-            "install.sh does not check the version itself"
-        }
-    ));
-    what.push(format!("On servers, moves aside (into `{}.{}/`) the chart manifests that RKE2 wrote into `{}`: the files named like a chart of an installed version in `{}/data/*/charts/`. A HelmChartConfig (your `rke2-canal-config.yaml`, `rke2-cilium-config.yaml`…) is never moved. RKE2 writes the target version's charts when it starts, and never removes a chart it does not ship itself.", cx.dd("server/manifests"), cx.suffix, cx.dd("server/manifests"), cx.r.data_dir));
-    let mut why = vec![
-        "RKE2 rollback guide, step 3: every node goes back to the old binary. The restore must run with the target binary, whose etcd version wrote the snapshot: an etcd cannot open data written by a newer one (rancher/rke2#9318).".into(),
-        "Leftover charts of the newer version crash-loop after the restore (rancher/rancher#41174); newer image archives would be imported again at every start.".into(),
-    ];
-    let mut done = Vec::new();
-    let mut if_fails = Vec::new();
     if rpm {
-        why.push("RPM installs: rke2-server and rke2-agent require rke2-common of exactly the same version-release, so they can only move together, in one transaction; a plain install of an older version is refused or ignored by zypper (it needs `--oldpackage`) and by EL 7 yum. The packages' scripts try to restart the service after a change, which is why every node was stopped first. `rpm -q` afterwards is what proves the downgrade.".into());
-        b.manual("RPM install: before step 1, check that no lock holds the rke2 packages at the newer version (`dnf versionlock list`, `yum versionlock list`, `zypper locks`): a lock makes the install step's downgrade fail; delete it (`dnf versionlock delete …`, `zypper removelock …`). Once the rollback is verified, pin the packages on every node so that `dnf update` / `zypper update` does not upgrade them again (rancher/rke2#405, rke2-ansible#166): `dnf versionlock add rke2-server rke2-agent rke2-common` (the versionlock plugin: python3-dnf-plugin-versionlock; EL 7: yum-plugin-versionlock and `yum versionlock add …`), or `zypper addlock rke2-server rke2-agent rke2-common`; name only the packages the node has. Remove that lock before the next upgrade. rewind does not pin: a lock outlives the rollback and blocks the fix you will upgrade to.");
-        b.manual("RPM install: check that `semodule -l | grep rke2` still lists the rke2 SELinux module after the downgrade (rancher/rke2-selinux#58).");
-        done.push(format!("`ok: rpm -q: rke2-server {rv}-…` (or rke2-agent) with `rke2-common {rv}-…` on every node."));
-        if_fails.push(format!("\"not available from the repositories configured here\": the rancher-rke2 repository on the node does not list {rv}; the hint names the repository file and, when it is for another minor, the `sed` that points it at the target's minor. Refresh the metadata (`dnf makecache`, `zypper refresh`) and re-run."));
-        if_fails.push("The package manager refuses the transaction: read its error. If it names rke2-selinux (the target's rke2-common needs another version of it), run the printed command by hand with `rke2-selinux-<version>` added (`dnf list --showduplicates rke2-selinux` lists them), then re-run the step: it finds the packages at the target and goes on.".into());
-        if_fails.push("\"rpm -q: not every rke2 package is at …\": the package manager said it succeeded but did not downgrade; re-run the step, or downgrade by hand with every package named in one command.".into());
-    } else {
-        if_fails.push("\"sha256 mismatch\": an artifact was damaged in transfer or is of another version; copy it again from the release and re-run.".into());
+        b.manual(ManualCheck::RpmLocks);
+        b.manual(ManualCheck::RpmSelinux);
     }
-    done.push(format!(
-        "`ok: {} --version is {target}` on every node.",
-        cx.rke2
-    ));
-    if rpm {
-        if_fails.push(format!("\"installed version is …\" after the install: `{}` is not the binary the packages hold: `rpm -qf {}` says which package owns it, `rpm -V rke2-common` whether it was replaced. Fix that, then re-run.", cx.rke2, cx.rke2));
-    } else {
-        if_fails.push(format!("\"installed version is …\" after the install: the artifacts are not those of {target} (install.sh installs whatever it is given). Replace them and re-run."));
-    }
-    if_fails.push("Re-running is safe: archives already moved aside are not moved twice.".into());
     b.step(
         "install",
         format!("Install {target} on every node"),
         true,
         true,
-        StepDoc {
-            what,
-            why,
-            done,
-            if_fails,
+        StepFacts::Rke2Install {
+            current_rpm_version: rpm_version(&cx.r.current.to_string()),
         },
         scripts,
     );
-    b.way_back(format!("On each node: install {cur} again ({how}), move the newer version's archives back (`mv {img}.{sfx}/* {img}.{sfx}/.cache.json {img}/`), on servers move the chart manifests back (`mv {man}.{sfx}/* {man}/`), then go on as after the stop step.", cur = cx.r.current, img = cx.dd("agent/images"), man = cx.dd("server/manifests"), sfx = cx.suffix, how = match &cx.r.install {
-        Install::Online if rpm => {
-            let crv = cx.r.current.to_string();
-            let crv = crv.strip_prefix('v').unwrap_or(&crv).replace(['+', '-'], "~");
-            format!("`dnf install -y rke2-server-{crv} rke2-common-{crv}`, or `zypper --non-interactive install rke2-server={crv} rke2-common={crv}`, with rke2-agent on agents; point the rancher-rke2 repository back at {cur}'s minor first if you changed it", cur = cx.r.current)
-        }
-        Install::Online => format!("`curl -sfL https://get.rke2.io | INSTALL_RKE2_VERSION={} sh -`, with INSTALL_RKE2_TYPE=agent on agents", cx.r.current),
-        Install::Airgap { .. } => format!("run the install.sh of {}'s artifacts with INSTALL_RKE2_ARTIFACT_PATH; keep those artifacts at hand until the rollback is verified", cx.r.current),
-    }));
 }
 
 fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
@@ -793,49 +764,36 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
         }
     }
     act.push(Op::new(Func::ClusterReset, args));
-    let snapshot_desc = match &cx.r.snapshot.location {
-        SnapshotLocation::Path(p) => format!("`{p}`"),
-        SnapshotLocation::S3(s3) => format!(
-            "`{}` from S3 bucket `{}`{} (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment; rke2 reads them itself, so they never appear on a command line)",
-            s3.name,
-            s3.bucket,
-            s3.folder
-                .as_ref()
-                .map(|f| format!(", folder `{f}`"))
-                .unwrap_or_default()
-        ),
+    let s3 = match &cx.r.snapshot.location {
+        SnapshotLocation::Path(_) => None,
+        SnapshotLocation::S3(s3) => Some(S3Facts {
+            name: s3.name.clone(),
+            bucket: s3.bucket.clone(),
+            folder: s3.folder.clone(),
+        }),
     };
-    b.aside_to(init.name.clone(), cx.dd("server/db/etcd"), cx.dd("server/db/etcd-old-<unix time>"), "the etcd data of the newer version, renamed by cluster-reset itself (rke2 also copies `server/tls` to `server/tls-<unix time>`); keep both until the rollback is verified");
+    let etcd = cx.dd("server/db/etcd");
+    b.aside(Aside::ResetEtcd {
+        host: init.name.clone(),
+        to: cx.dd("server/db/etcd-old-<unix time>"),
+        from: etcd,
+    });
     if cx.r.token.is_some() {
-        b.aside("servers", cx.dd("server/token"), "the server token that was there, when it differed from the saved one (moved only then)");
+        let token = cx.dd("server/token");
+        b.aside(Aside::ServerToken {
+            to: b.aside_path(&token),
+            from: token,
+        });
     }
     b.step(
         "restore",
         format!("Restore the snapshot on {}", init.name),
         false,
         true,
-        StepDoc {
-            what: vec![
-                format!("On {} only. Refuses to run if `/etc/rancher/rke2/config.yaml` (or config.yaml.d) has a `server:` entry; checks the snapshot, the token and the installed version again.", init.name),
-                if cx.r.token.is_some() { format!("Puts the saved token in place as `{}` (the current one is moved aside if it differs).", cx.dd("server/token")) } else { "No token is named in the plan: the token already in `server/token` is used.".into() },
-                format!("Runs `{} server --cluster-reset --cluster-reset-restore-path=…` with the snapshot {snapshot_desc}, bounded by REWIND_RESET_TIMEOUT (default 1800 s).", cx.rke2),
-            ],
-            why: vec![
-                "RKE2 rollback guide, step 4: the datastore goes back to the snapshot taken on the target minor; without it there is no minor rollback.".into(),
-                "cluster-reset refuses to run on a node with `server:` in its config (rancher/rke2#3178); the check says so before anything happens.".into(),
-                "A local snapshot is restored with `--etcd-s3=false`, because a config that enables S3 would otherwise try to download it (rancher/rke2#6281).".into(),
-            ],
-            done: vec!["rke2 exits 0 and prints `restart without --cluster-reset flag now`; the script prints `ok: snapshot restored`.".into()],
-            if_fails: vec![
-                "The script names the log file holding rke2's output. `bootstrap data already found and encrypted with different token`: the saved token is not the one the snapshot was taken with (step 1 proved that the token this server's unit uses is the saved one, and the reset got it as RKE2_TOKEN). Find the token of the snapshot's time (a copy from before a `rke2 token rotate`), put it at the plan's token path, compile again with its sha256, and re-run from step 1: nothing else has changed since the stop.".into(),
-                "`server URL is set`: remove `server:` from config.yaml on this node (it is the init server) and re-run.".into(),
-                "A timeout: large snapshots take long; raise REWIND_RESET_TIMEOUT and re-run. Re-running the restore is safe: it always restores the snapshot again.".into(),
-            ],
-        },
+        StepFacts::Rke2RestoreEtcd { s3 },
         vec![cx.node(init, pre, act)],
     );
     b.no_return();
-    b.way_back(format!("On {init}: `systemctl stop rke2-server` if it runs; move `{db}/etcd` aside and rename the newest `{db}/etcd-old-<unix time>` (the etcd data of {cur}, renamed by the cluster-reset) back to `{db}/etcd`; remove `{db}/reset-flag`; if `{tok}.{sfx}` exists, move it back to `{tok}`. Then go on as after the install step.", init = init.name, db = cx.dd("server/db"), cur = cx.r.current, tok = cx.dd("server/token"), sfx = cx.suffix));
 }
 
 fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
@@ -870,32 +828,21 @@ fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
             [t.file.clone(), cx.dd("server/token"), cx.suffix.clone()],
         ));
     }
-    b.aside(
-        init.name.clone(),
-        cx.dd("server/db/state.db"),
-        "the newer version's database and its -wal/-shm files; keep until the rollback is verified",
-    );
+    let state_db = cx.dd("server/db/state.db");
+    b.aside(Aside::SqliteDb {
+        host: init.name.clone(),
+        to: b.aside_path(&state_db),
+        from: state_db,
+    });
     b.step(
         "restore",
         format!("Restore the SQLite database on {}", init.name),
         false,
         true,
-        StepDoc {
-            what: vec![
-                format!("Moves `{}` and its `-wal`/`-shm` files aside, copies the backup `{backup}` in (through a temporary name, so the live name never holds half a file), and checks the copy with `PRAGMA integrity_check` when sqlite3 is installed.", cx.dd("server/db/state.db")),
-                if cx.r.token.is_some() { "Puts the saved server token back in `server/token`.".into() } else { "No token is named in the plan: the token in `server/token` is kept.".into() },
-            ],
-            why: vec![
-                "RKE2 rollback guide, SQLite: replace the .db file with the copy made while backing up. Stale -wal/-shm files of the newer database would be replayed into the old one.".into(),
-                "The token encrypts the bootstrap data stored in the database.".into(),
-            ],
-            done: vec!["`ok: state.db restored` and `integrity_check: ok`.".into()],
-            if_fails: vec!["The previous database is kept aside (see Cleanup); to undo, move it back under its name.".into()],
-        },
+        StepFacts::Rke2RestoreSqlite,
         vec![cx.node(init, pre, act)],
     );
     b.no_return();
-    b.way_back(format!("On {init}: `systemctl stop rke2-server` if it runs; move `{db}` aside and move `{db}.{sfx}` (and its `-wal`/`-shm` files) back; if `{tok}.{sfx}` exists, move it back to `{tok}`. Then go on as after the install step.", init = init.name, db = cx.dd("server/db/state.db"), tok = cx.dd("server/token"), sfx = cx.suffix));
 }
 
 fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
@@ -911,26 +858,23 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
     // the same host, a folder the operator already manages, a name that
     // says what it is and which plan made it.
     let copy = external_copy_path(&dump, &db.database, &cx.suffix, postgres);
-    let (tools, check, rights, save, restore, client): (&[&str], Func, Func, Func, Func, &str) =
-        if postgres {
-            (
-                &["pg_restore", "psql", "pg_dump"],
-                Func::CheckPgArchive,
-                Func::CheckPgRestore,
-                Func::SavePostgres,
-                Func::RestorePostgres,
-                "PostgreSQL",
-            )
-        } else {
-            (
-                &["mysql"],
-                Func::CheckMysqlDump,
-                Func::CheckMysqlRestore,
-                Func::SaveMysql,
-                Func::RestoreMysql,
-                "MySQL",
-            )
-        };
+    let (tools, check, rights, save, restore): (&[&str], Func, Func, Func, Func) = if postgres {
+        (
+            &["pg_restore", "psql", "pg_dump"],
+            Func::CheckPgArchive,
+            Func::CheckPgRestore,
+            Func::SavePostgres,
+            Func::RestorePostgres,
+        )
+    } else {
+        (
+            &["mysql"],
+            Func::CheckMysqlDump,
+            Func::CheckMysqlRestore,
+            Func::SaveMysql,
+            Func::RestoreMysql,
+        )
+    };
     let conn = [
         db.host.clone(),
         port.clone(),
@@ -958,106 +902,23 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
         Host::Workstation => script(Host::Workstation, false, pre, act),
         Host::Node(n) => script(Host::Node(n.clone()), true, pre, act),
     };
-    let q = crate::shell::quote;
-    let opt = |flag: &str, v: &str| {
-        if v.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", q(&format!("{flag}={v}")))
-        }
-    };
-    let (how, back) = if postgres {
-        let c = format!(
-            "{}{}{}",
-            opt("--host", &db.host),
-            opt("--port", &port),
-            opt("--username", &user)
-        );
-        (
-            format!(
-                "`pg_restore --clean --if-exists --create --exit-on-error -d postgres` of `{dump}`: the database `{}` is dropped and created again from the archive, so tables created after the dump do not survive. A superuser restores owners and privileges as dumped; a user that is not one (it must have CREATEDB and own the database) restores with `--no-owner`, so every object then belongs to it, and also with `--no-acl` when the dump holds GRANTs made by other roles, which only a superuser can replay (the script warns about both)",
-                db.database
-            ),
-            format!(
-                "`pg_restore --clean --if-exists --create --exit-on-error --no-password{c} -d postgres {}` (as a user that is not a superuser, add `--no-owner`)",
-                q(&copy)
-            ),
-        )
-    } else {
-        let c = format!(
-            "{}{}{}",
-            opt("--host", &db.host),
-            opt("--port", &port),
-            opt("--user", &user)
-        );
-        let name = db.database.replace('\'', "'\"'\"'");
-        (
-            format!(
-                "`DROP DATABASE {0}`, `CREATE DATABASE {0}`, then the dump `{dump}` replayed into it",
-                db.database
-            ),
-            format!(
-                "`` mysql{c} -e 'DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`' `` then `mysql{c} {} < {}`",
-                q(&format!("--database={}", db.database)),
-                q(&copy)
-            ),
-        )
-    };
-    let (dump_tool, pw) = if postgres {
-        ("`pg_dump -Fc`", "PGPASSWORD or ~/.pgpass")
-    } else {
-        (
-            "`mysqldump --single-transaction --routines --triggers` (or `mariadb-dump`)",
-            "MYSQL_PWD or an option file",
-        )
-    };
-    b.saved(
-        host.name(),
-        format!("{client} database {} on {}", db.database, db.host),
-        copy.clone(),
-        format!(
-            "the database as it was before the rollback, saved by the restore-db step; to go back to it: {back}; delete it once the rollback is verified (it holds the cluster's data, secrets included)"
-        ),
-    );
+    b.aside(Aside::DatabaseCopy {
+        host: host.name().to_owned(),
+        to: copy,
+    });
     b.step(
         "restore-db",
-        format!("Restore the {client} database on {}", host.name()),
+        format!(
+            "Restore the {} database on {}",
+            if postgres { "PostgreSQL" } else { "MySQL" },
+            host.name()
+        ),
         false,
         true,
-        StepDoc {
-            what: vec![
-                format!(
-                    "On {}: checks that the dump is complete and is of `{}`, and that the {client} user may drop and recreate it (before anything is changed; a missing right is named with the statement that grants it).",
-                    host.name(),
-                    db.database
-                ),
-                format!(
-                    "Keeps a copy of the current database in `{copy}`: {dump_tool}, file mode 0600, written under a temporary name, checked like the backup, then renamed. A copy left by an earlier run is kept, never overwritten (the script says so); if the database does not exist there is nothing to copy."
-                ),
-                format!("Then {how}."),
-                format!(
-                    "Then checks that the `kine` table exists and is not empty. The password is read from {pw} (never from the plan or the bundle)."
-                ),
-            ],
-            why: vec![
-                "RKE2 rollback guide, External Database, step 3: the datastore goes back to the dump taken on the target minor. There is no cluster-reset with an external database.".into(),
-                if postgres { "A plain `pg_restore --clean` leaves tables created after the dump in place; dropping the database makes the restore exact." } else { "Replaying a dump leaves tables created after it in place; dropping the database first makes the restore exact." }.into(),
-                "What the cluster wrote since the backup lives only in the current database: the copy is what makes the drop reversible.".into(),
-            ],
-            done: vec![
-                format!("`ok: database {} as it was before the rollback is kept in {copy}` (or `keeping the copy ... made by an earlier run`), then `ok: database restored; kine has N rows`.", db.database),
-            ],
-            if_fails: vec![
-                "A missing right is reported in preflight, before anything is dropped: grant it as the hint says (or name a more privileged user in the plan) and re-run.".into(),
-                "Connection errors: check the host, port, user and the password variable; re-run.".into(),
-                "Every node is stopped at this point, so a failed restore can be repeated safely: the copy of the database from before the first attempt is kept.".into(),
-                format!("To go back to the database as it was before the rollback: {back}."),
-            ],
-        },
+        StepFacts::Rke2RestoreDb,
         vec![s],
     );
     b.no_return();
-    b.way_back(format!("The database `{}` now holds the dump. To go back, restore the copy of the database as it was before this step (see What it does), then go on as after the stop step.", db.database));
 }
 
 /// `<folder of the dump>/<database>-before-rollback.<SUFFIX>.dump` (`.sql`
@@ -1091,18 +952,20 @@ fn start_init(b: &mut Builder, cx: &Ctx<'_>) {
         format!("Start rke2-server on {}", init.name),
         false,
         false,
-        StepDoc {
-            what: vec![format!("`systemctl start --no-block rke2-server`, then waits until the unit is active (REWIND_START_TIMEOUT, default 900 s).")],
-            why: vec![
-                "RKE2 rollback guide, step 5. `systemctl start` of the Type=notify unit would block forever if rke2 never becomes ready; the script polls with a bound instead.".into(),
-                "At this first normal start RKE2 removes the reset flag and the node's old node-password secret.".into(),
+        StepFacts::Rke2Start,
+        vec![cx.node(
+            init,
+            vec![
+                Op::new(Func::NeedTools, ["systemctl"]),
+                Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]),
+                Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
             ],
-            done: vec!["`ok: rke2-server is active`.".into()],
-            if_fails: vec!["Read `journalctl -u rke2-server`. Re-run the step once the cause is fixed; do not start other servers before this one is active.".into()],
-        },
-        vec![cx.node(init, vec![Op::new(Func::NeedTools, ["systemctl"]), Op::new(Func::CheckInstalledVersion, [cx.rke2.clone(), cx.target()]), Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()])], vec![Op::new(Func::EnableUnit, ["rke2-server"]), Op::new(Func::StartUnit, ["rke2-server"])])],
+            vec![
+                Op::new(Func::EnableUnit, ["rke2-server"]),
+                Op::new(Func::StartUnit, ["rke2-server"]),
+            ],
+        )],
     );
-    b.way_back("As after the restore step. Everything the restored cluster has written since this start is lost on the way back.");
 }
 
 fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
@@ -1130,35 +993,19 @@ fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
             cx.node(n, pre, act)
         })
         .collect();
-    b.aside(
-        "other servers",
-        cx.dd("server/db/etcd"),
-        "the old etcd member data of each joining server; `server/db/snapshots` is kept in place",
-    );
+    let etcd = cx.dd("server/db/etcd");
+    b.aside(Aside::MemberData {
+        to: b.aside_path(&etcd),
+        from: etcd,
+    });
     b.step(
         "rejoin",
         "Rejoin the other servers, one at a time",
         false,
         true,
-        StepDoc {
-            what: vec![
-                format!("On each other server, ONE AT A TIME (wait for one to finish before starting the next): moves `{}` aside to `{}.{}` and starts rke2-server, waiting until it is active.", cx.dd("server/db/etcd"), cx.dd("server/db/etcd"), cx.suffix),
-                "The local snapshots in `server/db/snapshots` stay where they are.".into(),
-            ],
-            why: vec![
-                "RKE2 rollback guide, steps 6–7. The guide says `rm -rf server/db`, which also deletes every local snapshot (rke2-docs PR #321); only the etcd member data has to go, and it is moved, not deleted.".into(),
-                "A server that starts with its old etcd data keeps the old membership: split brain (rancher/rke2#2857). With an empty etcd dir it joins the restored cluster through the `server:` entry in its config.".into(),
-                "One at a time, so that etcd adds one member at a time and keeps quorum.".into(),
-            ],
-            done: vec!["`ok: rke2-server is active` on each server, in turn.".into()],
-            if_fails: vec![
-                "`newer than datastore and could cause a cluster outage`: certificates on this server are newer than the snapshot; move the files it names aside and re-run.".into(),
-                "`critical configuration value mismatch`: this server's config.yaml differs from the init server's in a cluster-wide setting; make them equal.".into(),
-            ],
-        },
+        StepFacts::Rke2Rejoin,
         scripts,
     );
-    b.way_back(format!("On each server that rejoined: `systemctl stop rke2-server`, move `{db}` aside and `{db}.{sfx}` back; then go on as after the start step.", db = cx.dd("server/db/etcd"), sfx = cx.suffix));
 }
 
 fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
@@ -1182,17 +1029,9 @@ fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
         "Start rke2-server on every server",
         true,
         false,
-        StepDoc {
-            what: vec!["`systemctl start --no-block rke2-server` on every server, then wait until active (REWIND_START_TIMEOUT, default 900 s).".into()],
-            why: vec![
-                "RKE2 rollback guide, External Database, step 5. The servers read the restored database; its bootstrap data is encrypted with the server token, which is checked first when the plan gives its hash.".into(),
-            ],
-            done: vec!["`ok: rke2-server is active` on every server.".into()],
-            if_fails: vec!["`bootstrap data already found and encrypted with different token`: the saved token is not the one the dump was taken with (rancher/rke2#1898); step 1 proved this server uses the saved token, so find the token of the dump's time, put it at the plan's token path and compile again.".into()],
-        },
+        StepFacts::Rke2StartServers,
         scripts,
     );
-    b.way_back("`systemctl stop rke2-server` on every server, then go on as after the database restore. Everything the cluster has written since this start is lost on the way back.");
 }
 
 fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
@@ -1221,20 +1060,8 @@ fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
         "Start rke2-agent on every agent",
         true,
         false,
-        StepDoc {
-            what: vec!["`systemctl start --no-block rke2-agent` on every agent, then wait until active.".into()],
-            why: vec![
-                "RKE2 rollback guide, step 8. Agents start last, after the servers, so their kubelets see the restored state from the start (rancher/rancher#41547).".into(),
-            ],
-            done: vec!["`ok: rke2-agent is active` on every agent.".into()],
-            if_fails: vec![
-                "`Node password rejected`: delete the node's password secret (`kubectl -n kube-system delete secret <node>.node-password.rke2`) and re-run (rancher/rke2#1916).".into(),
-            ],
-        },
+        StepFacts::Rke2StartAgents,
         scripts,
-    );
-    b.way_back(
-        "`systemctl stop rke2-agent` on every agent, then go on as after the step before this one.",
     );
 }
 
@@ -1251,39 +1078,30 @@ fn verify(b: &mut Builder, cx: &Ctx<'_>) {
         "Verify the cluster (workstation)",
         false,
         false,
-        StepDoc {
-            what: vec![
-                format!("Waits until every node of the plan is Ready and reports kubelet version {} (REWIND_VERIFY_TIMEOUT, default 900 s).", cx.r.target),
-                "Uncordons the nodes that the drain step cordoned.".into(),
-                "Lists node objects and node-password secrets that do not belong to the plan (restored from the snapshot): it does not delete them.".into(),
-                format!("Checks again that no system-upgrade-controller replica runs while a Plan targets another RKE2 version than {} (that fails the step), and lists those Plans with the commands that delete or pin them, and the command that scales the controller back up.", cx.r.target),
+        StepFacts::Rke2Verify,
+        vec![script(
+            Host::Workstation,
+            false,
+            vec![Op::new(Func::NeedTools, ["kubectl"])],
+            vec![
+                Op::new(Func::VerifyCluster, args),
+                Op::new(
+                    Func::CheckUpgrades,
+                    [cx.r.kubeconfig.clone().unwrap_or_default(), cx.target()],
+                ),
             ],
-            why: vec![
-                "RKE2 rollback guide, step 9 and Verification. A rollback that left workers on the newer version looks fine from the servers (rancher/rancher#26289).".into(),
-                "Drained nodes stay unschedulable until uncordoned; the upstream runbook forgets this.".into(),
-            ],
-            done: vec![format!("`ok: N nodes Ready at {}`, then `ok: no system-upgrade-controller replica runs…` (or that it runs and no Plan targets another version).", cx.r.target)],
-            if_fails: vec!["The message lists each node that is not Ready or runs another version. Check that node's service log, re-run the node's start step if needed, then re-run this step.".into(), "`system-upgrade-controller runs … it will upgrade the cluster again`: scale it to 0 with the command printed, delete or pin the Plans listed, then re-run this step.".into()],
-        },
-        vec![script(Host::Workstation, false, vec![Op::new(Func::NeedTools, ["kubectl"])], vec![Op::new(Func::VerifyCluster, args), Op::new(Func::CheckUpgrades, [cx.r.kubeconfig.clone().unwrap_or_default(), cx.target()])])],
+        )],
     );
 }
 
 fn cleanup_notes(b: &mut Builder, cx: &Ctx<'_>) {
-    b.verification(format!(
-        "run `{} --version` on a few nodes and compare with {};",
-        cx.rke2, cx.r.target
-    ));
-    b.verification("run `kubectl get nodes -o wide` and check every node is Ready at the target, with no stray node left from the snapshot;");
-    b.verification("read the service logs (`journalctl -u rke2-server`, `journalctl -u rke2-agent`) for errors;");
-    b.verification("check that your applications answer;");
     if let Install::Airgap { .. } = cx.r.install {
-        b.manual("Air-gap: the archives in the artifacts folder are the ones installed; keep them until the cluster has run on the target version for a while.");
+        b.manual(ManualCheck::AirgapArchives);
     }
     if cx.r.install_method == InstallMethod::Tar {
-        b.manual("Tarball install: if `/usr/local` is read-only on a node, install.sh installs into `/opt/rke2` instead and the scripts will not find rke2 in /usr/local/bin; such nodes need the plan's paths adapted.");
+        b.manual(ManualCheck::TarballReadOnlyUsr);
     }
-    b.manual(format!("Automation that upgraded the cluster will upgrade it again. Suspending system-upgrade-controller before you start is not enough: the restore brings back the backup's Plans and node labels. The step \"Stop automatic upgrades\" scales the controller to 0 once the first server is up, and the verify step lists the Plans that still target another version than {}: delete them or set their version before you scale the controller back up. A Rancher-provisioned cluster: set its Kubernetes version in Rancher to {} before you start (`rancher-managed = true`). Your own pipelines that install RKE2 must be paused too.", cx.r.target, cx.r.target));
+    b.manual(ManualCheck::Automation);
 }
 
 /// What rancher-system-agent's installer puts on a node that Rancher
@@ -1324,46 +1142,12 @@ fn suspend_upgrades(b: &mut Builder, cx: &Ctx<'_>) {
             [kubeconfig.as_str(), &cx.target(), managed],
         )],
     );
-    let (before, after) = match cx.r.datastore {
-        Datastore::Etcd => (
-            format!("as soon as {} is up", cx.init().name),
-            "before the other servers rejoin and the agents start",
-        ),
-        Datastore::Sqlite => (
-            format!("as soon as {} is up", cx.init().name),
-            "before workloads and the verify step",
-        ),
-        Datastore::Postgres(_) | Datastore::Mysql(_) => (
-            "as soon as the servers are up".to_owned(),
-            "before the agents start",
-        ),
-    };
     b.step(
         "suspend-upgrades",
         "Stop automatic upgrades (workstation)",
         false,
         false,
-        StepDoc {
-            what: vec![
-                format!("Runs {before}, {after}. Finds every Deployment named `system-upgrade-controller` in any namespace (`system-upgrade` when installed from its manifest, `cattle-system` when Rancher installed it) and scales it to 0, recording each with its replicas in the `suc-scaled` file of the state folder."),
-                format!("Lists every system-upgrade-controller Plan (`plans.upgrade.cattle.io`, all namespaces) with its version or channel, warning about those that target another RKE2 version than {} and printing the commands that delete or pin each. When the CRD does not exist, no controller is installed: it says so and succeeds.", cx.r.target),
-                "Reports Rancher's cluster agent (`cattle-system/cattle-cluster-agent`) when the cluster has one, with a warning unless the plan says `rancher-managed = true`.".into(),
-            ],
-            why: vec![
-                "The restore brings back the backup's Plans and the node labels of that time: a controller suspended before the rollback is active again, and since the nodes lost the label that marks them as upgraded (`plan.upgrade.cattle.io/<plan>=<hash>`), it upgrades every node it selects to the Plan's version again (an inference from the controller's node selection, docs/upstream-facts.md §9).".into(),
-                "A Plan has no pause field in rancher/system-upgrade-controller (`PlanSpec`, v0.20.1); scaling the controller to 0 stops every Plan at once and is undone by scaling it back (rancher/system-upgrade-controller `manifests/system-upgrade-controller.yaml`).".into(),
-                "Rancher installs the controller into `cattle-system` for the clusters it provisions (rancher/rancher, managesystemagent handler) and applies its own desired Kubernetes version through rancher-system-agent (rancher/system-agent `install.sh`): the version set in Rancher must be the target (docs/upstream-facts.md §9).".into(),
-            ],
-            done: vec![
-                "`ok: system-upgrade-controller stopped: N deployment(s) scaled to 0`, or `no system-upgrade-controller deployment in any namespace`; and `ok: the CRD plans.upgrade.cattle.io does not exist…` or the list of Plans.".into(),
-            ],
-            if_fails: vec![
-                "The API does not answer: wait until the first server's API is up (`kubectl get --raw=/readyz`) and run the step again. Do not start the other nodes before this step has succeeded.".into(),
-                "The API refuses the scale (permissions, an admission webhook): the message prints the `kubectl -n <namespace> scale deployment system-upgrade-controller --replicas=0` commands; run them with a cluster-admin kubeconfig, or label the nodes `plan.upgrade.cattle.io/<plan>=disabled`, before you go on.".into(),
-                "A Job the controller created before it was stopped may still upgrade its node: list them with `kubectl get jobs -A -l upgrade.cattle.io/plan` (the label the controller puts on its Jobs, rancher/system-upgrade-controller `pkg/apis/upgrade.cattle.io/constants.go`) and delete them.".into(),
-            ],
-        },
+        StepFacts::Rke2SuspendUpgrades,
         vec![s],
     );
-    b.way_back("On the workstation, scale each system-upgrade-controller this step stopped back to its replicas: they are listed in the `suc-scaled` file of the state folder (`/var/lib/rewind/<cluster>/<plan sha256>/`, or under `~/.local/state/rewind/` when run as another user) as `NAMESPACE NAME REPLICAS` lines; run `kubectl -n NAMESPACE scale deployment NAME --replicas=REPLICAS` for each, after the Plans target the version you go back to.");
 }
