@@ -494,7 +494,7 @@ mod tests {
                             && c[j - 1].is_alphanumeric()
                             && c.get(j + 1).is_some_and(|n| n.is_alphanumeric()))
                 }
-                '\\' => c.get(j + 1).is_some_and(|n| n.is_ascii_punctuation()),
+                '\\' => c.get(j + 1).is_some_and(char::is_ascii_punctuation),
                 _ => true,
             };
             if !ok {
