@@ -10,8 +10,9 @@
 # zip/unzip, setpriv, script, PostgreSQL 15 and MariaDB enable more tests
 # (each test needing a missing tool says SKIP).
 #
-# Sample scripts are built from the real templates/script.sh.j2 by build.awk
-# (the compiler's quoting, the library inserted verbatim), then linted with
+# Sample scripts are built from the real templates/script.sh.j2 and
+# templates/lib.sh.j2 by build.awk (the compiler's quoting; the library is
+# core and the fragments, beside the script, pinned by its sha256), then linted with
 # `shellcheck -s sh`, parsed with -n and RUN in each shell, with stub tools
 # (stubs.sh) first on PATH, REWIND_HOST set, and the journal and state in a
 # temporary folder. As root the whole run happens in a private mount
@@ -111,17 +112,20 @@ setup() {
 pre() { for l in "$@"; do printf '\t%s\n' "$l" >>"$C/pre"; done; }
 act() { for l in "$@"; do printf '\t%s\n' "$l" >>"$C/act"; done; }
 
-# build: $C/s.sh from the template (the compiler joins fragments with "\n").
+# build: $C/s.sh and its library $C/lib.sh from the templates, as the
+# compiler lays out a bundle (the compiler joins fragments with "\n").
 build() {
-	cat "$LIB/core.sh" >"$C/library"
+	cat "$LIB/core.sh" >"$C/code"
 	for f in $FRAGS; do
-		printf '\n' >>"$C/library"
-		cat "$LIB/$f.sh" >>"$C/library"
+		printf '\n' >>"$C/code"
+		cat "$LIB/$f.sh" >>"$C/code"
 	done
-	B_LIBRARY=$C/library B_PREFLIGHT=$C/pre B_ACTIONS=$C/act \
-		B_PLAN_SHA256=$B_PLAN_SHA256 B_CLUSTER=$B_CLUSTER B_SUFFIX=$B_SUFFIX B_STEP=$B_STEP \
-		B_NUMBER=$B_NUMBER B_TOTAL=$B_TOTAL B_TITLE=$B_TITLE B_HOST=$B_HOST B_ADDRESSES=$B_ADDRESSES \
-		B_NEEDS_ROOT=$B_NEEDS_ROOT B_DESTRUCTIVE=$B_DESTRUCTIVE B_README=$B_README \
+	B_CODE=$C/code B_CLUSTER=$B_CLUSTER B_PLAN_SHA256=$B_PLAN_SHA256 \
+		awk -f "$HERE/build.awk" "$ROOT/templates/lib.sh.j2" >"$C/lib.sh"
+	B_LIBRARY_SHA256=$(sha256sum <"$C/lib.sh" | cut -d ' ' -f 1)
+	B_LIBRARY=lib.sh B_LIBRARY_SHA256=$B_LIBRARY_SHA256 B_PREFLIGHT=$C/pre B_ACTIONS=$C/act \
+		B_STEP=$B_STEP B_TITLE=$B_TITLE B_HOST=$B_HOST B_ADDRESSES=$B_ADDRESSES \
+		B_NEEDS_ROOT=$B_NEEDS_ROOT B_DESTRUCTIVE=$B_DESTRUCTIVE \
 		awk -f "$HERE/build.awk" "$TEMPLATE" >"$C/s.sh"
 	chmod 755 "$C/s.sh"
 }
