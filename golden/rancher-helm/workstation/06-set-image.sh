@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-1fdf7ff7fc30.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-7c8aa3b82078.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	1fdf7ff7fc306bbe952c3e4ccc7a6e13509ebe41aab5ef1a5fee2bc88a9928a3*) . "$_rw_lib" ;;
+	7c8aa3b820785d8106fda505787a13edec70f6f70075fcf0042eced55b921fbd*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

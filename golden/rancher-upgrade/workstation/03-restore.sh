@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-a2b5977ce772.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-f8141bfc114d.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	a2b5977ce77229fe9925163c3fbd559732e303dd8217bc2fbb49baf5fb64fbb9*) . "$_rw_lib" ;;
+	f8141bfc114d1cd04833ec62eb907e859a0c4cf8c8ff151f0b8177cbb4d3b133*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-6bff9a340210.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-1188e4b555ae.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	6bff9a34021020332466680680d5872b35fe27c9c15d577a1393607a395609f1*) . "$_rw_lib" ;;
+	1188e4b555aef585b75d792b569369ffa8954701afa4e4a0244a19534ec4862a*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

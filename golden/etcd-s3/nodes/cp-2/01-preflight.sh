@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-660760429004.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-eccc081a06f6.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	660760429004ae8afa39f1796a6fb4cccd3e6c32f659841add08a56a8520c472*) . "$_rw_lib" ;;
+	eccc081a06f60cd0eab90cca1df9de5e4aee81fe46a5be41c7f7c7b9a3bb3e96*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-866fb631bfea.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-5129c619c041.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	866fb631bfeaa14ae7c5d8885af3badf110addf25bf28520ea39b7c37eb80381*) . "$_rw_lib" ;;
+	5129c619c041e10a740c18dfd13aa84b75e11bb0c780d91b4076742400f7d016*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

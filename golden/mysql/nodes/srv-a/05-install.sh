@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-e57f04ddcee7.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-ae1cb4639d56.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e57f04ddcee7e7f9e3a9f0143cc179b585381ea1c8c0cd3f59c5e5f6607d5678*) . "$_rw_lib" ;;
+	ae1cb4639d56e8538470226230f761074a74104462686b71fd15ef704f3ae253*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-b08d90092ea2.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-65d304326df1.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	b08d90092ea2573d9d48d012cb842b0c679b6105efbaf0033bad2a66ef3e0f95*) . "$_rw_lib" ;;
+	65d304326df1c8e5aa830d4bab38bfc43af0b40288357cfa53fc783917112be6*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-e2661529e72a.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-b216b607bb67.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e2661529e72ae598918a0fa56932fef6f799ed267e80f62ae3c388a582f980d3*) . "$_rw_lib" ;;
+	b216b607bb67bf3c1e618b4a34e3adeb8f36311ad37f34a13fb399df11ad1619*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=large-50
-REWIND_PLAN=80dfe7ccb58ff68b3c471a702202af49337137a055cba1f26c7651ea191badfb
+REWIND_CLUSTER=edge-17
+REWIND_PLAN=35e3e7e5367b6554869809fc5b48d46c63ea1471a8de64049261522c664131be
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -28,6 +28,11 @@ REWIND_PLAN=80dfe7ccb58ff68b3c471a702202af49337137a055cba1f26c7651ea191badfb
 # - `${1+"$@"}` instead of "$@": posh treats "$@" with no arguments as an
 #   unset parameter under `set -u`. For the same reason a script relaxes -u
 #   just before its last line, `main "$@"`, and rw_main sets it again.
+# - Every function that may run in a preflight starts with
+#     rw_check_op NAME ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+#   so that the preflight runs every check and reports every problem at once
+#   (see rw_check_op); every failure of a check sets a hint (rw_hint) that
+#   says what to do.
 #
 # Exit codes: 0 done (or already done, or dry run finished); 1 a check or an
 # action failed, or the script stopped unexpectedly; the failing command's own
@@ -60,6 +65,11 @@ _rw_signal=
 _rw_log_dir=
 _rw_state_dir=
 _rw_state_alt=
+_rw_in_check=0
+_rw_ran=0
+_rw_problems=0
+_rw_problem_rc=0
+_rw_co_dir=
 
 # ---- messages ---------------------------------------------------------------
 
@@ -123,8 +133,23 @@ rw_quote_cmd() {
 
 # ---- failure reporting --------------------------------------------------------
 
-# _rw_report MESSAGE COMMAND CODE: the failure block on stderr.
+# _rw_report MESSAGE COMMAND CODE: the failure block on stderr. Inside a
+# check of the preflight (rw_check_op), the problem is handed to the
+# preflight instead, which prints it and goes on with the next check.
 _rw_report() {
+	_rw_reported=1
+	if [ "$_rw_in_check" = 1 ]; then
+		{
+			printf '%s' "$1" >"$_rw_co_dir/msg"
+			printf '%s' "$2" >"$_rw_co_dir/cmd"
+			printf '%s' "$3" >"$_rw_co_dir/rc"
+			printf '%s' "$_rw_hint" >"$_rw_co_dir/hint"
+		} 2>/dev/null || printf 'rewind: PROBLEM: %s\n' "$1" >&2
+		return 0
+	fi
+	if [ "$_rw_summary" != 1 ]; then
+		_rw_rehearsal_note problem "$1${_rw_hint:+ (hint: $_rw_hint)}"
+	fi
 	{
 		printf '\nrewind: FAILED: %s\n' "$1"
 		printf '  step:    %s (%s)\n' "$REWIND_STEP" "$REWIND_STEP_TITLE"
@@ -139,7 +164,6 @@ _rw_report() {
 		if [ -n "$_rw_hint" ]; then printf '  hint:    %s\n' "$_rw_hint"; fi
 		printf '  read:    %s\n' "$REWIND_README"
 	} >&2
-	_rw_reported=1
 }
 
 # rw_fail MESSAGE: report and exit 1.
@@ -167,6 +191,173 @@ rw_check() {
 		rw_quote_cmd "$@"
 		rw_fail_cmd "$_rw_ck_rc" "a check command failed"
 	fi
+}
+
+# ---- the preflight: every check, every problem --------------------------------
+
+# rw_check_op NAME ARGS...: the first line of every function that may run in
+# a preflight:
+#   rw_check_op NAME ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+# During the preflight it runs the check (NAME ARGS) in a subshell and sets
+# _rw_ran=1, so that the caller returns at once: a failure (rw_fail exits)
+# ends only that subshell, and the preflight goes on with the next check.
+# _rw_problem prints the problem with its hint and counts it; rw_main fails
+# the step once, after the last check. Elsewhere (actions, a check called by
+# another check) it sets _rw_ran=0 and the caller runs its body.
+#
+# A subshell cannot set variables for later checks, and none needs to: a
+# check keeps its state in its own _<prefix>_* variables, read only by
+# itself, and reports through rw_ok, rw_warn and rw_fail.
+rw_check_op() {
+	_rw_ran=0
+	if [ "$_rw_phase" != preflight ] || [ "$_rw_in_check" = 1 ]; then return 0; fi
+	_rw_ran=1
+	rm -f "$_rw_co_dir/msg" "$_rw_co_dir/cmd" "$_rw_co_dir/rc" "$_rw_co_dir/hint" 2>/dev/null || :
+	# Not `( … ) || …`: shells ignore set -e inside a command that is tested.
+	set +e
+	(_rw_check_sub "$@")
+	_rw_co_rc=$?
+	set -e
+	if [ "$_rw_co_rc" -ne 0 ]; then _rw_problem "$_rw_co_rc"; fi
+}
+
+# _rw_check_sub NAME ARGS...: the check, in its subshell: its own
+# temporary folder and hint, and an EXIT trap that reports an unexpected stop.
+_rw_check_sub() {
+	set -e
+	_rw_in_check=1
+	_rw_check_name=$1
+	_rw_tmp=
+	_rw_hint=
+	trap '_rw_check_exit' EXIT
+	"$@"
+}
+
+# The EXIT trap of a check's subshell: a check that stopped without saying
+# why is a problem too; its temporary folder is removed.
+_rw_check_exit() {
+	_rw_ce_rc=$?
+	trap - EXIT
+	set +e
+	if [ "$_rw_ce_rc" -ne 0 ] && [ "$_rw_reported" = 0 ]; then
+		rw_hint "this is a bug of the check; run the script with sh -x to see where it stopped, and report it"
+		_rw_report "the check $_rw_check_name stopped unexpectedly (exit $_rw_ce_rc)" "" ""
+	fi
+	rw_tmp_cleanup
+	exit "$_rw_ce_rc"
+}
+
+# _rw_problem CODE: print and count the problem a check just reported. The
+# same problem found by several checks (a missing file three checks read)
+# counts once.
+_rw_problem() {
+	_rw_pb_msg=
+	_rw_pb_cmd=
+	_rw_pb_rc=
+	_rw_pb_hint=
+	if [ -s "$_rw_co_dir/msg" ]; then
+		_rw_pb_msg=$(cat "$_rw_co_dir/msg") || _rw_pb_msg=
+		_rw_pb_cmd=$(cat "$_rw_co_dir/cmd") || _rw_pb_cmd=
+		_rw_pb_rc=$(cat "$_rw_co_dir/rc") || _rw_pb_rc=
+		_rw_pb_hint=$(cat "$_rw_co_dir/hint") || _rw_pb_hint=
+	fi
+	if [ -z "$_rw_pb_msg" ]; then _rw_pb_msg="a check stopped (exit $1)"; fi
+	case $_rw_seen in
+	*"$_rw_nl$_rw_pb_msg$_rw_nl"*) return 0 ;;
+	esac
+	_rw_seen="$_rw_seen$_rw_pb_msg$_rw_nl"
+	_rw_problems=$((_rw_problems + 1))
+	if [ "$_rw_problems" -eq 1 ]; then _rw_problem_rc=$1; fi
+	{
+		printf '\nrewind: PROBLEM %s: %s\n' "$_rw_problems" "$_rw_pb_msg"
+		if [ -n "$_rw_pb_cmd" ]; then printf '  command: %s\n' "$_rw_pb_cmd"; fi
+		if [ -n "$_rw_pb_rc" ]; then printf '  exit:    %s\n' "$_rw_pb_rc"; fi
+		if [ -n "$_rw_pb_hint" ]; then printf '  hint:    %s\n' "$_rw_pb_hint"; fi
+	} >&2
+	_rw_rehearsal_note problem "$_rw_pb_msg${_rw_pb_hint:+ (hint: $_rw_pb_hint)}"
+}
+_rw_seen=$_rw_nl
+
+# _rw_preflight: every check of the step, then one verdict: the problems
+# were printed as they were found; the step fails once, with their number
+# (exit 1; a single problem keeps its own exit code, as a failing command's).
+# A rehearsal goes on with the actions (a dry run) to find what else would
+# fail, and gives the verdict at the end.
+_rw_preflight() {
+	rw_tmpdir
+	_rw_co_dir=$_rw_tmp
+	preflight
+	if [ "$_rw_problems" -eq 0 ]; then
+		rw_ok preflight
+		return 0
+	fi
+	if [ -n "${REWIND_REHEARSAL:-}" ]; then
+		rw_say "preflight: $_rw_problems problem(s) above; the rehearsal goes on with the actions, as if they were fixed"
+		return 0
+	fi
+	_rw_preflight_verdict
+}
+_rw_summary=0
+
+# _rw_preflight_verdict: the one failure of a preflight that found problems.
+_rw_preflight_verdict() {
+	if [ "$_rw_problems" -eq 1 ]; then _rw_pf_n="1 problem"; else _rw_pf_n="$_rw_problems problems"; fi
+	rw_hint
+	_rw_summary=1
+	_rw_phase=preflight
+	_rw_report "preflight: $_rw_pf_n; nothing was changed (each problem is above, with its hint: fix them all, then run this script again)" "" ""
+	if [ "$_rw_problems" -eq 1 ]; then exit "$_rw_problem_rc"; fi
+	exit 1
+}
+
+# ---- rehearsal ------------------------------------------------------------------
+# REWIND_REHEARSAL=FILE (set by `sh host.sh rehearse`): this dry run is one
+# step of a rehearsal of a host's steps in README order. FILE collects what
+# the steps rehearsed so far establish, and every problem found, one line
+# each: `fact|problem <TAB> STEP <TAB> TEXT`. A check whose fact an earlier
+# step of the same host establishes (its actions check it) accepts it and
+# says so, instead of failing on what the host is before that step ran.
+
+# _rw_rehearsal_note KIND TEXT: append a line to the rehearsal's file.
+_rw_rehearsal_note() {
+	if [ -z "${REWIND_REHEARSAL:-}" ]; then return 0; fi
+	_rw_rn_t=$(printf '%s' "$2" | tr '\n\t' '  ')
+	printf '%s\t%s\t%s\n' "$1" "$REWIND_STEP" "$_rw_rn_t" >>"$REWIND_REHEARSAL" 2>/dev/null ||
+		printf 'rewind: WARNING: could not write to the rehearsal file %s\n' "$REWIND_REHEARSAL" >&2
+}
+
+# rw_establish FACT: this step, run for real, establishes FACT (its actions
+# check it). In a rehearsal, later steps take FACT as given; says so.
+rw_establish() {
+	if [ -z "${REWIND_REHEARSAL:-}" ] || [ "$_rw_preview" = 1 ]; then return 0; fi
+	_rw_rehearsal_note fact "$*"
+	printf 'rewind: rehearsal: after step %s: %s\n' "$REWIND_STEP" "$*"
+}
+
+# rw_deferred TEXT: in a rehearsal, what a step of ANOTHER host establishes
+# before this step (rke up on the workstation starts a node's containers) is
+# neither taken as given nor a problem of this host: it is listed apart,
+# to be checked when this step runs for real. True in a rehearsal.
+rw_deferred() {
+	if [ -z "${REWIND_REHEARSAL:-}" ]; then return 1; fi
+	_rw_rehearsal_note later "$*"
+	printf 'rewind: rehearsal: not checked here (a step of another host before this one sees to it): %s\n' "$*"
+}
+
+# rw_established FACT: true in a rehearsal when an earlier step established
+# FACT (rw_establish); sets _rw_est to that step.
+rw_established() {
+	_rw_est=
+	if [ -z "${REWIND_REHEARSAL:-}" ] || [ ! -f "$REWIND_REHEARSAL" ]; then return 1; fi
+	while IFS= read -r _rw_es_l || [ -n "$_rw_es_l" ]; do
+		case $_rw_es_l in
+		"fact$_rw_tab"*"$_rw_tab$*")
+			_rw_est=${_rw_es_l#"fact$_rw_tab"}
+			_rw_est=${_rw_est%%"$_rw_tab"*}
+			;;
+		esac
+	done <"$REWIND_REHEARSAL"
+	[ -n "$_rw_est" ]
 }
 
 # Exit code 4: refused (not root, not confirmed). Not a failure of the step.
@@ -332,8 +523,11 @@ rw_tmpdir() {
 		_rw_tmp=${TMPDIR:-/tmp}/rewind.XXXXXX
 		return 0
 	fi
-	_rw_tmp=$(mktemp -d "${TMPDIR:-/tmp}/rewind.XXXXXX") ||
+	_rw_tmp=$(mktemp -d "${TMPDIR:-/tmp}/rewind.XXXXXX") || {
+		_rw_tmp=
+		rw_hint "make ${TMPDIR:-/tmp} writable with room left (df -h ${TMPDIR:-/tmp}), or set TMPDIR to a folder that is, then run this script again"
 		rw_fail "could not create a temporary directory under ${TMPDIR:-/tmp}"
+	}
 }
 
 rw_tmp_cleanup() {
@@ -352,17 +546,25 @@ rw_tmp_cleanup() {
 # rw_need_tool NAME WHY: NAME must be on PATH.
 rw_need_tool() {
 	if ! command -v "$1" >/dev/null 2>&1; then
+		rw_hint "install $1 (or put the folder that holds it on PATH), then run this script again"
 		rw_fail "$1 is not installed or not on PATH (needed $2)"
 	fi
 }
 
-# rw_need_file PATH: a readable regular file.
+# rw_need_file PATH: a readable regular file. A caller that knows what the
+# file is sets the hint first (where it comes from); otherwise the hint is
+# the generic one.
 rw_need_file() {
+	if [ -f "$1" ] && [ -r "$1" ]; then return 0; fi
+	if [ -z "$_rw_hint" ]; then
+		rw_hint "put the file the plan names at $1 on this host (the README's section of this step says what it is), then run this script again"
+	fi
 	if [ ! -e "$1" ]; then
 		rw_fail "file not found: $1"
 	elif [ ! -f "$1" ]; then
 		rw_fail "not a regular file: $1"
-	elif [ ! -r "$1" ]; then
+	else
+		rw_hint "run the step as root (sudo sh …), or give root read access to $1, then run this script again"
 		rw_fail "file not readable (permissions?): $1"
 	fi
 }
@@ -371,7 +573,10 @@ rw_need_file() {
 rw_need_abs() {
 	case $1 in
 	/*) ;;
-	*) rw_fail "internal error: expected an absolute path, got: $1" ;;
+	*)
+		rw_hint "this is a bug of rewind: report it with the plan; nothing was changed by this check"
+		rw_fail "internal error: expected an absolute path, got: $1"
+		;;
 	esac
 }
 
@@ -383,6 +588,7 @@ rw_sha256() {
 	elif command -v shasum >/dev/null 2>&1; then
 		_rw_sha=$(shasum -a 256 <"$1") || return 1
 	else
+		rw_hint "install coreutils (sha256sum) or perl (shasum), then run this script again"
 		rw_fail "neither sha256sum nor shasum is installed"
 	fi
 	_rw_sha=${_rw_sha%%[ 	]*}
@@ -402,15 +608,18 @@ rw_sha256_pipe() {
 }
 
 # rw_rke2_version BIN: sets _rw_ver to field 3 of line 1 of `BIN --version`
-# ("rke2 version v1.27.10+rke2r1 (915672bd...)").
+# ("rke2 version v1.27.10+rke2r1 (915672bd...)"). A hint the caller set is
+# kept when the binary does not run.
 rw_rke2_version() {
 	if [ ! -e "$1" ] && ! command -v "$1" >/dev/null 2>&1; then
+		rw_hint "find where rke2 is installed here (command -v rke2; /opt/rke2/bin when /usr/local is read-only); if it is elsewhere, correct the plan's install method or paths and compile again"
 		rw_fail "$1 not found: rke2 is not installed where the plan's install method puts it"
 	fi
 	_rw_rv_rc=0
 	_rw_rv_out=$("$1" --version 2>&1) || _rw_rv_rc=$?
 	if [ "$_rw_rv_rc" -ne 0 ]; then
 		rw_quote_cmd "$1" --version
+		if [ -z "$_rw_hint" ]; then rw_hint "run $1 --version by hand and read its error: the binary may be damaged or of another architecture; reinstall it, then run this script again"; fi
 		rw_fail_cmd "$_rw_rv_rc" "could not ask rke2 its version"
 	fi
 	set -f
@@ -419,6 +628,7 @@ rw_rke2_version() {
 	set +f
 	_rw_ver=${3:-}
 	if [ -z "$_rw_ver" ]; then
+		rw_hint "run $1 --version by hand: its first line must read \"rke2 version vX.Y.Z+rke2rN ...\"; if $1 is not rke2, correct the plan's install method or paths"
 		rw_fail "could not read a version in the output of $1 --version"
 	fi
 }
@@ -434,7 +644,10 @@ rw_seconds() {
 	eval "_rw_secs=\${$1:-}"
 	if [ -z "$_rw_secs" ]; then _rw_secs=$2; fi
 	case $_rw_secs in
-	'' | *[!0-9]*) rw_fail "$1 must be a whole number of seconds, not '$_rw_secs'" ;;
+	'' | *[!0-9]*)
+		rw_hint "set $1 to a whole number of seconds (e.g. $1=$2), or unset it for the default ($2)"
+		rw_fail "$1 must be a whole number of seconds, not '$_rw_secs'"
+		;;
 	esac
 }
 
@@ -766,13 +979,16 @@ rw_main() {
 	_rw_flag REWIND_DRY_RUN
 	_rw_flag REWIND_YES
 	_rw_flag REWIND_FORCE
-	if [ "${REWIND_DRY_RUN:-0}" = 1 ]; then _rw_dry=1; fi
+	# A rehearsal is always a dry run.
+	if [ "${REWIND_DRY_RUN:-0}" = 1 ] || [ -n "${REWIND_REHEARSAL:-}" ]; then _rw_dry=1; fi
 	trap '_rw_on_exit' EXIT
 	trap '_rw_on_signal INT 130' INT
 	trap '_rw_on_signal TERM 143' TERM
 	trap '_rw_on_signal HUP 129' HUP
 
-	if [ "$_rw_dry" = 1 ]; then
+	if [ -n "${REWIND_REHEARSAL:-}" ]; then
+		rw_say "DRY RUN (rehearsal): checks run, commands are printed, nothing is changed; what earlier steps of this host establish is taken as given"
+	elif [ "$_rw_dry" = 1 ]; then
 		rw_say "DRY RUN: checks run, commands are printed, nothing is changed"
 	fi
 	rw_say "step $REWIND_STEP: $REWIND_STEP_TITLE"
@@ -791,8 +1007,7 @@ rw_main() {
 
 	_rw_phase=preflight
 	rw_say "preflight (read-only checks)"
-	preflight
-	rw_ok preflight
+	_rw_preflight
 
 	if [ "$REWIND_DESTRUCTIVE" = 1 ] && [ "$_rw_dry" != 1 ]; then
 		_rw_phase=confirm
@@ -805,6 +1020,7 @@ rw_main() {
 	_rw_cmd=
 
 	_rw_phase=finish
+	if [ "$_rw_problems" -gt 0 ]; then _rw_preflight_verdict; fi
 	if [ "$_rw_dry" = 1 ]; then
 		rw_say "DRY RUN finished: nothing was changed (no journal line, no done-marker)"
 		return 0
@@ -816,68 +1032,6 @@ rw_main() {
 	rw_say "step $REWIND_STEP done on $REWIND_NODE."
 }
 
-# ---- rewind runtime library: etcd -----------------------------------------------
-# The embedded-etcd snapshot integrity check (preflight); the bounded
-# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
-# the unit's environment.
-#
-# An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
-# bbolt database followed by a 32-byte sha256 of that database. The restore
-# checks it only after every node has been stopped; checking it here first
-# means a damaged snapshot is found while the cluster still runs.
-
-# check_etcd_snapshot PATH: the snapshot's sha256 trailer matches its body;
-# a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
-# single entry checked the same way, streamed (nothing is extracted to disk).
-check_etcd_snapshot() {
-	_ces_f=$1
-	rw_need_file "$_ces_f"
-	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
-	case $_ces_f in
-	*.zip | *.ZIP)
-		rw_need_tool unzip "to read the compressed snapshot $_ces_f"
-		rw_say "testing the zip archive $_ces_f"
-		rw_check unzip -tqq "$_ces_f"
-		_ces_list=$(unzip -Z1 "$_ces_f" 2>/dev/null) || _ces_list=
-		if [ -z "$_ces_list" ]; then
-			# Not Info-ZIP (busybox unzip has no -Z): read the names from -l,
-			# between the two dashed lines; the name is the 4th column on.
-			_ces_list=$(unzip -l "$_ces_f" 2>/dev/null |
-				sed -n '/^ *-----/,/^ *-----/{/^ *-----/d;s/^ *[0-9][0-9]* *[^ ]* *[^ ]* *//p;}') || _ces_list=
-		fi
-		case $_ces_list in
-		'') rw_fail "could not list the entries of $_ces_f" ;;
-		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
-		esac
-		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
-		# No pipefail: a broken pipe shows up as a trailer that does not match.
-		_ces_tail=$(unzip -p "$_ces_f" "$_ces_list" | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
-		_ces_body=$(unzip -p "$_ces_f" "$_ces_list" | head -c -32 | rw_sha256_pipe)
-		;;
-	*)
-		_ces_size=$(wc -c <"$_ces_f" | tr -d ' \t')
-		case $_ces_size in
-		'' | *[!0-9]*) rw_fail "could not measure $_ces_f" ;;
-		esac
-		if [ "$_ces_size" -le 32 ]; then
-			rw_fail "$_ces_f is $_ces_size bytes: too small to be an etcd snapshot with its sha256 trailer"
-		fi
-		rw_say "checking the sha256 trailer of $_ces_f ($_ces_size bytes)"
-		_ces_tail=$(tail -c 32 "$_ces_f" | od -An -v -tx1 | tr -d ' \n')
-		_ces_body=$(head -c -32 "$_ces_f" | rw_sha256_pipe)
-		;;
-	esac
-	_ces_body=${_ces_body%%[ 	]*}
-	if [ "${#_ces_tail}" -ne 64 ]; then
-		rw_fail "$_ces_f: could not read a 32-byte sha256 trailer (is the file complete?)"
-	fi
-	if [ "$_ces_tail" != "$_ces_body" ]; then
-		rw_fail "$_ces_f: the snapshot's sha256 trailer does not match its content"
-	fi
-	rw_hint
-	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
-}
-
 # ---- rewind runtime library: files ----------------------------------------------
 # Generic preflight checks (tools, environment variables, files, folders,
 # hashes, free space) and the one generic action, move_aside. The checks are
@@ -886,6 +1040,7 @@ check_etcd_snapshot() {
 
 # need_tools TOOL...: every tool is on PATH.
 need_tools() {
+	rw_check_op need_tools ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_nt_missing=
 	for _nt_t in ${1+"$@"}; do
 		if ! command -v "$_nt_t" >/dev/null 2>&1; then
@@ -902,10 +1057,14 @@ need_tools() {
 # need_env VAR...: every variable is set and not empty. Values are secrets
 # (S3 keys, database passwords): only names are ever printed.
 need_env() {
+	rw_check_op need_env ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_ne_missing=
 	for _ne_v in ${1+"$@"}; do
 		case $_ne_v in
-		'' | [0-9]* | *[!A-Za-z0-9_]*) rw_fail "internal error: not a variable name: $_ne_v" ;;
+		'' | [0-9]* | *[!A-Za-z0-9_]*)
+			rw_hint "this is a bug of rewind: report it with the plan"
+			rw_fail "internal error: not a variable name: $_ne_v"
+			;;
 		esac
 		eval "_ne_val=\${$_ne_v:-}"
 		if [ -z "$_ne_val" ]; then _ne_missing="$_ne_missing $_ne_v"; fi
@@ -920,13 +1079,16 @@ need_env() {
 
 # need_file PATH: a readable regular file.
 need_file() {
+	rw_check_op need_file ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	rw_need_file "$1"
 	rw_ok "file present: $1"
 }
 
 # need_dir PATH: a directory.
 need_dir() {
+	rw_check_op need_dir ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	if [ ! -d "$1" ]; then
+		rw_hint "create or copy the folder the plan names at $1 on this host (the README's section of this step says what it holds), then run this script again"
 		rw_fail "folder not found: $1"
 	fi
 	rw_ok "folder present: $1"
@@ -934,10 +1096,12 @@ need_dir() {
 
 # check_sha256 PATH HEX: the file's sha256 is HEX.
 check_sha256() {
+	rw_check_op check_sha256 ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	rw_need_file "$1"
 	rw_lower "$2"
 	_cs_want=$_rw_lc
 	rw_say "computing the sha256 of $1"
+	rw_hint "check that $1 can be read (cat $1 >/dev/null): a disk error or a file being written; copy it again, then run this script again"
 	rw_sha256 "$1" || rw_fail "could not read $1 to compute its sha256"
 	if [ "$_rw_sha" != "$_cs_want" ]; then
 		rw_hint "the file is damaged or is not the one named in the plan: copy it again and compare with the hash in the plan"
@@ -949,9 +1113,11 @@ check_sha256() {
 # check_room FILE DIR: DIR's filesystem has room for a copy of FILE. DIR may
 # not exist yet: its nearest existing parent is measured.
 check_room() {
+	rw_check_op check_room ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	# $1 and $2 are replaced by the fields of df's line below.
 	_cr_src=$1
 	_cr_to=$2
+	rw_hint "measure it by hand (du -sk $1; df -Pk $2) and free room if needed; a read error means the file or disk is damaged"
 	if [ -d "$1" ]; then
 		_cr_need=$(du -sk "$1" 2>/dev/null) || rw_fail "could not measure $1 (du -sk)"
 		_cr_need=${_cr_need%%[!0-9]*}
@@ -1014,10 +1180,12 @@ move_aside() {
 # of another release pass their own sums file, and install.sh installs
 # whatever it is given.
 check_artifacts() {
+	rw_check_op check_artifacts ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_ca_dir=$1
 	_ca_arch=$2
 	_ca_sums=$_ca_dir/sha256sum-$_ca_arch.txt
 	_ca_tar=rke2.linux-$_ca_arch.tar.gz
+	rw_hint "copy install.sh, rke2.linux-$_ca_arch.tar.gz, sha256sum-$_ca_arch.txt and the rke2-images archives of the target release into $_ca_dir on this host (the same folder on every node), then run this script again"
 	if [ ! -d "$_ca_dir" ]; then rw_fail "artifacts folder not found: $_ca_dir"; fi
 	rw_need_file "$_ca_dir/install.sh"
 	rw_need_file "$_ca_sums"
@@ -1042,7 +1210,10 @@ check_artifacts() {
 		_ca_listed="$_ca_listed$_ca_name$_rw_nl"
 		if [ ! -f "$_ca_dir/$_ca_name" ]; then continue; fi
 		rw_say "checking the sha256 of $_ca_name"
-		rw_sha256 "$_ca_dir/$_ca_name" || rw_fail "could not read $_ca_dir/$_ca_name"
+		rw_sha256 "$_ca_dir/$_ca_name" || {
+			rw_hint "copy $_ca_name again from the release into $_ca_dir (a read error means a damaged file or disk), then run this script again"
+			rw_fail "could not read $_ca_dir/$_ca_name"
+		}
 		rw_lower "$_ca_hex"
 		if [ "$_rw_sha" != "$_rw_lc" ]; then
 			_ca_bad="$_ca_bad $_ca_name"
@@ -1055,7 +1226,10 @@ check_artifacts() {
 	fi
 	case $_ca_listed in
 	*"$_rw_nl$_ca_tar$_rw_nl"*) ;;
-	*) rw_fail "$_ca_tar is not listed in $_ca_sums: install.sh would refuse it (are both files of the same release?)" ;;
+	*)
+		rw_hint "copy the sha256sum-$_ca_arch.txt of the same release as $_ca_tar into $_ca_dir, then run this script again"
+		rw_fail "$_ca_tar is not listed in $_ca_sums: install.sh would refuse it (are both files of the same release?)"
+		;;
 	esac
 	_ca_unlisted=
 	_ca_images=0
@@ -1085,6 +1259,7 @@ check_artifacts() {
 			_ca_out=$(tar -xzf "$_ca_dir/$_ca_tar" -C "$_rw_tmp" bin/rke2 2>&1) || _ca_rc=$?
 			if [ "$_ca_rc" -ne 0 ]; then
 				rw_quote_cmd tar -xzf "$_ca_dir/$_ca_tar" -C "$_rw_tmp" bin/rke2
+				rw_hint "$_ca_tar is damaged or is not an rke2 release tarball, or ${TMPDIR:-/tmp} is full: copy it again from the release (or set TMPDIR), then run this script again"
 				rw_fail_cmd "$_ca_rc" "could not take bin/rke2 out of $_ca_dir/$_ca_tar: ${_ca_out%%"$_rw_nl"*}"
 			fi
 			rw_hint "if ${TMPDIR:-/tmp} is mounted noexec, set TMPDIR to a folder where programs may run, then run this script again"
@@ -1238,6 +1413,8 @@ EOF
 	rw_hint
 	if ! rw_dry; then
 		rw_ok "$_ii_n image archive(s) of the target in $3"
+	else
+		rw_establish "the image archives of the target in $1 are in $3"
 	fi
 }
 
@@ -1245,6 +1422,11 @@ EOF
 # that ARTIFACTS holds, or that install.sh moved, is in IMAGES_DIR and
 # matches its hash: an air-gapped restore pulls nothing.
 check_images() {
+	rw_check_op check_images ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	if rw_established "the image archives of the target in $1 are in $3"; then
+		rw_ok "the image archives of the target in $1 are in $3: established by step $_rw_est (rehearsal)"
+		return 0
+	fi
 	rw_need_file "$1/sha256sum-$2.txt"
 	_install_image_names "$1" "$2"
 	_ci_missing=
@@ -1360,6 +1542,7 @@ _install_rpm_detect() {
 	elif command -v yum >/dev/null 2>&1; then
 		_rpm_pm=yum
 	else
+		rw_hint "this host has no package manager rewind knows: install the rke2 packages of the target by hand, or change the plan's install-method to tar and compile again"
 		rw_fail "none of dnf, zypper and yum is installed: cannot change the rke2 packages (the plan's install method is rpm)"
 	fi
 	_rpm_tu=0
@@ -1453,6 +1636,7 @@ EOF
 	if [ "$_rpp_rc" -ne "$_rpp_missing" ] || [ -n "$_rpp_odd" ]; then
 		printf '%s\n' "$_rpp_out" >&2
 		rw_quote_cmd rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\n' rke2-server rke2-agent rke2-common rke2-selinux
+		rw_hint "run the command above by hand and read rpm's error (a locked or damaged rpm database: rpm --rebuilddb), then run this script again"
 		rw_fail_cmd "$_rpp_rc" "could not ask rpm which rke2 packages are installed"
 	fi
 	_rpm_pkgs=
@@ -1525,6 +1709,7 @@ _install_rpm_repo_hint() {
 # configured now; nothing rewrites them before the install step. Already at
 # VER: says so.
 check_rpm_target() {
+	rw_check_op check_rpm_target ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_install_rpm_detect
 	_install_rpm_packages "$1" "$2"
 	rw_say "installed: $_rpm_now"
@@ -1600,6 +1785,7 @@ install_rpm() {
 # here at VER (rke2-selinux printed). In a dry run of the actions, or their
 # preview, the install has not happened: only report.
 check_rpm_versions() {
+	rw_check_op check_rpm_versions ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_install_rpm_detect
 	_install_rpm_packages "$1" "$2"
 	if [ "$_rpm_done" = 1 ]; then
@@ -1823,6 +2009,7 @@ _kube_suc() {
 	_kube_get "$1" get deployments --all-namespaces --field-selector=metadata.name=system-upgrade-controller \
 		-o 'jsonpath={range .items[*]}{.metadata.namespace}{"|"}{.metadata.name}{"|"}{.spec.replicas}{"|"}{.status.replicas}{"\n"}{end}'
 	if [ "$_kube_rc" -ne 0 ]; then
+		if [ -z "$_rw_hint" ]; then rw_hint "run the command above by hand: the API must answer with the kubeconfig's credentials (kubectl cluster-info); when it does, run this script again"; fi
 		rw_fail_cmd "$_kube_rc" "could not list the system-upgrade-controller deployments: ${_kube_err:-no answer}"
 	fi
 }
@@ -1838,12 +2025,14 @@ _kube_plans() {
 			_kube_out=
 			return 0
 		fi
+		if [ -z "$_rw_hint" ]; then rw_hint "run the command above by hand: the API must answer with the kubeconfig's credentials (kubectl cluster-info); when it does, run this script again"; fi
 		rw_fail_cmd "$_kube_rc" "could not look for the CRD plans.upgrade.cattle.io: ${_kube_err:-no answer}"
 	fi
 	_kube_crd=1
 	_kube_get "$1" get plans.upgrade.cattle.io --all-namespaces \
 		-o 'jsonpath={range .items[*]}{.metadata.namespace}{"|"}{.metadata.name}{"|"}{.spec.version}{"|"}{.spec.channel}{"\n"}{end}'
 	if [ "$_kube_rc" -ne 0 ]; then
+		if [ -z "$_rw_hint" ]; then rw_hint "run the command above by hand: the API must answer with the kubeconfig's credentials (kubectl cluster-info); when it does, run this script again"; fi
 		rw_fail_cmd "$_kube_rc" "could not list the system-upgrade-controller Plans: ${_kube_err:-no answer}"
 	fi
 }
@@ -1896,6 +2085,7 @@ _kube_plan_fixes() {
 # set in Rancher again after the rollback. Refused unless MANAGED is "true"
 # (the plan's `rancher-managed = true`: that version is set to TARGET).
 check_rancher_agent() {
+	rw_check_op check_rancher_agent ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_cra_ack=$1
 	_cra_tgt=$2
 	shift 2
@@ -2021,6 +2211,7 @@ EOF
 # commands to delete or pin each) and the deployments suspend_upgrades
 # scaled to 0, with the command that scales each back.
 check_upgrades() {
+	rw_check_op check_upgrades ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_cu_kc=$1
 	_cu_tgt=$2
 	if [ -n "$_cu_kc" ]; then rw_need_file "$_cu_kc"; fi
@@ -2081,6 +2272,7 @@ EOF
 # check_rke2_version BIN CURRENT TARGET: BIN --version prints CURRENT, or
 # TARGET ("already at the target", not an error).
 check_rke2_version() {
+	rw_check_op check_rke2_version ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	rw_rke2_version "$1"
 	if [ "$_rw_ver" = "$2" ]; then
 		rw_ok "$1 --version is $2 (the version being rolled back)"
@@ -2094,13 +2286,21 @@ check_rke2_version() {
 
 # check_installed_version BIN TARGET: BIN --version prints exactly TARGET.
 # In a dry run of the actions, or their preview before the confirmation, the
-# install has not happened: only report.
+# install has not happened: only report (a rehearsal records that this step
+# establishes it). In a rehearsal, a later step's check accepts what an
+# earlier step of this host establishes.
 check_installed_version() {
+	rw_check_op check_installed_version ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	if [ "$_rw_phase" != actions ] && rw_established "$1 --version is $2"; then
+		rw_ok "$1 --version is $2: established by step $_rw_est (rehearsal)"
+		return 0
+	fi
 	rw_rke2_version "$1"
 	if [ "$_rw_ver" = "$2" ]; then
 		rw_ok "$1 --version is $2"
 	elif rw_dry && { [ "$_rw_phase" = actions ] || [ "$_rw_phase" = confirm ]; }; then
 		rw_would "check that $1 --version is $2 (it is $_rw_ver now)"
+		rw_establish "$1 --version is $2"
 	else
 		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_RKE2_VERSION) are of $2, then run the install step again"
 		rw_fail "installed version is $_rw_ver, not the target $2"
@@ -2113,14 +2313,19 @@ check_installed_version() {
 # RKE2_* variables are not passed to it).
 # Top-level YAML keys start in column 0.
 check_no_server_entry() {
+	rw_check_op check_no_server_entry ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_cns_found=
 	for _cns_f in "$1/config.yaml" "$1"/config.yaml.d/*.yaml "$1"/config.yaml.d/*.yml; do
 		if [ ! -e "$_cns_f" ]; then continue; fi
-		if [ ! -r "$_cns_f" ]; then rw_fail "cannot read $_cns_f"; fi
+		if [ ! -r "$_cns_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_cns_f, then run this script again"
+			rw_fail "cannot read $_cns_f"
+		fi
 		_cns_rc=0
 		_cns_m=$(grep -n -E -e "^(server|\"server\"|'server')[[:space:]]*:" -- "$_cns_f") || _cns_rc=$?
 		if [ "$_cns_rc" -gt 1 ]; then
 			rw_quote_cmd grep -n -E '^server:' -- "$_cns_f"
+			rw_hint "run the command above by hand and read its error (a disk error?), then run this script again"
 			rw_fail_cmd "$_cns_rc" "could not read $_cns_f"
 		fi
 		if [ -n "$_cns_m" ]; then
@@ -2217,7 +2422,10 @@ _rke2_config_value() {
 	_cv_where=
 	for _cv_f in "$1/config.yaml" "$1"/config.yaml.d/*.yaml "$1"/config.yaml.d/*.yml; do
 		if [ ! -f "$_cv_f" ]; then continue; fi
-		if [ ! -r "$_cv_f" ]; then rw_fail "cannot read $_cv_f"; fi
+		if [ ! -r "$_cv_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_cv_f, then run this script again"
+			rw_fail "cannot read $_cv_f"
+		fi
 		_cv_n=0
 		while IFS= read -r _cv_l || [ -n "$_cv_l" ]; do
 			_cv_n=$((_cv_n + 1))
@@ -2240,7 +2448,10 @@ _rke2_env_value() {
 	_ev_where=
 	for _ev_f in "/etc/default/$1" "/etc/sysconfig/$1" "$2"; do
 		if [ ! -f "$_ev_f" ]; then continue; fi
-		if [ ! -r "$_ev_f" ]; then rw_fail "cannot read $_ev_f"; fi
+		if [ ! -r "$_ev_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_ev_f, then run this script again"
+			rw_fail "cannot read $_ev_f"
+		fi
 		_ev_n=0
 		while IFS= read -r _ev_l || [ -n "$_ev_l" ]; do
 			_ev_n=$((_ev_n + 1))
@@ -2276,6 +2487,7 @@ _rke2_setting() {
 # environment files, else /var/lib/rancher/rke2). Otherwise a restore would
 # fill one folder while the unit starts on another.
 check_data_dir() {
+	rw_check_op check_data_dir ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rke2_setting "$1" "$2" "$3" data-dir RKE2_DATA_DIR
 	_cdd_is=${_st_val:-/var/lib/rancher/rke2}
 	while :; do
@@ -2300,6 +2512,7 @@ check_data_dir() {
 # the config files, else RKE2_NODE_NAME in the environment files, else the
 # host name in lowercase (as RKE2 does).
 check_node_name() {
+	rw_check_op check_node_name ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rke2_setting "$1" "$2" "$3" node-name RKE2_NODE_NAME
 	_cnn_is=$_st_val
 	if [ -z "$_cnn_is" ]; then
@@ -2317,6 +2530,7 @@ check_node_name() {
 # its environment files), and says which. Without one, a server started with
 # an empty db/etcd starts a new cluster of its own: split brain.
 check_server_entry() {
+	rw_check_op check_server_entry ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rke2_setting "$1" "$2" "$3" server RKE2_URL
 	if [ -z "$_st_val" ]; then
 		rw_hint "add 'server: https://<init server>:9345' to $1/config.yaml (the address it joined through before), then run this script again"
@@ -2343,7 +2557,10 @@ _rke2_token_key() {
 # is ever an argument of a command (visible in ps) or printed.
 _rke2_key_sha() {
 	_ks_line=
-	{ IFS= read -r _ks_line <"$1" || [ -n "$_ks_line" ]; } 2>/dev/null || rw_fail "cannot read $1"
+	{ IFS= read -r _ks_line <"$1" || [ -n "$_ks_line" ]; } 2>/dev/null || {
+		rw_hint "run the step as root (sudo sh …), or give root read access to $1, then run this script again"
+		rw_fail "cannot read $1"
+	}
 	_rke2_trim "$_ks_line"
 	_rke2_token_key "$_rt"
 	_ks=$(rw_sha256_pipe <<EOF
@@ -2362,6 +2579,7 @@ EOF
 # RKE2_TOKEN or RKE2_TOKEN_FILE in the environment files, win (a token file
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
+	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	rw_need_file "$4"
 	_rke2_key_sha "$4"
 	_cts_want=$_ks
@@ -2420,6 +2638,7 @@ EOF
 _rke2_data_mounts() {
 	_dm_list=$_rw_nl
 	if [ ! -r /proc/self/mountinfo ]; then
+		rw_hint "mount /proc (mount -t proc proc /proc), then run this script again"
 		rw_fail "cannot read /proc/self/mountinfo (is /proc mounted?)"
 	fi
 	while read -r _dm_id _dm_parent _dm_dev _dm_root _dm_mp _dm_rest; do
@@ -2441,6 +2660,7 @@ _rke2_data_mounts() {
 # without it, an unmount by hand or by an old rke2-killall.sh): RKE2 would
 # then write etcd to the empty folder below it.
 check_data_mounts() {
+	rw_check_op check_data_mounts ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rke2_data_mounts "$1"
 	_cdm_rec=$_rw_state_dir/data-mounts
 	if [ -f "$_cdm_rec" ]; then
@@ -2577,6 +2797,10 @@ $_rm_list
 EOF
 	rw_hint
 	check_data_mounts "$_sr_dd"
+	if rw_dry; then
+		rw_establish "$_sr_unit is stopped"
+		rw_establish "no process of RKE2 is left ($_sr_dd, $_sr_bin)"
+	fi
 }
 
 # move_pod_manifests_aside DIR SUFFIX: move the static pod manifests
@@ -2666,6 +2890,10 @@ start_unit() {
 # only): kill what is left of RKE2 before the next try.
 stop_leftovers() {
 	rw_seconds REWIND_STOP_TIMEOUT 30
+	if rw_established "no process of RKE2 is left ($1, $2)"; then
+		rw_ok "no process of RKE2 left: established by step $_rw_est (rehearsal)"
+		return 0
+	fi
 	_rke2_procs "$1" "$2"
 	if [ "$_rp_pids" = ' ' ]; then
 		rw_ok "no process of RKE2 running"
@@ -2729,7 +2957,10 @@ _rke2_unit_env() {
 	_ue_names=
 	for _ue_f in "/etc/default/$1" "/etc/sysconfig/$1" "$2"; do
 		if [ ! -f "$_ue_f" ]; then continue; fi
-		if [ ! -r "$_ue_f" ]; then rw_fail "cannot read $_ue_f"; fi
+		if [ ! -r "$_ue_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_ue_f, then run this script again"
+			rw_fail "cannot read $_ue_f"
+		fi
 		while IFS= read -r _ue_l || [ -n "$_ue_l" ]; do
 			case $_ue_l in
 			[A-Za-z_]*=*) ;;
@@ -2776,7 +3007,9 @@ cluster_reset() {
 	rw_seconds REWIND_RESET_TIMEOUT 1800
 	_cre_to=$_rw_secs
 	rw_need_tool timeout "to bound the cluster-reset"
-	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$_cre_unit" 2>/dev/null; then
+	if rw_established "$_cre_unit is stopped"; then
+		rw_ok "$_cre_unit is stopped: established by step $_rw_est (rehearsal)"
+	elif command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$_cre_unit" 2>/dev/null; then
 		rw_hint "run the stop step on this node first"
 		rw_fail "$_cre_unit is running on this node: a cluster-reset needs it stopped"
 	fi
@@ -2821,6 +3054,94 @@ cluster_reset() {
 	rw_ok "snapshot restored (rke2's output: $_cre_log)"
 }
 
+# ---- rewind runtime library: sqlite -------------------------------------------------
+# RKE2 with SQLite (kine, single server): checking the backup and putting it
+# in place of server/db/state.db.
+#
+# The swap (with rke2 stopped): copy the backup next to the database, move
+# the database and its -wal/-shm/-journal side files aside (stale side files
+# of the newer database would be replayed into the old one), rename the copy
+# into place (same filesystem, atomic), then check it. The checks open the
+# file as an `immutable=1` URI, so that sqlite3 creates no -wal/-shm files
+# beside a backup.
+
+# check_sqlite_db FILE: `PRAGMA integrity_check` prints `ok` (when sqlite3 is
+# present; otherwise says it could not check).
+check_sqlite_db() {
+	rw_check_op check_sqlite_db ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the copy of server/db/state.db taken before the upgrade) to $1 on this host, then run this script again"
+	rw_need_file "$1"
+	rw_hint
+	if ! command -v sqlite3 >/dev/null 2>&1; then
+		rw_warn "sqlite3 is not installed: $1 could not be checked (PRAGMA integrity_check)"
+		return 0
+	fi
+	_csd_uri=$(printf '%s' "$1" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
+	_csd_rc=0
+	_csd_out=$(sqlite3 "file:$_csd_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _csd_rc=$?
+	if [ "$_csd_rc" -ne 0 ] || [ "$_csd_out" != ok ]; then
+		rw_hint "the backup is damaged or is not an SQLite database: copy it again, or choose another backup in the plan"
+		rw_fail "$1 fails PRAGMA integrity_check (sqlite3 exit $_csd_rc): ${_csd_out%%"$_rw_nl"*}"
+	fi
+	rw_ok "$1: integrity_check: ok"
+}
+
+# restore_sqlite BACKUP DB SUFFIX: move DB and its -wal/-shm/-journal aside
+# (to <name>.SUFFIX), copy BACKUP in through a temporary name, check the copy.
+restore_sqlite() {
+	_rsq_b=$1
+	_rsq_db=$2
+	_rsq_sfx=$3
+	rw_need_file "$_rsq_b"
+	rw_need_abs "$_rsq_db"
+	_rsq_new=$_rsq_db.$_rsq_sfx.new
+	if [ -f "$_rsq_db" ] && cmp -s "$_rsq_b" "$_rsq_db" && [ ! -e "$_rsq_db-wal" ] &&
+		[ ! -e "$_rsq_db-shm" ] && [ ! -e "$_rsq_db-journal" ]; then
+		rw_say "$_rsq_db is already a copy of $_rsq_b"
+	else
+		if [ ! -d "${_rsq_db%/*}" ]; then rw_run mkdir -p "${_rsq_db%/*}"; fi
+		rw_hint "nothing was moved yet: free space on that filesystem, then run this script again"
+		_rsq_umask=$(umask)
+		umask 077
+		rw_run cp "$_rsq_b" "$_rsq_new"
+		umask "$_rsq_umask"
+		if ! rw_dry && ! cmp -s "$_rsq_b" "$_rsq_new"; then
+			rw_fail "the copy $_rsq_new differs from $_rsq_b (full disk?); nothing was moved yet"
+		fi
+		rw_hint
+		for _rsq_s in '' -wal -shm -journal; do
+			rw_move_aside "$_rsq_db$_rsq_s" "$_rsq_db$_rsq_s.$_rsq_sfx"
+		done
+		rw_hint "the previous database is in $_rsq_db.$_rsq_sfx; to undo, move it back under its name"
+		rw_run mv "$_rsq_new" "$_rsq_db"
+	fi
+	if rw_dry; then
+		rw_would "check the restored database (PRAGMA integrity_check = ok, kine has rows)"
+		return 0
+	fi
+	if ! command -v sqlite3 >/dev/null 2>&1; then
+		rw_warn "sqlite3 is not installed: the restored database is a byte-identical copy of the backup, but was not opened"
+		rw_ok "${_rsq_db##*/} restored"
+		return 0
+	fi
+	_rsq_uri=$(printf '%s' "$_rsq_db" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
+	_rsq_rc=0
+	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _rsq_rc=$?
+	if [ "$_rsq_rc" -ne 0 ] || [ "$_rsq_out" != ok ]; then
+		rw_fail "the restored $_rsq_db fails PRAGMA integrity_check (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}"
+	fi
+	rw_ok "integrity_check: ok"
+	_rsq_rc=0
+	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'SELECT count(*) FROM kine;' 2>&1) || _rsq_rc=$?
+	case $_rsq_out in
+	'' | *[!0-9]*) rw_fail "could not count the rows of table kine in $_rsq_db (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}" ;;
+	esac
+	if [ "$_rsq_out" -eq 0 ]; then
+		rw_fail "table kine in the restored $_rsq_db is empty: this backup holds no cluster data"
+	fi
+	rw_ok "${_rsq_db##*/} restored; kine has $_rsq_out rows"
+}
+
 # ---- rewind runtime library: token ----------------------------------------------
 # The server token saved with the backup. It encrypts the bootstrap data
 # (CA keys, secrets) inside the datastore: a restore with another token is
@@ -2831,6 +3152,11 @@ cluster_reset() {
 # check_token FILE [HEX]: the saved token exists, is not empty, and hashes to
 # HEX when given.
 check_token() {
+	rw_check_op check_token ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $1 on this host, readable by root only; then run this script again"
+	if [ ! -e "$1" ]; then
+		rw_fail "the saved token $1 is not there"
+	fi
 	rw_need_file "$1"
 	if [ ! -s "$1" ]; then
 		rw_fail "the saved token $1 is empty"
