@@ -318,7 +318,9 @@ EOF
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
 	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
 	rw_need_file "$4"
+	rw_hint
 	_rke2_key_sha "$4"
 	_cts_want=$_ks
 	_rke2_setting "$1" "$2" "$3" token-file RKE2_TOKEN_FILE

@@ -104,7 +104,7 @@ setup() {
 	B_NEEDS_ROOT=1
 	B_DESTRUCTIVE=0
 	B_README=README.md#step-05-restore
-	FRAGS="etcd files install kube mysql postgres rke2 sqlite token"
+	FRAGS="etcd files host install kube mysql postgres rke2 sqlite token"
 	KEEP_MARKER=0
 	: >"$C/pre"
 	: >"$C/act"
@@ -176,8 +176,8 @@ MARKER() { echo "$C/state/$B_CLUSTER/$PLAN/$B_STEP.done"; }
 static_checks() {
 	SHN=static
 	# Every fragment alone with core, and all together, lint clean.
-	for set in "" etcd files install kube mysql postgres rke2 sqlite token \
-		"etcd files install kube mysql postgres rke2 sqlite token"; do
+	for set in "" etcd files host install kube mysql postgres rke2 sqlite token \
+		"etcd files host install kube mysql postgres rke2 sqlite token"; do
 		setup "lint-${set%% *}"
 		FRAGS=$set
 		pre 'need_tools sh'
@@ -209,7 +209,7 @@ static_checks() {
 		done
 		# the RKE2 fragments define their ops.rs functions, and private
 		# helpers only under their own prefix (_rke2_* in rke2.sh)
-		case " etcd.sh files.sh install.sh kube.sh mysql.sh postgres.sh rke2.sh sqlite.sh token.sh " in
+		case " etcd.sh files.sh host.sh install.sh kube.sh mysql.sh postgres.sh rke2.sh sqlite.sh token.sh " in
 		*" $n "*)
 			if grep -v -x -E "[a-z][a-z0-9_]*|_${n%.sh}_[a-z0-9_]*" "$T/defs.$n" | grep -q .; then fail "$n defines a helper outside _${n%.sh}_*"; fi
 			;;
@@ -1553,7 +1553,7 @@ t_preflight_all() {
 	expect_err "PROBLEM 1: file not found: $C/data/missing"
 	expect_err "hint:    put the file the plan names at $C/data/missing on this host"
 	expect_err "PROBLEM 2: missing tools: no-such-tool-1"
-	expect_err "PROBLEM 3: the saved token $C/data/no-token is not there"
+	expect_err "PROBLEM 3: file not found: $C/data/no-token"
 	expect_err "hint:    copy the server token saved with the snapshot"
 	expect_not_out "PROBLEM 4"
 	expect_out "ok: file present: $C/data/present"

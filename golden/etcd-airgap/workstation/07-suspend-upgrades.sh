@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-cd3ed2a606a8.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-75f67826b1e5.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	cd3ed2a606a890d0677849ab1448e6977b44cb25d294aa46310811e66990066c*) . "$_rw_lib" ;;
+	75f67826b1e5fff690d2092e6e61f5ce7b4138c01368e15437e33a56e9f77df7*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-4d179b6312c3.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-12a8d8a9390b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	4d179b6312c368e005a05bf1cc72c8a7157669519f03cff5733ef3ce8e657d07*) . "$_rw_lib" ;;
+	12a8d8a9390bedfc99e4a7d484666d437eb3e373422f840d410a98103b75d6bb*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

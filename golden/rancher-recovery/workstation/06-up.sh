@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-b216b607bb67.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-fc2b4cd67290.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	b216b607bb67bf3c1e618b4a34e3adeb8f36311ad37f34a13fb399df11ad1619*) . "$_rw_lib" ;;
+	fc2b4cd672905f37cac2deeb691b5e9ebba599c6d228b0cd4ef0a0c6f03f8518*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-b1bce119a244.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-dcbfad7bbbc2.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	b1bce119a244cbf63d9041e2024cbe458c8dcd10a4ffc409ca070cb3c0b99c6a*) . "$_rw_lib" ;;
+	dcbfad7bbbc2afe867ba4754bbde41f06671b3a7c738271ed9fe2784873e60ac*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

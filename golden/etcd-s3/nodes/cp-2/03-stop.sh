@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-eccc081a06f6.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-461a313b1aa9.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	eccc081a06f60cd0eab90cca1df9de5e4aee81fe46a5be41c7f7c7b9a3bb3e96*) . "$_rw_lib" ;;
+	461a313b1aa924e4c8d8aa80351de5ac81f45a7e268774ec42180e52eea52f0b*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

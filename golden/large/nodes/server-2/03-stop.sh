@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-5129c619c041.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-3577b2bfb8b8.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	5129c619c041e10a740c18dfd13aa84b75e11bb0c780d91b4076742400f7d016*) . "$_rw_lib" ;;
+	3577b2bfb8b82a9872be72bba9e54a7cfd5928eb14303769c661a582fa0c30e0*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-65d304326df1.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-33888f8f7dc6.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	65d304326df1c8e5aa830d4bab38bfc43af0b40288357cfa53fc783917112be6*) . "$_rw_lib" ;;
+	33888f8f7dc6113ef045c74b7d85fb152c293516891d43b8ee797a0807ef34be*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

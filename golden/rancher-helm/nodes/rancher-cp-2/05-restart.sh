@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-7c8aa3b82078.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-c66ef6a72e29.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	7c8aa3b820785d8106fda505787a13edec70f6f70075fcf0042eced55b921fbd*) . "$_rw_lib" ;;
+	c66ef6a72e2915a09bcf3c4eb915c1a617af46d61ae125e9126a02275e58a2f8*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f8141bfc114d.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-b1c473ed60ef.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	f8141bfc114d1cd04833ec62eb907e859a0c4cf8c8ff151f0b8177cbb4d3b133*) . "$_rw_lib" ;;
+	b1c473ed60ef770a1f6957f3d1266529082bb76f348336cd6336ec7127ecd34b*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-99dbdcdb44eb.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-28bf7da02336.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	99dbdcdb44eba7493f190611ec27d1d4f6f580154589164a2230828d987a706d*) . "$_rw_lib" ;;
+	28bf7da023363546bec9ac86e6740a8b98ebb8035daec3988f628c010f9b29b6*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

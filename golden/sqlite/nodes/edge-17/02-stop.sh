@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-1188e4b555ae.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-2ead8a993d8f.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	1188e4b555aef585b75d792b569369ffa8954701afa4e4a0244a19534ec4862a*) . "$_rw_lib" ;;
+	2ead8a993d8ff99874ce4f3f5a5a718b290aaeb8e6c2dafc732099f1f18c2bd9*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-8c541d61bbf4.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-8dfad0a2029d.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	8c541d61bbf4717b2cdf718be71b197abb9e86b4c5bdf26f0c4b895345a58aeb*) . "$_rw_lib" ;;
+	8dfad0a2029ddd601e4bedcfe08e647ab399b31aee1365f6661c96fa38106853*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=edge-17
-REWIND_PLAN=35e3e7e5367b6554869809fc5b48d46c63ea1471a8de64049261522c664131be
+REWIND_CLUSTER=payments
+REWIND_PLAN=28714b989da91589a0b7b4a4883d4dcc0b20820e0b737fefbb5fbb6687293092
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -1030,6 +1030,448 @@ rw_main() {
 	_rw_journal ok 0 || rw_warn "could not write the journal $_rw_log_dir/$REWIND_CLUSTER.log"
 	_rw_phase=complete
 	rw_say "step $REWIND_STEP done on $REWIND_NODE."
+}
+
+# ---- rewind runtime library: host ---------------------------------------------
+# `sh host.sh status|next|rehearse [--node NAME] [--confirmed]`: one host's
+# way through the bundle. host.sh (one per bundle, at its root) lists the
+# steps in README order (host_step lines) and calls host_main; the scripts of
+# a host are the files of its folder, nodes/<node>/ or workstation/, so the
+# step list names hosts only where their order matters (a step run one host
+# at a time).
+#
+# - status: done / failed / started / pending for each step of this host,
+#   from the done-markers and the journal (read only).
+# - next: runs the first step of this host that is not done, once the step
+#   before it in the README has finished on the other hosts that run it
+#   (and, for a step run one host at a time, the hosts before this one have
+#   finished it). host.sh cannot see other hosts: the operator confirms
+#   (types yes, or --confirmed / REWIND_YES=1); with no terminal and no
+#   confirmation it refuses (exit 4).
+# - rehearse: dry-runs every step of this host that is not done, in order,
+#   as one rehearsal (REWIND_REHEARSAL, core.sh): what an earlier step of
+#   this host establishes is taken as given by the later ones, and every
+#   problem found is listed at the end. Changes nothing; exit 1 if a problem
+#   was found.
+#
+# The host is the node whose folder is named like this host (uname -n, its
+# short name, or one of its addresses: the scripts' host guard), REWIND_HOST,
+# or --node NAME (`--node workstation` for the workstation).
+
+_host_title=
+_host_order=
+_host_p=
+
+# host_step NN-ID TITLE [HOST...]: one step of the bundle, in README order;
+# HOSTs, when given, run it one at a time in that order. Called by host.sh's
+# steps(), once per listing, for the visitor in _host_visit.
+host_step() {
+	"$_host_visit" "$@"
+}
+
+_host_usage() {
+	cat <<EOF
+usage: sh $0 status|next|rehearse [--node NAME] [--confirmed]
+Cluster $REWIND_CLUSTER, plan $REWIND_PLAN.
+  status     each step of this host: done, failed, started or pending
+  next       run this host's next step (asks to confirm that the step before
+             it finished on the other hosts; --confirmed or REWIND_YES=1 says so)
+  rehearse   dry-run every pending step of this host in order, as one
+             rehearsal, and list every problem found (changes nothing)
+  --node NAME  the node this host is (default: the node named like this
+             host); --node workstation for the workstation's steps
+Exit codes: 0 ok; 1 problems found (rehearse) or the step failed (next: its
+own code); 2 usage; 3 this host is not a node of the bundle; 4 refused (the
+order was not confirmed). Read README.md for the order of the steps.
+EOF
+}
+
+# _host_find NODE: sets _host_node, _host_dir (its folder) and
+# REWIND_NEEDS_ROOT; NODE empty: the node this host is.
+_host_find() {
+	_host_node=$1
+	if [ -z "$_host_node" ] && [ -n "${REWIND_HOST:-}" ]; then _host_node=$REWIND_HOST; fi
+	if [ -z "$_host_node" ]; then
+		_host_h=$(uname -n 2>/dev/null) || _host_h=
+		_host_h=$(printf '%s' "$_host_h" | tr 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' 'abcdefghijklmnopqrstuvwxyz')
+		if [ -n "$_host_h" ] && [ -d "$_host_b/nodes/$_host_h" ]; then
+			_host_node=$_host_h
+		elif [ -n "$_host_h" ] && [ -d "$_host_b/nodes/${_host_h%%.*}" ]; then
+			_host_node=${_host_h%%.*}
+		else
+			# An RKE1 node known by its address has a folder of that name
+			# (the only nodes whose guard accepts an address).
+			REWIND_NODE_ADDRESSES=
+			for _host_f in "$_host_b"/nodes/*[0-9].[0-9]* "$_host_b"/nodes/*:*; do
+				if [ -d "$_host_f" ]; then REWIND_NODE_ADDRESSES="$REWIND_NODE_ADDRESSES ${_host_f##*/}"; fi
+			done
+			if _rw_addr_here; then _host_node=$_rw_ah_found; fi
+		fi
+	fi
+	if [ -z "$_host_node" ]; then
+		{
+			printf 'rewind: this host (%s) is none of the nodes of this bundle (nodes/).\n' "${_host_h:-no name}"
+			printf '  On a node whose host name differs from the plan'"'"'s: sh %s %s --node NODE (or REWIND_HOST=NODE).\n' "$0" "$_host_cmd"
+			printf '  On the workstation: sh %s %s --node workstation\n' "$0" "$_host_cmd"
+		} >&2
+		_rw_reported=1
+		exit 3
+	fi
+	case $_host_node in
+	workstation)
+		_host_dir=$_host_b/workstation
+		_host_rel=workstation
+		REWIND_NEEDS_ROOT=0
+		;;
+	*/* | . | ..)
+		printf 'rewind: not a node name: %s\n' "$_host_node" >&2
+		_rw_reported=1
+		exit 2
+		;;
+	*)
+		_host_dir=$_host_b/nodes/$_host_node
+		_host_rel=nodes/$_host_node
+		REWIND_NEEDS_ROOT=1
+		;;
+	esac
+	if [ ! -d "$_host_dir" ]; then
+		printf 'rewind: the bundle has no folder %s/: %s runs no step of this plan\n' "$_host_rel" "$_host_node" >&2
+		_rw_reported=1
+		exit 3
+	fi
+	REWIND_NODE=$_host_node
+}
+
+# _host_marker STEP: true if STEP is done on this host; _host_when holds its
+# marker's first line.
+_host_marker() {
+	_host_when=
+	for _host_m in "$_rw_state_dir/$1.done" "$_rw_state_alt/$1.done"; do
+		if [ -f "$_host_m" ]; then
+			{ read -r _host_when <"$_host_m"; } 2>/dev/null || _host_when=
+			_host_when=${_host_when%% host=*}
+			_host_when=${_host_when#finished=}
+			return 0
+		fi
+		if [ "$REWIND_NEEDS_ROOT" = 1 ]; then break; fi
+	done
+	return 1
+}
+
+# _host_journal STEP: _host_last is the last journal line of STEP on this
+# host (empty: none); _host_res and _host_exit its result and exit code.
+_host_journal() {
+	# The workstation may have kept its journal in either folder. Lines start
+	# with an ISO time (compared as text); of lines of the same second, the
+	# later one in the file wins (a start and its failure).
+	_host_last=$(
+		for _host_l in "$_rw_d_log/$REWIND_CLUSTER.log" "$_rw_d_flog/$REWIND_CLUSTER.log"; do
+			if [ -f "$_host_l" ]; then grep -F -e " step=$1 host=$REWIND_NODE " -- "$_host_l" || :; fi
+		done | awk '$1 >= t { t = $1; l = $0 } END { if (l != "") print l }'
+	) || _host_last=
+	_host_res=${_host_last##* result=}
+	_host_res=${_host_res%% *}
+	_host_exit=${_host_last##* exit=}
+}
+
+# The visitors of host_step (one listing of the steps each).
+
+# Collects this host's steps (_host_mine) and the step before each
+# (_host_prev_<n>: the one before it in the README, on any host).
+_host_collect() {
+	_host_id=$1
+	_host_nn=${1%%-*}
+	case $_host_nn in
+	'' | *[!0-9]*)
+		printf 'rewind: host.sh lists a step %s that is not NN-id\n' "$1" >&2
+		exit 2
+		;;
+	esac
+	if [ -f "$_host_dir/$1.sh" ]; then
+		_host_mine="$_host_mine $1"
+		eval "_host_before_$_host_nn=\$_host_prev"
+		eval "_host_title_$_host_nn=\$2"
+		shift 2
+		eval "_host_serial_$_host_nn=\$*"
+	fi
+	_host_prev=$_host_id
+}
+
+_host_list_steps() {
+	_host_mine=
+	_host_prev=
+	_host_visit=_host_collect
+	steps
+}
+
+# _host_others STEP: _host_names lists the hosts other than this one that
+# run STEP (their folders, the workstation), shortened past a dozen;
+# _host_count is their number.
+_host_others() {
+	_host_names=
+	_host_count=0
+	_host_first=
+	_host_lastname=
+	if [ "$REWIND_NODE" != workstation ] && [ -f "$_host_b/workstation/$1.sh" ]; then
+		_host_count=1
+		_host_names=workstation
+	fi
+	for _host_f in "$_host_b"/nodes/*/"$1.sh"; do
+		if [ ! -f "$_host_f" ]; then continue; fi
+		_host_n=${_host_f%/*}
+		_host_n=${_host_n##*/}
+		if [ "$_host_n" = "$REWIND_NODE" ]; then continue; fi
+		_host_count=$((_host_count + 1))
+		if [ "$_host_count" -le 3 ]; then
+			_host_first="$_host_first${_host_first:+, }$_host_n"
+		fi
+		if [ "$_host_count" -le 12 ]; then
+			_host_names="$_host_names${_host_names:+, }$_host_n"
+		fi
+		_host_lastname=$_host_n
+	done
+	if [ "$_host_count" -gt 12 ]; then
+		_host_names="$_host_first, … $_host_lastname ($_host_count hosts)"
+	fi
+}
+
+# ---- status ------------------------------------------------------------------
+
+_host_status() {
+	_host_list_steps
+	rw_say "cluster $REWIND_CLUSTER, plan $REWIND_PLAN"
+	rw_say "steps of $REWIND_NODE ($_host_rel/), from its done-markers and journal:"
+	_host_next=
+	for _host_s in $_host_mine; do
+		eval "_host_title=\$_host_title_${_host_s%%-*}"
+		if _host_marker "$_host_s"; then
+			printf '  %-22s %-8s %s (finished %s)\n' "$_host_s" 'done' "$_host_title" "$_host_when"
+			continue
+		fi
+		if [ -z "$_host_next" ]; then _host_next=$_host_s; fi
+		_host_journal "$_host_s"
+		case $_host_last in
+		'') printf '  %-22s %-8s %s\n' "$_host_s" pending "$_host_title" ;;
+		*result=failed*) printf '  %-22s %-8s %s (failed %s, exit %s: README.md#step-%s)\n' "$_host_s" FAILED "$_host_title" "${_host_last%% *}" "$_host_exit" "$_host_s" ;;
+		*result=start*) printf '  %-22s %-8s %s (started %s and not finished: running now, or stopped without a trace)\n' "$_host_s" started "$_host_title" "${_host_last%% *}" ;;
+		*) printf '  %-22s %-8s %s (the journal says %s at %s, but this plan has no done-marker)\n' "$_host_s" pending "$_host_title" "$_host_res" "${_host_last%% *}" ;;
+		esac
+	done
+	if [ -n "$_host_next" ]; then
+		rw_say "next on $REWIND_NODE: step $_host_next: sh $0 next (or sh $_host_rel/$_host_next.sh)"
+	else
+		rw_say "every step of $REWIND_NODE is done"
+	fi
+}
+
+# ---- next --------------------------------------------------------------------
+
+_host_next() {
+	_host_list_steps
+	_host_s=
+	for _host_t in $_host_mine; do
+		if ! _host_marker "$_host_t"; then
+			_host_s=$_host_t
+			break
+		fi
+	done
+	if [ -z "$_host_s" ]; then
+		rw_say "every step of $REWIND_NODE is done; nothing to run (sh $0 status lists them)"
+		return 0
+	fi
+	# What the README order asks before this step, that this host cannot see.
+	_host_ask=
+	eval "_host_p=\$_host_before_${_host_s%%-*}"
+	if [ -n "$_host_p" ]; then
+		_host_others "$_host_p"
+		if [ "$_host_count" -gt 0 ]; then
+			_host_ask="step $_host_p must have finished on $_host_names"
+		fi
+	fi
+	eval "_host_order=\$_host_serial_${_host_s%%-*}"
+	_host_ahead=
+	for _host_o in $_host_order; do
+		if [ "$_host_o" = "$REWIND_NODE" ]; then break; fi
+		_host_ahead="$_host_ahead${_host_ahead:+, }$_host_o"
+	done
+	if [ -n "$_host_ahead" ]; then
+		_host_ask="$_host_ask${_host_ask:+, and }step $_host_s must have finished on $_host_ahead (one host at a time, in this order)"
+	fi
+	if [ -n "$_host_ask" ]; then
+		_host_confirm "Before step $_host_s on $REWIND_NODE: $_host_ask first (README.md, table of steps)."
+	fi
+	rw_say "next on $REWIND_NODE: step $_host_s: sh $_host_rel/$_host_s.sh"
+	_host_rc=0
+	sh "$_host_dir/$_host_s.sh" || _host_rc=$?
+	_rw_reported=1
+	exit "$_host_rc"
+}
+
+# _host_confirm TEXT: the operator confirms what host.sh cannot check.
+_host_confirm() {
+	printf 'rewind: %s\n' "$1"
+	if [ "$_host_confirmed" = 1 ]; then
+		rw_say "confirmed with --confirmed"
+		return 0
+	fi
+	if [ "${REWIND_YES:-0}" = 1 ]; then
+		rw_say "confirmed with REWIND_YES=1"
+		return 0
+	fi
+	if [ ! -t 0 ]; then
+		printf '\nrewind: REFUSED: the order of the steps is not confirmed, and standard input is not a terminal\n' >&2
+		printf '  host:    %s\n  changed: nothing\n' "$REWIND_NODE" >&2
+		printf '  hint:    check it (sh %s status on those hosts), then run: sh %s next --confirmed\n' "$0" "$0" >&2
+		_rw_reported=1
+		exit 4
+	fi
+	printf 'Type yes if it has, and press Enter; anything else stops here: '
+	_host_answer=
+	read -r _host_answer || _host_answer=
+	if [ "$_host_answer" != yes ]; then
+		printf '\nrewind: REFUSED: not confirmed (the answer was not yes)\n  host:    %s\n  changed: nothing\n' "$REWIND_NODE" >&2
+		_rw_reported=1
+		exit 4
+	fi
+}
+
+# ---- rehearse ----------------------------------------------------------------
+
+_host_rehearse() {
+	_host_list_steps
+	rw_tmpdir
+	_host_file=$_rw_tmp/rehearsal
+	: >"$_host_file"
+	_host_n=0
+	_host_bad=
+	_host_nbad=0
+	for _host_s in $_host_mine; do
+		if _host_marker "$_host_s"; then
+			rw_say "step $_host_s is done on $REWIND_NODE (finished $_host_when): not rehearsed"
+			continue
+		fi
+		_host_n=$((_host_n + 1))
+		printf '\n==== rehearsal of step %s on %s (%s/%s.sh, dry run) ====\n' "$_host_s" "$REWIND_NODE" "$_host_rel" "$_host_s"
+		_host_rc=0
+		REWIND_DRY_RUN=1 REWIND_REHEARSAL=$_host_file sh "$_host_dir/$_host_s.sh" || _host_rc=$?
+		case $_host_rc in
+		0) ;;
+		2 | 3 | 4 | 5)
+			# Not a problem of the step: the rehearsal cannot go on here.
+			printf '\nrewind: the rehearsal stopped at step %s (exit %s): see above\n' "$_host_s" "$_host_rc" >&2
+			_rw_reported=1
+			exit "$_host_rc"
+			;;
+		*)
+			_host_bad="$_host_bad $_host_s"
+			_host_nbad=$((_host_nbad + 1))
+			;;
+		esac
+	done
+	printf '\n'
+	# One line per fact, per deferred check and per problem; a problem found
+	# by several steps (the same file missing) once, with its steps.
+	_host_summary=$(awk -F '\t' '
+		$1 == "fact" { f = f "  after step " $2 ": " $3 "\n" }
+		$1 == "later" { l = l "  " $2 ": " $3 "\n" }
+		$1 == "problem" {
+			if (!($3 in at)) { order[++n] = $3; at[$3] = $2 } else { at[$3] = at[$3] ", " $2 }
+		}
+		END {
+			printf "%d\n", n
+			if (f != "") printf "rewind: established along the way (taken as given by the later steps):\n%s", f
+			if (l != "") printf "rewind: not checked here: steps of other hosts before these see to them (check when the step runs):\n%s", l
+			for (i = 1; i <= n; i++) printf "P  %s: %s\n", at[order[i]], order[i]
+		}' "$_host_file") || _host_summary=0
+	_host_np=${_host_summary%%"$_rw_nl"*}
+	_host_summary=${_host_summary#*"$_rw_nl"}
+	if [ "$_host_summary" = "$_host_np" ]; then _host_summary=; fi
+	if [ -n "$_host_summary" ]; then printf '%s\n' "$_host_summary" | grep -v '^P  ' || :; fi
+	_host_again="sh $0 rehearse${_host_want_node:+ --node $_host_want_node}"
+	if [ -z "$_host_bad" ] && [ "$_host_np" = 0 ]; then
+		rw_say "REHEARSAL of $REWIND_NODE: $_host_n step(s) rehearsed, no problem found; nothing was changed"
+		return 0
+	fi
+	{
+		printf 'rewind: REHEARSAL of %s: %s problem(s) in %s of %s step(s) rehearsed (%s); nothing was changed\n' \
+			"$REWIND_NODE" "$_host_np" "$_host_nbad" "$_host_n" "${_host_bad# }"
+		printf '%s\n' "$_host_summary" | sed -n 's/^P  /  /p'
+		printf '  fix them, then rehearse again: %s\n' "$_host_again"
+	} >&2
+	_rw_reported=1
+	exit 1
+}
+
+# ---- entry -----------------------------------------------------------------
+
+# host_main ARGS...: the entry point of host.sh.
+host_main() {
+	set -eu
+	_host_cmd=
+	_host_want_node=
+	_host_confirmed=0
+	while [ $# -gt 0 ]; do
+		case $1 in
+		status | next | rehearse)
+			if [ -n "$_host_cmd" ]; then
+				printf 'rewind: one command at a time, not %s and %s (try --help)\n' "$_host_cmd" "$1" >&2
+				exit 2
+			fi
+			_host_cmd=$1
+			;;
+		--node)
+			if [ $# -lt 2 ]; then
+				printf 'rewind: --node needs a node name (try --help)\n' >&2
+				exit 2
+			fi
+			_host_want_node=$2
+			shift
+			;;
+		--node=*) _host_want_node=${1#--node=} ;;
+		--confirmed) _host_confirmed=1 ;;
+		-h | --help)
+			_host_usage
+			exit 0
+			;;
+		*)
+			printf 'rewind: unknown argument: %s (try --help)\n' "$1" >&2
+			exit 2
+			;;
+		esac
+		shift
+	done
+	if [ -z "$_host_cmd" ]; then
+		_host_usage >&2
+		exit 2
+	fi
+	_rw_flag REWIND_YES
+	_rw_flag REWIND_FORCE
+	_rw_flag REWIND_DRY_RUN
+	case $0 in
+	*/*) _host_b=${0%/*} ;;
+	*) _host_b=. ;;
+	esac
+	REWIND_STEP=host
+	REWIND_STEP_TITLE="sh host.sh $_host_cmd"
+	REWIND_NODE=
+	REWIND_NODE_ADDRESSES=
+	REWIND_README=README.md
+	REWIND_SUFFIX=rewind-${REWIND_PLAN%"${REWIND_PLAN#????????}"}
+	trap '_rw_on_exit' EXIT
+	trap '_rw_on_signal INT 130' INT
+	trap '_rw_on_signal TERM 143' TERM
+	trap '_rw_on_signal HUP 129' HUP
+	_host_find "$_host_want_node"
+	# Where this host keeps its journal and markers, read without creating
+	# anything (as a dry run does).
+	_rw_dry=1
+	_rw_dirs
+	_rw_dry=0
+	case $_host_cmd in
+	status) _host_status ;;
+	next) _host_next ;;
+	rehearse) _host_rehearse ;;
+	esac
 }
 
 # ---- rewind runtime library: files ----------------------------------------------
@@ -2260,6 +2702,273 @@ EOF
 	fi
 }
 
+# ---- rewind runtime library: postgres -----------------------------------------------
+# RKE2 on an external PostgreSQL: checking the `pg_dump -Fc` archive and the
+# user's rights, keeping a copy of the current database, and restoring the
+# archive.
+#
+# `pg_restore --clean` alone drops only the objects that are in the archive:
+# a table created after the dump would survive. `--create` with `-d postgres`
+# drops and recreates the whole database instead, so it comes back exactly as
+# dumped; it recreates the database named IN THE ARCHIVE, hence the name
+# check. Dropping and creating a database takes a superuser, or a role with
+# CREATEDB that owns the database. Such a role cannot give objects to other
+# roles, so it restores with --no-owner (everything then belongs to it), nor
+# replay a GRANT made by another role (the archive then says SET SESSION
+# AUTHORIZATION), so such an archive is restored with --no-acl as well;
+# GRANTs it made itself are replayed. The password comes from PGPASSWORD or
+# ~/.pgpass (--no-password: a prompt would hang an unattended run); an empty
+# HOST, PORT or USER argument leaves that to the client's default.
+
+# check_pg_archive FILE: `pg_restore -l FILE` accepts it.
+check_pg_archive() {
+	rw_check_op check_pg_archive ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
+	rw_need_file "$1"
+	rw_hint
+	rw_need_tool pg_restore "to read the PostgreSQL archive"
+	_cpa_rc=0
+	_cpa_out=$(pg_restore -l "$1" 2>&1) || _cpa_rc=$?
+	if [ "$_cpa_rc" -ne 0 ]; then
+		rw_hint "the file must be a custom-format dump (pg_dump -Fc); a plain SQL dump is replayed with psql instead"
+		rw_quote_cmd pg_restore -l "$1"
+		rw_fail_cmd "$_cpa_rc" "$1 is not a readable pg_restore archive: ${_cpa_out%%"$_rw_nl"*}"
+	fi
+	# -l reads only the table of contents: a cut or damaged archive passes it.
+	# Converting the whole archive to SQL (no server involved) reads and
+	# decompresses every data block.
+	_cpa_rc=0
+	_cpa_out2=$(pg_restore -f /dev/null "$1" 2>&1) || _cpa_rc=$?
+	if [ "$_cpa_rc" -ne 0 ]; then
+		rw_hint "the archive is incomplete or damaged (an interrupted copy?): copy it again, or choose another dump in the plan"
+		rw_quote_cmd pg_restore -f /dev/null "$1"
+		rw_fail_cmd "$_cpa_rc" "$1 cannot be read to the end: ${_cpa_out2%%"$_rw_nl"*}"
+	fi
+	_cpa_db=$(printf '%s\n' "$_cpa_out" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
+	rw_ok "$1 is a pg_restore archive${_cpa_db:+ of database $_cpa_db}"
+}
+
+# check_pg_restore FILE HOST PORT USER DATABASE COPY: before anything is
+# dropped, the archive is of DATABASE, the folder of COPY can take the copy
+# of the current database, and USER may drop and recreate DATABASE: a
+# superuser, or CREATEDB and (when DATABASE exists) its owner.
+check_pg_restore() {
+	rw_check_op check_pg_restore ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
+	rw_need_file "$1"
+	rw_hint
+	rw_need_tool pg_restore "to restore the PostgreSQL archive"
+	rw_need_tool psql "to check the database user's rights"
+	rw_need_tool pg_dump "to keep a copy of the current database before it is dropped"
+	rw_need_abs "$6"
+	_cpr_rc=0
+	_cpr_list=$(pg_restore -l "$1" 2>&1) || _cpr_rc=$?
+	if [ "$_cpr_rc" -ne 0 ]; then
+		rw_hint "the file must be a custom-format dump (pg_dump -Fc); a plain SQL dump is replayed with psql instead"
+		rw_quote_cmd pg_restore -l "$1"
+		rw_fail_cmd "$_cpr_rc" "$1 is not a readable pg_restore archive: ${_cpr_list%%"$_rw_nl"*}"
+	fi
+	_cpr_db=$(printf '%s\n' "$_cpr_list" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
+	if [ -n "$_cpr_db" ] && [ "$_cpr_db" != "$5" ]; then
+		rw_hint "name the dump of database $5 in the plan, or correct [datastore] database if the cluster's database is $_cpr_db, and compile again"
+		rw_fail "$1 is a dump of database $_cpr_db, not $5: pg_restore --create would recreate $_cpr_db"
+	fi
+	if [ -e "$6" ] || [ -L "$6" ]; then
+		rw_ok "a copy of database $5 made by an earlier run is kept in $6"
+	elif [ ! -d "${6%/*}/" ] || [ ! -w "${6%/*}/" ]; then
+		rw_hint "the copy of the current database is written beside the dump; make ${6%/*} writable, or copy the dump to a writable folder and name it in the plan"
+		rw_fail "cannot write the copy of database $5 before it is dropped: ${6%/*} is not a writable folder"
+	fi
+	# One row, its fields on separate lines: flags (superuser, CREATEDB,
+	# database exists, owns it or is a member of its owner), the user, the owner.
+	_cpr_rc=0
+	_cpr_out=$(printf '%s\n' "SELECT CASE WHEN r.rolsuper THEN 's' ELSE '-' END || CASE WHEN r.rolcreatedb THEN 'c' ELSE '-' END || CASE WHEN d.oid IS NULL THEN '-' ELSE 'e' END || CASE WHEN d.oid IS NOT NULL AND pg_has_role(d.datdba, 'USAGE') THEN 'o' ELSE '-' END, current_user, COALESCE(pg_get_userbyid(d.datdba), '') FROM pg_roles r LEFT JOIN pg_database d ON d.datname = :'db' WHERE r.rolname = current_user" |
+		psql -X -w -q -A -t -F "$_rw_nl" -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
+			-v "db=$5" --dbname=postgres 2>&1) || _cpr_rc=$?
+	_cpr_flags=${_cpr_out%%"$_rw_nl"*}
+	case $_cpr_rc:$_cpr_flags in
+	0:[s-][c-][e-][o-]) ;;
+	*)
+		rw_hint "check the host, port and user of the plan and the password (PGPASSWORD or ~/.pgpass); the restore connects to the database postgres"
+		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} --dbname=postgres
+		rw_fail_cmd "$_cpr_rc" "could not read the rights of PostgreSQL user ${4:-(default)}: ${_cpr_out%%"$_rw_nl"*}"
+		;;
+	esac
+	_cpr_rest=${_cpr_out#*"$_rw_nl"}
+	_cpr_user=${_cpr_rest%%"$_rw_nl"*}
+	_cpr_owner=${_cpr_rest#*"$_rw_nl"}
+	_cpr_qu=\"$(printf '%s' "$_cpr_user" | sed 's/"/""/g')\"
+	_cpr_qd=\"$(printf '%s' "$5" | sed 's/"/""/g')\"
+	case $_cpr_flags in
+	s*)
+		rw_ok "PostgreSQL user $_cpr_user is a superuser: it may drop and recreate database $5, with owners and privileges as dumped"
+		return 0
+		;;
+	esac
+	_cpr_miss=
+	_cpr_fix=
+	case $_cpr_flags in
+	?c*) ;;
+	*)
+		_cpr_miss="the CREATEDB attribute"
+		_cpr_fix="ALTER ROLE $_cpr_qu CREATEDB;"
+		;;
+	esac
+	case $_cpr_flags in
+	??eo | ??-?) ;;
+	*)
+		_cpr_miss="$_cpr_miss${_cpr_miss:+ and }the ownership of database $5 (owned by $_cpr_owner)"
+		_cpr_fix="$_cpr_fix${_cpr_fix:+ }ALTER DATABASE $_cpr_qd OWNER TO $_cpr_qu;"
+		;;
+	esac
+	if [ -n "$_cpr_miss" ]; then
+		rw_hint "as a superuser: $_cpr_fix (or name a superuser as user in the plan); then run this script again"
+		rw_fail "PostgreSQL user $_cpr_user lacks $_cpr_miss: the restore must drop database $5 and create it again; nothing was changed"
+	fi
+	rw_ok "PostgreSQL user $_cpr_user has CREATEDB and owns database $5: the restore runs with --no-owner, so every object belongs to $_cpr_user"
+	_cpr_others=$(printf '%s\n' "$_cpr_list" | sed -n 's/^[0-9][0-9]*;.* \([^ ][^ ]*\)$/\1/p' | sort -u | grep -v -x -F -e "$_cpr_user" -e pg_database_owner | tr '\n' ' ') || true
+	if [ -n "$_cpr_others" ]; then
+		rw_warn "objects that the dump gives to other roles ( $_cpr_others) will belong to $_cpr_user: as a superuser, give them back with ALTER ... OWNER TO"
+	fi
+	# GRANTs made by another role than the object's owner: not replayable.
+	_cpr_acl=$(printf '%s\n' "$_cpr_list" | grep '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
+	if [ -n "$_cpr_acl" ]; then
+		_cpr_rc=0
+		_cpr_sql=$(printf '%s\n' "$_cpr_acl" | pg_restore -f - -L /dev/stdin "$1" 2>&1) || _cpr_rc=$?
+		if [ "$_cpr_rc" -ne 0 ]; then
+			rw_quote_cmd pg_restore -f - -L /dev/stdin "$1"
+			rw_fail_cmd "$_cpr_rc" "could not read the GRANTs of $1: ${_cpr_sql%%"$_rw_nl"*}"
+		fi
+		case $_cpr_sql in
+		*'SET SESSION AUTHORIZATION'*)
+			rw_warn "the dump holds GRANTs made by other roles, which only a superuser can replay: the restore runs with --no-acl too, and none of its GRANTs are restored (pg_restore -l $1 lists them)"
+			;;
+		esac
+	fi
+}
+
+# save_postgres HOST PORT USER DATABASE COPY: keep a copy of the current
+# DATABASE in COPY (`pg_dump -Fc`, mode 0600, through COPY.partial, checked
+# like the backup before the rename). An existing COPY is an earlier run's
+# copy of the database before anything was dropped: it is kept, never
+# overwritten. No database, nothing to keep.
+save_postgres() {
+	rw_need_abs "$5"
+	if [ -e "$5" ] || [ -L "$5" ]; then
+		rw_say "keeping the copy of database $4 made by an earlier run: $5 (not overwritten)"
+		return 0
+	fi
+	_spg_rc=0
+	_spg_n=$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'db'" |
+		psql -X -w -q -A -t -v ON_ERROR_STOP=1 ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} \
+			-v "db=$4" --dbname=postgres 2>&1) || _spg_rc=$?
+	case $_spg_rc:$_spg_n in
+	0:0) rw_say "database $4 does not exist: there is no current database to keep a copy of"; return 0 ;;
+	0:1) ;;
+	*)
+		rw_quote_cmd psql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} --dbname=postgres
+		rw_fail_cmd "$_spg_rc" "could not tell whether database $4 exists: ${_spg_n%%"$_rw_nl"*}"
+		;;
+	esac
+	_spg_tmp=$5.partial
+	if [ -e "$_spg_tmp" ] || [ -L "$_spg_tmp" ]; then
+		# An interrupted earlier copy: never renamed, so never complete.
+		rw_run rm -f "$_spg_tmp"
+	fi
+	rw_hint "nothing was dropped: the copy of the current database could not be made (room in ${5%/*}? rights to read every table?)"
+	_spg_um=$(umask)
+	umask 077
+	rw_run pg_dump -Fc --no-password ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} "--file=$_spg_tmp" "--dbname=$4"
+	umask "$_spg_um"
+	if rw_dry; then
+		rw_would "check the copy like the backup (pg_restore -l, pg_restore -f /dev/null)"
+	else
+		_spg_rc=0
+		rw_quote_cmd pg_restore -l "$_spg_tmp"
+		_spg_out=$(pg_restore -l "$_spg_tmp" 2>&1) || _spg_rc=$?
+		if [ "$_spg_rc" -eq 0 ]; then
+			rw_quote_cmd pg_restore -f /dev/null "$_spg_tmp"
+			_spg_out=$(pg_restore -f /dev/null "$_spg_tmp" 2>&1) || _spg_rc=$?
+		fi
+		if [ "$_spg_rc" -ne 0 ]; then
+			rw_fail_cmd "$_spg_rc" "the copy $_spg_tmp of database $4 is not a complete archive (${_spg_out%%"$_rw_nl"*}); nothing was dropped"
+		fi
+	fi
+	rw_run mv "$_spg_tmp" "$5"
+	rw_ok "database $4 as it was before the rollback is kept in $5"
+}
+
+# restore_postgres FILE HOST PORT USER DATABASE [COPY]: drop and recreate
+# DATABASE from the archive (as a superuser with owners and privileges, else
+# with --no-owner, and --no-acl when the archive holds GRANTs made by other
+# roles), then check that table kine is not empty. COPY
+# is where save_postgres kept the database as it was (for the hint).
+restore_postgres() {
+	rw_need_file "$1"
+	rw_need_tool pg_restore "to restore the PostgreSQL archive"
+	rw_need_tool psql "to check the restored database"
+	_rp_rc=0
+	_rp_list=$(pg_restore -l "$1" 2>&1) || _rp_rc=$?
+	if [ "$_rp_rc" -ne 0 ]; then
+		rw_quote_cmd pg_restore -l "$1"
+		rw_fail_cmd "$_rp_rc" "$1 is not a readable pg_restore archive: ${_rp_list%%"$_rw_nl"*}"
+	fi
+	_rp_db=$(printf '%s\n' "$_rp_list" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
+	if [ -n "$_rp_db" ] && [ "$_rp_db" != "$5" ]; then
+		rw_fail "$1 is a dump of database $_rp_db, not $5: pg_restore --create would recreate $_rp_db"
+	fi
+	_rp_rc=0
+	_rp_su=$(psql -X -w -q -A -t -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
+		--dbname=postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' 2>&1) || _rp_rc=$?
+	case $_rp_rc:$_rp_su in
+	0:t)
+		_rp_own=
+		_rp_acl=
+		;;
+	0:f)
+		_rp_own=1
+		# As in check_pg_restore: GRANTs made by other roles need --no-acl.
+		_rp_acl=
+		_rp_g=$(printf '%s\n' "$_rp_list" | grep '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
+		if [ -n "$_rp_g" ]; then
+			_rp_rc=0
+			_rp_g=$(printf '%s\n' "$_rp_g" | pg_restore -f - -L /dev/stdin "$1" 2>&1) || _rp_rc=$?
+			if [ "$_rp_rc" -ne 0 ]; then
+				rw_quote_cmd pg_restore -f - -L /dev/stdin "$1"
+				rw_fail_cmd "$_rp_rc" "could not read the GRANTs of $1: ${_rp_g%%"$_rw_nl"*}"
+			fi
+			case $_rp_g in
+			*'SET SESSION AUTHORIZATION'*) _rp_acl=1 ;;
+			esac
+		fi
+		;;
+	*)
+		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} --dbname=postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user'
+		rw_fail_cmd "$_rp_rc" "could not tell whether PostgreSQL user ${4:-(default)} is a superuser: ${_rp_su%%"$_rw_nl"*}"
+		;;
+	esac
+	rw_hint "pg_restore stopped at the first error (above). Every rke2 server must be stopped (a connected client blocks DROP DATABASE); the password comes from PGPASSWORD or ~/.pgpass.${6:+ The database as it was before the rollback is kept in $6.}"
+	rw_run pg_restore --clean --if-exists --create --exit-on-error --no-password ${_rp_own:+--no-owner} ${_rp_acl:+--no-acl} \
+		${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} -d postgres "$1"
+	if rw_dry; then
+		rw_would "check that table kine in database $5 is not empty"
+		return 0
+	fi
+	_rp_rc=0
+	_rp_n=$(psql -X -w -A -t -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
+		"--dbname=$5" -c 'SELECT count(*) FROM kine' 2>&1) || _rp_rc=$?
+	case $_rp_n in
+	'' | *[!0-9]*)
+		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} "--dbname=$5" -c 'SELECT count(*) FROM kine'
+		rw_fail_cmd "$_rp_rc" "could not count the rows of table kine: ${_rp_n%%"$_rw_nl"*}"
+		;;
+	esac
+	if [ "$_rp_n" -eq 0 ]; then
+		rw_fail "table kine in database $5 is empty after the restore: this dump holds no cluster data"
+	fi
+	rw_ok "database restored; kine has $_rp_n rows"
+}
+
 # ---- rewind runtime library: rke2 -------------------------------------------------
 # RKE2 on one node: which version is installed, the config checks that
 # cluster-reset and a rejoin need, stopping RKE2 without touching its data
@@ -2580,7 +3289,9 @@ EOF
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
 	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
 	rw_need_file "$4"
+	rw_hint
 	_rke2_key_sha "$4"
 	_cts_want=$_ks
 	_rke2_setting "$1" "$2" "$3" token-file RKE2_TOKEN_FILE
@@ -3054,94 +3765,6 @@ cluster_reset() {
 	rw_ok "snapshot restored (rke2's output: $_cre_log)"
 }
 
-# ---- rewind runtime library: sqlite -------------------------------------------------
-# RKE2 with SQLite (kine, single server): checking the backup and putting it
-# in place of server/db/state.db.
-#
-# The swap (with rke2 stopped): copy the backup next to the database, move
-# the database and its -wal/-shm/-journal side files aside (stale side files
-# of the newer database would be replayed into the old one), rename the copy
-# into place (same filesystem, atomic), then check it. The checks open the
-# file as an `immutable=1` URI, so that sqlite3 creates no -wal/-shm files
-# beside a backup.
-
-# check_sqlite_db FILE: `PRAGMA integrity_check` prints `ok` (when sqlite3 is
-# present; otherwise says it could not check).
-check_sqlite_db() {
-	rw_check_op check_sqlite_db ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the copy of server/db/state.db taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint
-	if ! command -v sqlite3 >/dev/null 2>&1; then
-		rw_warn "sqlite3 is not installed: $1 could not be checked (PRAGMA integrity_check)"
-		return 0
-	fi
-	_csd_uri=$(printf '%s' "$1" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
-	_csd_rc=0
-	_csd_out=$(sqlite3 "file:$_csd_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _csd_rc=$?
-	if [ "$_csd_rc" -ne 0 ] || [ "$_csd_out" != ok ]; then
-		rw_hint "the backup is damaged or is not an SQLite database: copy it again, or choose another backup in the plan"
-		rw_fail "$1 fails PRAGMA integrity_check (sqlite3 exit $_csd_rc): ${_csd_out%%"$_rw_nl"*}"
-	fi
-	rw_ok "$1: integrity_check: ok"
-}
-
-# restore_sqlite BACKUP DB SUFFIX: move DB and its -wal/-shm/-journal aside
-# (to <name>.SUFFIX), copy BACKUP in through a temporary name, check the copy.
-restore_sqlite() {
-	_rsq_b=$1
-	_rsq_db=$2
-	_rsq_sfx=$3
-	rw_need_file "$_rsq_b"
-	rw_need_abs "$_rsq_db"
-	_rsq_new=$_rsq_db.$_rsq_sfx.new
-	if [ -f "$_rsq_db" ] && cmp -s "$_rsq_b" "$_rsq_db" && [ ! -e "$_rsq_db-wal" ] &&
-		[ ! -e "$_rsq_db-shm" ] && [ ! -e "$_rsq_db-journal" ]; then
-		rw_say "$_rsq_db is already a copy of $_rsq_b"
-	else
-		if [ ! -d "${_rsq_db%/*}" ]; then rw_run mkdir -p "${_rsq_db%/*}"; fi
-		rw_hint "nothing was moved yet: free space on that filesystem, then run this script again"
-		_rsq_umask=$(umask)
-		umask 077
-		rw_run cp "$_rsq_b" "$_rsq_new"
-		umask "$_rsq_umask"
-		if ! rw_dry && ! cmp -s "$_rsq_b" "$_rsq_new"; then
-			rw_fail "the copy $_rsq_new differs from $_rsq_b (full disk?); nothing was moved yet"
-		fi
-		rw_hint
-		for _rsq_s in '' -wal -shm -journal; do
-			rw_move_aside "$_rsq_db$_rsq_s" "$_rsq_db$_rsq_s.$_rsq_sfx"
-		done
-		rw_hint "the previous database is in $_rsq_db.$_rsq_sfx; to undo, move it back under its name"
-		rw_run mv "$_rsq_new" "$_rsq_db"
-	fi
-	if rw_dry; then
-		rw_would "check the restored database (PRAGMA integrity_check = ok, kine has rows)"
-		return 0
-	fi
-	if ! command -v sqlite3 >/dev/null 2>&1; then
-		rw_warn "sqlite3 is not installed: the restored database is a byte-identical copy of the backup, but was not opened"
-		rw_ok "${_rsq_db##*/} restored"
-		return 0
-	fi
-	_rsq_uri=$(printf '%s' "$_rsq_db" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
-	_rsq_rc=0
-	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _rsq_rc=$?
-	if [ "$_rsq_rc" -ne 0 ] || [ "$_rsq_out" != ok ]; then
-		rw_fail "the restored $_rsq_db fails PRAGMA integrity_check (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}"
-	fi
-	rw_ok "integrity_check: ok"
-	_rsq_rc=0
-	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'SELECT count(*) FROM kine;' 2>&1) || _rsq_rc=$?
-	case $_rsq_out in
-	'' | *[!0-9]*) rw_fail "could not count the rows of table kine in $_rsq_db (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}" ;;
-	esac
-	if [ "$_rsq_out" -eq 0 ]; then
-		rw_fail "table kine in the restored $_rsq_db is empty: this backup holds no cluster data"
-	fi
-	rw_ok "${_rsq_db##*/} restored; kine has $_rsq_out rows"
-}
-
 # ---- rewind runtime library: token ----------------------------------------------
 # The server token saved with the backup. It encrypts the bootstrap data
 # (CA keys, secrets) inside the datastore: a restore with another token is
@@ -3154,9 +3777,6 @@ restore_sqlite() {
 check_token() {
 	rw_check_op check_token ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $1 on this host, readable by root only; then run this script again"
-	if [ ! -e "$1" ]; then
-		rw_fail "the saved token $1 is not there"
-	fi
 	rw_need_file "$1"
 	if [ ! -s "$1" ]; then
 		rw_fail "the saved token $1 is empty"
