@@ -165,12 +165,14 @@ pub fn each_file<E: From<minijinja::Error>>(
     Ok(())
 }
 
-/// One step in `host.sh`'s list: `NN-id`, its title, and its hosts in order
-/// when they run it one at a time (none otherwise: a host's steps are the
-/// files of its folder, so 5,000 hosts cost nothing here).
+/// One step in `host.sh`'s list: `NN-id`, how many hosts run it, its
+/// title, and its hosts in order when they run it one at a time (none
+/// otherwise: a host's steps are the files of its folder, so 5,000 hosts
+/// cost nothing here).
 #[derive(Serialize)]
 struct HostStep<'a> {
     step: String,
+    hosts: usize,
     title: &'a str,
     serial: Vec<&'a str>,
 }
@@ -187,6 +189,7 @@ fn host_runner(
         .iter()
         .map(|s| HostStep {
             step: format!("{:02}-{}", s.number, s.id),
+            hosts: s.scripts.len(),
             title: s.title.as_str(),
             serial: if s.parallel || s.scripts.len() < 2 {
                 Vec::new()

@@ -8,26 +8,27 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check every host (read-only)'
-	host_step 02-drain 'Drain the nodes (workstation)'
-	host_step 03-stop 'Stop RKE2 on every node'
-	host_step 04-install 'Install v1.29.6+rke2r1 on every node'
-	host_step 05-restore 'Restore the snapshot on cp-1'
-	host_step 06-start 'Start rke2-server on cp-1'
-	host_step 07-suspend-upgrades 'Stop automatic upgrades (workstation)'
-	host_step 08-rejoin 'Rejoin the other servers, one at a time' cp-2 cp-3
-	host_step 09-start-agents 'Start rke2-agent on every agent'
-	host_step 10-verify 'Verify the cluster (workstation)'
+	host_step 01-preflight 4 'Check every host (read-only)'
+	host_step 02-drain 1 'Drain the nodes (workstation)'
+	host_step 03-stop 4 'Stop RKE2 on every node'
+	host_step 04-install 4 'Install v1.29.6+rke2r1 on every node'
+	host_step 05-restore 1 'Restore the snapshot on cp-1'
+	host_step 06-start 1 'Start rke2-server on cp-1'
+	host_step 07-suspend-upgrades 1 'Stop automatic upgrades (workstation)'
+	host_step 08-rejoin 2 'Rejoin the other servers, one at a time' cp-2 cp-3
+	host_step 09-start-agents 1 'Start rke2-agent on every agent'
+	host_step 10-verify 1 'Verify the cluster (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-461a313b1aa9.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-8aae21316c70.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	461a313b1aa924e4c8d8aa80351de5ac81f45a7e268774ec42180e52eea52f0b*) . "$_rw_lib" ;;
+	8aae21316c70a513a6a9c0e6d9d44cbcad34724bc2040e6291f5594da0f8ea6f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

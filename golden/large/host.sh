@@ -8,26 +8,27 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check every host (read-only)'
-	host_step 02-drain 'Drain the nodes (workstation)'
-	host_step 03-stop 'Stop RKE2 on every node'
-	host_step 04-install 'Install v1.28.9+rke2r1 on every node'
-	host_step 05-restore 'Restore the snapshot on server-1'
-	host_step 06-start 'Start rke2-server on server-1'
-	host_step 07-suspend-upgrades 'Stop automatic upgrades (workstation)'
-	host_step 08-rejoin 'Rejoin the other servers, one at a time' server-2 server-3
-	host_step 09-start-agents 'Start rke2-agent on every agent'
-	host_step 10-verify 'Verify the cluster (workstation)'
+	host_step 01-preflight 50 'Check every host (read-only)'
+	host_step 02-drain 1 'Drain the nodes (workstation)'
+	host_step 03-stop 50 'Stop RKE2 on every node'
+	host_step 04-install 50 'Install v1.28.9+rke2r1 on every node'
+	host_step 05-restore 1 'Restore the snapshot on server-1'
+	host_step 06-start 1 'Start rke2-server on server-1'
+	host_step 07-suspend-upgrades 1 'Stop automatic upgrades (workstation)'
+	host_step 08-rejoin 2 'Rejoin the other servers, one at a time' server-2 server-3
+	host_step 09-start-agents 47 'Start rke2-agent on every agent'
+	host_step 10-verify 1 'Verify the cluster (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-3577b2bfb8b8.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-0ff55cc6b884.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	3577b2bfb8b82a9872be72bba9e54a7cfd5928eb14303769c661a582fa0c30e0*) . "$_rw_lib" ;;
+	0ff55cc6b884ca9bee203c1fbc292f4aa80cb3c8a7483f7186a75aacdc609636*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

@@ -8,25 +8,26 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check every host (read-only)'
-	host_step 02-drain 'Drain the nodes (workstation)'
-	host_step 03-stop 'Stop RKE2 on every node'
-	host_step 04-restore-db 'Restore the MySQL database on srv-a'
-	host_step 05-install 'Install v1.27.14+rke2r1 on every node'
-	host_step 06-start-servers 'Start rke2-server on every server'
-	host_step 07-suspend-upgrades 'Stop automatic upgrades (workstation)'
-	host_step 08-start-agents 'Start rke2-agent on every agent'
-	host_step 09-verify 'Verify the cluster (workstation)'
+	host_step 01-preflight 3 'Check every host (read-only)'
+	host_step 02-drain 1 'Drain the nodes (workstation)'
+	host_step 03-stop 3 'Stop RKE2 on every node'
+	host_step 04-restore-db 1 'Restore the MySQL database on srv-a'
+	host_step 05-install 3 'Install v1.27.14+rke2r1 on every node'
+	host_step 06-start-servers 2 'Start rke2-server on every server'
+	host_step 07-suspend-upgrades 1 'Stop automatic upgrades (workstation)'
+	host_step 08-start-agents 1 'Start rke2-agent on every agent'
+	host_step 09-verify 1 'Verify the cluster (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-3e907a5f5897.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-8a26c39bf7d3.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	3e907a5f5897fd45598e1f37d0b986f5c1d566ba85f4f3e77773b99c5ec9408f*) . "$_rw_lib" ;;
+	8a26c39bf7d3d0c67465a7156d10cdbe1012da4e0dcabf736735aa9482588472*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

@@ -8,25 +8,26 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check every host (read-only)'
-	host_step 02-drain 'Drain the nodes (workstation)'
-	host_step 03-stop 'Stop RKE2 on every node'
-	host_step 04-restore-db 'Restore the PostgreSQL database on workstation'
-	host_step 05-install 'Install v1.28.9+rke2r1 on every node'
-	host_step 06-start-servers 'Start rke2-server on every server'
-	host_step 07-suspend-upgrades 'Stop automatic upgrades (workstation)'
-	host_step 08-start-agents 'Start rke2-agent on every agent'
-	host_step 09-verify 'Verify the cluster (workstation)'
+	host_step 01-preflight 5 'Check every host (read-only)'
+	host_step 02-drain 1 'Drain the nodes (workstation)'
+	host_step 03-stop 4 'Stop RKE2 on every node'
+	host_step 04-restore-db 1 'Restore the PostgreSQL database on workstation'
+	host_step 05-install 4 'Install v1.28.9+rke2r1 on every node'
+	host_step 06-start-servers 2 'Start rke2-server on every server'
+	host_step 07-suspend-upgrades 1 'Stop automatic upgrades (workstation)'
+	host_step 08-start-agents 2 'Start rke2-agent on every agent'
+	host_step 09-verify 1 'Verify the cluster (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-12a8d8a9390b.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-70280803ba79.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	12a8d8a9390bedfc99e4a7d484666d437eb3e373422f840d410a98103b75d6bb*) . "$_rw_lib" ;;
+	70280803ba793e17eae833b09e2f7db2cf6addda383a0899991b9b4d1c942f8c*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

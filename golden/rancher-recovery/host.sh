@@ -8,24 +8,25 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check the workstation and every node (read-only)'
-	host_step 02-fetch-snapshot 'Put the snapshot on the new node 4.4.4.4'
-	host_step 03-cluster-file 'Check that the cluster file lists the new node (workstation)'
-	host_step 04-save-current 'Save the current etcd before the restore (workstation)'
-	host_step 05-restore 'Restore the etcd snapshot with rke (workstation)'
-	host_step 06-up 'Bring the cluster up with rke (workstation)'
-	host_step 07-restart 'Restart the Kubernetes and network containers on every node'
-	host_step 08-verify 'Verify Rancher and the nodes (workstation)'
+	host_step 01-preflight 4 'Check the workstation and every node (read-only)'
+	host_step 02-fetch-snapshot 1 'Put the snapshot on the new node 4.4.4.4'
+	host_step 03-cluster-file 1 'Check that the cluster file lists the new node (workstation)'
+	host_step 04-save-current 1 'Save the current etcd before the restore (workstation)'
+	host_step 05-restore 1 'Restore the etcd snapshot with rke (workstation)'
+	host_step 06-up 1 'Bring the cluster up with rke (workstation)'
+	host_step 07-restart 3 'Restart the Kubernetes and network containers on every node'
+	host_step 08-verify 1 'Verify Rancher and the nodes (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-fc2b4cd67290.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-3d92e32e5b2b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	fc2b4cd672905f37cac2deeb691b5e9ebba599c6d228b0cd4ef0a0c6f03f8518*) . "$_rw_lib" ;;
+	3d92e32e5b2b99be2540810a2debc6ee91f5dc8851fdee29f78d841c0ef19dac*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

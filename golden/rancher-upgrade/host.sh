@@ -8,23 +8,24 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check the workstation and every node (read-only)'
-	host_step 02-save-current 'Save the current etcd before the restore (workstation)'
-	host_step 03-restore 'Restore the etcd snapshot with rke (workstation)'
-	host_step 04-up 'Bring the cluster up with rke (workstation)'
-	host_step 05-restart 'Restart the Kubernetes and network containers on every node'
-	host_step 06-set-image 'Set the Rancher image to v2.4.5 (workstation)'
-	host_step 07-verify 'Verify Rancher and the nodes (workstation)'
+	host_step 01-preflight 4 'Check the workstation and every node (read-only)'
+	host_step 02-save-current 1 'Save the current etcd before the restore (workstation)'
+	host_step 03-restore 1 'Restore the etcd snapshot with rke (workstation)'
+	host_step 04-up 1 'Bring the cluster up with rke (workstation)'
+	host_step 05-restart 3 'Restart the Kubernetes and network containers on every node'
+	host_step 06-set-image 1 'Set the Rancher image to v2.4.5 (workstation)'
+	host_step 07-verify 1 'Verify Rancher and the nodes (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-b1c473ed60ef.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-decf518a122c.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	b1c473ed60ef770a1f6957f3d1266529082bb76f348336cd6336ec7127ecd34b*) . "$_rw_lib" ;;
+	decf518a122cd5cbb3e82ea610e3fa36d757607ae0f30544022a7a8223fd4544*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

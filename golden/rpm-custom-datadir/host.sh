@@ -8,26 +8,27 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check every host (read-only)'
-	host_step 02-drain 'Drain the nodes (workstation)'
-	host_step 03-stop 'Stop RKE2 on every node'
-	host_step 04-install 'Install v1.29.3+rke2r1 on every node'
-	host_step 05-restore 'Restore the snapshot on lab-s1'
-	host_step 06-start 'Start rke2-server on lab-s1'
-	host_step 07-suspend-upgrades 'Stop automatic upgrades (workstation)'
-	host_step 08-rejoin 'Rejoin the other servers, one at a time'
-	host_step 09-start-agents 'Start rke2-agent on every agent'
-	host_step 10-verify 'Verify the cluster (workstation)'
+	host_step 01-preflight 3 'Check every host (read-only)'
+	host_step 02-drain 1 'Drain the nodes (workstation)'
+	host_step 03-stop 3 'Stop RKE2 on every node'
+	host_step 04-install 3 'Install v1.29.3+rke2r1 on every node'
+	host_step 05-restore 1 'Restore the snapshot on lab-s1'
+	host_step 06-start 1 'Start rke2-server on lab-s1'
+	host_step 07-suspend-upgrades 1 'Stop automatic upgrades (workstation)'
+	host_step 08-rejoin 1 'Rejoin the other servers, one at a time'
+	host_step 09-start-agents 1 'Start rke2-agent on every agent'
+	host_step 10-verify 1 'Verify the cluster (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-28bf7da02336.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-14f74ddabd26.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	28bf7da023363546bec9ac86e6740a8b98ebb8035daec3988f628c010f9b29b6*) . "$_rw_lib" ;;
+	14f74ddabd2689aaead9834ec7b2336ddb91589d26de64f1e5d4e113b1b1a4d3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

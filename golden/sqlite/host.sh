@@ -8,23 +8,24 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check every host (read-only)'
-	host_step 02-stop 'Stop RKE2 on every node'
-	host_step 03-install 'Install v1.29.6+rke2r1 on every node'
-	host_step 04-restore 'Restore the SQLite database on edge-17'
-	host_step 05-start 'Start rke2-server on edge-17'
-	host_step 06-suspend-upgrades 'Stop automatic upgrades (workstation)'
-	host_step 07-verify 'Verify the cluster (workstation)'
+	host_step 01-preflight 1 'Check every host (read-only)'
+	host_step 02-stop 1 'Stop RKE2 on every node'
+	host_step 03-install 1 'Install v1.29.6+rke2r1 on every node'
+	host_step 04-restore 1 'Restore the SQLite database on edge-17'
+	host_step 05-start 1 'Start rke2-server on edge-17'
+	host_step 06-suspend-upgrades 1 'Stop automatic upgrades (workstation)'
+	host_step 07-verify 1 'Verify the cluster (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-2ead8a993d8f.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-23bbc172250b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	2ead8a993d8ff99874ce4f3f5a5a718b290aaeb8e6c2dafc732099f1f18c2bd9*) . "$_rw_lib" ;;
+	23bbc172250b600f65c42691f221c85bd3772281b566e0fcc1355c5a9c731162*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

@@ -8,25 +8,26 @@
 # shellcheck disable=SC1090,SC2034
 set -e
 
-# The steps in README order: NN-id, title, and the hosts in their order when
-# they run it one at a time. The scripts of a host are the files of its folder.
+# The steps in README order: NN-id, how many hosts run it, its title, and
+# the hosts in their order when they run it one at a time. The scripts of a
+# host are the files of its folder.
 steps() {
-	host_step 01-preflight 'Check every host (read-only)'
-	host_step 02-drain 'Drain the nodes (workstation)'
-	host_step 03-stop 'Stop RKE2 on every node'
-	host_step 04-install 'Install v1.28.8+rke2r1 on every node'
-	host_step 05-restore 'Restore the snapshot on old-1'
-	host_step 06-start 'Start rke2-server on old-1'
-	host_step 07-suspend-upgrades 'Stop automatic upgrades (workstation)'
-	host_step 08-start-agents 'Start rke2-agent on every agent'
-	host_step 09-verify 'Verify the cluster (workstation)'
+	host_step 01-preflight 2 'Check every host (read-only)'
+	host_step 02-drain 1 'Drain the nodes (workstation)'
+	host_step 03-stop 2 'Stop RKE2 on every node'
+	host_step 04-install 2 'Install v1.28.8+rke2r1 on every node'
+	host_step 05-restore 1 'Restore the snapshot on old-1'
+	host_step 06-start 1 'Start rke2-server on old-1'
+	host_step 07-suspend-upgrades 1 'Stop automatic upgrades (workstation)'
+	host_step 08-start-agents 1 'Start rke2-agent on every agent'
+	host_step 09-verify 1 'Verify the cluster (workstation)'
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-8dfad0a2029d.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-47a325cb4d13.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	8dfad0a2029ddd601e4bedcfe08e647ab399b31aee1365f6661c96fa38106853*) . "$_rw_lib" ;;
+	47a325cb4d13cac3c02d2f4e5bbe2efe78cd8f359ea50c1f3f30f6af1a4ab01f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

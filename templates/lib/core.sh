@@ -223,6 +223,8 @@ _rw_check_sub() {
 	_rw_hint=
 	trap '_rw_check_exit' EXIT
 	"$@"
+	# posh runs a subshell's EXIT trap only on an explicit exit.
+	exit 0
 }
 
 # The EXIT trap of a check's subshell: a check that stopped without saying

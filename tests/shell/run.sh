@@ -1588,9 +1588,11 @@ t_preflight_all() {
 	setup preflight-abort
 	mkdir -p "$C/tmp"
 	pre 'mk() { rw_tmpdir; : >"$_rw_tmp/x"; rw_hint "a hint"; rw_fail "failed after rw_tmpdir"; }' \
-		'rw_check_op false' 'rw_check_op mk' 'need_tools sh'
+		'ok_tmp() { rw_tmpdir; : >"$_rw_tmp/y"; rw_ok "made a temporary file"; }' \
+		'rw_check_op false' 'rw_check_op mk' 'rw_check_op ok_tmp' 'need_tools sh'
 	build
 	run TMPDIR="$C/tmp"
+	expect_out "ok: made a temporary file"
 	expect_rc 1
 	expect_err "PROBLEM 1: the check false stopped unexpectedly (exit 1)"
 	expect_err "PROBLEM 2: failed after rw_tmpdir"

@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-33888f8f7dc6.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-a940c5c72cbd.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	33888f8f7dc6113ef045c74b7d85fb152c293516891d43b8ee797a0807ef34be*) . "$_rw_lib" ;;
+	a940c5c72cbd04baa45276242e2f247cf7941bfd1b07f4ef58dafe5346eb939f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

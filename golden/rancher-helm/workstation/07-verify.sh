@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-c66ef6a72e29.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-36483594e257.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	c66ef6a72e2915a09bcf3c4eb915c1a617af46d61ae125e9126a02275e58a2f8*) . "$_rw_lib" ;;
+	36483594e257672ee58a3f5cc4ae81b1cdfeec31289a6fc4ad7573f270ddb36d*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -35,9 +35,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-fc2b4cd67290.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-3d92e32e5b2b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	fc2b4cd672905f37cac2deeb691b5e9ebba599c6d228b0cd4ef0a0c6f03f8518*) . "$_rw_lib" ;;
+	3d92e32e5b2b99be2540810a2debc6ee91f5dc8851fdee29f78d841c0ef19dac*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

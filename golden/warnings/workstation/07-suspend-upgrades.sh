@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-8dfad0a2029d.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-47a325cb4d13.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	8dfad0a2029ddd601e4bedcfe08e647ab399b31aee1365f6661c96fa38106853*) . "$_rw_lib" ;;
+	47a325cb4d13cac3c02d2f4e5bbe2efe78cd8f359ea50c1f3f30f6af1a4ab01f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

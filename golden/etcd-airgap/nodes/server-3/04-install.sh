@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-75f67826b1e5.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-d3ac57721627.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	75f67826b1e5fff690d2092e6e61f5ce7b4138c01368e15437e33a56e9f77df7*) . "$_rw_lib" ;;
+	d3ac577216273b060a23f1cd8a0c89df9720ac77f0e7dce125262553ffd283ac*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

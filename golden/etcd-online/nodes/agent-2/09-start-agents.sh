@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-dcbfad7bbbc2.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f9daf669843b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	dcbfad7bbbc2afe867ba4754bbde41f06671b3a7c738271ed9fe2784873e60ac*) . "$_rw_lib" ;;
+	f9daf669843b071a85109fb1e83365c84da07652964153bd2c5aae1e185a2e5f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

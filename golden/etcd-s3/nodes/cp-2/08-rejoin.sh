@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-461a313b1aa9.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-8aae21316c70.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	461a313b1aa924e4c8d8aa80351de5ac81f45a7e268774ec42180e52eea52f0b*) . "$_rw_lib" ;;
+	8aae21316c70a513a6a9c0e6d9d44cbcad34724bc2040e6291f5594da0f8ea6f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

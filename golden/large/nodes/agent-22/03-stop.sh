@@ -24,9 +24,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-3577b2bfb8b8.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-0ff55cc6b884.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	3577b2bfb8b82a9872be72bba9e54a7cfd5928eb14303769c661a582fa0c30e0*) . "$_rw_lib" ;;
+	0ff55cc6b884ca9bee203c1fbc292f4aa80cb3c8a7483f7186a75aacdc609636*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

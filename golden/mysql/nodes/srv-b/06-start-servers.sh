@@ -28,9 +28,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-3e907a5f5897.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-8a26c39bf7d3.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	3e907a5f5897fd45598e1f37d0b986f5c1d566ba85f4f3e77773b99c5ec9408f*) . "$_rw_lib" ;;
+	8a26c39bf7d3d0c67465a7156d10cdbe1012da4e0dcabf736735aa9482588472*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-12a8d8a9390b.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-70280803ba79.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	12a8d8a9390bedfc99e4a7d484666d437eb3e373422f840d410a98103b75d6bb*) . "$_rw_lib" ;;
+	70280803ba793e17eae833b09e2f7db2cf6addda383a0899991b9b4d1c942f8c*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-b1c473ed60ef.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-decf518a122c.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	b1c473ed60ef770a1f6957f3d1266529082bb76f348336cd6336ec7127ecd34b*) . "$_rw_lib" ;;
+	decf518a122cd5cbb3e82ea610e3fa36d757607ae0f30544022a7a8223fd4544*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

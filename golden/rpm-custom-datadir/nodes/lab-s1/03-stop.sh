@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-28bf7da02336.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-14f74ddabd26.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	28bf7da023363546bec9ac86e6740a8b98ebb8035daec3988f628c010f9b29b6*) . "$_rw_lib" ;;
+	14f74ddabd2689aaead9834ec7b2336ddb91589d26de64f1e5d4e113b1b1a4d3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-2ead8a993d8f.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-23bbc172250b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	2ead8a993d8ff99874ce4f3f5a5a718b290aaeb8e6c2dafc732099f1f18c2bd9*) . "$_rw_lib" ;;
+	23bbc172250b600f65c42691f221c85bd3772281b566e0fcc1355c5a9c731162*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

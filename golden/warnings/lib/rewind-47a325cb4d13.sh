@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=lab
-REWIND_PLAN=e6c8de2db1e5ee66c974a35b963d9c6c1180d7c98f61a08e4227b14034758bef
+REWIND_CLUSTER=legacy
+REWIND_PLAN=2178520819eefbdb60b192cb4156af856ee244fe2e412ec02b87a019a947fb38
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -231,6 +231,8 @@ _rw_check_sub() {
 	_rw_hint=
 	trap '_rw_check_exit' EXIT
 	"$@"
+	# posh runs a subshell's EXIT trap only on an explicit exit.
+	exit 0
 }
 
 # The EXIT trap of a check's subshell: a check that stopped without saying
@@ -1061,9 +1063,11 @@ rw_main() {
 _host_title=
 _host_order=
 _host_p=
+_host_pc=0
 
-# host_step NN-ID TITLE [HOST...]: one step of the bundle, in README order;
-# HOSTs, when given, run it one at a time in that order. Called by host.sh's
+# host_step NN-ID COUNT TITLE [HOST...]: one step of the bundle, in README
+# order, run by COUNT hosts; HOSTs, when given, run it one at a time in that
+# order. Called by host.sh's
 # steps(), once per listing, for the visitor in _host_visit.
 host_step() {
 	"$_host_visit" "$@"
@@ -1187,11 +1191,12 @@ _host_collect() {
 		exit 2
 		;;
 	esac
+	eval "_host_count_$_host_nn=\$2"
 	if [ -f "$_host_dir/$1.sh" ]; then
 		_host_mine="$_host_mine $1"
 		eval "_host_before_$_host_nn=\$_host_prev"
-		eval "_host_title_$_host_nn=\$2"
-		shift 2
+		eval "_host_title_$_host_nn=\$3"
+		shift 3
 		eval "_host_serial_$_host_nn=\$*"
 	fi
 	_host_prev=$_host_id
@@ -1283,8 +1288,15 @@ _host_next() {
 	_host_ask=
 	eval "_host_p=\$_host_before_${_host_s%%-*}"
 	if [ -n "$_host_p" ]; then
-		_host_others "$_host_p"
-		if [ "$_host_count" -gt 0 ]; then
+		# How many other hosts run it: from the step list, since a host may
+		# hold only its own folder; their names from the folders present.
+		eval "_host_pc=\$_host_count_${_host_p%%-*}"
+		if [ -f "$_host_dir/$_host_p.sh" ]; then _host_pc=$((_host_pc - 1)); fi
+		if [ "$_host_pc" -gt 0 ]; then
+			_host_others "$_host_p"
+			if [ "$_host_count" -ne "$_host_pc" ]; then
+				_host_names="$_host_pc other host(s) (the README's table of steps names them)"
+			fi
 			_host_ask="step $_host_p must have finished on $_host_names"
 		fi
 	fi
@@ -3560,75 +3572,5 @@ cluster_reset() {
 		exit 1
 	fi
 	rw_ok "snapshot restored (rke2's output: $_cre_log)"
-}
-
-# ---- rewind runtime library: token ----------------------------------------------
-# The server token saved with the backup. It encrypts the bootstrap data
-# (CA keys, secrets) inside the datastore: a restore with another token is
-# unreadable ("bootstrap data already found and encrypted with different
-# token"). The token is a secret: it is only ever compared by hash, never
-# printed, never on a command line.
-
-# check_token FILE [HEX]: the saved token exists, is not empty, and hashes to
-# HEX when given.
-check_token() {
-	rw_check_op check_token ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $1 on this host, readable by root only; then run this script again"
-	rw_need_file "$1"
-	if [ ! -s "$1" ]; then
-		rw_fail "the saved token $1 is empty"
-	fi
-	if [ -n "${2:-}" ]; then
-		rw_lower "$2"
-		rw_sha256 "$1" || rw_fail "could not read the saved token $1"
-		if [ "$_rw_sha" != "$_rw_lc" ]; then
-			rw_hint "copy the token that was saved with this backup (the server/token file of the time), then run this script again"
-			rw_fail "the saved token $1 does not match the sha256 in the plan (the token itself is not shown)"
-		fi
-		rw_ok "saved token $1 present, sha256 matches (token not shown)"
-	else
-		rw_ok "saved token $1 present (token not shown)"
-	fi
-}
-
-# put_token SAVED DEST SUFFIX: make DEST hold the saved token. A DEST with
-# another token is moved aside to DEST.SUFFIX; the copy is made readable by
-# root only (umask 077, then chmod 600).
-put_token() {
-	_pt_src=$1
-	_pt_dest=$2
-	rw_need_file "$_pt_src"
-	if [ ! -s "$_pt_src" ]; then
-		rw_fail "the saved token $_pt_src is empty"
-	fi
-	rw_sha256 "$_pt_src" || rw_fail "could not read the saved token $_pt_src"
-	_pt_want=$_rw_sha
-	if [ -f "$_pt_dest" ]; then
-		rw_sha256 "$_pt_dest" || rw_fail "could not read $_pt_dest"
-		if [ "$_rw_sha" = "$_pt_want" ]; then
-			rw_ok "$_pt_dest already holds the saved token (not shown)"
-			return 0
-		fi
-		rw_say "$_pt_dest holds another token: it is moved aside"
-	fi
-	if [ -e "$_pt_dest" ] || [ -e "$_pt_dest.$3" ]; then
-		rw_move_aside "$_pt_dest" "$_pt_dest.$3"
-	fi
-	case $_pt_dest in
-	*/*)
-		if [ ! -d "${_pt_dest%/*}" ]; then rw_run mkdir -p "${_pt_dest%/*}"; fi
-		;;
-	esac
-	_pt_umask=$(umask)
-	umask 077
-	rw_run cp "$_pt_src" "$_pt_dest"
-	umask "$_pt_umask"
-	rw_run chmod 600 "$_pt_dest"
-	if rw_dry; then return 0; fi
-	rw_sha256 "$_pt_dest" || rw_fail "could not read $_pt_dest back"
-	if [ "$_rw_sha" != "$_pt_want" ]; then
-		rw_fail "$_pt_dest does not hold the saved token after the copy (full disk?)"
-	fi
-	rw_ok "$_pt_dest holds the saved token (not shown)"
 }
 

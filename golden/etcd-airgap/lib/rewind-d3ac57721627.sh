@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=staging
-REWIND_PLAN=d3896347904b94834a5cfe385b3aa3309b9c73456d839d8a676d2a087d835d9d
+REWIND_CLUSTER=prod-airgap
+REWIND_PLAN=4495c71a564daca033200ad489dbf07997a3166c120ecb9a8294fc425c8d94ff
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -231,6 +231,8 @@ _rw_check_sub() {
 	_rw_hint=
 	trap '_rw_check_exit' EXIT
 	"$@"
+	# posh runs a subshell's EXIT trap only on an explicit exit.
+	exit 0
 }
 
 # The EXIT trap of a check's subshell: a check that stopped without saying
@@ -1061,9 +1063,11 @@ rw_main() {
 _host_title=
 _host_order=
 _host_p=
+_host_pc=0
 
-# host_step NN-ID TITLE [HOST...]: one step of the bundle, in README order;
-# HOSTs, when given, run it one at a time in that order. Called by host.sh's
+# host_step NN-ID COUNT TITLE [HOST...]: one step of the bundle, in README
+# order, run by COUNT hosts; HOSTs, when given, run it one at a time in that
+# order. Called by host.sh's
 # steps(), once per listing, for the visitor in _host_visit.
 host_step() {
 	"$_host_visit" "$@"
@@ -1187,11 +1191,12 @@ _host_collect() {
 		exit 2
 		;;
 	esac
+	eval "_host_count_$_host_nn=\$2"
 	if [ -f "$_host_dir/$1.sh" ]; then
 		_host_mine="$_host_mine $1"
 		eval "_host_before_$_host_nn=\$_host_prev"
-		eval "_host_title_$_host_nn=\$2"
-		shift 2
+		eval "_host_title_$_host_nn=\$3"
+		shift 3
 		eval "_host_serial_$_host_nn=\$*"
 	fi
 	_host_prev=$_host_id
@@ -1283,8 +1288,15 @@ _host_next() {
 	_host_ask=
 	eval "_host_p=\$_host_before_${_host_s%%-*}"
 	if [ -n "$_host_p" ]; then
-		_host_others "$_host_p"
-		if [ "$_host_count" -gt 0 ]; then
+		# How many other hosts run it: from the step list, since a host may
+		# hold only its own folder; their names from the folders present.
+		eval "_host_pc=\$_host_count_${_host_p%%-*}"
+		if [ -f "$_host_dir/$_host_p.sh" ]; then _host_pc=$((_host_pc - 1)); fi
+		if [ "$_host_pc" -gt 0 ]; then
+			_host_others "$_host_p"
+			if [ "$_host_count" -ne "$_host_pc" ]; then
+				_host_names="$_host_pc other host(s) (the README's table of steps names them)"
+			fi
 			_host_ask="step $_host_p must have finished on $_host_names"
 		fi
 	fi
@@ -1472,6 +1484,70 @@ host_main() {
 	next) _host_next ;;
 	rehearse) _host_rehearse ;;
 	esac
+}
+
+# ---- rewind runtime library: etcd -----------------------------------------------
+# The embedded-etcd snapshot integrity check (preflight); the bounded
+# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
+# the unit's environment.
+#
+# An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
+# bbolt database followed by a 32-byte sha256 of that database. The restore
+# checks it only after every node has been stopped; checking it here first
+# means a damaged snapshot is found while the cluster still runs.
+
+# check_etcd_snapshot PATH: the snapshot's sha256 trailer matches its body;
+# a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
+# single entry checked the same way, streamed (nothing is extracted to disk).
+check_etcd_snapshot() {
+	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	_ces_f=$1
+	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
+	rw_need_file "$_ces_f"
+	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
+	case $_ces_f in
+	*.zip | *.ZIP)
+		rw_need_tool unzip "to read the compressed snapshot $_ces_f"
+		rw_say "testing the zip archive $_ces_f"
+		rw_check unzip -tqq "$_ces_f"
+		_ces_list=$(unzip -Z1 "$_ces_f" 2>/dev/null) || _ces_list=
+		if [ -z "$_ces_list" ]; then
+			# Not Info-ZIP (busybox unzip has no -Z): read the names from -l,
+			# between the two dashed lines; the name is the 4th column on.
+			_ces_list=$(unzip -l "$_ces_f" 2>/dev/null |
+				sed -n '/^ *-----/,/^ *-----/{/^ *-----/d;s/^ *[0-9][0-9]* *[^ ]* *[^ ]* *//p;}') || _ces_list=
+		fi
+		case $_ces_list in
+		'') rw_fail "could not list the entries of $_ces_f" ;;
+		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
+		esac
+		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
+		# No pipefail: a broken pipe shows up as a trailer that does not match.
+		_ces_tail=$(unzip -p "$_ces_f" "$_ces_list" | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(unzip -p "$_ces_f" "$_ces_list" | head -c -32 | rw_sha256_pipe)
+		;;
+	*)
+		_ces_size=$(wc -c <"$_ces_f" | tr -d ' \t')
+		case $_ces_size in
+		'' | *[!0-9]*) rw_fail "could not measure $_ces_f" ;;
+		esac
+		if [ "$_ces_size" -le 32 ]; then
+			rw_fail "$_ces_f is $_ces_size bytes: too small to be an etcd snapshot with its sha256 trailer"
+		fi
+		rw_say "checking the sha256 trailer of $_ces_f ($_ces_size bytes)"
+		_ces_tail=$(tail -c 32 "$_ces_f" | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(head -c -32 "$_ces_f" | rw_sha256_pipe)
+		;;
+	esac
+	_ces_body=${_ces_body%%[ 	]*}
+	if [ "${#_ces_tail}" -ne 64 ]; then
+		rw_fail "$_ces_f: could not read a 32-byte sha256 trailer (is the file complete?)"
+	fi
+	if [ "$_ces_tail" != "$_ces_body" ]; then
+		rw_fail "$_ces_f: the snapshot's sha256 trailer does not match its content"
+	fi
+	rw_hint
+	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
 }
 
 # ---- rewind runtime library: files ----------------------------------------------

@@ -231,6 +231,8 @@ _rw_check_sub() {
 	_rw_hint=
 	trap '_rw_check_exit' EXIT
 	"$@"
+	# posh runs a subshell's EXIT trap only on an explicit exit.
+	exit 0
 }
 
 # The EXIT trap of a check's subshell: a check that stopped without saying
@@ -1061,9 +1063,11 @@ rw_main() {
 _host_title=
 _host_order=
 _host_p=
+_host_pc=0
 
-# host_step NN-ID TITLE [HOST...]: one step of the bundle, in README order;
-# HOSTs, when given, run it one at a time in that order. Called by host.sh's
+# host_step NN-ID COUNT TITLE [HOST...]: one step of the bundle, in README
+# order, run by COUNT hosts; HOSTs, when given, run it one at a time in that
+# order. Called by host.sh's
 # steps(), once per listing, for the visitor in _host_visit.
 host_step() {
 	"$_host_visit" "$@"
@@ -1187,11 +1191,12 @@ _host_collect() {
 		exit 2
 		;;
 	esac
+	eval "_host_count_$_host_nn=\$2"
 	if [ -f "$_host_dir/$1.sh" ]; then
 		_host_mine="$_host_mine $1"
 		eval "_host_before_$_host_nn=\$_host_prev"
-		eval "_host_title_$_host_nn=\$2"
-		shift 2
+		eval "_host_title_$_host_nn=\$3"
+		shift 3
 		eval "_host_serial_$_host_nn=\$*"
 	fi
 	_host_prev=$_host_id
@@ -1283,8 +1288,15 @@ _host_next() {
 	_host_ask=
 	eval "_host_p=\$_host_before_${_host_s%%-*}"
 	if [ -n "$_host_p" ]; then
-		_host_others "$_host_p"
-		if [ "$_host_count" -gt 0 ]; then
+		# How many other hosts run it: from the step list, since a host may
+		# hold only its own folder; their names from the folders present.
+		eval "_host_pc=\$_host_count_${_host_p%%-*}"
+		if [ -f "$_host_dir/$_host_p.sh" ]; then _host_pc=$((_host_pc - 1)); fi
+		if [ "$_host_pc" -gt 0 ]; then
+			_host_others "$_host_p"
+			if [ "$_host_count" -ne "$_host_pc" ]; then
+				_host_names="$_host_pc other host(s) (the README's table of steps names them)"
+			fi
 			_host_ask="step $_host_p must have finished on $_host_names"
 		fi
 	fi
