@@ -133,12 +133,16 @@ fn preflight_reports_every_problem_at_once() {
     );
     // The checks that found nothing wrong still ran and said so.
     assert!(
-        r.run.stdout.contains("ok: this node is server-1 in Kubernetes"),
+        r.run
+            .stdout
+            .contains("ok: this node is server-1 in Kubernetes"),
         "{}",
         r.describe()
     );
     assert!(
-        r.calls.iter().all(|c| c.tool != "systemctl" || c.starts(&["is-"])),
+        r.calls
+            .iter()
+            .all(|c| c.tool != "systemctl" || c.starts(&["is-"])),
         "{}",
         r.describe()
     );
@@ -185,10 +189,17 @@ fn rehearsal_before_step_04_takes_what_it_establishes_and_lists_a_real_problem()
     let summary = from_line(&r.run.stdout, "rewind: established along the way");
     insta::assert_snapshot!(
         "rehearsal_before_step_04",
-        format!("{summary}--- stderr (end)\n{}", from_line(&r.run.stderr, "rewind: REHEARSAL"))
+        format!(
+            "{summary}--- stderr (end)\n{}",
+            from_line(&r.run.stderr, "rewind: REHEARSAL")
+        )
     );
     // Fixed, the rehearsal finds nothing and exits 0.
-    append(w.host("server-2"), CONFIG, "server: https://server-1:9345\n");
+    append(
+        w.host("server-2"),
+        CONFIG,
+        "server: https://server-1:9345\n",
+    );
     let r = w.host_sh("server-2", &["rehearse"], &[]);
     assert_eq!(r.run.code, 0, "{}", r.describe());
     assert!(
@@ -216,7 +227,11 @@ fn rehearsal_of_a_healthy_cluster_finds_nothing() {
         "ok: rke2-server is stopped: established by step 03-stop (rehearsal)",
         "REHEARSAL of server-1: 5 step(s) rehearsed, no problem found; nothing was changed",
     ] {
-        assert!(r.run.stdout.contains(needle), "no {needle:?}:\n{}", r.describe());
+        assert!(
+            r.run.stdout.contains(needle),
+            "no {needle:?}:\n{}",
+            r.describe()
+        );
     }
     let r = w.host_sh("workstation", &["rehearse", "--node", "workstation"], &[]);
     assert_eq!(r.run.code, 0, "{}", r.describe());
@@ -287,9 +302,7 @@ fn next_refuses_out_of_order_unless_confirmed() {
     let r = w.host_sh("server-2", &["next", "--confirmed"], &[("REWIND_YES", "1")]);
     assert_eq!(r.run.code, 0, "{}", r.describe());
     assert!(
-        r.run
-            .stdout
-            .contains("next on server-2: step 04-install"),
+        r.run.stdout.contains("next on server-2: step 04-install"),
         "{}",
         r.describe()
     );

@@ -547,10 +547,16 @@ fn guard_server_entry_on_the_init_server_is_refused_with_the_fix() {
             "installed version is v1.29.4+rke2r1, not the target",
             "FAILED: preflight: 2 problems",
         ] {
-            assert!(r.run.stderr.contains(needle), "no {needle:?}:\n{}", r.describe());
+            assert!(
+                r.run.stderr.contains(needle),
+                "no {needle:?}:\n{}",
+                r.describe()
+            );
         }
         assert!(
-            r.calls.iter().all(|c| c.tool == "rke2" && c.starts(&["--version"])),
+            r.calls
+                .iter()
+                .all(|c| c.tool == "rke2" && c.starts(&["--version"])),
             "{}",
             r.describe()
         );

@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-14f74ddabd26.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-49855ad49730.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	14f74ddabd2689aaead9834ec7b2336ddb91589d26de64f1e5d4e113b1b1a4d3*) . "$_rw_lib" ;;
+	49855ad49730c24943d18d201910dddb83a33c40d5e7637cae187b8e8a1ccf7f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-23bbc172250b.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-5cb22acb4b25.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	23bbc172250b600f65c42691f221c85bd3772281b566e0fcc1355c5a9c731162*) . "$_rw_lib" ;;
+	5cb22acb4b2503ca7e9c77abe3993f18e90ea327ee2a4b5271d6c7b2796ead37*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -24,9 +24,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-d3ac57721627.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-37e06b920ae4.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	d3ac577216273b060a23f1cd8a0c89df9720ac77f0e7dce125262553ffd283ac*) . "$_rw_lib" ;;
+	37e06b920ae42698c2c43d9ce7b60cca465b89012fdc7e7955072e73b8209dc3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

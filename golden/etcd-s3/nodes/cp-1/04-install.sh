@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-8aae21316c70.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-73f08afcf36a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	8aae21316c70a513a6a9c0e6d9d44cbcad34724bc2040e6291f5594da0f8ea6f*) . "$_rw_lib" ;;
+	73f08afcf36a623f31564a41c5acd32836fee615f9bfa6fc4dd60031440b6689*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-0ff55cc6b884.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-9e8648e19956.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	0ff55cc6b884ca9bee203c1fbc292f4aa80cb3c8a7483f7186a75aacdc609636*) . "$_rw_lib" ;;
+	9e8648e1995636afc395dd81cfa43244d2923957146d8332350a8c595c09acd3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

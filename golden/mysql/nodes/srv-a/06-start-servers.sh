@@ -28,9 +28,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-8a26c39bf7d3.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-37e43b9139a0.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	8a26c39bf7d3d0c67465a7156d10cdbe1012da4e0dcabf736735aa9482588472*) . "$_rw_lib" ;;
+	37e43b9139a0cfbe04637210c534a80a86d01e1457690578d834a21d29d260c5*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -29,9 +29,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-70280803ba79.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-81b83560b35c.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	70280803ba793e17eae833b09e2f7db2cf6addda383a0899991b9b4d1c942f8c*) . "$_rw_lib" ;;
+	81b83560b35c98779ee2ce9d88d2ca76d5a9fc42aaa7127223c36c5a5c155248*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a940c5c72cbd.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-c87e32c9e323.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	a940c5c72cbd04baa45276242e2f247cf7941bfd1b07f4ef58dafe5346eb939f*) . "$_rw_lib" ;;
+	c87e32c9e323001f48581630582b98caa0d02450d2e89b97874eb8949d584dea*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

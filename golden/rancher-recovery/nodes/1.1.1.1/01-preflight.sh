@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-3d92e32e5b2b.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-49f5e3d07096.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	3d92e32e5b2b99be2540810a2debc6ee91f5dc8851fdee29f78d841c0ef19dac*) . "$_rw_lib" ;;
+	49f5e3d070964a6b25607a17c8f040d3795551ffd8d47cb640b6df01b6550265*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-47a325cb4d13.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-0d3e1764a3c9.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	47a325cb4d13cac3c02d2f4e5bbe2efe78cd8f359ea50c1f3f30f6af1a4ab01f*) . "$_rw_lib" ;;
+	0d3e1764a3c91105c42f3e3eaf3ecd0ec8dabb7468ea340846c104f7289ddca8*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -4,7 +4,7 @@
 # shellcheck shell=sh disable=SC2034
 
 REWIND_CLUSTER=rancher-prod
-REWIND_PLAN=a6f7b8d4e08fe106e6ef40eb1b6a101099c89f73d29213caaa2da65b3705f118
+REWIND_PLAN=89f9cadbf0ad8d3a38c36a231685ce83d0dd22b5618aca2862c1e27c84e6484c
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -942,6 +942,8 @@ Environment:
   REWIND_RESET_TIMEOUT (1800), REWIND_START_TIMEOUT (900), REWIND_VERIFY_TIMEOUT (900),
   REWIND_STOP_TIMEOUT (30)  bounds of the waits, in seconds
 If it fails, read $REWIND_README.
+To dry-run all of this host's steps in order, as one rehearsal, and list
+every problem: sh host.sh rehearse (in the bundle's folder).
 EOF
 }
 

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=staging
-REWIND_PLAN=d3896347904b94834a5cfe385b3aa3309b9c73456d839d8a676d2a087d835d9d
+REWIND_CLUSTER=prod-east
+REWIND_PLAN=31d3c1d9dee6665a05dbefc580ffae0de504e0759a027f66251eed5050a5cc6a
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -942,6 +942,8 @@ Environment:
   REWIND_RESET_TIMEOUT (1800), REWIND_START_TIMEOUT (900), REWIND_VERIFY_TIMEOUT (900),
   REWIND_STOP_TIMEOUT (30)  bounds of the waits, in seconds
 If it fails, read $REWIND_README.
+To dry-run all of this host's steps in order, as one rehearsal, and list
+every problem: sh host.sh rehearse (in the bundle's folder).
 EOF
 }
 
@@ -1484,6 +1486,70 @@ host_main() {
 	next) _host_next ;;
 	rehearse) _host_rehearse ;;
 	esac
+}
+
+# ---- rewind runtime library: etcd -----------------------------------------------
+# The embedded-etcd snapshot integrity check (preflight); the bounded
+# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
+# the unit's environment.
+#
+# An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
+# bbolt database followed by a 32-byte sha256 of that database. The restore
+# checks it only after every node has been stopped; checking it here first
+# means a damaged snapshot is found while the cluster still runs.
+
+# check_etcd_snapshot PATH: the snapshot's sha256 trailer matches its body;
+# a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
+# single entry checked the same way, streamed (nothing is extracted to disk).
+check_etcd_snapshot() {
+	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	_ces_f=$1
+	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
+	rw_need_file "$_ces_f"
+	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
+	case $_ces_f in
+	*.zip | *.ZIP)
+		rw_need_tool unzip "to read the compressed snapshot $_ces_f"
+		rw_say "testing the zip archive $_ces_f"
+		rw_check unzip -tqq "$_ces_f"
+		_ces_list=$(unzip -Z1 "$_ces_f" 2>/dev/null) || _ces_list=
+		if [ -z "$_ces_list" ]; then
+			# Not Info-ZIP (busybox unzip has no -Z): read the names from -l,
+			# between the two dashed lines; the name is the 4th column on.
+			_ces_list=$(unzip -l "$_ces_f" 2>/dev/null |
+				sed -n '/^ *-----/,/^ *-----/{/^ *-----/d;s/^ *[0-9][0-9]* *[^ ]* *[^ ]* *//p;}') || _ces_list=
+		fi
+		case $_ces_list in
+		'') rw_fail "could not list the entries of $_ces_f" ;;
+		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
+		esac
+		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
+		# No pipefail: a broken pipe shows up as a trailer that does not match.
+		_ces_tail=$(unzip -p "$_ces_f" "$_ces_list" | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(unzip -p "$_ces_f" "$_ces_list" | head -c -32 | rw_sha256_pipe)
+		;;
+	*)
+		_ces_size=$(wc -c <"$_ces_f" | tr -d ' \t')
+		case $_ces_size in
+		'' | *[!0-9]*) rw_fail "could not measure $_ces_f" ;;
+		esac
+		if [ "$_ces_size" -le 32 ]; then
+			rw_fail "$_ces_f is $_ces_size bytes: too small to be an etcd snapshot with its sha256 trailer"
+		fi
+		rw_say "checking the sha256 trailer of $_ces_f ($_ces_size bytes)"
+		_ces_tail=$(tail -c 32 "$_ces_f" | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(head -c -32 "$_ces_f" | rw_sha256_pipe)
+		;;
+	esac
+	_ces_body=${_ces_body%%[ 	]*}
+	if [ "${#_ces_tail}" -ne 64 ]; then
+		rw_fail "$_ces_f: could not read a 32-byte sha256 trailer (is the file complete?)"
+	fi
+	if [ "$_ces_tail" != "$_ces_body" ]; then
+		rw_fail "$_ces_f: the snapshot's sha256 trailer does not match its content"
+	fi
+	rw_hint
+	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
 }
 
 # ---- rewind runtime library: files ----------------------------------------------

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=rancher-prod
-REWIND_PLAN=89f9cadbf0ad8d3a38c36a231685ce83d0dd22b5618aca2862c1e27c84e6484c
+REWIND_CLUSTER=rancher
+REWIND_PLAN=0444359ffb2b9549acb3db81c0f075a0092dec98b34eaa652859db9f345a2aba
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -942,6 +942,8 @@ Environment:
   REWIND_RESET_TIMEOUT (1800), REWIND_START_TIMEOUT (900), REWIND_VERIFY_TIMEOUT (900),
   REWIND_STOP_TIMEOUT (30)  bounds of the waits, in seconds
 If it fails, read $REWIND_README.
+To dry-run all of this host's steps in order, as one rehearsal, and list
+every problem: sh host.sh rehearse (in the bundle's folder).
 EOF
 }
 

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=prod-east
-REWIND_PLAN=31d3c1d9dee6665a05dbefc580ffae0de504e0759a027f66251eed5050a5cc6a
+REWIND_CLUSTER=lab
+REWIND_PLAN=e6c8de2db1e5ee66c974a35b963d9c6c1180d7c98f61a08e4227b14034758bef
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -942,6 +942,8 @@ Environment:
   REWIND_RESET_TIMEOUT (1800), REWIND_START_TIMEOUT (900), REWIND_VERIFY_TIMEOUT (900),
   REWIND_STOP_TIMEOUT (30)  bounds of the waits, in seconds
 If it fails, read $REWIND_README.
+To dry-run all of this host's steps in order, as one rehearsal, and list
+every problem: sh host.sh rehearse (in the bundle's folder).
 EOF
 }
 
