@@ -100,6 +100,9 @@ fn code(plan: &Plan) -> String {
         }
     }
     let mut text = String::from(templates::library("core"));
+    // `host.sh` (status, next, rehearse) runs on every bundle.
+    text.push('\n');
+    text.push_str(templates::library("host"));
     for (name, source) in templates::LIBRARY {
         if used.contains(name) {
             text.push('\n');
@@ -150,6 +153,7 @@ pub fn each_file<E: From<minijinja::Error>>(
             emit(s.path.clone(), script_with(&env, &library, step, s)?, 0o755)?;
         }
     }
+    emit("host.sh".into(), host_runner(&env, &library, plan)?, 0o755)?;
     emit(library.path, library.text, 0o644)?;
     emit("README.md".into(), readme(&env, plan)?, 0o644)?;
     emit("plan.json".into(), plan_json(plan), 0o644)?;
@@ -159,6 +163,46 @@ pub fn each_file<E: From<minijinja::Error>>(
         0o755,
     )?;
     Ok(())
+}
+
+/// One step in `host.sh`'s list: `NN-id`, how many hosts run it, its
+/// title, and its hosts in order when they run it one at a time (none
+/// otherwise: a host's steps are the files of its folder, so 5,000 hosts
+/// cost nothing here).
+#[derive(Serialize)]
+struct HostStep<'a> {
+    step: String,
+    hosts: usize,
+    title: &'a str,
+    serial: Vec<&'a str>,
+}
+
+/// `host.sh`: the steps in README order and the loader of the library,
+/// whose `host` fragment does the work (status, next, rehearse).
+fn host_runner(
+    env: &minijinja::Environment<'_>,
+    library: &Library,
+    plan: &Plan,
+) -> Result<String, minijinja::Error> {
+    let steps: Vec<HostStep<'_>> = plan
+        .steps
+        .iter()
+        .map(|s| HostStep {
+            step: format!("{:02}-{}", s.number, s.id),
+            hosts: s.scripts.len(),
+            title: s.title.as_str(),
+            serial: if s.parallel || s.scripts.len() < 2 {
+                Vec::new()
+            } else {
+                s.scripts.iter().map(|x| x.host.name()).collect()
+            },
+        })
+        .collect();
+    env.get_template("host.sh")?.render(context! {
+        steps => Value::from(minijinja::value::Serde(steps)),
+        library => library.relative_to("host.sh"),
+        library_sha256 => library.sha256.as_str(),
+    })
 }
 
 /// Renders the whole bundle in memory.

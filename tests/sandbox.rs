@@ -534,15 +534,33 @@ fn guard_server_entry_on_the_init_server_is_refused_with_the_fix() {
             "nodes/server-1/01-preflight.sh",
             &["server:", file, "comment out the server: line"],
         );
-        expect_refused(
-            &w,
-            "server-1",
-            "nodes/server-1/05-restore.sh",
-            &[("REWIND_YES", "1")],
-            Launch::default(),
-            1,
-            &["server:", "comment out the server: line"],
+        // The restore step, run before the install step, finds this and the
+        // installed version at once (its preflight runs every check; a check
+        // may ask rke2 its version), and changes nothing.
+        let before = w.digest();
+        let r = w.run("nodes/server-1/05-restore.sh", &[("REWIND_YES", "1")]);
+        assert_eq!(r.run.code, 1, "{}", r.describe());
+        for needle in [
+            "server:",
+            "comment out the server: line",
+            "installed version is v1.29.4+rke2r1, not the target",
+            "FAILED: preflight: 2 problems",
+        ] {
+            assert!(
+                r.run.stderr.contains(needle),
+                "no {needle:?}:\n{}",
+                r.describe()
+            );
+        }
+        assert!(
+            r.calls
+                .iter()
+                .all(|c| c.tool == "rke2" && c.starts(&["--version"])),
+            "{}",
+            r.describe()
         );
+        let changed = checks::changed_besides_journal(&before, &w.digest());
+        assert!(changed.is_empty(), "{}", changed.join("\n"));
     }
 }
 

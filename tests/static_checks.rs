@@ -2,7 +2,9 @@
 //! starts with `#!/bin/sh`, uses LF, is executable, ends with `main "$@"`;
 //! each bundle has one runtime library (mode 0644); scripts and library
 //! have no `shellcheck -s sh` finding and parse in six POSIX shells; no file
-//! holds a path of the compiling machine or a secret. The golden test proves
+//! holds a path of the compiling machine or a secret; every check a
+//! preflight calls reports its problem and lets the next check run (the
+//! `rw_check_op` hook of the library). The golden test proves
 //! `golden/` is what the plans compile to, so these checks cover the output.
 //!
 //! The shells and shellcheck are required: a missing one fails the test with
@@ -386,6 +388,60 @@ fn the_checkers_reject_a_broken_script() {
     }
     let errors = parse_errors(&unclosed, root);
     assert_eq!(errors.len(), SHELLS.len(), "{errors:#?}");
+}
+
+/// Every function a golden script calls in its `preflight()` starts with
+/// the library's hook `rw_check_op NAME …`, which runs it apart so that the
+/// preflight reports every problem at once (issue 16, item 1): a check
+/// without it would stop the preflight at its first problem again.
+#[test]
+fn every_preflight_check_reports_and_lets_the_next_one_run() {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (dir, bundle) in golden_bundles() {
+        let library = bundle
+            .files
+            .iter()
+            .find(|(p, _)| p.starts_with("lib/"))
+            .map_or_else(
+                || panic!("{dir}: no library"),
+                |(_, f)| String::from_utf8_lossy(&f.bytes).into_owned(),
+            );
+        for (path, file) in &bundle.files {
+            if !path.ends_with(".sh") || path.starts_with("lib/") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&file.bytes);
+            let Some(body) = text
+                .split_once("\npreflight() {\n")
+                .and_then(|(_, rest)| rest.split_once("\n}\n"))
+                .map(|(body, _)| body)
+            else {
+                continue;
+            };
+            for line in body.lines() {
+                // A call is a tab-indented line (a quoted argument may go on
+                // over lines of its own).
+                let Some(call) = line.strip_prefix('\t') else {
+                    continue;
+                };
+                let func = call.split(' ').next().unwrap_or_default();
+                if func == ":" || !seen.insert((dir.clone(), func.to_owned())) {
+                    continue;
+                }
+                let hook = format!(
+                    "\n{func}() {{\n\trw_check_op {func} ${{1+\"$@\"}}; if [ \"$_rw_ran\" = 1 ]; then return 0; fi\n"
+                );
+                if !library.contains(&hook) {
+                    problems.push(format!(
+                        "{dir}/{path}: {func} is called in preflight() but does not start with `rw_check_op {func} ${{1+\"$@\"}}; …` in the library"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 20, "only {} checks seen", seen.len());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// Line ends in `bytes`.

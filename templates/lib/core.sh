@@ -20,6 +20,11 @@
 # - `${1+"$@"}` instead of "$@": posh treats "$@" with no arguments as an
 #   unset parameter under `set -u`. For the same reason a script relaxes -u
 #   just before its last line, `main "$@"`, and rw_main sets it again.
+# - Every function that may run in a preflight starts with
+#     rw_check_op NAME ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+#   so that the preflight runs every check and reports every problem at once
+#   (see rw_check_op); every failure of a check sets a hint (rw_hint) that
+#   says what to do.
 #
 # Exit codes: 0 done (or already done, or dry run finished); 1 a check or an
 # action failed, or the script stopped unexpectedly; the failing command's own
@@ -52,6 +57,11 @@ _rw_signal=
 _rw_log_dir=
 _rw_state_dir=
 _rw_state_alt=
+_rw_in_check=0
+_rw_ran=0
+_rw_problems=0
+_rw_problem_rc=0
+_rw_co_dir=
 
 # ---- messages ---------------------------------------------------------------
 
@@ -115,8 +125,23 @@ rw_quote_cmd() {
 
 # ---- failure reporting --------------------------------------------------------
 
-# _rw_report MESSAGE COMMAND CODE: the failure block on stderr.
+# _rw_report MESSAGE COMMAND CODE: the failure block on stderr. Inside a
+# check of the preflight (rw_check_op), the problem is handed to the
+# preflight instead, which prints it and goes on with the next check.
 _rw_report() {
+	_rw_reported=1
+	if [ "$_rw_in_check" = 1 ]; then
+		{
+			printf '%s' "$1" >"$_rw_co_dir/msg"
+			printf '%s' "$2" >"$_rw_co_dir/cmd"
+			printf '%s' "$3" >"$_rw_co_dir/rc"
+			printf '%s' "$_rw_hint" >"$_rw_co_dir/hint"
+		} 2>/dev/null || printf 'rewind: PROBLEM: %s\n' "$1" >&2
+		return 0
+	fi
+	if [ "$_rw_summary" != 1 ]; then
+		_rw_rehearsal_note problem "$1${_rw_hint:+ (hint: $_rw_hint)}"
+	fi
 	{
 		printf '\nrewind: FAILED: %s\n' "$1"
 		printf '  step:    %s (%s)\n' "$REWIND_STEP" "$REWIND_STEP_TITLE"
@@ -131,7 +156,6 @@ _rw_report() {
 		if [ -n "$_rw_hint" ]; then printf '  hint:    %s\n' "$_rw_hint"; fi
 		printf '  read:    %s\n' "$REWIND_README"
 	} >&2
-	_rw_reported=1
 }
 
 # rw_fail MESSAGE: report and exit 1.
@@ -159,6 +183,175 @@ rw_check() {
 		rw_quote_cmd "$@"
 		rw_fail_cmd "$_rw_ck_rc" "a check command failed"
 	fi
+}
+
+# ---- the preflight: every check, every problem --------------------------------
+
+# rw_check_op NAME ARGS...: the first line of every function that may run in
+# a preflight:
+#   rw_check_op NAME ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+# During the preflight it runs the check (NAME ARGS) in a subshell and sets
+# _rw_ran=1, so that the caller returns at once: a failure (rw_fail exits)
+# ends only that subshell, and the preflight goes on with the next check.
+# _rw_problem prints the problem with its hint and counts it; rw_main fails
+# the step once, after the last check. Elsewhere (actions, a check called by
+# another check) it sets _rw_ran=0 and the caller runs its body.
+#
+# A subshell cannot set variables for later checks, and none needs to: a
+# check keeps its state in its own _<prefix>_* variables, read only by
+# itself, and reports through rw_ok, rw_warn and rw_fail.
+rw_check_op() {
+	_rw_ran=0
+	if [ "$_rw_phase" != preflight ] || [ "$_rw_in_check" = 1 ]; then return 0; fi
+	_rw_ran=1
+	rm -f "$_rw_co_dir/msg" "$_rw_co_dir/cmd" "$_rw_co_dir/rc" "$_rw_co_dir/hint" 2>/dev/null || :
+	# Not `( … ) || …`: shells ignore set -e inside a command that is tested.
+	set +e
+	(_rw_check_sub "$@")
+	_rw_co_rc=$?
+	set -e
+	if [ "$_rw_co_rc" -ne 0 ]; then _rw_problem "$_rw_co_rc"; fi
+}
+
+# _rw_check_sub NAME ARGS...: the check, in its subshell: its own
+# temporary folder and hint, and an EXIT trap that reports an unexpected stop.
+_rw_check_sub() {
+	set -e
+	_rw_in_check=1
+	_rw_check_name=$1
+	_rw_tmp=
+	_rw_hint=
+	trap '_rw_check_exit' EXIT
+	"$@"
+	# posh runs a subshell's EXIT trap only on an explicit exit.
+	exit 0
+}
+
+# The EXIT trap of a check's subshell: a check that stopped without saying
+# why is a problem too; its temporary folder is removed.
+_rw_check_exit() {
+	_rw_ce_rc=$?
+	trap - EXIT
+	set +e
+	if [ "$_rw_ce_rc" -ne 0 ] && [ "$_rw_reported" = 0 ]; then
+		rw_hint "this is a bug of the check; run the script with sh -x to see where it stopped, and report it"
+		_rw_report "the check $_rw_check_name stopped unexpectedly (exit $_rw_ce_rc)" "" ""
+	fi
+	rw_tmp_cleanup
+	exit "$_rw_ce_rc"
+}
+
+# _rw_problem CODE: print and count the problem a check just reported. The
+# same problem found by several checks (a missing file three checks read)
+# counts once.
+_rw_problem() {
+	_rw_pb_msg=
+	_rw_pb_cmd=
+	_rw_pb_rc=
+	_rw_pb_hint=
+	if [ -s "$_rw_co_dir/msg" ]; then
+		_rw_pb_msg=$(cat "$_rw_co_dir/msg") || _rw_pb_msg=
+		_rw_pb_cmd=$(cat "$_rw_co_dir/cmd") || _rw_pb_cmd=
+		_rw_pb_rc=$(cat "$_rw_co_dir/rc") || _rw_pb_rc=
+		_rw_pb_hint=$(cat "$_rw_co_dir/hint") || _rw_pb_hint=
+	fi
+	if [ -z "$_rw_pb_msg" ]; then _rw_pb_msg="a check stopped (exit $1)"; fi
+	case $_rw_seen in
+	*"$_rw_nl$_rw_pb_msg$_rw_nl"*) return 0 ;;
+	esac
+	_rw_seen="$_rw_seen$_rw_pb_msg$_rw_nl"
+	_rw_problems=$((_rw_problems + 1))
+	if [ "$_rw_problems" -eq 1 ]; then _rw_problem_rc=$1; fi
+	{
+		printf '\nrewind: PROBLEM %s: %s\n' "$_rw_problems" "$_rw_pb_msg"
+		if [ -n "$_rw_pb_cmd" ]; then printf '  command: %s\n' "$_rw_pb_cmd"; fi
+		if [ -n "$_rw_pb_rc" ]; then printf '  exit:    %s\n' "$_rw_pb_rc"; fi
+		if [ -n "$_rw_pb_hint" ]; then printf '  hint:    %s\n' "$_rw_pb_hint"; fi
+	} >&2
+	_rw_rehearsal_note problem "$_rw_pb_msg${_rw_pb_hint:+ (hint: $_rw_pb_hint)}"
+}
+_rw_seen=$_rw_nl
+
+# _rw_preflight: every check of the step, then one verdict: the problems
+# were printed as they were found; the step fails once, with their number
+# (exit 1; a single problem keeps its own exit code, as a failing command's).
+# A rehearsal goes on with the actions (a dry run) to find what else would
+# fail, and gives the verdict at the end.
+_rw_preflight() {
+	rw_tmpdir
+	_rw_co_dir=$_rw_tmp
+	preflight
+	if [ "$_rw_problems" -eq 0 ]; then
+		rw_ok preflight
+		return 0
+	fi
+	if [ -n "${REWIND_REHEARSAL:-}" ]; then
+		rw_say "preflight: $_rw_problems problem(s) above; the rehearsal goes on with the actions, as if they were fixed"
+		return 0
+	fi
+	_rw_preflight_verdict
+}
+_rw_summary=0
+
+# _rw_preflight_verdict: the one failure of a preflight that found problems.
+_rw_preflight_verdict() {
+	if [ "$_rw_problems" -eq 1 ]; then _rw_pf_n="1 problem"; else _rw_pf_n="$_rw_problems problems"; fi
+	rw_hint
+	_rw_summary=1
+	_rw_phase=preflight
+	_rw_report "preflight: $_rw_pf_n; nothing was changed (each problem is above, with its hint: fix them all, then run this script again)" "" ""
+	if [ "$_rw_problems" -eq 1 ]; then exit "$_rw_problem_rc"; fi
+	exit 1
+}
+
+# ---- rehearsal ------------------------------------------------------------------
+# REWIND_REHEARSAL=FILE (set by `sh host.sh rehearse`): this dry run is one
+# step of a rehearsal of a host's steps in README order. FILE collects what
+# the steps rehearsed so far establish, and every problem found, one line
+# each: `fact|problem <TAB> STEP <TAB> TEXT`. A check whose fact an earlier
+# step of the same host establishes (its actions check it) accepts it and
+# says so, instead of failing on what the host is before that step ran.
+
+# _rw_rehearsal_note KIND TEXT: append a line to the rehearsal's file.
+_rw_rehearsal_note() {
+	if [ -z "${REWIND_REHEARSAL:-}" ]; then return 0; fi
+	_rw_rn_t=$(printf '%s' "$2" | tr '\n\t' '  ')
+	printf '%s\t%s\t%s\n' "$1" "$REWIND_STEP" "$_rw_rn_t" >>"$REWIND_REHEARSAL" 2>/dev/null ||
+		printf 'rewind: WARNING: could not write to the rehearsal file %s\n' "$REWIND_REHEARSAL" >&2
+}
+
+# rw_establish FACT: this step, run for real, establishes FACT (its actions
+# check it). In a rehearsal, later steps take FACT as given; says so.
+rw_establish() {
+	if [ -z "${REWIND_REHEARSAL:-}" ] || [ "$_rw_preview" = 1 ]; then return 0; fi
+	_rw_rehearsal_note fact "$*"
+	printf 'rewind: rehearsal: after step %s: %s\n' "$REWIND_STEP" "$*"
+}
+
+# rw_deferred TEXT: in a rehearsal, what a step of ANOTHER host establishes
+# before this step (rke up on the workstation starts a node's containers) is
+# neither taken as given nor a problem of this host: it is listed apart,
+# to be checked when this step runs for real. True in a rehearsal.
+rw_deferred() {
+	if [ -z "${REWIND_REHEARSAL:-}" ]; then return 1; fi
+	_rw_rehearsal_note later "$*"
+	printf 'rewind: rehearsal: not checked here (a step of another host before this one sees to it): %s\n' "$*"
+}
+
+# rw_established FACT: true in a rehearsal when an earlier step established
+# FACT (rw_establish); sets _rw_est to that step.
+rw_established() {
+	_rw_est=
+	if [ -z "${REWIND_REHEARSAL:-}" ] || [ ! -f "$REWIND_REHEARSAL" ]; then return 1; fi
+	while IFS= read -r _rw_es_l || [ -n "$_rw_es_l" ]; do
+		case $_rw_es_l in
+		"fact$_rw_tab"*"$_rw_tab$*")
+			_rw_est=${_rw_es_l#"fact$_rw_tab"}
+			_rw_est=${_rw_est%%"$_rw_tab"*}
+			;;
+		esac
+	done <"$REWIND_REHEARSAL"
+	[ -n "$_rw_est" ]
 }
 
 # Exit code 4: refused (not root, not confirmed). Not a failure of the step.
@@ -324,8 +517,11 @@ rw_tmpdir() {
 		_rw_tmp=${TMPDIR:-/tmp}/rewind.XXXXXX
 		return 0
 	fi
-	_rw_tmp=$(mktemp -d "${TMPDIR:-/tmp}/rewind.XXXXXX") ||
+	_rw_tmp=$(mktemp -d "${TMPDIR:-/tmp}/rewind.XXXXXX") || {
+		_rw_tmp=
+		rw_hint "make ${TMPDIR:-/tmp} writable with room left (df -h ${TMPDIR:-/tmp}), or set TMPDIR to a folder that is, then run this script again"
 		rw_fail "could not create a temporary directory under ${TMPDIR:-/tmp}"
+	}
 }
 
 rw_tmp_cleanup() {
@@ -344,17 +540,25 @@ rw_tmp_cleanup() {
 # rw_need_tool NAME WHY: NAME must be on PATH.
 rw_need_tool() {
 	if ! command -v "$1" >/dev/null 2>&1; then
+		rw_hint "install $1 (or put the folder that holds it on PATH), then run this script again"
 		rw_fail "$1 is not installed or not on PATH (needed $2)"
 	fi
 }
 
-# rw_need_file PATH: a readable regular file.
+# rw_need_file PATH: a readable regular file. A caller that knows what the
+# file is sets the hint first (where it comes from); otherwise the hint is
+# the generic one.
 rw_need_file() {
+	if [ -f "$1" ] && [ -r "$1" ]; then return 0; fi
+	if [ -z "$_rw_hint" ]; then
+		rw_hint "put the file the plan names at $1 on this host (the README's section of this step says what it is), then run this script again"
+	fi
 	if [ ! -e "$1" ]; then
 		rw_fail "file not found: $1"
 	elif [ ! -f "$1" ]; then
 		rw_fail "not a regular file: $1"
-	elif [ ! -r "$1" ]; then
+	else
+		rw_hint "run the step as root (sudo sh …), or give root read access to $1, then run this script again"
 		rw_fail "file not readable (permissions?): $1"
 	fi
 }
@@ -363,7 +567,10 @@ rw_need_file() {
 rw_need_abs() {
 	case $1 in
 	/*) ;;
-	*) rw_fail "internal error: expected an absolute path, got: $1" ;;
+	*)
+		rw_hint "this is a bug of rewind: report it with the plan; nothing was changed by this check"
+		rw_fail "internal error: expected an absolute path, got: $1"
+		;;
 	esac
 }
 
@@ -375,6 +582,7 @@ rw_sha256() {
 	elif command -v shasum >/dev/null 2>&1; then
 		_rw_sha=$(shasum -a 256 <"$1") || return 1
 	else
+		rw_hint "install coreutils (sha256sum) or perl (shasum), then run this script again"
 		rw_fail "neither sha256sum nor shasum is installed"
 	fi
 	_rw_sha=${_rw_sha%%[ 	]*}
@@ -394,15 +602,18 @@ rw_sha256_pipe() {
 }
 
 # rw_rke2_version BIN: sets _rw_ver to field 3 of line 1 of `BIN --version`
-# ("rke2 version v1.27.10+rke2r1 (915672bd...)").
+# ("rke2 version v1.27.10+rke2r1 (915672bd...)"). A hint the caller set is
+# kept when the binary does not run.
 rw_rke2_version() {
 	if [ ! -e "$1" ] && ! command -v "$1" >/dev/null 2>&1; then
+		rw_hint "find where rke2 is installed here (command -v rke2; /opt/rke2/bin when /usr/local is read-only); if it is elsewhere, correct the plan's install method or paths and compile again"
 		rw_fail "$1 not found: rke2 is not installed where the plan's install method puts it"
 	fi
 	_rw_rv_rc=0
 	_rw_rv_out=$("$1" --version 2>&1) || _rw_rv_rc=$?
 	if [ "$_rw_rv_rc" -ne 0 ]; then
 		rw_quote_cmd "$1" --version
+		if [ -z "$_rw_hint" ]; then rw_hint "run $1 --version by hand and read its error: the binary may be damaged or of another architecture; reinstall it, then run this script again"; fi
 		rw_fail_cmd "$_rw_rv_rc" "could not ask rke2 its version"
 	fi
 	set -f
@@ -411,6 +622,7 @@ rw_rke2_version() {
 	set +f
 	_rw_ver=${3:-}
 	if [ -z "$_rw_ver" ]; then
+		rw_hint "run $1 --version by hand: its first line must read \"rke2 version vX.Y.Z+rke2rN ...\"; if $1 is not rke2, correct the plan's install method or paths"
 		rw_fail "could not read a version in the output of $1 --version"
 	fi
 }
@@ -426,7 +638,10 @@ rw_seconds() {
 	eval "_rw_secs=\${$1:-}"
 	if [ -z "$_rw_secs" ]; then _rw_secs=$2; fi
 	case $_rw_secs in
-	'' | *[!0-9]*) rw_fail "$1 must be a whole number of seconds, not '$_rw_secs'" ;;
+	'' | *[!0-9]*)
+		rw_hint "set $1 to a whole number of seconds (e.g. $1=$2), or unset it for the default ($2)"
+		rw_fail "$1 must be a whole number of seconds, not '$_rw_secs'"
+		;;
 	esac
 }
 
@@ -719,6 +934,8 @@ Environment:
   REWIND_RESET_TIMEOUT (1800), REWIND_START_TIMEOUT (900), REWIND_VERIFY_TIMEOUT (900),
   REWIND_STOP_TIMEOUT (30)  bounds of the waits, in seconds
 If it fails, read $REWIND_README.
+To dry-run all of this host's steps in order, as one rehearsal, and list
+every problem: sh host.sh rehearse (in the bundle's folder).
 EOF
 }
 
@@ -758,13 +975,16 @@ rw_main() {
 	_rw_flag REWIND_DRY_RUN
 	_rw_flag REWIND_YES
 	_rw_flag REWIND_FORCE
-	if [ "${REWIND_DRY_RUN:-0}" = 1 ]; then _rw_dry=1; fi
+	# A rehearsal is always a dry run.
+	if [ "${REWIND_DRY_RUN:-0}" = 1 ] || [ -n "${REWIND_REHEARSAL:-}" ]; then _rw_dry=1; fi
 	trap '_rw_on_exit' EXIT
 	trap '_rw_on_signal INT 130' INT
 	trap '_rw_on_signal TERM 143' TERM
 	trap '_rw_on_signal HUP 129' HUP
 
-	if [ "$_rw_dry" = 1 ]; then
+	if [ -n "${REWIND_REHEARSAL:-}" ]; then
+		rw_say "DRY RUN (rehearsal): checks run, commands are printed, nothing is changed; what earlier steps of this host establish is taken as given"
+	elif [ "$_rw_dry" = 1 ]; then
 		rw_say "DRY RUN: checks run, commands are printed, nothing is changed"
 	fi
 	rw_say "step $REWIND_STEP: $REWIND_STEP_TITLE"
@@ -783,8 +1003,7 @@ rw_main() {
 
 	_rw_phase=preflight
 	rw_say "preflight (read-only checks)"
-	preflight
-	rw_ok preflight
+	_rw_preflight
 
 	if [ "$REWIND_DESTRUCTIVE" = 1 ] && [ "$_rw_dry" != 1 ]; then
 		_rw_phase=confirm
@@ -797,6 +1016,7 @@ rw_main() {
 	_rw_cmd=
 
 	_rw_phase=finish
+	if [ "$_rw_problems" -gt 0 ]; then _rw_preflight_verdict; fi
 	if [ "$_rw_dry" = 1 ]; then
 		rw_say "DRY RUN finished: nothing was changed (no journal line, no done-marker)"
 		return 0

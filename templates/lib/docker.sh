@@ -36,15 +36,19 @@ _dk_missing() {
 
 # need_docker: the docker daemon answers.
 need_docker() {
+	rw_check_op need_docker ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_dk_names
 	rw_ok "docker answers"
 }
 
 # need_containers NAME...: every NAME is a running container.
 need_containers() {
+	rw_check_op need_containers ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_dk_names
 	_dk_missing "$@"
 	if [ -n "$_dk_miss" ]; then
+		# rke up (the workstation's step before this one) starts them.
+		if rw_deferred "containers not running yet on this node:$_dk_miss (rke up, the workstation's step before this one, starts them)"; then return 0; fi
 		rw_hint "rke up starts these on a node with this node's roles: read 'docker ps -a' and 'docker logs <name>', run the up step again, then this step"
 		rw_fail "not running on this node:$_dk_miss"
 	fi
@@ -54,6 +58,7 @@ need_containers() {
 # need_no_containers NAME...: no container, running or exited, has one of
 # these names.
 need_no_containers() {
+	rw_check_op need_no_containers ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_dk_names -a
 	_nn_found=
 	for _nn_n in "$@"; do
@@ -72,6 +77,10 @@ need_no_containers() {
 restart_containers() {
 	_dk_names
 	_dk_missing "$@"
+	if [ -n "$_dk_miss" ] && rw_dry && rw_deferred "containers not running yet on this node:$_dk_miss (rke up, the workstation's step before this one, starts them)"; then
+		rw_run docker restart "$@"
+		return 0
+	fi
 	if [ -n "$_dk_miss" ]; then
 		rw_hint "rke up starts these on a node with this node's roles: read 'docker ps -a' and 'docker logs <name>', run the up step again, then this step"
 		rw_fail "not running on this node:$_dk_miss"

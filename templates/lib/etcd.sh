@@ -12,7 +12,9 @@
 # a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
 # single entry checked the same way, streamed (nothing is extracted to disk).
 check_etcd_snapshot() {
+	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_ces_f=$1
+	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
 	rw_need_file "$_ces_f"
 	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
 	case $_ces_f in

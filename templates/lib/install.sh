@@ -18,10 +18,12 @@
 # of another release pass their own sums file, and install.sh installs
 # whatever it is given.
 check_artifacts() {
+	rw_check_op check_artifacts ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_ca_dir=$1
 	_ca_arch=$2
 	_ca_sums=$_ca_dir/sha256sum-$_ca_arch.txt
 	_ca_tar=rke2.linux-$_ca_arch.tar.gz
+	rw_hint "copy install.sh, rke2.linux-$_ca_arch.tar.gz, sha256sum-$_ca_arch.txt and the rke2-images archives of the target release into $_ca_dir on this host (the same folder on every node), then run this script again"
 	if [ ! -d "$_ca_dir" ]; then rw_fail "artifacts folder not found: $_ca_dir"; fi
 	rw_need_file "$_ca_dir/install.sh"
 	rw_need_file "$_ca_sums"
@@ -46,7 +48,10 @@ check_artifacts() {
 		_ca_listed="$_ca_listed$_ca_name$_rw_nl"
 		if [ ! -f "$_ca_dir/$_ca_name" ]; then continue; fi
 		rw_say "checking the sha256 of $_ca_name"
-		rw_sha256 "$_ca_dir/$_ca_name" || rw_fail "could not read $_ca_dir/$_ca_name"
+		rw_sha256 "$_ca_dir/$_ca_name" || {
+			rw_hint "copy $_ca_name again from the release into $_ca_dir (a read error means a damaged file or disk), then run this script again"
+			rw_fail "could not read $_ca_dir/$_ca_name"
+		}
 		rw_lower "$_ca_hex"
 		if [ "$_rw_sha" != "$_rw_lc" ]; then
 			_ca_bad="$_ca_bad $_ca_name"
@@ -59,7 +64,10 @@ check_artifacts() {
 	fi
 	case $_ca_listed in
 	*"$_rw_nl$_ca_tar$_rw_nl"*) ;;
-	*) rw_fail "$_ca_tar is not listed in $_ca_sums: install.sh would refuse it (are both files of the same release?)" ;;
+	*)
+		rw_hint "copy the sha256sum-$_ca_arch.txt of the same release as $_ca_tar into $_ca_dir, then run this script again"
+		rw_fail "$_ca_tar is not listed in $_ca_sums: install.sh would refuse it (are both files of the same release?)"
+		;;
 	esac
 	_ca_unlisted=
 	_ca_images=0
@@ -89,6 +97,7 @@ check_artifacts() {
 			_ca_out=$(tar -xzf "$_ca_dir/$_ca_tar" -C "$_rw_tmp" bin/rke2 2>&1) || _ca_rc=$?
 			if [ "$_ca_rc" -ne 0 ]; then
 				rw_quote_cmd tar -xzf "$_ca_dir/$_ca_tar" -C "$_rw_tmp" bin/rke2
+				rw_hint "$_ca_tar is damaged or is not an rke2 release tarball, or ${TMPDIR:-/tmp} is full: copy it again from the release (or set TMPDIR), then run this script again"
 				rw_fail_cmd "$_ca_rc" "could not take bin/rke2 out of $_ca_dir/$_ca_tar: ${_ca_out%%"$_rw_nl"*}"
 			fi
 			rw_hint "if ${TMPDIR:-/tmp} is mounted noexec, set TMPDIR to a folder where programs may run, then run this script again"
@@ -242,6 +251,8 @@ EOF
 	rw_hint
 	if ! rw_dry; then
 		rw_ok "$_ii_n image archive(s) of the target in $3"
+	else
+		rw_establish "the image archives of the target in $1 are in $3"
 	fi
 }
 
@@ -249,6 +260,11 @@ EOF
 # that ARTIFACTS holds, or that install.sh moved, is in IMAGES_DIR and
 # matches its hash: an air-gapped restore pulls nothing.
 check_images() {
+	rw_check_op check_images ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	if rw_established "the image archives of the target in $1 are in $3"; then
+		rw_ok "the image archives of the target in $1 are in $3: established by step $_rw_est (rehearsal)"
+		return 0
+	fi
 	rw_need_file "$1/sha256sum-$2.txt"
 	_install_image_names "$1" "$2"
 	_ci_missing=
@@ -364,6 +380,7 @@ _install_rpm_detect() {
 	elif command -v yum >/dev/null 2>&1; then
 		_rpm_pm=yum
 	else
+		rw_hint "this host has no package manager rewind knows: install the rke2 packages of the target by hand, or change the plan's install-method to tar and compile again"
 		rw_fail "none of dnf, zypper and yum is installed: cannot change the rke2 packages (the plan's install method is rpm)"
 	fi
 	_rpm_tu=0
@@ -457,6 +474,7 @@ EOF
 	if [ "$_rpp_rc" -ne "$_rpp_missing" ] || [ -n "$_rpp_odd" ]; then
 		printf '%s\n' "$_rpp_out" >&2
 		rw_quote_cmd rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\n' rke2-server rke2-agent rke2-common rke2-selinux
+		rw_hint "run the command above by hand and read rpm's error (a locked or damaged rpm database: rpm --rebuilddb), then run this script again"
 		rw_fail_cmd "$_rpp_rc" "could not ask rpm which rke2 packages are installed"
 	fi
 	_rpm_pkgs=
@@ -529,6 +547,7 @@ _install_rpm_repo_hint() {
 # configured now; nothing rewrites them before the install step. Already at
 # VER: says so.
 check_rpm_target() {
+	rw_check_op check_rpm_target ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_install_rpm_detect
 	_install_rpm_packages "$1" "$2"
 	rw_say "installed: $_rpm_now"
@@ -604,6 +623,7 @@ install_rpm() {
 # here at VER (rke2-selinux printed). In a dry run of the actions, or their
 # preview, the install has not happened: only report.
 check_rpm_versions() {
+	rw_check_op check_rpm_versions ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_install_rpm_detect
 	_install_rpm_packages "$1" "$2"
 	if [ "$_rpm_done" = 1 ]; then

@@ -209,6 +209,7 @@ _kube_suc() {
 	_kube_get "$1" get deployments --all-namespaces --field-selector=metadata.name=system-upgrade-controller \
 		-o 'jsonpath={range .items[*]}{.metadata.namespace}{"|"}{.metadata.name}{"|"}{.spec.replicas}{"|"}{.status.replicas}{"\n"}{end}'
 	if [ "$_kube_rc" -ne 0 ]; then
+		if [ -z "$_rw_hint" ]; then rw_hint "run the command above by hand: the API must answer with the kubeconfig's credentials (kubectl cluster-info); when it does, run this script again"; fi
 		rw_fail_cmd "$_kube_rc" "could not list the system-upgrade-controller deployments: ${_kube_err:-no answer}"
 	fi
 }
@@ -224,12 +225,14 @@ _kube_plans() {
 			_kube_out=
 			return 0
 		fi
+		if [ -z "$_rw_hint" ]; then rw_hint "run the command above by hand: the API must answer with the kubeconfig's credentials (kubectl cluster-info); when it does, run this script again"; fi
 		rw_fail_cmd "$_kube_rc" "could not look for the CRD plans.upgrade.cattle.io: ${_kube_err:-no answer}"
 	fi
 	_kube_crd=1
 	_kube_get "$1" get plans.upgrade.cattle.io --all-namespaces \
 		-o 'jsonpath={range .items[*]}{.metadata.namespace}{"|"}{.metadata.name}{"|"}{.spec.version}{"|"}{.spec.channel}{"\n"}{end}'
 	if [ "$_kube_rc" -ne 0 ]; then
+		if [ -z "$_rw_hint" ]; then rw_hint "run the command above by hand: the API must answer with the kubeconfig's credentials (kubectl cluster-info); when it does, run this script again"; fi
 		rw_fail_cmd "$_kube_rc" "could not list the system-upgrade-controller Plans: ${_kube_err:-no answer}"
 	fi
 }
@@ -282,6 +285,7 @@ _kube_plan_fixes() {
 # set in Rancher again after the rollback. Refused unless MANAGED is "true"
 # (the plan's `rancher-managed = true`: that version is set to TARGET).
 check_rancher_agent() {
+	rw_check_op check_rancher_agent ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_cra_ack=$1
 	_cra_tgt=$2
 	shift 2
@@ -407,6 +411,7 @@ EOF
 # commands to delete or pin each) and the deployments suspend_upgrades
 # scaled to 0, with the command that scales each back.
 check_upgrades() {
+	rw_check_op check_upgrades ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_cu_kc=$1
 	_cu_tgt=$2
 	if [ -n "$_cu_kc" ]; then rw_need_file "$_cu_kc"; fi

@@ -12,7 +12,10 @@
 # check_mysql_dump FILE: a complete mysqldump/mariadb-dump file (the dump
 # header in the first lines, the `-- Dump completed` trailer at the end).
 check_mysql_dump() {
+	rw_check_op check_mysql_dump ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
 	rw_need_file "$1"
+	rw_hint "check that $1 can be read (a disk error?): copy it again, then run this script again"
 	_cmd_head=$(head -n 5 "$1") || rw_fail "could not read $1"
 	case "$_rw_nl$_cmd_head" in
 	*"$_rw_nl-- MySQL dump"* | *"$_rw_nl-- MariaDB dump"*) ;;
@@ -39,21 +42,32 @@ check_mysql_dump() {
 # the dump and copy the database SELECT, INSERT, ALTER, LOCK TABLES (plus
 # TRIGGER, CREATE VIEW and SHOW VIEW when the dump has triggers or views).
 check_mysql_restore() {
+	rw_check_op check_mysql_restore ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
 	rw_need_file "$1"
+	rw_hint
 	rw_need_tool mysql "to restore the dump"
 	if ! command -v mysqldump >/dev/null 2>&1 && ! command -v mariadb-dump >/dev/null 2>&1; then
+		rw_hint "install the MySQL or MariaDB client tools (mysqldump or mariadb-dump) on this host, then run this script again"
 		rw_fail "neither mysqldump nor mariadb-dump is installed (needed to keep a copy of the current database before it is dropped)"
 	fi
 	rw_need_abs "$6"
 	case $5 in
-	'' | *'`'* | *\\* | *"$_rw_nl"*) rw_fail "internal error: unusable database name: $5" ;;
+	'' | *'`'* | *\\* | *"$_rw_nl"*)
+		rw_hint "this is a bug of rewind: report it with the plan"
+		rw_fail "internal error: unusable database name: $5"
+		;;
 	esac
 	_cmr_rc=0
 	_cmr_use=$(grep -E '^USE ' "$1") || _cmr_rc=$?
-	if [ "$_cmr_rc" -gt 1 ]; then rw_fail "could not read $1"; fi
+	if [ "$_cmr_rc" -gt 1 ]; then
+		rw_hint "check that $1 can be read (a disk error?): copy it again, then run this script again"
+		rw_fail "could not read $1"
+	fi
 	while IFS= read -r _cmr_l; do
 		if [ -z "$_cmr_l" ]; then continue; fi
 		if [ "$_cmr_l" != "USE \`$5\`;" ]; then
+			rw_hint "dump only the datastore's database (mysqldump without --databases/--all-databases, or with --databases $5 alone), or correct [datastore] database in the plan"
 			rw_fail "$1 switches to another database ($_cmr_l): it is not a dump of $5 alone"
 		fi
 	done <<EOF_USE

@@ -18,7 +18,10 @@
 
 # check_pg_archive FILE: `pg_restore -l FILE` accepts it.
 check_pg_archive() {
+	rw_check_op check_pg_archive ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
 	rw_need_file "$1"
+	rw_hint
 	rw_need_tool pg_restore "to read the PostgreSQL archive"
 	_cpa_rc=0
 	_cpa_out=$(pg_restore -l "$1" 2>&1) || _cpa_rc=$?
@@ -46,7 +49,10 @@ check_pg_archive() {
 # of the current database, and USER may drop and recreate DATABASE: a
 # superuser, or CREATEDB and (when DATABASE exists) its owner.
 check_pg_restore() {
+	rw_check_op check_pg_restore ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
 	rw_need_file "$1"
+	rw_hint
 	rw_need_tool pg_restore "to restore the PostgreSQL archive"
 	rw_need_tool psql "to check the database user's rights"
 	rw_need_tool pg_dump "to keep a copy of the current database before it is dropped"
@@ -54,11 +60,13 @@ check_pg_restore() {
 	_cpr_rc=0
 	_cpr_list=$(pg_restore -l "$1" 2>&1) || _cpr_rc=$?
 	if [ "$_cpr_rc" -ne 0 ]; then
+		rw_hint "the file must be a custom-format dump (pg_dump -Fc); a plain SQL dump is replayed with psql instead"
 		rw_quote_cmd pg_restore -l "$1"
 		rw_fail_cmd "$_cpr_rc" "$1 is not a readable pg_restore archive: ${_cpr_list%%"$_rw_nl"*}"
 	fi
 	_cpr_db=$(printf '%s\n' "$_cpr_list" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
 	if [ -n "$_cpr_db" ] && [ "$_cpr_db" != "$5" ]; then
+		rw_hint "name the dump of database $5 in the plan, or correct [datastore] database if the cluster's database is $_cpr_db, and compile again"
 		rw_fail "$1 is a dump of database $_cpr_db, not $5: pg_restore --create would recreate $_cpr_db"
 	fi
 	if [ -e "$6" ] || [ -L "$6" ]; then

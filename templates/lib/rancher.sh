@@ -65,6 +65,7 @@ _rc_tag() {
 # rancher_check_deployment KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER: the API
 # answers and the deployment has CONTAINER; says which image it runs.
 rancher_check_deployment() {
+	rw_check_op rancher_check_deployment ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rc_kube "$1"
 	if ! _rc_image "$1" "$2" "$3" "$4"; then
 		rw_quote_cmd kubectl --kubeconfig "$1" -n "$2" get deployment "$3"

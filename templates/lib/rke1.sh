@@ -44,6 +44,7 @@ _r1_first_etcd() {
 # given, it is the first etcd node of the cluster file, the one whose copy
 # rke restores from (and the one step 1 checked).
 rke1_check_workstation() {
+	rw_check_op rke1_check_workstation ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_r1w_bad=
 	case $1 in
 	*/*)
@@ -94,6 +95,7 @@ rke1_check_workstation() {
 	if [ -n "${5:-}" ]; then
 		_r1_first_etcd "$2"
 		if [ -z "$_r1_fe" ]; then
+			rw_hint "give at least one node of $2 the etcd role (role: [etcd, ...]) as in the cluster the snapshot was taken of, then run this script again"
 			rw_fail "no node with the etcd role found in the nodes: list of $2"
 		elif [ "$_r1_fe" != "$5" ]; then
 			rw_hint "list the nodes in the plan in the cluster file's order (or reorder the cluster file), so that the copy step 1 checked is the one rke uses; then compile again"
@@ -115,6 +117,7 @@ rke1_check_workstation() {
 # MODE peer: rke replaces this node's copy with the source's, so a missing or
 # different file is only reported.
 rke1_check_snapshot() {
+	rw_check_op rke1_check_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_r1s_dir=$1
 	_r1s_name=$2
 	_r1s_hex=$3
@@ -161,6 +164,7 @@ rke1_check_snapshot() {
 # has an `address:` REPLACEMENT and none FAILED (commented lines do not
 # count). Otherwise prints BLOCK, the nodes list to paste, and fails.
 rke1_check_cluster_nodes() {
+	rw_check_op rke1_check_cluster_nodes ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_r1_where "$1"
 	if [ ! -f "$1" ] || [ ! -r "$1" ]; then
 		rw_hint "run the workstation scripts from the folder that holds the cluster file"
@@ -234,7 +238,10 @@ _r1_put_prepare() {
 			return 0
 		fi
 		rw_lower "$3"
-		rw_sha256 "$_r1p_dest" || rw_fail "could not read $_r1p_dest to compute its sha256"
+		rw_sha256 "$_r1p_dest" || {
+		rw_hint "check that $_r1p_dest can be read (a disk error?); move it away and run this script again to fetch it anew"
+		rw_fail "could not read $_r1p_dest to compute its sha256"
+	}
 		if [ "$_rw_sha" = "$_rw_lc" ]; then
 			rw_ok "snapshot already in place: $_r1p_dest (sha256 matches the plan)"
 			_r1p_done=1

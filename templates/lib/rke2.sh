@@ -10,6 +10,7 @@
 # check_rke2_version BIN CURRENT TARGET: BIN --version prints CURRENT, or
 # TARGET ("already at the target", not an error).
 check_rke2_version() {
+	rw_check_op check_rke2_version ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	rw_rke2_version "$1"
 	if [ "$_rw_ver" = "$2" ]; then
 		rw_ok "$1 --version is $2 (the version being rolled back)"
@@ -23,13 +24,21 @@ check_rke2_version() {
 
 # check_installed_version BIN TARGET: BIN --version prints exactly TARGET.
 # In a dry run of the actions, or their preview before the confirmation, the
-# install has not happened: only report.
+# install has not happened: only report (a rehearsal records that this step
+# establishes it). In a rehearsal, a later step's check accepts what an
+# earlier step of this host establishes.
 check_installed_version() {
+	rw_check_op check_installed_version ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	if [ "$_rw_phase" != actions ] && rw_established "$1 --version is $2"; then
+		rw_ok "$1 --version is $2: established by step $_rw_est (rehearsal)"
+		return 0
+	fi
 	rw_rke2_version "$1"
 	if [ "$_rw_ver" = "$2" ]; then
 		rw_ok "$1 --version is $2"
 	elif rw_dry && { [ "$_rw_phase" = actions ] || [ "$_rw_phase" = confirm ]; }; then
 		rw_would "check that $1 --version is $2 (it is $_rw_ver now)"
+		rw_establish "$1 --version is $2"
 	else
 		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_RKE2_VERSION) are of $2, then run the install step again"
 		rw_fail "installed version is $_rw_ver, not the target $2"
@@ -42,14 +51,19 @@ check_installed_version() {
 # RKE2_* variables are not passed to it).
 # Top-level YAML keys start in column 0.
 check_no_server_entry() {
+	rw_check_op check_no_server_entry ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_cns_found=
 	for _cns_f in "$1/config.yaml" "$1"/config.yaml.d/*.yaml "$1"/config.yaml.d/*.yml; do
 		if [ ! -e "$_cns_f" ]; then continue; fi
-		if [ ! -r "$_cns_f" ]; then rw_fail "cannot read $_cns_f"; fi
+		if [ ! -r "$_cns_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_cns_f, then run this script again"
+			rw_fail "cannot read $_cns_f"
+		fi
 		_cns_rc=0
 		_cns_m=$(grep -n -E -e "^(server|\"server\"|'server')[[:space:]]*:" -- "$_cns_f") || _cns_rc=$?
 		if [ "$_cns_rc" -gt 1 ]; then
 			rw_quote_cmd grep -n -E '^server:' -- "$_cns_f"
+			rw_hint "run the command above by hand and read its error (a disk error?), then run this script again"
 			rw_fail_cmd "$_cns_rc" "could not read $_cns_f"
 		fi
 		if [ -n "$_cns_m" ]; then
@@ -146,7 +160,10 @@ _rke2_config_value() {
 	_cv_where=
 	for _cv_f in "$1/config.yaml" "$1"/config.yaml.d/*.yaml "$1"/config.yaml.d/*.yml; do
 		if [ ! -f "$_cv_f" ]; then continue; fi
-		if [ ! -r "$_cv_f" ]; then rw_fail "cannot read $_cv_f"; fi
+		if [ ! -r "$_cv_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_cv_f, then run this script again"
+			rw_fail "cannot read $_cv_f"
+		fi
 		_cv_n=0
 		while IFS= read -r _cv_l || [ -n "$_cv_l" ]; do
 			_cv_n=$((_cv_n + 1))
@@ -169,7 +186,10 @@ _rke2_env_value() {
 	_ev_where=
 	for _ev_f in "/etc/default/$1" "/etc/sysconfig/$1" "$2"; do
 		if [ ! -f "$_ev_f" ]; then continue; fi
-		if [ ! -r "$_ev_f" ]; then rw_fail "cannot read $_ev_f"; fi
+		if [ ! -r "$_ev_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_ev_f, then run this script again"
+			rw_fail "cannot read $_ev_f"
+		fi
 		_ev_n=0
 		while IFS= read -r _ev_l || [ -n "$_ev_l" ]; do
 			_ev_n=$((_ev_n + 1))
@@ -205,6 +225,7 @@ _rke2_setting() {
 # environment files, else /var/lib/rancher/rke2). Otherwise a restore would
 # fill one folder while the unit starts on another.
 check_data_dir() {
+	rw_check_op check_data_dir ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rke2_setting "$1" "$2" "$3" data-dir RKE2_DATA_DIR
 	_cdd_is=${_st_val:-/var/lib/rancher/rke2}
 	while :; do
@@ -229,6 +250,7 @@ check_data_dir() {
 # the config files, else RKE2_NODE_NAME in the environment files, else the
 # host name in lowercase (as RKE2 does).
 check_node_name() {
+	rw_check_op check_node_name ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rke2_setting "$1" "$2" "$3" node-name RKE2_NODE_NAME
 	_cnn_is=$_st_val
 	if [ -z "$_cnn_is" ]; then
@@ -246,6 +268,7 @@ check_node_name() {
 # its environment files), and says which. Without one, a server started with
 # an empty db/etcd starts a new cluster of its own: split brain.
 check_server_entry() {
+	rw_check_op check_server_entry ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rke2_setting "$1" "$2" "$3" server RKE2_URL
 	if [ -z "$_st_val" ]; then
 		rw_hint "add 'server: https://<init server>:9345' to $1/config.yaml (the address it joined through before), then run this script again"
@@ -272,7 +295,10 @@ _rke2_token_key() {
 # is ever an argument of a command (visible in ps) or printed.
 _rke2_key_sha() {
 	_ks_line=
-	{ IFS= read -r _ks_line <"$1" || [ -n "$_ks_line" ]; } 2>/dev/null || rw_fail "cannot read $1"
+	{ IFS= read -r _ks_line <"$1" || [ -n "$_ks_line" ]; } 2>/dev/null || {
+		rw_hint "run the step as root (sudo sh …), or give root read access to $1, then run this script again"
+		rw_fail "cannot read $1"
+	}
 	_rke2_trim "$_ks_line"
 	_rke2_token_key "$_rt"
 	_ks=$(rw_sha256_pipe <<EOF
@@ -291,7 +317,10 @@ EOF
 # RKE2_TOKEN or RKE2_TOKEN_FILE in the environment files, win (a token file
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
+	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
 	rw_need_file "$4"
+	rw_hint
 	_rke2_key_sha "$4"
 	_cts_want=$_ks
 	_rke2_setting "$1" "$2" "$3" token-file RKE2_TOKEN_FILE
@@ -349,6 +378,7 @@ EOF
 _rke2_data_mounts() {
 	_dm_list=$_rw_nl
 	if [ ! -r /proc/self/mountinfo ]; then
+		rw_hint "mount /proc (mount -t proc proc /proc), then run this script again"
 		rw_fail "cannot read /proc/self/mountinfo (is /proc mounted?)"
 	fi
 	while read -r _dm_id _dm_parent _dm_dev _dm_root _dm_mp _dm_rest; do
@@ -370,6 +400,7 @@ _rke2_data_mounts() {
 # without it, an unmount by hand or by an old rke2-killall.sh): RKE2 would
 # then write etcd to the empty folder below it.
 check_data_mounts() {
+	rw_check_op check_data_mounts ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rke2_data_mounts "$1"
 	_cdm_rec=$_rw_state_dir/data-mounts
 	if [ -f "$_cdm_rec" ]; then
@@ -506,6 +537,10 @@ $_rm_list
 EOF
 	rw_hint
 	check_data_mounts "$_sr_dd"
+	if rw_dry; then
+		rw_establish "$_sr_unit is stopped"
+		rw_establish "no process of RKE2 is left ($_sr_dd, $_sr_bin)"
+	fi
 }
 
 # move_pod_manifests_aside DIR SUFFIX: move the static pod manifests
@@ -595,6 +630,10 @@ start_unit() {
 # only): kill what is left of RKE2 before the next try.
 stop_leftovers() {
 	rw_seconds REWIND_STOP_TIMEOUT 30
+	if rw_established "no process of RKE2 is left ($1, $2)"; then
+		rw_ok "no process of RKE2 left: established by step $_rw_est (rehearsal)"
+		return 0
+	fi
 	_rke2_procs "$1" "$2"
 	if [ "$_rp_pids" = ' ' ]; then
 		rw_ok "no process of RKE2 running"
@@ -658,7 +697,10 @@ _rke2_unit_env() {
 	_ue_names=
 	for _ue_f in "/etc/default/$1" "/etc/sysconfig/$1" "$2"; do
 		if [ ! -f "$_ue_f" ]; then continue; fi
-		if [ ! -r "$_ue_f" ]; then rw_fail "cannot read $_ue_f"; fi
+		if [ ! -r "$_ue_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_ue_f, then run this script again"
+			rw_fail "cannot read $_ue_f"
+		fi
 		while IFS= read -r _ue_l || [ -n "$_ue_l" ]; do
 			case $_ue_l in
 			[A-Za-z_]*=*) ;;
@@ -705,7 +747,9 @@ cluster_reset() {
 	rw_seconds REWIND_RESET_TIMEOUT 1800
 	_cre_to=$_rw_secs
 	rw_need_tool timeout "to bound the cluster-reset"
-	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$_cre_unit" 2>/dev/null; then
+	if rw_established "$_cre_unit is stopped"; then
+		rw_ok "$_cre_unit is stopped: established by step $_rw_est (rehearsal)"
+	elif command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$_cre_unit" 2>/dev/null; then
 		rw_hint "run the stop step on this node first"
 		rw_fail "$_cre_unit is running on this node: a cluster-reset needs it stopped"
 	fi

@@ -12,7 +12,10 @@
 # check_sqlite_db FILE: `PRAGMA integrity_check` prints `ok` (when sqlite3 is
 # present; otherwise says it could not check).
 check_sqlite_db() {
+	rw_check_op check_sqlite_db ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the copy of server/db/state.db taken before the upgrade) to $1 on this host, then run this script again"
 	rw_need_file "$1"
+	rw_hint
 	if ! command -v sqlite3 >/dev/null 2>&1; then
 		rw_warn "sqlite3 is not installed: $1 could not be checked (PRAGMA integrity_check)"
 		return 0

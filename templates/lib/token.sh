@@ -8,6 +8,8 @@
 # check_token FILE [HEX]: the saved token exists, is not empty, and hashes to
 # HEX when given.
 check_token() {
+	rw_check_op check_token ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $1 on this host, readable by root only; then run this script again"
 	rw_need_file "$1"
 	if [ ! -s "$1" ]; then
 		rw_fail "the saved token $1 is empty"

@@ -399,6 +399,24 @@ impl World {
         extra: &[(&str, &str)],
         launch: Launch,
     ) -> ScriptRun {
+        self.run_args_on(host, script, &[], extra, launch)
+    }
+
+    /// `sh host.sh ARGS…` on `host` (the bundle's host runner: status,
+    /// next, rehearse), with the base environment plus `extra`.
+    pub fn host_sh(&self, host: &str, args: &[&str], extra: &[(&str, &str)]) -> ScriptRun {
+        self.run_args_on(host, "host.sh", args, extra, Launch::default())
+    }
+
+    /// [`run_on`](Self::run_on) with arguments after the script.
+    pub fn run_args_on(
+        &self,
+        host: &str,
+        script: &str,
+        args: &[&str],
+        extra: &[(&str, &str)],
+        launch: Launch,
+    ) -> ScriptRun {
         let h = self.host(host);
         let mut env = self.base_env();
         for (k, v) in extra {
@@ -415,6 +433,7 @@ impl World {
         } else {
             argv.push(script.to_owned());
         }
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
         let before = stubs::read_journal(&self.test.join("journal")).len();
         let run = h.run(
             &enter_script(),

@@ -1,10 +1,11 @@
-# Emulates the compiler's rendering of templates/script.sh.j2 for the shell
-# library tests: every {{ value }} is shell-quoted like src/shell.rs quote(),
-# {{ library }} is replaced verbatim by core.sh plus the fragments, and each
+# Emulates the compiler's rendering of templates/script.sh.j2 and
+# templates/lib.sh.j2 for the shell library tests: every {{ value }} is
+# shell-quoted like src/shell.rs quote(), a line `{{ code }}` is replaced
+# verbatim by core.sh plus the fragments (the file B_CODE), and each
 # `{%- for op in preflight|actions %}` block by the lines of a body file
 # (already shell text, one call per line, indented).
-# Variables (ENVIRON): B_<NAME> for each value, B_LIBRARY (a file),
-# B_PREFLIGHT and B_ACTIONS (files).
+# Variables (ENVIRON): B_<NAME> for each value, B_CODE, B_PREFLIGHT and
+# B_ACTIONS (files).
 function quote(s,    out, i, c) {
 	if (s != "" && s ~ /^[A-Za-z0-9@%+=:,.\/_-]+$/) return s
 	out = "'"
@@ -15,20 +16,21 @@ function quote(s,    out, i, c) {
 	}
 	return out "'"
 }
-function body(file,    line) {
-	while ((getline line < file) > 0) print line
+function body(file,    line, n) {
+	n = 0
+	while ((getline line < file) > 0) { print line; n++ }
 	close(file)
+	# the template's {% else %}: an empty body is `:`
+	if (n == 0) print "\t:"
 }
 /^\{%-? for op in preflight %\}/ { body(ENVIRON["B_PREFLIGHT"]); skip = 1; next }
 /^\{%-? for op in actions %\}/ { body(ENVIRON["B_ACTIONS"]); skip = 1; next }
 skip && /^\{%-? endfor %\}/ { skip = 0; next }
 skip { next }
-/^\{\{ library \}\}/ {
-	# the library text ends in a newline; the rest of the line follows it
-	while ((getline line < ENVIRON["B_LIBRARY"]) > 0) print line
-	close(ENVIRON["B_LIBRARY"])
-	sub(/^\{\{ library \}\}/, "")
-	if ($0 == "") next
+/^\{\{ code \}\}$/ {
+	while ((getline line < ENVIRON["B_CODE"]) > 0) print line
+	close(ENVIRON["B_CODE"])
+	next
 }
 {
 	out = ""

@@ -10,8 +10,9 @@
 # zip/unzip, setpriv, script, PostgreSQL 15 and MariaDB enable more tests
 # (each test needing a missing tool says SKIP).
 #
-# Sample scripts are built from the real templates/script.sh.j2 by build.awk
-# (the compiler's quoting, the library inserted verbatim), then linted with
+# Sample scripts are built from the real templates/script.sh.j2 and
+# templates/lib.sh.j2 by build.awk (the compiler's quoting; the library is
+# core and the fragments, beside the script, pinned by its sha256), then linted with
 # `shellcheck -s sh`, parsed with -n and RUN in each shell, with stub tools
 # (stubs.sh) first on PATH, REWIND_HOST set, and the journal and state in a
 # temporary folder. As root the whole run happens in a private mount
@@ -103,7 +104,7 @@ setup() {
 	B_NEEDS_ROOT=1
 	B_DESTRUCTIVE=0
 	B_README=README.md#step-05-restore
-	FRAGS="etcd files install kube mysql postgres rke2 sqlite token"
+	FRAGS="etcd files host install kube mysql postgres rke2 sqlite token"
 	KEEP_MARKER=0
 	: >"$C/pre"
 	: >"$C/act"
@@ -111,17 +112,20 @@ setup() {
 pre() { for l in "$@"; do printf '\t%s\n' "$l" >>"$C/pre"; done; }
 act() { for l in "$@"; do printf '\t%s\n' "$l" >>"$C/act"; done; }
 
-# build: $C/s.sh from the template (the compiler joins fragments with "\n").
+# build: $C/s.sh and its library $C/lib.sh from the templates, as the
+# compiler lays out a bundle (the compiler joins fragments with "\n").
 build() {
-	cat "$LIB/core.sh" >"$C/library"
+	cat "$LIB/core.sh" >"$C/code"
 	for f in $FRAGS; do
-		printf '\n' >>"$C/library"
-		cat "$LIB/$f.sh" >>"$C/library"
+		printf '\n' >>"$C/code"
+		cat "$LIB/$f.sh" >>"$C/code"
 	done
-	B_LIBRARY=$C/library B_PREFLIGHT=$C/pre B_ACTIONS=$C/act \
-		B_PLAN_SHA256=$B_PLAN_SHA256 B_CLUSTER=$B_CLUSTER B_SUFFIX=$B_SUFFIX B_STEP=$B_STEP \
-		B_NUMBER=$B_NUMBER B_TOTAL=$B_TOTAL B_TITLE=$B_TITLE B_HOST=$B_HOST B_ADDRESSES=$B_ADDRESSES \
-		B_NEEDS_ROOT=$B_NEEDS_ROOT B_DESTRUCTIVE=$B_DESTRUCTIVE B_README=$B_README \
+	B_CODE=$C/code B_CLUSTER=$B_CLUSTER B_PLAN_SHA256=$B_PLAN_SHA256 \
+		awk -f "$HERE/build.awk" "$ROOT/templates/lib.sh.j2" >"$C/lib.sh"
+	B_LIBRARY_SHA256=$(sha256sum <"$C/lib.sh" | cut -d ' ' -f 1)
+	B_LIBRARY=lib.sh B_LIBRARY_SHA256=$B_LIBRARY_SHA256 B_PREFLIGHT=$C/pre B_ACTIONS=$C/act \
+		B_STEP=$B_STEP B_TITLE=$B_TITLE B_HOST=$B_HOST B_ADDRESSES=$B_ADDRESSES \
+		B_NEEDS_ROOT=$B_NEEDS_ROOT B_DESTRUCTIVE=$B_DESTRUCTIVE \
 		awk -f "$HERE/build.awk" "$TEMPLATE" >"$C/s.sh"
 	chmod 755 "$C/s.sh"
 }
@@ -172,8 +176,8 @@ MARKER() { echo "$C/state/$B_CLUSTER/$PLAN/$B_STEP.done"; }
 static_checks() {
 	SHN=static
 	# Every fragment alone with core, and all together, lint clean.
-	for set in "" etcd files install kube mysql postgres rke2 sqlite token \
-		"etcd files install kube mysql postgres rke2 sqlite token"; do
+	for set in "" etcd files host install kube mysql postgres rke2 sqlite token \
+		"etcd files host install kube mysql postgres rke2 sqlite token"; do
 		setup "lint-${set%% *}"
 		FRAGS=$set
 		pre 'need_tools sh'
@@ -205,7 +209,7 @@ static_checks() {
 		done
 		# the RKE2 fragments define their ops.rs functions, and private
 		# helpers only under their own prefix (_rke2_* in rke2.sh)
-		case " etcd.sh files.sh install.sh kube.sh mysql.sh postgres.sh rke2.sh sqlite.sh token.sh " in
+		case " etcd.sh files.sh host.sh install.sh kube.sh mysql.sh postgres.sh rke2.sh sqlite.sh token.sh " in
 		*" $n "*)
 			if grep -v -x -E "[a-z][a-z0-9_]*|_${n%.sh}_[a-z0-9_]*" "$T/defs.$n" | grep -q .; then fail "$n defines a helper outside _${n%.sh}_*"; fi
 			;;
@@ -229,6 +233,23 @@ static_checks() {
 			fail "${pair#*:} is no longer a Func::name() in src/plan/ops.rs"
 		fi
 	done
+	# Every failure of a check (a function that starts with the rw_check_op
+	# hook) or of a fragment's helper sets a hint first: the preflight prints
+	# each problem with what to do (issue 16, item 1).
+	CASE=hints
+	awk '
+		/^[a-z_][a-z0-9_]*\(\) \{$/ { fn = substr($1, 1, index($1, "(") - 1); hinted = 0; check = 0; first = 1; next }
+		fn != "" && first { first = 0; if ($0 ~ /rw_check_op /) check = 1 }
+		/^}/ { fn = ""; next }
+		/rw_hint "/ || /_hint "/ { hinted = 1 }
+		/rw_hint$/ { hinted = 0 }
+		/rw_fail/ && fn != "" && !hinted && (check || fn ~ /^_[a-z0-9]+_/) && fn !~ /^_rw_/ { print FILENAME ":" FNR ": " fn }
+	' "$LIB"/*.sh >"$T/nohint"
+	if [ -s "$T/nohint" ]; then fail "a failure without a hint (rw_hint \"what to do\" before it): $(cat "$T/nohint")"; fi
+	# The check hook names its own function.
+	awk '/^[a-z_][a-z0-9_]*\(\) \{$/ { fn = substr($1, 1, index($1, "(") - 1); next }
+		/^\trw_check_op [a-z]/ { if ($2 != fn) print FILENAME ":" FNR ": " fn " calls rw_check_op " $2 }' "$LIB"/*.sh >"$T/hook"
+	if [ -s "$T/hook" ]; then fail "$(cat "$T/hook")"; fi
 	# No `local`, no rm -rf in the library.
 	if grep -n -E '^[[:space:]]*local |rm -rf|rm -fr' "$LIB"/*.sh >"$T/grep" 2>&1; then
 		CASE=lib-grep fail "local or rm -rf in the library: $(cat "$T/grep")"
@@ -1512,7 +1533,113 @@ t_awk_operands() {
 	expect_err "the failed node 3.3.3.3 is still listed"
 }
 
-TESTS="t_awk_operands t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
+# The preflight runs every check and reports every problem at once (issue 16,
+# item 1): each with its hint, the same problem found by two checks once,
+# then one verdict; a single problem keeps its command's exit code; a check
+# that stops unexpectedly is a problem too; checks leave no temporary folder.
+t_preflight_all() {
+	setup preflight-all
+	pre "need_file $C/data/missing" \
+		"check_sha256 $C/data/missing 0000000000000000000000000000000000000000000000000000000000000000" \
+		'need_tools sh no-such-tool-1' \
+		"check_token $C/data/no-token" \
+		"need_file $C/data/present"
+	act "move_aside $C/data/x rewind-0123abcd"
+	touch "$C/data/x" "$C/data/present"
+	mkdir -p "$C/tmp"
+	build
+	run TMPDIR="$C/tmp"
+	expect_rc 1
+	expect_err "PROBLEM 1: file not found: $C/data/missing"
+	expect_err "hint:    put the file the plan names at $C/data/missing on this host"
+	expect_err "PROBLEM 2: missing tools: no-such-tool-1"
+	expect_err "PROBLEM 3: file not found: $C/data/no-token"
+	expect_err "hint:    copy the server token saved with the snapshot"
+	expect_not_out "PROBLEM 4"
+	expect_out "ok: file present: $C/data/present"
+	expect_err "FAILED: preflight: 3 problems; nothing was changed"
+	expect_err "changed: nothing"
+	expect_err "read:    README.md#step-05-restore"
+	expect_not_out "ok: preflight"
+	expect_not_out "rewind: actions"
+	expect_file "$C/data/x"
+	expect_log failed 1
+	[ -z "$(ls -A "$C/tmp")" ] || fail "temporary files left: $(ls -A "$C/tmp")"
+	# the same in a dry run
+	run TMPDIR="$C/tmp" REWIND_DRY_RUN=1
+	expect_rc 1
+	expect_err "FAILED: preflight: 3 problems; nothing was changed"
+	# one problem: the exit code of its command, as before
+	setup preflight-one
+	printf '#!/bin/sh\necho "cannot execute" >&2\nexit 6\n' >"$C/bin/broken-rke2"
+	chmod 755 "$C/bin/broken-rke2"
+	pre "check_installed_version $C/bin/broken-rke2 v1.27.10+rke2r1" 'need_tools sh'
+	build
+	run
+	expect_rc 6
+	expect_err "PROBLEM 1: could not ask rke2 its version"
+	expect_err "command: $C/bin/broken-rke2 --version"
+	expect_err "exit:    6"
+	expect_err "FAILED: preflight: 1 problem; nothing was changed"
+	expect_out "ok: tools present: sh"
+	expect_log failed 6
+	# a check that stops unexpectedly (set -e), and one that made a
+	# temporary folder before failing
+	setup preflight-abort
+	mkdir -p "$C/tmp"
+	pre 'mk() { rw_tmpdir; : >"$_rw_tmp/x"; rw_hint "a hint"; rw_fail "failed after rw_tmpdir"; }' \
+		'ok_tmp() { rw_tmpdir; : >"$_rw_tmp/y"; rw_ok "made a temporary file"; }' \
+		'rw_check_op false' 'rw_check_op mk' 'rw_check_op ok_tmp' 'need_tools sh'
+	build
+	run TMPDIR="$C/tmp"
+	expect_out "ok: made a temporary file"
+	expect_rc 1
+	expect_err "PROBLEM 1: the check false stopped unexpectedly (exit 1)"
+	expect_err "PROBLEM 2: failed after rw_tmpdir"
+	expect_err "hint:    a hint"
+	expect_out "ok: tools present: sh"
+	expect_err "FAILED: preflight: 2 problems"
+	[ -z "$(ls -A "$C/tmp")" ] || fail "temporary files left: $(ls -A "$C/tmp")"
+}
+
+# A rehearsal (REWIND_REHEARSAL=FILE, issue 16 item 3) is a dry run; what a
+# step's actions establish is recorded, and a later step's check takes it as
+# given and says so; without the rehearsal file the check fails as before.
+t_rehearsal() {
+	setup rehearsal
+	B_STEP=04-install
+	act "move_aside $C/data/x rewind-0123abcd" \
+		"check_installed_version $C/bin/rke2 v1.27.10+rke2r1"
+	touch "$C/data/x"
+	build
+	run STUB_RKE2_VERSION=v1.28.3+rke2r1 REWIND_REHEARSAL="$C/rehearsal"
+	expect_rc 0
+	expect_out "DRY RUN (rehearsal)"
+	expect_out "[dry-run] would run: mv $C/data/x $C/data/x.rewind-0123abcd"
+	expect_out "rewind: rehearsal: after step 04-install: $C/bin/rke2 --version is v1.27.10+rke2r1"
+	expect_file "$C/data/x"
+	expect_no_file "$C/log/prod-east.log"
+	grep -q -F -x "fact	04-install	$C/bin/rke2 --version is v1.27.10+rke2r1" "$C/rehearsal" ||
+		fail "no fact recorded: $(cat "$C/rehearsal" 2>/dev/null)"
+	B_STEP=06-start
+	: >"$C/pre"
+	: >"$C/act"
+	pre "check_installed_version $C/bin/rke2 v1.27.10+rke2r1" "need_file $C/data/missing"
+	build
+	run STUB_RKE2_VERSION=v1.28.3+rke2r1 REWIND_REHEARSAL="$C/rehearsal"
+	expect_rc 1
+	expect_out "ok: $C/bin/rke2 --version is v1.27.10+rke2r1: established by step 04-install (rehearsal)"
+	expect_err "PROBLEM 1: file not found: $C/data/missing"
+	expect_err "preflight: 1 problem"
+	grep -q -F "problem	06-start	file not found: $C/data/missing (hint: " "$C/rehearsal" ||
+		fail "no problem recorded: $(cat "$C/rehearsal")"
+	run STUB_RKE2_VERSION=v1.28.3+rke2r1 REWIND_DRY_RUN=1
+	expect_rc 1
+	expect_err "installed version is v1.28.3+rke2r1, not the target v1.27.10+rke2r1"
+	expect_err "preflight: 2 problems"
+}
+
+TESTS="t_preflight_all t_rehearsal t_awk_operands t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
 t_quoting t_cluster_reset t_start_unit t_stop_left t_config t_units t_versions t_server_entry t_etcd_snapshot t_sha_room
 t_token t_artifacts t_install_online t_rpm t_kube t_suc t_sqlite t_workstation_dirs t_postgres t_mysql"
 

@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-f055cd35adc0.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-37e06b920ae4.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	f055cd35adc0fb187bbb88e1954794928cc6804c8ff56a83c8c2b5d4ded50707*) . "$_rw_lib" ;;
+	37e06b920ae42698c2c43d9ce7b60cca465b89012fdc7e7955072e73b8209dc3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-3ccb80382369.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-33968437caff.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	3ccb803823696297a3289f0c995babeec3025d70397c4bbf035d47318a38e366*) . "$_rw_lib" ;;
+	33968437caff163f56ae41135ee259d8e64e5b99a32aad8c46803cd1ca29bd1b*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

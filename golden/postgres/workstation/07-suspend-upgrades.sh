@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-353bbe07f136.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-81b83560b35c.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	353bbe07f136385f863bcad7c084b7f149ee955e79cc75390dffe3c30543574f*) . "$_rw_lib" ;;
+	81b83560b35c98779ee2ce9d88d2ca76d5a9fc42aaa7127223c36c5a5c155248*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

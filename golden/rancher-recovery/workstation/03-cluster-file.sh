@@ -34,9 +34,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-e2661529e72a.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-49f5e3d07096.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e2661529e72ae598918a0fa56932fef6f799ed267e80f62ae3c388a582f980d3*) . "$_rw_lib" ;;
+	49f5e3d070964a6b25607a17c8f040d3795551ffd8d47cb640b6df01b6550265*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-660760429004.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-73f08afcf36a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	660760429004ae8afa39f1796a6fb4cccd3e6c32f659841add08a56a8520c472*) . "$_rw_lib" ;;
+	73f08afcf36a623f31564a41c5acd32836fee615f9bfa6fc4dd60031440b6689*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -28,9 +28,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-e57f04ddcee7.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-37e43b9139a0.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e57f04ddcee7e7f9e3a9f0143cc179b585381ea1c8c0cd3f59c5e5f6607d5678*) . "$_rw_lib" ;;
+	37e43b9139a0cfbe04637210c534a80a86d01e1457690578d834a21d29d260c5*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

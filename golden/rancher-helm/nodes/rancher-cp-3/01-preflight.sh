@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-1fdf7ff7fc30.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-e92faf1de0df.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	1fdf7ff7fc306bbe952c3e4ccc7a6e13509ebe41aab5ef1a5fee2bc88a9928a3*) . "$_rw_lib" ;;
+	e92faf1de0df152504aed81f03a3580480a993b1efaf959287aa1448d40deb50*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

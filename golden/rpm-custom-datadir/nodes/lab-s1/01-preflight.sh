@@ -35,9 +35,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-36f2ed4a5989.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-49855ad49730.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	36f2ed4a5989649e0df7b6e0378fcd6b1312624551e02bb3d51ca3142fcced10*) . "$_rw_lib" ;;
+	49855ad49730c24943d18d201910dddb83a33c40d5e7637cae187b8e8a1ccf7f*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

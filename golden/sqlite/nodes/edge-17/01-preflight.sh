@@ -33,9 +33,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-6bff9a340210.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-5cb22acb4b25.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	6bff9a34021020332466680680d5872b35fe27c9c15d577a1393607a395609f1*) . "$_rw_lib" ;;
+	5cb22acb4b2503ca7e9c77abe3993f18e90ea327ee2a4b5271d6c7b2796ead37*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=rancher-prod
-REWIND_PLAN=89f9cadbf0ad8d3a38c36a231685ce83d0dd22b5618aca2862c1e27c84e6484c
+REWIND_CLUSTER=rancher
+REWIND_PLAN=0444359ffb2b9549acb3db81c0f075a0092dec98b34eaa652859db9f345a2aba
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -28,6 +28,11 @@ REWIND_PLAN=89f9cadbf0ad8d3a38c36a231685ce83d0dd22b5618aca2862c1e27c84e6484c
 # - `${1+"$@"}` instead of "$@": posh treats "$@" with no arguments as an
 #   unset parameter under `set -u`. For the same reason a script relaxes -u
 #   just before its last line, `main "$@"`, and rw_main sets it again.
+# - Every function that may run in a preflight starts with
+#     rw_check_op NAME ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+#   so that the preflight runs every check and reports every problem at once
+#   (see rw_check_op); every failure of a check sets a hint (rw_hint) that
+#   says what to do.
 #
 # Exit codes: 0 done (or already done, or dry run finished); 1 a check or an
 # action failed, or the script stopped unexpectedly; the failing command's own
@@ -60,6 +65,11 @@ _rw_signal=
 _rw_log_dir=
 _rw_state_dir=
 _rw_state_alt=
+_rw_in_check=0
+_rw_ran=0
+_rw_problems=0
+_rw_problem_rc=0
+_rw_co_dir=
 
 # ---- messages ---------------------------------------------------------------
 
@@ -123,8 +133,23 @@ rw_quote_cmd() {
 
 # ---- failure reporting --------------------------------------------------------
 
-# _rw_report MESSAGE COMMAND CODE: the failure block on stderr.
+# _rw_report MESSAGE COMMAND CODE: the failure block on stderr. Inside a
+# check of the preflight (rw_check_op), the problem is handed to the
+# preflight instead, which prints it and goes on with the next check.
 _rw_report() {
+	_rw_reported=1
+	if [ "$_rw_in_check" = 1 ]; then
+		{
+			printf '%s' "$1" >"$_rw_co_dir/msg"
+			printf '%s' "$2" >"$_rw_co_dir/cmd"
+			printf '%s' "$3" >"$_rw_co_dir/rc"
+			printf '%s' "$_rw_hint" >"$_rw_co_dir/hint"
+		} 2>/dev/null || printf 'rewind: PROBLEM: %s\n' "$1" >&2
+		return 0
+	fi
+	if [ "$_rw_summary" != 1 ]; then
+		_rw_rehearsal_note problem "$1${_rw_hint:+ (hint: $_rw_hint)}"
+	fi
 	{
 		printf '\nrewind: FAILED: %s\n' "$1"
 		printf '  step:    %s (%s)\n' "$REWIND_STEP" "$REWIND_STEP_TITLE"
@@ -139,7 +164,6 @@ _rw_report() {
 		if [ -n "$_rw_hint" ]; then printf '  hint:    %s\n' "$_rw_hint"; fi
 		printf '  read:    %s\n' "$REWIND_README"
 	} >&2
-	_rw_reported=1
 }
 
 # rw_fail MESSAGE: report and exit 1.
@@ -167,6 +191,175 @@ rw_check() {
 		rw_quote_cmd "$@"
 		rw_fail_cmd "$_rw_ck_rc" "a check command failed"
 	fi
+}
+
+# ---- the preflight: every check, every problem --------------------------------
+
+# rw_check_op NAME ARGS...: the first line of every function that may run in
+# a preflight:
+#   rw_check_op NAME ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+# During the preflight it runs the check (NAME ARGS) in a subshell and sets
+# _rw_ran=1, so that the caller returns at once: a failure (rw_fail exits)
+# ends only that subshell, and the preflight goes on with the next check.
+# _rw_problem prints the problem with its hint and counts it; rw_main fails
+# the step once, after the last check. Elsewhere (actions, a check called by
+# another check) it sets _rw_ran=0 and the caller runs its body.
+#
+# A subshell cannot set variables for later checks, and none needs to: a
+# check keeps its state in its own _<prefix>_* variables, read only by
+# itself, and reports through rw_ok, rw_warn and rw_fail.
+rw_check_op() {
+	_rw_ran=0
+	if [ "$_rw_phase" != preflight ] || [ "$_rw_in_check" = 1 ]; then return 0; fi
+	_rw_ran=1
+	rm -f "$_rw_co_dir/msg" "$_rw_co_dir/cmd" "$_rw_co_dir/rc" "$_rw_co_dir/hint" 2>/dev/null || :
+	# Not `( … ) || …`: shells ignore set -e inside a command that is tested.
+	set +e
+	(_rw_check_sub "$@")
+	_rw_co_rc=$?
+	set -e
+	if [ "$_rw_co_rc" -ne 0 ]; then _rw_problem "$_rw_co_rc"; fi
+}
+
+# _rw_check_sub NAME ARGS...: the check, in its subshell: its own
+# temporary folder and hint, and an EXIT trap that reports an unexpected stop.
+_rw_check_sub() {
+	set -e
+	_rw_in_check=1
+	_rw_check_name=$1
+	_rw_tmp=
+	_rw_hint=
+	trap '_rw_check_exit' EXIT
+	"$@"
+	# posh runs a subshell's EXIT trap only on an explicit exit.
+	exit 0
+}
+
+# The EXIT trap of a check's subshell: a check that stopped without saying
+# why is a problem too; its temporary folder is removed.
+_rw_check_exit() {
+	_rw_ce_rc=$?
+	trap - EXIT
+	set +e
+	if [ "$_rw_ce_rc" -ne 0 ] && [ "$_rw_reported" = 0 ]; then
+		rw_hint "this is a bug of the check; run the script with sh -x to see where it stopped, and report it"
+		_rw_report "the check $_rw_check_name stopped unexpectedly (exit $_rw_ce_rc)" "" ""
+	fi
+	rw_tmp_cleanup
+	exit "$_rw_ce_rc"
+}
+
+# _rw_problem CODE: print and count the problem a check just reported. The
+# same problem found by several checks (a missing file three checks read)
+# counts once.
+_rw_problem() {
+	_rw_pb_msg=
+	_rw_pb_cmd=
+	_rw_pb_rc=
+	_rw_pb_hint=
+	if [ -s "$_rw_co_dir/msg" ]; then
+		_rw_pb_msg=$(cat "$_rw_co_dir/msg") || _rw_pb_msg=
+		_rw_pb_cmd=$(cat "$_rw_co_dir/cmd") || _rw_pb_cmd=
+		_rw_pb_rc=$(cat "$_rw_co_dir/rc") || _rw_pb_rc=
+		_rw_pb_hint=$(cat "$_rw_co_dir/hint") || _rw_pb_hint=
+	fi
+	if [ -z "$_rw_pb_msg" ]; then _rw_pb_msg="a check stopped (exit $1)"; fi
+	case $_rw_seen in
+	*"$_rw_nl$_rw_pb_msg$_rw_nl"*) return 0 ;;
+	esac
+	_rw_seen="$_rw_seen$_rw_pb_msg$_rw_nl"
+	_rw_problems=$((_rw_problems + 1))
+	if [ "$_rw_problems" -eq 1 ]; then _rw_problem_rc=$1; fi
+	{
+		printf '\nrewind: PROBLEM %s: %s\n' "$_rw_problems" "$_rw_pb_msg"
+		if [ -n "$_rw_pb_cmd" ]; then printf '  command: %s\n' "$_rw_pb_cmd"; fi
+		if [ -n "$_rw_pb_rc" ]; then printf '  exit:    %s\n' "$_rw_pb_rc"; fi
+		if [ -n "$_rw_pb_hint" ]; then printf '  hint:    %s\n' "$_rw_pb_hint"; fi
+	} >&2
+	_rw_rehearsal_note problem "$_rw_pb_msg${_rw_pb_hint:+ (hint: $_rw_pb_hint)}"
+}
+_rw_seen=$_rw_nl
+
+# _rw_preflight: every check of the step, then one verdict: the problems
+# were printed as they were found; the step fails once, with their number
+# (exit 1; a single problem keeps its own exit code, as a failing command's).
+# A rehearsal goes on with the actions (a dry run) to find what else would
+# fail, and gives the verdict at the end.
+_rw_preflight() {
+	rw_tmpdir
+	_rw_co_dir=$_rw_tmp
+	preflight
+	if [ "$_rw_problems" -eq 0 ]; then
+		rw_ok preflight
+		return 0
+	fi
+	if [ -n "${REWIND_REHEARSAL:-}" ]; then
+		rw_say "preflight: $_rw_problems problem(s) above; the rehearsal goes on with the actions, as if they were fixed"
+		return 0
+	fi
+	_rw_preflight_verdict
+}
+_rw_summary=0
+
+# _rw_preflight_verdict: the one failure of a preflight that found problems.
+_rw_preflight_verdict() {
+	if [ "$_rw_problems" -eq 1 ]; then _rw_pf_n="1 problem"; else _rw_pf_n="$_rw_problems problems"; fi
+	rw_hint
+	_rw_summary=1
+	_rw_phase=preflight
+	_rw_report "preflight: $_rw_pf_n; nothing was changed (each problem is above, with its hint: fix them all, then run this script again)" "" ""
+	if [ "$_rw_problems" -eq 1 ]; then exit "$_rw_problem_rc"; fi
+	exit 1
+}
+
+# ---- rehearsal ------------------------------------------------------------------
+# REWIND_REHEARSAL=FILE (set by `sh host.sh rehearse`): this dry run is one
+# step of a rehearsal of a host's steps in README order. FILE collects what
+# the steps rehearsed so far establish, and every problem found, one line
+# each: `fact|problem <TAB> STEP <TAB> TEXT`. A check whose fact an earlier
+# step of the same host establishes (its actions check it) accepts it and
+# says so, instead of failing on what the host is before that step ran.
+
+# _rw_rehearsal_note KIND TEXT: append a line to the rehearsal's file.
+_rw_rehearsal_note() {
+	if [ -z "${REWIND_REHEARSAL:-}" ]; then return 0; fi
+	_rw_rn_t=$(printf '%s' "$2" | tr '\n\t' '  ')
+	printf '%s\t%s\t%s\n' "$1" "$REWIND_STEP" "$_rw_rn_t" >>"$REWIND_REHEARSAL" 2>/dev/null ||
+		printf 'rewind: WARNING: could not write to the rehearsal file %s\n' "$REWIND_REHEARSAL" >&2
+}
+
+# rw_establish FACT: this step, run for real, establishes FACT (its actions
+# check it). In a rehearsal, later steps take FACT as given; says so.
+rw_establish() {
+	if [ -z "${REWIND_REHEARSAL:-}" ] || [ "$_rw_preview" = 1 ]; then return 0; fi
+	_rw_rehearsal_note fact "$*"
+	printf 'rewind: rehearsal: after step %s: %s\n' "$REWIND_STEP" "$*"
+}
+
+# rw_deferred TEXT: in a rehearsal, what a step of ANOTHER host establishes
+# before this step (rke up on the workstation starts a node's containers) is
+# neither taken as given nor a problem of this host: it is listed apart,
+# to be checked when this step runs for real. True in a rehearsal.
+rw_deferred() {
+	if [ -z "${REWIND_REHEARSAL:-}" ]; then return 1; fi
+	_rw_rehearsal_note later "$*"
+	printf 'rewind: rehearsal: not checked here (a step of another host before this one sees to it): %s\n' "$*"
+}
+
+# rw_established FACT: true in a rehearsal when an earlier step established
+# FACT (rw_establish); sets _rw_est to that step.
+rw_established() {
+	_rw_est=
+	if [ -z "${REWIND_REHEARSAL:-}" ] || [ ! -f "$REWIND_REHEARSAL" ]; then return 1; fi
+	while IFS= read -r _rw_es_l || [ -n "$_rw_es_l" ]; do
+		case $_rw_es_l in
+		"fact$_rw_tab"*"$_rw_tab$*")
+			_rw_est=${_rw_es_l#"fact$_rw_tab"}
+			_rw_est=${_rw_est%%"$_rw_tab"*}
+			;;
+		esac
+	done <"$REWIND_REHEARSAL"
+	[ -n "$_rw_est" ]
 }
 
 # Exit code 4: refused (not root, not confirmed). Not a failure of the step.
@@ -332,8 +525,11 @@ rw_tmpdir() {
 		_rw_tmp=${TMPDIR:-/tmp}/rewind.XXXXXX
 		return 0
 	fi
-	_rw_tmp=$(mktemp -d "${TMPDIR:-/tmp}/rewind.XXXXXX") ||
+	_rw_tmp=$(mktemp -d "${TMPDIR:-/tmp}/rewind.XXXXXX") || {
+		_rw_tmp=
+		rw_hint "make ${TMPDIR:-/tmp} writable with room left (df -h ${TMPDIR:-/tmp}), or set TMPDIR to a folder that is, then run this script again"
 		rw_fail "could not create a temporary directory under ${TMPDIR:-/tmp}"
+	}
 }
 
 rw_tmp_cleanup() {
@@ -352,17 +548,25 @@ rw_tmp_cleanup() {
 # rw_need_tool NAME WHY: NAME must be on PATH.
 rw_need_tool() {
 	if ! command -v "$1" >/dev/null 2>&1; then
+		rw_hint "install $1 (or put the folder that holds it on PATH), then run this script again"
 		rw_fail "$1 is not installed or not on PATH (needed $2)"
 	fi
 }
 
-# rw_need_file PATH: a readable regular file.
+# rw_need_file PATH: a readable regular file. A caller that knows what the
+# file is sets the hint first (where it comes from); otherwise the hint is
+# the generic one.
 rw_need_file() {
+	if [ -f "$1" ] && [ -r "$1" ]; then return 0; fi
+	if [ -z "$_rw_hint" ]; then
+		rw_hint "put the file the plan names at $1 on this host (the README's section of this step says what it is), then run this script again"
+	fi
 	if [ ! -e "$1" ]; then
 		rw_fail "file not found: $1"
 	elif [ ! -f "$1" ]; then
 		rw_fail "not a regular file: $1"
-	elif [ ! -r "$1" ]; then
+	else
+		rw_hint "run the step as root (sudo sh …), or give root read access to $1, then run this script again"
 		rw_fail "file not readable (permissions?): $1"
 	fi
 }
@@ -371,7 +575,10 @@ rw_need_file() {
 rw_need_abs() {
 	case $1 in
 	/*) ;;
-	*) rw_fail "internal error: expected an absolute path, got: $1" ;;
+	*)
+		rw_hint "this is a bug of rewind: report it with the plan; nothing was changed by this check"
+		rw_fail "internal error: expected an absolute path, got: $1"
+		;;
 	esac
 }
 
@@ -383,6 +590,7 @@ rw_sha256() {
 	elif command -v shasum >/dev/null 2>&1; then
 		_rw_sha=$(shasum -a 256 <"$1") || return 1
 	else
+		rw_hint "install coreutils (sha256sum) or perl (shasum), then run this script again"
 		rw_fail "neither sha256sum nor shasum is installed"
 	fi
 	_rw_sha=${_rw_sha%%[ 	]*}
@@ -402,15 +610,18 @@ rw_sha256_pipe() {
 }
 
 # rw_rke2_version BIN: sets _rw_ver to field 3 of line 1 of `BIN --version`
-# ("rke2 version v1.27.10+rke2r1 (915672bd...)").
+# ("rke2 version v1.27.10+rke2r1 (915672bd...)"). A hint the caller set is
+# kept when the binary does not run.
 rw_rke2_version() {
 	if [ ! -e "$1" ] && ! command -v "$1" >/dev/null 2>&1; then
+		rw_hint "find where rke2 is installed here (command -v rke2; /opt/rke2/bin when /usr/local is read-only); if it is elsewhere, correct the plan's install method or paths and compile again"
 		rw_fail "$1 not found: rke2 is not installed where the plan's install method puts it"
 	fi
 	_rw_rv_rc=0
 	_rw_rv_out=$("$1" --version 2>&1) || _rw_rv_rc=$?
 	if [ "$_rw_rv_rc" -ne 0 ]; then
 		rw_quote_cmd "$1" --version
+		if [ -z "$_rw_hint" ]; then rw_hint "run $1 --version by hand and read its error: the binary may be damaged or of another architecture; reinstall it, then run this script again"; fi
 		rw_fail_cmd "$_rw_rv_rc" "could not ask rke2 its version"
 	fi
 	set -f
@@ -419,6 +630,7 @@ rw_rke2_version() {
 	set +f
 	_rw_ver=${3:-}
 	if [ -z "$_rw_ver" ]; then
+		rw_hint "run $1 --version by hand: its first line must read \"rke2 version vX.Y.Z+rke2rN ...\"; if $1 is not rke2, correct the plan's install method or paths"
 		rw_fail "could not read a version in the output of $1 --version"
 	fi
 }
@@ -434,7 +646,10 @@ rw_seconds() {
 	eval "_rw_secs=\${$1:-}"
 	if [ -z "$_rw_secs" ]; then _rw_secs=$2; fi
 	case $_rw_secs in
-	'' | *[!0-9]*) rw_fail "$1 must be a whole number of seconds, not '$_rw_secs'" ;;
+	'' | *[!0-9]*)
+		rw_hint "set $1 to a whole number of seconds (e.g. $1=$2), or unset it for the default ($2)"
+		rw_fail "$1 must be a whole number of seconds, not '$_rw_secs'"
+		;;
 	esac
 }
 
@@ -727,6 +942,8 @@ Environment:
   REWIND_RESET_TIMEOUT (1800), REWIND_START_TIMEOUT (900), REWIND_VERIFY_TIMEOUT (900),
   REWIND_STOP_TIMEOUT (30)  bounds of the waits, in seconds
 If it fails, read $REWIND_README.
+To dry-run all of this host's steps in order, as one rehearsal, and list
+every problem: sh host.sh rehearse (in the bundle's folder).
 EOF
 }
 
@@ -766,13 +983,16 @@ rw_main() {
 	_rw_flag REWIND_DRY_RUN
 	_rw_flag REWIND_YES
 	_rw_flag REWIND_FORCE
-	if [ "${REWIND_DRY_RUN:-0}" = 1 ]; then _rw_dry=1; fi
+	# A rehearsal is always a dry run.
+	if [ "${REWIND_DRY_RUN:-0}" = 1 ] || [ -n "${REWIND_REHEARSAL:-}" ]; then _rw_dry=1; fi
 	trap '_rw_on_exit' EXIT
 	trap '_rw_on_signal INT 130' INT
 	trap '_rw_on_signal TERM 143' TERM
 	trap '_rw_on_signal HUP 129' HUP
 
-	if [ "$_rw_dry" = 1 ]; then
+	if [ -n "${REWIND_REHEARSAL:-}" ]; then
+		rw_say "DRY RUN (rehearsal): checks run, commands are printed, nothing is changed; what earlier steps of this host establish is taken as given"
+	elif [ "$_rw_dry" = 1 ]; then
 		rw_say "DRY RUN: checks run, commands are printed, nothing is changed"
 	fi
 	rw_say "step $REWIND_STEP: $REWIND_STEP_TITLE"
@@ -791,8 +1011,7 @@ rw_main() {
 
 	_rw_phase=preflight
 	rw_say "preflight (read-only checks)"
-	preflight
-	rw_ok preflight
+	_rw_preflight
 
 	if [ "$REWIND_DESTRUCTIVE" = 1 ] && [ "$_rw_dry" != 1 ]; then
 		_rw_phase=confirm
@@ -805,6 +1024,7 @@ rw_main() {
 	_rw_cmd=
 
 	_rw_phase=finish
+	if [ "$_rw_problems" -gt 0 ]; then _rw_preflight_verdict; fi
 	if [ "$_rw_dry" = 1 ]; then
 		rw_say "DRY RUN finished: nothing was changed (no journal line, no done-marker)"
 		return 0
@@ -814,6 +1034,458 @@ rw_main() {
 	_rw_journal ok 0 || rw_warn "could not write the journal $_rw_log_dir/$REWIND_CLUSTER.log"
 	_rw_phase=complete
 	rw_say "step $REWIND_STEP done on $REWIND_NODE."
+}
+
+# ---- rewind runtime library: host ---------------------------------------------
+# `sh host.sh status|next|rehearse [--node NAME] [--confirmed]`: one host's
+# way through the bundle. host.sh (one per bundle, at its root) lists the
+# steps in README order (host_step lines) and calls host_main; the scripts of
+# a host are the files of its folder, nodes/<node>/ or workstation/, so the
+# step list names hosts only where their order matters (a step run one host
+# at a time).
+#
+# - status: done / failed / started / pending for each step of this host,
+#   from the done-markers and the journal (read only).
+# - next: runs the first step of this host that is not done, once the step
+#   before it in the README has finished on the other hosts that run it
+#   (and, for a step run one host at a time, the hosts before this one have
+#   finished it). host.sh cannot see other hosts: the operator confirms
+#   (types yes, or --confirmed / REWIND_YES=1); with no terminal and no
+#   confirmation it refuses (exit 4).
+# - rehearse: dry-runs every step of this host that is not done, in order,
+#   as one rehearsal (REWIND_REHEARSAL, core.sh): what an earlier step of
+#   this host establishes is taken as given by the later ones, and every
+#   problem found is listed at the end. Changes nothing; exit 1 if a problem
+#   was found.
+#
+# The host is the node whose folder is named like this host (uname -n, its
+# short name, or one of its addresses: the scripts' host guard), REWIND_HOST,
+# or --node NAME (`--node workstation` for the workstation).
+
+_host_title=
+_host_order=
+_host_p=
+_host_pc=0
+
+# host_step NN-ID COUNT TITLE [HOST...]: one step of the bundle, in README
+# order, run by COUNT hosts; HOSTs, when given, run it one at a time in that
+# order. Called by host.sh's
+# steps(), once per listing, for the visitor in _host_visit.
+host_step() {
+	"$_host_visit" "$@"
+}
+
+_host_usage() {
+	cat <<EOF
+usage: sh $0 status|next|rehearse [--node NAME] [--confirmed]
+Cluster $REWIND_CLUSTER, plan $REWIND_PLAN.
+  status     each step of this host: done, failed, started or pending
+  next       run this host's next step (asks to confirm that the step before
+             it finished on the other hosts; --confirmed or REWIND_YES=1 says so)
+  rehearse   dry-run every pending step of this host in order, as one
+             rehearsal, and list every problem found (changes nothing)
+  --node NAME  the node this host is (default: the node named like this
+             host); --node workstation for the workstation's steps
+Exit codes: 0 ok; 1 problems found (rehearse) or the step failed (next: its
+own code); 2 usage; 3 this host is not a node of the bundle; 4 refused (the
+order was not confirmed). Read README.md for the order of the steps.
+EOF
+}
+
+# _host_find NODE: sets _host_node, _host_dir (its folder) and
+# REWIND_NEEDS_ROOT; NODE empty: the node this host is.
+_host_find() {
+	_host_node=$1
+	if [ -z "$_host_node" ] && [ -n "${REWIND_HOST:-}" ]; then _host_node=$REWIND_HOST; fi
+	if [ -z "$_host_node" ]; then
+		_host_h=$(uname -n 2>/dev/null) || _host_h=
+		_host_h=$(printf '%s' "$_host_h" | tr 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' 'abcdefghijklmnopqrstuvwxyz')
+		if [ -n "$_host_h" ] && [ -d "$_host_b/nodes/$_host_h" ]; then
+			_host_node=$_host_h
+		elif [ -n "$_host_h" ] && [ -d "$_host_b/nodes/${_host_h%%.*}" ]; then
+			_host_node=${_host_h%%.*}
+		else
+			# An RKE1 node known by its address has a folder of that name
+			# (the only nodes whose guard accepts an address).
+			REWIND_NODE_ADDRESSES=
+			for _host_f in "$_host_b"/nodes/*[0-9].[0-9]* "$_host_b"/nodes/*:*; do
+				if [ -d "$_host_f" ]; then REWIND_NODE_ADDRESSES="$REWIND_NODE_ADDRESSES ${_host_f##*/}"; fi
+			done
+			if _rw_addr_here; then _host_node=$_rw_ah_found; fi
+		fi
+	fi
+	if [ -z "$_host_node" ]; then
+		{
+			printf 'rewind: this host (%s) is none of the nodes of this bundle (nodes/).\n' "${_host_h:-no name}"
+			printf '  On a node whose host name differs from the plan'"'"'s: sh %s %s --node NODE (or REWIND_HOST=NODE).\n' "$0" "$_host_cmd"
+			printf '  On the workstation: sh %s %s --node workstation\n' "$0" "$_host_cmd"
+		} >&2
+		_rw_reported=1
+		exit 3
+	fi
+	case $_host_node in
+	workstation)
+		_host_dir=$_host_b/workstation
+		_host_rel=workstation
+		REWIND_NEEDS_ROOT=0
+		;;
+	*/* | . | ..)
+		printf 'rewind: not a node name: %s\n' "$_host_node" >&2
+		_rw_reported=1
+		exit 2
+		;;
+	*)
+		_host_dir=$_host_b/nodes/$_host_node
+		_host_rel=nodes/$_host_node
+		REWIND_NEEDS_ROOT=1
+		;;
+	esac
+	if [ ! -d "$_host_dir" ]; then
+		printf 'rewind: the bundle has no folder %s/: %s runs no step of this plan\n' "$_host_rel" "$_host_node" >&2
+		_rw_reported=1
+		exit 3
+	fi
+	REWIND_NODE=$_host_node
+}
+
+# _host_marker STEP: true if STEP is done on this host; _host_when holds its
+# marker's first line.
+_host_marker() {
+	_host_when=
+	for _host_m in "$_rw_state_dir/$1.done" "$_rw_state_alt/$1.done"; do
+		if [ -f "$_host_m" ]; then
+			{ read -r _host_when <"$_host_m"; } 2>/dev/null || _host_when=
+			_host_when=${_host_when%% host=*}
+			_host_when=${_host_when#finished=}
+			return 0
+		fi
+		if [ "$REWIND_NEEDS_ROOT" = 1 ]; then break; fi
+	done
+	return 1
+}
+
+# _host_journal STEP: _host_last is the last journal line of STEP on this
+# host (empty: none); _host_res and _host_exit its result and exit code.
+_host_journal() {
+	# The workstation may have kept its journal in either folder. Lines start
+	# with an ISO time (compared as text); of lines of the same second, the
+	# later one in the file wins (a start and its failure).
+	_host_last=$(
+		for _host_l in "$_rw_d_log/$REWIND_CLUSTER.log" "$_rw_d_flog/$REWIND_CLUSTER.log"; do
+			if [ -f "$_host_l" ]; then grep -F -e " step=$1 host=$REWIND_NODE " -- "$_host_l" || :; fi
+		done | awk '$1 >= t { t = $1; l = $0 } END { if (l != "") print l }'
+	) || _host_last=
+	_host_res=${_host_last##* result=}
+	_host_res=${_host_res%% *}
+	_host_exit=${_host_last##* exit=}
+}
+
+# The visitors of host_step (one listing of the steps each).
+
+# Collects this host's steps (_host_mine) and the step before each
+# (_host_prev_<n>: the one before it in the README, on any host).
+_host_collect() {
+	_host_id=$1
+	_host_nn=${1%%-*}
+	case $_host_nn in
+	'' | *[!0-9]*)
+		printf 'rewind: host.sh lists a step %s that is not NN-id\n' "$1" >&2
+		exit 2
+		;;
+	esac
+	eval "_host_count_$_host_nn=\$2"
+	if [ -f "$_host_dir/$1.sh" ]; then
+		_host_mine="$_host_mine $1"
+		eval "_host_before_$_host_nn=\$_host_prev"
+		eval "_host_title_$_host_nn=\$3"
+		shift 3
+		eval "_host_serial_$_host_nn=\$*"
+	fi
+	_host_prev=$_host_id
+}
+
+_host_list_steps() {
+	_host_mine=
+	_host_prev=
+	_host_visit=_host_collect
+	steps
+}
+
+# _host_others STEP: _host_names lists the hosts other than this one that
+# run STEP (their folders, the workstation), shortened past a dozen;
+# _host_count is their number.
+_host_others() {
+	_host_names=
+	_host_count=0
+	_host_first=
+	_host_lastname=
+	if [ "$REWIND_NODE" != workstation ] && [ -f "$_host_b/workstation/$1.sh" ]; then
+		_host_count=1
+		_host_names=workstation
+	fi
+	for _host_f in "$_host_b"/nodes/*/"$1.sh"; do
+		if [ ! -f "$_host_f" ]; then continue; fi
+		_host_n=${_host_f%/*}
+		_host_n=${_host_n##*/}
+		if [ "$_host_n" = "$REWIND_NODE" ]; then continue; fi
+		_host_count=$((_host_count + 1))
+		if [ "$_host_count" -le 3 ]; then
+			_host_first="$_host_first${_host_first:+, }$_host_n"
+		fi
+		if [ "$_host_count" -le 12 ]; then
+			_host_names="$_host_names${_host_names:+, }$_host_n"
+		fi
+		_host_lastname=$_host_n
+	done
+	if [ "$_host_count" -gt 12 ]; then
+		_host_names="$_host_first, … $_host_lastname ($_host_count hosts)"
+	fi
+}
+
+# ---- status ------------------------------------------------------------------
+
+_host_status() {
+	_host_list_steps
+	rw_say "cluster $REWIND_CLUSTER, plan $REWIND_PLAN"
+	rw_say "steps of $REWIND_NODE ($_host_rel/), from its done-markers and journal:"
+	_host_next=
+	for _host_s in $_host_mine; do
+		eval "_host_title=\$_host_title_${_host_s%%-*}"
+		if _host_marker "$_host_s"; then
+			printf '  %-22s %-8s %s (finished %s)\n' "$_host_s" 'done' "$_host_title" "$_host_when"
+			continue
+		fi
+		if [ -z "$_host_next" ]; then _host_next=$_host_s; fi
+		_host_journal "$_host_s"
+		case $_host_last in
+		'') printf '  %-22s %-8s %s\n' "$_host_s" pending "$_host_title" ;;
+		*result=failed*) printf '  %-22s %-8s %s (failed %s, exit %s: README.md#step-%s)\n' "$_host_s" FAILED "$_host_title" "${_host_last%% *}" "$_host_exit" "$_host_s" ;;
+		*result=start*) printf '  %-22s %-8s %s (started %s and not finished: running now, or stopped without a trace)\n' "$_host_s" started "$_host_title" "${_host_last%% *}" ;;
+		*) printf '  %-22s %-8s %s (the journal says %s at %s, but this plan has no done-marker)\n' "$_host_s" pending "$_host_title" "$_host_res" "${_host_last%% *}" ;;
+		esac
+	done
+	if [ -n "$_host_next" ]; then
+		rw_say "next on $REWIND_NODE: step $_host_next: sh $0 next (or sh $_host_rel/$_host_next.sh)"
+	else
+		rw_say "every step of $REWIND_NODE is done"
+	fi
+}
+
+# ---- next --------------------------------------------------------------------
+
+_host_next() {
+	_host_list_steps
+	_host_s=
+	for _host_t in $_host_mine; do
+		if ! _host_marker "$_host_t"; then
+			_host_s=$_host_t
+			break
+		fi
+	done
+	if [ -z "$_host_s" ]; then
+		rw_say "every step of $REWIND_NODE is done; nothing to run (sh $0 status lists them)"
+		return 0
+	fi
+	# What the README order asks before this step, that this host cannot see.
+	_host_ask=
+	eval "_host_p=\$_host_before_${_host_s%%-*}"
+	if [ -n "$_host_p" ]; then
+		# How many other hosts run it: from the step list, since a host may
+		# hold only its own folder; their names from the folders present.
+		eval "_host_pc=\$_host_count_${_host_p%%-*}"
+		if [ -f "$_host_dir/$_host_p.sh" ]; then _host_pc=$((_host_pc - 1)); fi
+		if [ "$_host_pc" -gt 0 ]; then
+			_host_others "$_host_p"
+			if [ "$_host_count" -ne "$_host_pc" ]; then
+				_host_names="$_host_pc other host(s) (the README's table of steps names them)"
+			fi
+			_host_ask="step $_host_p must have finished on $_host_names"
+		fi
+	fi
+	eval "_host_order=\$_host_serial_${_host_s%%-*}"
+	_host_ahead=
+	for _host_o in $_host_order; do
+		if [ "$_host_o" = "$REWIND_NODE" ]; then break; fi
+		_host_ahead="$_host_ahead${_host_ahead:+, }$_host_o"
+	done
+	if [ -n "$_host_ahead" ]; then
+		_host_ask="$_host_ask${_host_ask:+, and }step $_host_s must have finished on $_host_ahead (one host at a time, in this order)"
+	fi
+	if [ -n "$_host_ask" ]; then
+		_host_confirm "Before step $_host_s on $REWIND_NODE: $_host_ask first (README.md, table of steps)."
+	fi
+	rw_say "next on $REWIND_NODE: step $_host_s: sh $_host_rel/$_host_s.sh"
+	_host_rc=0
+	sh "$_host_dir/$_host_s.sh" || _host_rc=$?
+	_rw_reported=1
+	exit "$_host_rc"
+}
+
+# _host_confirm TEXT: the operator confirms what host.sh cannot check.
+_host_confirm() {
+	printf 'rewind: %s\n' "$1"
+	if [ "$_host_confirmed" = 1 ]; then
+		rw_say "confirmed with --confirmed"
+		return 0
+	fi
+	if [ "${REWIND_YES:-0}" = 1 ]; then
+		rw_say "confirmed with REWIND_YES=1"
+		return 0
+	fi
+	if [ ! -t 0 ]; then
+		printf '\nrewind: REFUSED: the order of the steps is not confirmed, and standard input is not a terminal\n' >&2
+		printf '  host:    %s\n  changed: nothing\n' "$REWIND_NODE" >&2
+		printf '  hint:    check it (sh %s status on those hosts), then run: sh %s next --confirmed\n' "$0" "$0" >&2
+		_rw_reported=1
+		exit 4
+	fi
+	printf 'Type yes if it has, and press Enter; anything else stops here: '
+	_host_answer=
+	read -r _host_answer || _host_answer=
+	if [ "$_host_answer" != yes ]; then
+		printf '\nrewind: REFUSED: not confirmed (the answer was not yes)\n  host:    %s\n  changed: nothing\n' "$REWIND_NODE" >&2
+		_rw_reported=1
+		exit 4
+	fi
+}
+
+# ---- rehearse ----------------------------------------------------------------
+
+_host_rehearse() {
+	_host_list_steps
+	rw_tmpdir
+	_host_file=$_rw_tmp/rehearsal
+	: >"$_host_file"
+	_host_n=0
+	_host_bad=
+	_host_nbad=0
+	for _host_s in $_host_mine; do
+		if _host_marker "$_host_s"; then
+			rw_say "step $_host_s is done on $REWIND_NODE (finished $_host_when): not rehearsed"
+			continue
+		fi
+		_host_n=$((_host_n + 1))
+		printf '\n==== rehearsal of step %s on %s (%s/%s.sh, dry run) ====\n' "$_host_s" "$REWIND_NODE" "$_host_rel" "$_host_s"
+		_host_rc=0
+		REWIND_DRY_RUN=1 REWIND_REHEARSAL=$_host_file sh "$_host_dir/$_host_s.sh" || _host_rc=$?
+		case $_host_rc in
+		0) ;;
+		2 | 3 | 4 | 5)
+			# Not a problem of the step: the rehearsal cannot go on here.
+			printf '\nrewind: the rehearsal stopped at step %s (exit %s): see above\n' "$_host_s" "$_host_rc" >&2
+			_rw_reported=1
+			exit "$_host_rc"
+			;;
+		*)
+			_host_bad="$_host_bad $_host_s"
+			_host_nbad=$((_host_nbad + 1))
+			;;
+		esac
+	done
+	printf '\n'
+	# One line per fact, per deferred check and per problem; a problem found
+	# by several steps (the same file missing) once, with its steps.
+	_host_summary=$(awk -F '\t' '
+		$1 == "fact" { f = f "  after step " $2 ": " $3 "\n" }
+		$1 == "later" { l = l "  " $2 ": " $3 "\n" }
+		$1 == "problem" {
+			if (!($3 in at)) { order[++n] = $3; at[$3] = $2 } else { at[$3] = at[$3] ", " $2 }
+		}
+		END {
+			printf "%d\n", n
+			if (f != "") printf "rewind: established along the way (taken as given by the later steps):\n%s", f
+			if (l != "") printf "rewind: not checked here: steps of other hosts before these see to them (check when the step runs):\n%s", l
+			for (i = 1; i <= n; i++) printf "P  %s: %s\n", at[order[i]], order[i]
+		}' "$_host_file") || _host_summary=0
+	_host_np=${_host_summary%%"$_rw_nl"*}
+	_host_summary=${_host_summary#*"$_rw_nl"}
+	if [ "$_host_summary" = "$_host_np" ]; then _host_summary=; fi
+	if [ -n "$_host_summary" ]; then printf '%s\n' "$_host_summary" | grep -v '^P  ' || :; fi
+	_host_again="sh $0 rehearse${_host_want_node:+ --node $_host_want_node}"
+	if [ -z "$_host_bad" ] && [ "$_host_np" = 0 ]; then
+		rw_say "REHEARSAL of $REWIND_NODE: $_host_n step(s) rehearsed, no problem found; nothing was changed"
+		return 0
+	fi
+	{
+		printf 'rewind: REHEARSAL of %s: %s problem(s) in %s of %s step(s) rehearsed (%s); nothing was changed\n' \
+			"$REWIND_NODE" "$_host_np" "$_host_nbad" "$_host_n" "${_host_bad# }"
+		printf '%s\n' "$_host_summary" | sed -n 's/^P  /  /p'
+		printf '  fix them, then rehearse again: %s\n' "$_host_again"
+	} >&2
+	_rw_reported=1
+	exit 1
+}
+
+# ---- entry -----------------------------------------------------------------
+
+# host_main ARGS...: the entry point of host.sh.
+host_main() {
+	set -eu
+	_host_cmd=
+	_host_want_node=
+	_host_confirmed=0
+	while [ $# -gt 0 ]; do
+		case $1 in
+		status | next | rehearse)
+			if [ -n "$_host_cmd" ]; then
+				printf 'rewind: one command at a time, not %s and %s (try --help)\n' "$_host_cmd" "$1" >&2
+				exit 2
+			fi
+			_host_cmd=$1
+			;;
+		--node)
+			if [ $# -lt 2 ]; then
+				printf 'rewind: --node needs a node name (try --help)\n' >&2
+				exit 2
+			fi
+			_host_want_node=$2
+			shift
+			;;
+		--node=*) _host_want_node=${1#--node=} ;;
+		--confirmed) _host_confirmed=1 ;;
+		-h | --help)
+			_host_usage
+			exit 0
+			;;
+		*)
+			printf 'rewind: unknown argument: %s (try --help)\n' "$1" >&2
+			exit 2
+			;;
+		esac
+		shift
+	done
+	if [ -z "$_host_cmd" ]; then
+		_host_usage >&2
+		exit 2
+	fi
+	_rw_flag REWIND_YES
+	_rw_flag REWIND_FORCE
+	_rw_flag REWIND_DRY_RUN
+	case $0 in
+	*/*) _host_b=${0%/*} ;;
+	*) _host_b=. ;;
+	esac
+	REWIND_STEP=host
+	REWIND_STEP_TITLE="sh host.sh $_host_cmd"
+	REWIND_NODE=
+	REWIND_NODE_ADDRESSES=
+	REWIND_README=README.md
+	REWIND_SUFFIX=rewind-${REWIND_PLAN%"${REWIND_PLAN#????????}"}
+	trap '_rw_on_exit' EXIT
+	trap '_rw_on_signal INT 130' INT
+	trap '_rw_on_signal TERM 143' TERM
+	trap '_rw_on_signal HUP 129' HUP
+	_host_find "$_host_want_node"
+	# Where this host keeps its journal and markers, read without creating
+	# anything (as a dry run does).
+	_rw_dry=1
+	_rw_dirs
+	_rw_dry=0
+	case $_host_cmd in
+	status) _host_status ;;
+	next) _host_next ;;
+	rehearse) _host_rehearse ;;
+	esac
 }
 
 # ---- rewind runtime library: docker ---------------------------------------------
@@ -854,15 +1526,19 @@ _dk_missing() {
 
 # need_docker: the docker daemon answers.
 need_docker() {
+	rw_check_op need_docker ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_dk_names
 	rw_ok "docker answers"
 }
 
 # need_containers NAME...: every NAME is a running container.
 need_containers() {
+	rw_check_op need_containers ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_dk_names
 	_dk_missing "$@"
 	if [ -n "$_dk_miss" ]; then
+		# rke up (the workstation's step before this one) starts them.
+		if rw_deferred "containers not running yet on this node:$_dk_miss (rke up, the workstation's step before this one, starts them)"; then return 0; fi
 		rw_hint "rke up starts these on a node with this node's roles: read 'docker ps -a' and 'docker logs <name>', run the up step again, then this step"
 		rw_fail "not running on this node:$_dk_miss"
 	fi
@@ -872,6 +1548,7 @@ need_containers() {
 # need_no_containers NAME...: no container, running or exited, has one of
 # these names.
 need_no_containers() {
+	rw_check_op need_no_containers ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_dk_names -a
 	_nn_found=
 	for _nn_n in "$@"; do
@@ -890,6 +1567,10 @@ need_no_containers() {
 restart_containers() {
 	_dk_names
 	_dk_missing "$@"
+	if [ -n "$_dk_miss" ] && rw_dry && rw_deferred "containers not running yet on this node:$_dk_miss (rke up, the workstation's step before this one, starts them)"; then
+		rw_run docker restart "$@"
+		return 0
+	fi
 	if [ -n "$_dk_miss" ]; then
 		rw_hint "rke up starts these on a node with this node's roles: read 'docker ps -a' and 'docker logs <name>', run the up step again, then this step"
 		rw_fail "not running on this node:$_dk_miss"
@@ -933,6 +1614,7 @@ restart_matching_containers() {
 
 # need_tools TOOL...: every tool is on PATH.
 need_tools() {
+	rw_check_op need_tools ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_nt_missing=
 	for _nt_t in ${1+"$@"}; do
 		if ! command -v "$_nt_t" >/dev/null 2>&1; then
@@ -949,10 +1631,14 @@ need_tools() {
 # need_env VAR...: every variable is set and not empty. Values are secrets
 # (S3 keys, database passwords): only names are ever printed.
 need_env() {
+	rw_check_op need_env ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_ne_missing=
 	for _ne_v in ${1+"$@"}; do
 		case $_ne_v in
-		'' | [0-9]* | *[!A-Za-z0-9_]*) rw_fail "internal error: not a variable name: $_ne_v" ;;
+		'' | [0-9]* | *[!A-Za-z0-9_]*)
+			rw_hint "this is a bug of rewind: report it with the plan"
+			rw_fail "internal error: not a variable name: $_ne_v"
+			;;
 		esac
 		eval "_ne_val=\${$_ne_v:-}"
 		if [ -z "$_ne_val" ]; then _ne_missing="$_ne_missing $_ne_v"; fi
@@ -967,13 +1653,16 @@ need_env() {
 
 # need_file PATH: a readable regular file.
 need_file() {
+	rw_check_op need_file ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	rw_need_file "$1"
 	rw_ok "file present: $1"
 }
 
 # need_dir PATH: a directory.
 need_dir() {
+	rw_check_op need_dir ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	if [ ! -d "$1" ]; then
+		rw_hint "create or copy the folder the plan names at $1 on this host (the README's section of this step says what it holds), then run this script again"
 		rw_fail "folder not found: $1"
 	fi
 	rw_ok "folder present: $1"
@@ -981,10 +1670,12 @@ need_dir() {
 
 # check_sha256 PATH HEX: the file's sha256 is HEX.
 check_sha256() {
+	rw_check_op check_sha256 ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	rw_need_file "$1"
 	rw_lower "$2"
 	_cs_want=$_rw_lc
 	rw_say "computing the sha256 of $1"
+	rw_hint "check that $1 can be read (cat $1 >/dev/null): a disk error or a file being written; copy it again, then run this script again"
 	rw_sha256 "$1" || rw_fail "could not read $1 to compute its sha256"
 	if [ "$_rw_sha" != "$_cs_want" ]; then
 		rw_hint "the file is damaged or is not the one named in the plan: copy it again and compare with the hash in the plan"
@@ -996,9 +1687,11 @@ check_sha256() {
 # check_room FILE DIR: DIR's filesystem has room for a copy of FILE. DIR may
 # not exist yet: its nearest existing parent is measured.
 check_room() {
+	rw_check_op check_room ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	# $1 and $2 are replaced by the fields of df's line below.
 	_cr_src=$1
 	_cr_to=$2
+	rw_hint "measure it by hand (du -sk $1; df -Pk $2) and free room if needed; a read error means the file or disk is damaged"
 	if [ -d "$1" ]; then
 		_cr_need=$(du -sk "$1" 2>/dev/null) || rw_fail "could not measure $1 (du -sk)"
 		_cr_need=${_cr_need%%[!0-9]*}
@@ -1108,6 +1801,7 @@ _rc_tag() {
 # rancher_check_deployment KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER: the API
 # answers and the deployment has CONTAINER; says which image it runs.
 rancher_check_deployment() {
+	rw_check_op rancher_check_deployment ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_rc_kube "$1"
 	if ! _rc_image "$1" "$2" "$3" "$4"; then
 		rw_quote_cmd kubectl --kubeconfig "$1" -n "$2" get deployment "$3"
@@ -1309,6 +2003,7 @@ _r1_first_etcd() {
 # given, it is the first etcd node of the cluster file, the one whose copy
 # rke restores from (and the one step 1 checked).
 rke1_check_workstation() {
+	rw_check_op rke1_check_workstation ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_r1w_bad=
 	case $1 in
 	*/*)
@@ -1359,6 +2054,7 @@ rke1_check_workstation() {
 	if [ -n "${5:-}" ]; then
 		_r1_first_etcd "$2"
 		if [ -z "$_r1_fe" ]; then
+			rw_hint "give at least one node of $2 the etcd role (role: [etcd, ...]) as in the cluster the snapshot was taken of, then run this script again"
 			rw_fail "no node with the etcd role found in the nodes: list of $2"
 		elif [ "$_r1_fe" != "$5" ]; then
 			rw_hint "list the nodes in the plan in the cluster file's order (or reorder the cluster file), so that the copy step 1 checked is the one rke uses; then compile again"
@@ -1380,6 +2076,7 @@ rke1_check_workstation() {
 # MODE peer: rke replaces this node's copy with the source's, so a missing or
 # different file is only reported.
 rke1_check_snapshot() {
+	rw_check_op rke1_check_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_r1s_dir=$1
 	_r1s_name=$2
 	_r1s_hex=$3
@@ -1426,6 +2123,7 @@ rke1_check_snapshot() {
 # has an `address:` REPLACEMENT and none FAILED (commented lines do not
 # count). Otherwise prints BLOCK, the nodes list to paste, and fails.
 rke1_check_cluster_nodes() {
+	rw_check_op rke1_check_cluster_nodes ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_r1_where "$1"
 	if [ ! -f "$1" ] || [ ! -r "$1" ]; then
 		rw_hint "run the workstation scripts from the folder that holds the cluster file"
@@ -1499,7 +2197,10 @@ _r1_put_prepare() {
 			return 0
 		fi
 		rw_lower "$3"
-		rw_sha256 "$_r1p_dest" || rw_fail "could not read $_r1p_dest to compute its sha256"
+		rw_sha256 "$_r1p_dest" || {
+		rw_hint "check that $_r1p_dest can be read (a disk error?); move it away and run this script again to fetch it anew"
+		rw_fail "could not read $_r1p_dest to compute its sha256"
+	}
 		if [ "$_rw_sha" = "$_rw_lc" ]; then
 			rw_ok "snapshot already in place: $_r1p_dest (sha256 matches the plan)"
 			_r1p_done=1
