@@ -51,6 +51,9 @@ pub fn plan_json(plan: &Plan) -> String {
     manifest(plan).to_json()
 }
 
+/// Where a bundle's library is, before its short hash.
+const LIBRARY_PREFIX: &str = "lib/rewind-";
+
 /// The runtime library of a bundle: the plan's constants (cluster and plan
 /// sha256), then core and every fragment the bundle's scripts call.
 ///
@@ -77,10 +80,17 @@ impl Library {
         })?;
         let sha256 = crate::digest::sha256_hex(text.as_bytes());
         Ok(Library {
-            path: format!("lib/rewind-{}.sh", &sha256[..12]),
+            path: format!("{LIBRARY_PREFIX}{}.sh", &sha256[..12]),
             text,
             sha256,
         })
+    }
+
+    /// True for the path of a bundle's runtime library: the one `.sh` that
+    /// scripts source and nobody runs (mode 0644, compared as one file by
+    /// `diff` whatever its hash).
+    pub fn is_library(path: &str) -> bool {
+        path.starts_with(LIBRARY_PREFIX) && path.ends_with(".sh")
     }
 
     /// The library's path as seen from a file at `from` in the bundle.

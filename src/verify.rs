@@ -121,7 +121,7 @@ fn missing_scripts(plan: &[u8], exists: impl Fn(&str) -> bool, problems: &mut Ve
 /// True for a file that must be executable (mode 0755): every `.sh` but the
 /// runtime library under `lib/`, which scripts source and nobody runs.
 fn is_script(path: &str) -> bool {
-    Utf8Path::new(path).extension() == Some("sh") && !path.starts_with("lib/")
+    Utf8Path::new(path).extension() == Some("sh") && !crate::render::Library::is_library(path)
 }
 
 /// Every problem found in a bundle in memory; empty means intact.

@@ -17,6 +17,7 @@ use std::thread;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use rewind::bundle::Bundle;
+use rewind::render::Library;
 
 /// `-n` (parse only) under each shell a generated script must run in.
 const SHELLS: &[(&str, &[&str])] = &[
@@ -78,7 +79,7 @@ fn scripts_start_with_sh_use_lf_are_executable_and_end_with_main() {
         for (path, file) in bundle.files.iter().filter(|(p, _)| p.ends_with(".sh")) {
             let at = dir.join(path);
             let text = &file.bytes;
-            if path.starts_with("lib/") {
+            if Library::is_library(path) {
                 // The runtime library: sourced by the scripts, never run.
                 libraries += 1;
                 if !text.starts_with(b"# rewind runtime library") {
@@ -120,7 +121,7 @@ fn scripts_start_with_sh_use_lf_are_executable_and_end_with_main() {
         let source = rewind::source::SourceFile::new(plan.as_str(), text);
         let bundle = rewind::compiler::build(&source, None).expect("reference plan compiles");
         for (path, file) in &bundle.files {
-            let want = if path.ends_with(".sh") && !path.starts_with("lib/") {
+            let want = if path.ends_with(".sh") && !Library::is_library(path) {
                 0o755
             } else {
                 0o644
@@ -402,13 +403,13 @@ fn every_preflight_check_reports_and_lets_the_next_one_run() {
         let library = bundle
             .files
             .iter()
-            .find(|(p, _)| p.starts_with("lib/"))
+            .find(|(p, _)| Library::is_library(p))
             .map_or_else(
                 || panic!("{dir}: no library"),
                 |(_, f)| String::from_utf8_lossy(&f.bytes).into_owned(),
             );
         for (path, file) in &bundle.files {
-            if !path.ends_with(".sh") || path.starts_with("lib/") {
+            if !path.ends_with(".sh") || Library::is_library(path) {
                 continue;
             }
             let text = String::from_utf8_lossy(&file.bytes);

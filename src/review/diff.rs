@@ -598,7 +598,7 @@ impl Masker {
             .bundle
             .files
             .iter()
-            .find(|(path, _)| path.starts_with("lib/rewind-") && path.ends_with(".sh"))
+            .find(|(path, _)| crate::render::Library::is_library(path))
             .map(|(path, f)| (path.clone(), crate::digest::sha256_hex(&f.bytes)));
         Self {
             sha: p.plan_sha256.clone(),
@@ -1046,7 +1046,7 @@ impl Diff {
             // the step bodies so that it never crowds them out.
             let rank = |f: &FileChange| match (&f.kind, &f.like) {
                 _ if f.path() == "README.md" => 5,
-                _ if f.path().starts_with("lib/") => 4,
+                _ if crate::render::Library::is_library(f.path()) => 4,
                 (FileKind::Changed, _) => 0,
                 (FileKind::Added, Some(_)) => 1,
                 (FileKind::Removed, _) => 2,
