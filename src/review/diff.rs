@@ -611,9 +611,10 @@ impl Masker {
     fn apply(&self, text: &str) -> String {
         let mut text = text.to_owned();
         if let Some((_, sha)) = &self.library {
-            text = text
-                .replace(sha.as_str(), LIBRARY_SHA_MASK)
-                .replace(&format!("rewind-{}.sh", &sha[..12]), "rewind-<library-sha12>.sh");
+            text = text.replace(sha.as_str(), LIBRARY_SHA_MASK).replace(
+                &format!("rewind-{}.sh", &sha[..12]),
+                "rewind-<library-sha12>.sh",
+            );
         }
         if self.sha.is_empty() {
             return text;
