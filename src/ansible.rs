@@ -157,6 +157,10 @@ pub fn secrets(step: &Step) -> Vec<&str> {
             _ => {}
         }
     }
+    // Temporary S3 credentials come with a session token.
+    if out.contains(&"AWS_ACCESS_KEY_ID") && !out.contains(&"AWS_SESSION_TOKEN") {
+        out.push("AWS_SESSION_TOKEN");
+    }
     out
 }
 
