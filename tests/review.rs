@@ -115,7 +115,10 @@ fn markdown_diff_tells_a_reviewer_what_changes() {
     assert!(md.contains(
         "**added `nodes/agent-3/01-preflight.sh`, shown as a diff against `nodes/agent-2/01-preflight.sh`**"
     ));
-    assert!(md.contains("-REWIND_NODE=agent-2\n+REWIND_NODE=agent-3\n"), "{md}");
+    assert!(
+        md.contains("-REWIND_NODE=agent-2\n+REWIND_NODE=agent-3\n"),
+        "{md}"
+    );
     // A removed step's script is named, not printed.
     assert!(
         md.contains("**removed `workstation/02-drain.sh`**\n"),
