@@ -45,16 +45,17 @@ pub const REMOTE_DIR: &str = "/var/lib/rewind-bundles";
 /// The files of the `ansible/` folder: `(path, text)`, mode 0644.
 pub fn files(plan: &Plan) -> Result<Vec<(String, String)>, minijinja::Error> {
     let env = templates::ansible_environment();
-    let plays: Vec<Value> = plan.steps.iter().map(|s| play(plan, s)).collect();
     let ids: Vec<Value> = plan.steps.iter().map(|s| word(s.id)).collect();
     let mut nodes: Vec<&str> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for s in plan.steps.iter().flat_map(|s| &s.scripts) {
         if let Host::Node(n) = &s.host
-            && !nodes.contains(&n.as_str())
+            && seen.insert(n.as_str())
         {
             nodes.push(n);
         }
     }
+    let plays: Vec<Value> = plan.steps.iter().map(|s| play(plan, s, &nodes)).collect();
     let workstation = plan
         .steps
         .iter()
@@ -84,8 +85,18 @@ pub fn files(plan: &Plan) -> Result<Vec<(String, String)>, minijinja::Error> {
     Ok(out)
 }
 
-/// What the template needs of one step.
-fn play(plan: &Plan, step: &Step) -> Value {
+/// What the template needs of one step. A step that runs on every node of
+/// the plan, in the plan's order, uses the group of all nodes
+/// (`rewind_nodes`) rather than a group of its own, so the inventory check
+/// adds each host to as few groups as it can (at 5,000 nodes, each
+/// `add_host` item counts).
+fn play(plan: &Plan, step: &Step, nodes: &[&str]) -> Value {
+    let every_node = step.scripts.len() == nodes.len()
+        && step
+            .scripts
+            .iter()
+            .zip(nodes)
+            .all(|(s, n)| s.host == Host::Node((*n).to_owned()));
     let tag = format!("{:02}-{}", step.number, step.id);
     let mut name = format!(
         "Step {} of {}: {}",
@@ -103,7 +114,12 @@ fn play(plan: &Plan, step: &Step) -> Value {
         number => step.number,
         index => step.number - 1,
         tag => word(&tag),
-        group => word(&format!("rewind_step_{:02}", step.number)),
+        group => word(&if every_node {
+            "rewind_nodes".to_owned()
+        } else {
+            format!("rewind_step_{:02}", step.number)
+        }),
+        own_group => !every_node,
         name => name,
         serial => !step.parallel,
         secrets => secrets(step).into_iter().map(word).collect::<Vec<_>>(),
