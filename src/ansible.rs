@@ -8,7 +8,10 @@
 //! secrets its scripts read, its time limit); the hosts of each step are read
 //! from `plan.json` at run time and the hashes from `SHA256SUMS`, so nothing
 //! per host is written into it and a 5,000-node playbook is the size of a
-//! 5-node one. The example inventory lists each node once.
+//! 5-node one. The example inventory lists each node once. Nothing of the
+//! plan's text is in these files either (not its sha256: the playbook reads
+//! it from `plan.json`), so, like the scripts once `rewind diff` masks the
+//! plan hash, they change only when the procedure does.
 //!
 //! Every value goes through the `.yml` auto-escape of
 //! [`crate::templates::ansible_environment`]; the few words printed inside
@@ -64,8 +67,6 @@ pub fn files(plan: &Plan) -> Result<Vec<(String, String)>, minijinja::Error> {
     let ctx = context! {
         cluster => plan.cluster.as_str(),
         cluster_word => word(&plan.cluster),
-        plan_sha256 => word(&plan.plan_sha256),
-        sha12 => word(&plan.plan_sha256[..12]),
         from => plan.from.as_str(),
         to => plan.to.as_str(),
         scenario => plan.scenario.as_str(),
