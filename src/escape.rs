@@ -175,6 +175,41 @@ pub fn yaml_scalar(s: &str) -> String {
     out
 }
 
+/// A YAML double-quoted scalar in the JSON style (`"…"` with `\"`, `\\` and
+/// `\uXXXX` escapes), for the Ansible playbook of a bundle: every value of
+/// the plan printed into a `.yml` template is one such scalar, whatever it
+/// holds (`:`, `#`, `- `, `&`, `*`, `!`, quotes, line breaks). Everything
+/// YAML does not print as itself is escaped: control characters, U+0085,
+/// U+2028, U+2029 (line breaks to a YAML 1.1 reader such as Ansible's), the
+/// BOM and the rest outside YAML's printable set. Text holding a Jinja
+/// delimiter (`{{`, `{%`, `{#`) is refused: Ansible would evaluate it as a
+/// template, on the control node, whatever the quoting.
+pub fn yaml_quoted(s: &str) -> Result<String, Unprintable> {
+    if let Some(d) = ["{{", "{%", "{#"].into_iter().find(|d| s.contains(d)) {
+        return Err(Unprintable(format!(
+            "`{d}` cannot be printed in the Ansible playbook (Ansible would run it as a template): {s:?}"
+        )));
+    }
+    let printable = |c: char| {
+        matches!(u32::from(c), 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..)
+            && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if printable(c) => out.push(c),
+            c => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+        }
+    }
+    out.push('"');
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +258,43 @@ mod tests {
         );
         assert_eq!(yaml_scalar("\"q\"\\"), "\"\\\"q\\\"\\\\\"");
         assert_eq!(yaml_scalar(""), "\"\"");
+    }
+
+    #[test]
+    fn yaml_quoted_scalars_read_back_as_the_value() {
+        let hostile = [
+            "server-1",
+            "",
+            "a: b # c",
+            "- item",
+            "&anchor *alias !tag %directive @at `tick` |pipe >fold",
+            "quote \" and 'single' and \\ backslash",
+            "line\nbreak\r\ttab",
+            "yes",
+            "0x10",
+            "~",
+            "NEL\u{85} LS\u{2028} PS\u{2029} BOM\u{FEFF} DEL\u{7F} C1\u{9B}",
+            "$(rm -rf /); ${x} `id`",
+            "{ not: jinja } [a, b]",
+            "ünïcödé ☃ 𝄞",
+        ];
+        for v in hostile {
+            let q = yaml_quoted(v).unwrap();
+            assert!(q.starts_with('"') && q.ends_with('"'), "{q}");
+            assert!(!q.contains('\n') && !q.contains('\u{2028}'), "{q}");
+            // As a value and as a key of a mapping, in a YAML document.
+            let doc = format!("k: {q}\n{q}: v\n");
+            let back: std::collections::BTreeMap<String, String> =
+                serde_saphyr::from_str(&doc).unwrap_or_else(|e| panic!("{doc}: {e}"));
+            assert_eq!(back.get("k").map(String::as_str), Some(v), "{doc}");
+            assert_eq!(back.get(v).map(String::as_str), Some("v"), "{doc}");
+            // JSON reads it too (the JSON style is a subset of YAML's).
+            let json: String = serde_json::from_str(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            assert_eq!(json, v);
+        }
+        for v in ["{{ lookup('pipe', 'id') }}", "a {% if %}", "{# c #}"] {
+            assert!(yaml_quoted(v).is_err(), "{v}");
+        }
     }
 
     #[test]

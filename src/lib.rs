@@ -32,6 +32,8 @@ pub mod validate;
 pub mod plan;
 // 4. The text: Plan to scripts, README, plan.json (in memory).
 pub mod render;
+// 4b. The playbook that runs the same scripts over SSH (rendered by render).
+pub mod ansible;
 // 5. The folder: written atomically, read back.
 pub mod bundle;
 

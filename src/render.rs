@@ -172,6 +172,9 @@ pub fn each_file<E: From<minijinja::Error>>(
         env.get_template("verify.sh")?.render(context! {})?,
         0o755,
     )?;
+    for (path, text) in crate::ansible::files(plan)? {
+        emit(path, text, 0o644)?;
+    }
     Ok(())
 }
 

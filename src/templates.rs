@@ -8,6 +8,13 @@
 //! ([`crate::escape::md_text`]); the filters `code`, `cell_code`, `prose`,
 //! `cell_prose` and `anchor` print it for another Markdown context instead,
 //! and `sh` quotes a word of a command shown to the operator.
+//!
+//! The Ansible playbook's templates (`templates/ansible/`) have their own
+//! environment ([`ansible_environment`]), whose delimiters are `<< >>`,
+//! `<% %>` and `<# #>`, so that Ansible's own `{{ }}` expressions are text
+//! there. Its `.yml` templates print every value as a YAML double-quoted
+//! scalar ([`crate::escape::yaml_quoted`]), which also refuses a value that
+//! Ansible would evaluate as a template.
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
@@ -67,6 +74,23 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     runbook!("runbook/rke1/verify.md"),
 ];
 
+/// `(name, source)` of the templates of the bundle's `ansible/` folder
+/// (rendered by [`ansible_environment`]).
+pub const ANSIBLE_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "ansible/rollback.yml",
+        include_str!("../templates/ansible/rollback.yml.j2"),
+    ),
+    (
+        "ansible/inventory.example.yml",
+        include_str!("../templates/ansible/inventory.example.yml.j2"),
+    ),
+    (
+        "ansible/README.md",
+        include_str!("../templates/ansible/README.md.j2"),
+    ),
+];
+
 /// `(fragment, source)` of the shell library, inserted verbatim into scripts.
 pub const LIBRARY: &[(&str, &str)] = &[
     ("core", include_str!("../templates/lib/core.sh")),
@@ -95,10 +119,39 @@ pub fn library(name: &str) -> &'static str {
 
 /// A strict environment with every template loaded.
 pub fn environment() -> Environment<'static> {
+    let mut syntax = minijinja::syntax::SyntaxConfig::builder();
+    let mut env = configured(&mut syntax);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("bug in rewind: template {name} does not parse: {e}"));
+    }
+    env
+}
+
+/// The environment of the `ansible/` templates: the same escaping and
+/// filters, with the delimiters `<< >>`, `<% %>` and `<# #>` (Ansible's
+/// `{{ }}` is text there).
+pub fn ansible_environment() -> Environment<'static> {
+    let mut syntax = minijinja::syntax::SyntaxConfig::builder();
+    syntax
+        .variable_delimiters("<<", ">>")
+        .block_delimiters("<%", "%>")
+        .comment_delimiters("<#", "#>");
+    let mut env = configured(&mut syntax);
+    for (name, source) in ANSIBLE_TEMPLATES {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("bug in rewind: template {name} does not parse: {e}"));
+    }
+    env
+}
+
+/// An environment with rewind's escaping, formatter and filters, and no
+/// template.
+fn configured(syntax: &mut minijinja::syntax::SyntaxConfigBuilder) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
+        syntax
             .keep_trailing_newline(true)
             .trim_blocks(true)
             .lstrip_blocks(true)
@@ -110,11 +163,28 @@ pub fn environment() -> Environment<'static> {
             AutoEscape::Custom("sh".into())
         } else if name.ends_with(".md") {
             AutoEscape::Custom("md".into())
+        } else if name.ends_with(".yml") {
+            AutoEscape::Custom("yml".into())
         } else {
             AutoEscape::None
         }
     });
     env.set_formatter(|out, state, value| {
+        if let AutoEscape::Custom(ctx) = state.auto_escape()
+            && ctx == "yml"
+        {
+            if value.is_safe() {
+                return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+            }
+            if value.is_number() || value.kind() == minijinja::value::ValueKind::Bool {
+                // A YAML number or boolean, as itself.
+                return out.write_str(&value.to_string()).map_err(Error::from);
+            }
+            let text = printable(value, "the Ansible playbook")?;
+            return out
+                .write_str(&escape::yaml_quoted(&text).map_err(|e| refused(&e))?)
+                .map_err(Error::from);
+        }
         if let AutoEscape::Custom(ctx) = state.auto_escape()
             && ctx == "md"
         {
@@ -181,10 +251,6 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("sh", |v: &Value| -> Result<Value, Error> {
         Ok(Value::from(shell::quote(&printable(v, "a command")?)))
     });
-    for (name, source) in TEMPLATES {
-        env.add_template(name, source)
-            .unwrap_or_else(|e| panic!("bug in rewind: template {name} does not parse: {e}"));
-    }
     env
 }
 
@@ -397,9 +463,47 @@ mod tests {
     }
 
     #[test]
+    fn yml_templates_quote_every_value_as_one_yaml_scalar() {
+        let mut env = ansible_environment();
+        env.add_template("t.yml", "name: << v >>\nn: << n >>\n")
+            .unwrap();
+        let t = env.get_template("t.yml").unwrap();
+        let out = t
+            .render(minijinja::context! { v => "a: b\n- c # \"d\"", n => 3 })
+            .unwrap();
+        assert_eq!(out, "name: \"a: b\\u000A- c # \\\"d\\\"\"\nn: 3\n");
+        // Ansible's own expressions are text in these templates.
+        let mut env = ansible_environment();
+        env.add_template("u.yml", "x: \"{{ y }}\" << v >>").unwrap();
+        let out = env
+            .get_template("u.yml")
+            .unwrap()
+            .render(minijinja::context! { v => "z" })
+            .unwrap();
+        assert_eq!(out, "x: \"{{ y }}\" \"z\"");
+        // A value Ansible would evaluate is refused.
+        let mut env = ansible_environment();
+        env.add_template("t.yml", "name: << v >>\nn: << n >>\n")
+            .unwrap();
+        let t = env.get_template("t.yml").unwrap();
+        assert!(
+            t.render(minijinja::context! { v => "{{ lookup('pipe', 'id') }}", n => 1 })
+                .is_err()
+        );
+        assert!(
+            t.render(minijinja::context! { v => vec!["a"], n => 1 })
+                .is_err()
+        );
+    }
+
+    #[test]
     fn every_template_and_fragment_loads() {
         let env = environment();
         for (name, _) in TEMPLATES {
+            env.get_template(name).unwrap();
+        }
+        let env = ansible_environment();
+        for (name, _) in ANSIBLE_TEMPLATES {
             env.get_template(name).unwrap();
         }
         for (name, src) in LIBRARY {
