@@ -224,10 +224,10 @@ pub fn timeout(step: &Step) -> Vec<String> {
         let default = TIMEOUT_DEFAULTS
             .iter()
             .find(|(name, _)| *name == v)
-            .map(|(_, d)| *d)
-            .unwrap_or_else(|| {
-                panic!("bug in rewind: no default for {v} in ansible::TIMEOUT_DEFAULTS")
-            });
+            .map_or_else(
+                || panic!("bug in rewind: no default for {v} in ansible::TIMEOUT_DEFAULTS"),
+                |(_, d)| *d,
+            );
         let times = if n == 1 {
             String::new()
         } else {

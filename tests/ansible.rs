@@ -720,7 +720,9 @@ fn ran(play: &Play) -> Vec<(String, String, bool)> {
 
 #[test]
 fn the_playbook_runs_the_bundle_over_ssh_as_by_hand() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let t = Instant::now();
     let w = World::golden("etcd-airgap", Shell::Dash);
     let mut fleet = Fleet::start(&w);
@@ -820,7 +822,9 @@ fn the_playbook_runs_the_bundle_over_ssh_as_by_hand() {
 
 #[test]
 fn a_failure_stops_every_later_step_and_a_rerun_resumes() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let t = Instant::now();
     let w = World::golden("etcd-airgap", Shell::Dash);
     let mut fleet = Fleet::start(&w);
@@ -907,7 +911,9 @@ fn a_failure_stops_every_later_step_and_a_rerun_resumes() {
 
 #[test]
 fn an_inventory_that_differs_from_the_plan_stops_before_step_1() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let w = World::golden("etcd-airgap", Shell::Dash);
     let mut fleet = Fleet::start(&w);
     let before = digest(&w);
@@ -948,7 +954,9 @@ fn an_inventory_that_differs_from_the_plan_stops_before_step_1() {
 
 #[test]
 fn secrets_reach_the_scripts_and_never_ansibles_output() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let w = World::golden("etcd-s3", Shell::Dash);
     let mut fleet = Fleet::start(&w);
     let before = w.digest();
