@@ -8,26 +8,44 @@
 
 /// What kind of credential `value` looks like, if it does.
 pub fn credential(value: &str) -> Option<&'static str> {
-    let lower = value.to_ascii_lowercase();
-    for key in [
-        "password=",
-        "passwd=",
-        "pwd=",
-        "secret=",
-        "token=",
-        "apikey=",
-    ] {
-        if lower.contains(key) {
-            return Some("a `password=`-style setting");
+    // Every pattern below needs one of these bytes (or 20 bytes for an AWS
+    // key id); most plan values (names, roles, paths) have none, and a
+    // 5,000-node plan has tens of thousands of values.
+    let (mut eq, mut colon, mut dash, mut userinfo) = (false, false, false, false);
+    for b in value.bytes() {
+        match b {
+            b'=' => eq = true,
+            b':' => colon = true,
+            b'-' => dash = true,
+            b'@' => userinfo = true,
+            _ => {}
+        }
+    }
+    if !(eq || colon || dash || userinfo || value.len() >= 20) {
+        return None;
+    }
+    if eq {
+        let lower = value.to_ascii_lowercase();
+        for key in [
+            "password=",
+            "passwd=",
+            "pwd=",
+            "secret=",
+            "token=",
+            "apikey=",
+        ] {
+            if lower.contains(key) {
+                return Some("a `password=`-style setting");
+            }
         }
     }
     // K10<sha256 of the CA>::<user>:<password>, wherever it starts; or its
     // `::server:` / `::node:` part alone.
-    if value.contains("::server:") || value.contains("::node:") {
+    if colon && (value.contains("::server:") || value.contains("::node:")) {
         return Some("an RKE2/K3s server token");
     }
     let b = value.as_bytes();
-    for (at, _) in value.match_indices("K10") {
+    for (at, _) in value.match_indices("K10").filter(|_| colon) {
         let hex = b[at + 3..]
             .iter()
             .take_while(|c| c.is_ascii_hexdigit())
@@ -36,7 +54,7 @@ pub fn credential(value: &str) -> Option<&'static str> {
             return Some("an RKE2/K3s server token");
         }
     }
-    if value.contains("-----BEGIN ") {
+    if dash && value.contains("-----BEGIN ") {
         return Some("a PEM key block");
     }
     if value.as_bytes().windows(20).any(|w| {
@@ -48,7 +66,7 @@ pub fn credential(value: &str) -> Option<&'static str> {
         return Some("an AWS access key id");
     }
     // user:password@host — the userinfo of a URL.
-    for (at, _) in value.match_indices('@') {
+    for (at, _) in value.match_indices('@').filter(|_| userinfo) {
         let before = &value[..at];
         let userinfo = before.rsplit(['/', ' ']).next().unwrap_or(before);
         if let Some((user, pass)) = userinfo.split_once(':')
@@ -142,6 +160,29 @@ pub fn secret_key(key: &str) -> bool {
     .any(|w| k.contains(w))
 }
 
+/// The first [`forbidden`] character of `text` and its byte offset. Plans
+/// are almost all printable ASCII, which is tested a byte at a time; only
+/// control bytes and multi-byte characters are decoded.
+pub fn first_forbidden(text: &str) -> Option<(usize, char)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let byte = b[i];
+        if (0x20..0x7f).contains(&byte) || matches!(byte, b'\t' | b'\n' | b'\r') {
+            i += 1;
+            continue;
+        }
+        // `i` is on a character boundary: every earlier byte was ASCII or
+        // the whole of a character.
+        let c = text[i..].chars().next()?;
+        if forbidden(c) {
+            return Some((i, c));
+        }
+        i += c.len_utf8();
+    }
+    None
+}
+
 /// True for characters that a plan never needs and that can make text read
 /// differently from what it is: control characters other than tab and line
 /// ends, the Unicode format characters (category Cf: zero-width, bidi
@@ -192,6 +233,10 @@ mod tests {
         assert!(credential(&token).is_some());
         assert!(credential(&format!("10m{}", &token[6..])).is_some());
         assert!(credential("AKIAABCDEFGHIJKLMNOP").is_some());
+        // Upper case, and with none of `= : - @` (the fast path).
+        assert!(credential("KINE;PASSWORD=X").is_some());
+        assert!(credential("/keysAKIAABCDEFGHIJKLMNOP").is_some());
+        assert!(credential("-----BEGIN RSA PRIVATE KEY-----").is_some());
         for fine in [
             "/var/lib/rancher/rke2",
             "db.internal:5432",
@@ -202,6 +247,22 @@ mod tests {
         ] {
             assert_eq!(credential(fine), None, "{fine}");
         }
+    }
+
+    #[test]
+    fn first_forbidden_decodes_only_what_is_not_printable_ascii() {
+        assert_eq!(first_forbidden("name = \"k8s-cp-01\"\n\tx\r\n"), None);
+        assert_eq!(first_forbidden("caf\u{e9} \u{4e2d}"), None);
+        assert_eq!(first_forbidden("ab\u{7f}"), Some((2, '\u{7f}')));
+        assert_eq!(first_forbidden("a\u{1b}[31m"), Some((1, '\u{1b}')));
+        assert_eq!(first_forbidden("\u{e9}x\u{200b}"), Some((3, '\u{200b}')));
+        assert_eq!(first_forbidden("\u{feff}a"), Some((0, '\u{feff}')));
+        // Agrees with a scan of every character.
+        let mixed = "ok \u{e9}\u{202e}\u{0}";
+        assert_eq!(
+            first_forbidden(mixed),
+            mixed.char_indices().find(|&(_, c)| forbidden(c))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Rules for `distribution = "rke2"` plans (PRODUCT.md §1.1 and §1.3).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use super::TargetOverride;
@@ -825,7 +825,8 @@ fn nodes(
 ) -> Option<Vec<Rke2Node>> {
     let mut out = Vec::new();
     let mut ok = true;
-    let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
+    // Hashed, not ordered: only membership is asked, once per node.
+    let mut seen: HashMap<&str, Range<usize>> = HashMap::with_capacity(spec.nodes.len());
     let mut init_spans = Vec::new();
     // Per accepted node: its [[nodes]] header and its `role` value, for
     // rules about the node list as a whole.
@@ -873,7 +874,7 @@ fn nodes(
             ok = false;
             continue;
         }
-        if let Some(first) = seen.get(name.get_ref()) {
+        if let Some(first) = seen.get(name.get_ref().as_str()) {
             cx.push(
                 Diagnostic::error(
                     Code::Names,
@@ -886,7 +887,7 @@ fn nodes(
             ok = false;
             continue;
         }
-        seen.insert(name.get_ref().clone(), name.span());
+        seen.insert(name.get_ref().as_str(), name.span());
         let init = node.init.as_ref().is_some_and(|i| *i.get_ref());
         if init {
             let span = node.init.as_ref().map(S::span);

@@ -18,7 +18,7 @@
 //!   is a mistake that would put the secret into every script. The value is
 //!   never printed: the diagnostic masks it.
 
-use crate::sensitive::{credential, forbidden};
+use crate::sensitive::{credential, first_forbidden};
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
@@ -69,11 +69,13 @@ pub fn before_parse(source: &SourceFile) -> Vec<Diagnostic> {
         );
         return out;
     }
-    if let Some((at, c)) = source
-        .text
-        .char_indices()
-        .find(|&(i, c)| forbidden(c) && !(i == 0 && c == '\u{feff}'))
-    {
+    // A byte order mark is allowed at the very start.
+    let bom = if source.text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
+    if let Some((at, c)) = first_forbidden(&source.text[bom..]).map(|(i, c)| (i + bom, c)) {
         out.push(characters(at..at + c.len_utf8(), c, false));
     }
     out
@@ -109,8 +111,8 @@ fn string(value: &str, span: Range<usize>, text: &str, out: &mut Vec<Diagnostic>
     }
     // A character written as itself was reported before parsing.
     let raw = text.get(span.clone()).unwrap_or_default();
-    if let Some(c) = value.chars().find(|&c| forbidden(c))
-        && !raw.chars().any(forbidden)
+    if let Some((_, c)) = first_forbidden(value)
+        && first_forbidden(raw).is_none()
     {
         out.push(characters(span.clone(), c, true));
     }
