@@ -257,9 +257,10 @@ fn measure_size(
         }
         let (compile, copied) = (compile.expect("ran"), copied.expect("ran"));
         eprintln!(
-            "  round {}: check {:.1} ms, compile {:.0} ms ({:.0} ms CPU, {:.1} MB), cp -r {:.0} ms ({:.0} ms CPU)",
+            "  round {}: check {:.1} ms ({:.1} ms CPU), compile {:.0} ms ({:.0} ms CPU, {:.1} MB), cp -r {:.0} ms ({:.0} ms CPU)",
             round + 1,
             report::ms(check.wall),
+            report::ms(check.cpu),
             report::ms(compile.wall),
             report::ms(compile.cpu),
             report::mb(compile.max_rss),
@@ -282,6 +283,7 @@ fn measure_size(
         files,
         bytes,
         check: pick(&|r| r.0.wall),
+        check_cpu: pick(&|r| r.0.cpu),
         compile: pick(&|r| r.1.wall),
         copy: pick(&|r| r.2.wall),
         compile_cpu: pick(&|r| r.1.cpu),
