@@ -20,7 +20,7 @@ use crate::review::explain;
 use crate::source::SourceFile;
 use crate::{init, verify};
 
-/// Exit codes of PRODUCT.md §2.
+/// Exit codes of the command line (README.md, docs/user-guide.md "Reference").
 pub mod exit {
     /// Success (warnings allowed).
     pub const OK: u8 = 0;

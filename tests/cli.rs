@@ -1,4 +1,4 @@
-//! The command line as an operator meets it (PRODUCT.md §2), through the real
+//! The command line as an operator meets it (README.md), through the real
 //! binary: exit codes, what `compile` leaves on disk when it fails or
 //! replaces a bundle, `verify` on intact and damaged bundles, `explain` and
 //! `check` formats, and `--to`.

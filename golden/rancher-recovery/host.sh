@@ -24,9 +24,9 @@ steps() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-49f5e3d07096.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-57542a64b581.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	49f5e3d070964a6b25607a17c8f040d3795551ffd8d47cb640b6df01b6550265*) . "$_rw_lib" ;;
+	57542a64b581ad46cf81b84b6c455648a3089b5f207b3067b4e5eda089668c37*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

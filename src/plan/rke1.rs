@@ -1,4 +1,4 @@
-//! Rancher HA on RKE1 (PRODUCT.md §4.4–4.5, seed 003): the rollback after an
+//! Rancher HA on RKE1 (Rancher's HA rollback guide for RKE installs): the rollback after an
 //! unsuccessful upgrade, and disaster recovery onto a replaced etcd node.
 //!
 //! rke itself runs on the workstation and reaches the nodes over SSH; the
@@ -9,8 +9,8 @@
 //! workstation step says (`Rke1Facts::relative_paths`; the words are in
 //! `templates/runbook/rke1/macros.md.j2`).
 //!
-//! Beyond the seed, one step saves the current etcd with `rke etcd
-//! snapshot-save` before the restore (the seed warns to "backup any important
+//! Beyond the guide, one step saves the current etcd with `rke etcd
+//! snapshot-save` before the restore (the guide warns to "backup any important
 //! data in your current cluster" first): the rollback itself can then be
 //! undone.
 
@@ -27,7 +27,7 @@ use crate::model::{Model, Recovery, Rke1, Rke1Node};
 const SNAPSHOT_DIR: &str = "/opt/rke/etcd-snapshots";
 /// The namespace of the Rancher deployment.
 const NAMESPACE: &str = "cattle-system";
-/// The seed's `docker restart` list, in its order; the first, third and
+/// The rollback guide's `docker restart` list, in its order; the first, third and
 /// fourth run on controlplane nodes only, kubelet and kube-proxy on every
 /// RKE1 node (rke runs the worker plane everywhere).
 const K8S_CONTAINERS: [&str; 5] = [
@@ -199,7 +199,7 @@ impl<'a> Ctx<'a> {
         }))
     }
 
-    /// The containers a node's roles run, in the seed's order.
+    /// The containers a node's roles run, in the rollback guide's order.
     fn k8s_containers(n: &Rke1Node) -> Vec<&'static str> {
         K8S_CONTAINERS
             .iter()
@@ -209,7 +209,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// The `nodes:` block of the cluster file, as the seed shows it: every node of
+/// The `nodes:` block of the cluster file, as the rollback guide shows it: every node of
 /// the plan, the replacement marked, the failed node commented out.
 fn nodes_block(r: &Rke1, rec: &Recovery) -> String {
     let mut out = String::from(

@@ -1,10 +1,10 @@
-//! RKE2 procedures (PRODUCT.md §4.1–4.3): embedded etcd, SQLite, and an
+//! RKE2 procedures (the RKE2 rollback guide, docs/architecture.md): embedded etcd, SQLite, and an
 //! external PostgreSQL or MySQL database.
 //!
 //! The order of steps is the contract; each step's runbook text (its
 //! template, `templates/runbook/rke2/<step>.md.j2`, worded from the
-//! [`StepFacts`] given here) says which seed step it implements and which
-//! known failure (rke2-facts.md §9, peers-and-pain.md §3) it prevents.
+//! [`StepFacts`] given here) says which step of the RKE2 rollback guide it implements and which
+//! known failure (upstream issues, docs/upstream-facts.md) it prevents.
 
 use super::builder::{self, Builder, script};
 use super::facts::{
@@ -340,7 +340,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// A version in RPM form (rke2-facts.md §5.1): no leading `v`, `+` and `-`
+/// A version in RPM form (docs/upstream-facts.md §4.3): no leading `v`, `+` and `-`
 /// turned into `~` (`1.29.3~rke2r1`).
 fn rpm_version(version: &str) -> String {
     version

@@ -1,4 +1,4 @@
-//! Rules for `distribution = "rke2"` plans (PRODUCT.md §1.1 and §1.3).
+//! Rules for `distribution = "rke2"` plans (docs/plan-format.md, "RKE2 plans").
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -358,7 +358,7 @@ fn direction(
 }
 
 /// Rule `paths`: the backup must not live where the restore moves the live
-/// database away (cluster-reset renames `server/db/etcd`, rke2-facts.md §3.2;
+/// database away (cluster-reset renames `server/db/etcd`, docs/upstream-facts.md §7;
 /// the SQLite restore moves `state.db` and its `-wal`/`-shm` aside), or the
 /// restore would lose the file it is about to read.
 /// A custom data dir with a snapshot under the default one: most often a
@@ -781,9 +781,8 @@ fn install(
         return Some(Install::Online);
     }
     // install.sh with INSTALL_RKE2_ARTIFACT_PATH always installs the tarball
-    // (rke2-facts.md §5.3); on an RPM host that mixes two installs, which
-    // install.sh refuses and version checks then misread (peers-and-pain.md
-    // §3 item 24).
+    // (docs/upstream-facts.md §4); on an RPM host that mixes two installs, which
+    // install.sh refuses and version checks then misread.
     if let (Some(m), Some(src)) = (rpm, &i.source) {
         cx.push(
             Diagnostic::error(

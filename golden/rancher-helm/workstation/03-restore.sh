@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-e92faf1de0df.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-0934a325b272.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e92faf1de0df152504aed81f03a3580480a993b1efaf959287aa1448d40deb50*) . "$_rw_lib" ;;
+	0934a325b2725f1204857b415938f4eabc9a6334ff4ef047e54d4a48fb90e139*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

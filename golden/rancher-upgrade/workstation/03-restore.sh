@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-2714a1d113c1.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-01a761675c87.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	2714a1d113c1118b13022777b0221187c9d6847d8da9e0c6ed310b3a7e945508*) . "$_rw_lib" ;;
+	01a761675c87503ff4de6a05533d1ed9e2cd2d0ad54c388eb2c9df239730f115*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

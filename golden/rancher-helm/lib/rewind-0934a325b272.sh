@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=rancher
-REWIND_PLAN=0444359ffb2b9549acb3db81c0f075a0092dec98b34eaa652859db9f345a2aba
+REWIND_CLUSTER=rancher-prod
+REWIND_PLAN=89f9cadbf0ad8d3a38c36a231685ce83d0dd22b5618aca2862c1e27c84e6484c
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -1493,7 +1493,7 @@ host_main() {
 # (kube-apiserver, kubelet, ...) and the pods' containers as
 # k8s_<container>_<pod>_<namespace>_... . These functions find containers by
 # name in `docker ps --format '{{.Names}}'` and restart only those that
-# exist: the seed's `docker ps | grep flannel | cut -f 1 -d " " | xargs
+# exist: the rollback guide's `docker ps | grep flannel | cut -f 1 -d " " | xargs
 # docker restart` runs `docker restart` with no argument (an error) when
 # nothing matches, and its grep also matches image names.
 
@@ -1780,7 +1780,7 @@ _rc_image() {
 		esac
 	done
 	if [ -z "$_rc_img" ]; then
-		rw_hint "set rke.container in the plan to one of these (cattle-server for the seed's install, rancher for the helm chart) and compile again"
+		rw_hint "set rke.container in the plan to one of these (cattle-server for the RKE add-on install, rancher for the helm chart) and compile again"
 		rw_fail "deployment $2/$3 has no container $4 (its containers:${_rc_names:- none})"
 	fi
 }
@@ -1805,7 +1805,7 @@ rancher_check_deployment() {
 	_rc_kube "$1"
 	if ! _rc_image "$1" "$2" "$3" "$4"; then
 		rw_quote_cmd kubectl --kubeconfig "$1" -n "$2" get deployment "$3"
-		rw_hint "the API must answer (this runs after rke up); check the kubeconfig, and the deployment name: cattle for the seed's install, rancher for the helm chart"
+		rw_hint "the API must answer (this runs after rke up); check the kubeconfig, and the deployment name: cattle for the RKE add-on install, rancher for the helm chart"
 		rw_fail_cmd "$_rc_rc" "could not read deployment $2/$3: $_rc_err"
 	fi
 	rw_ok "deployment $2/$3, container $4 runs $_rc_img"
