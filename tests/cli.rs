@@ -94,6 +94,40 @@ fn a_plan_with_warnings_compiles_with_exit_0() {
 }
 
 #[test]
+fn compile_creates_the_missing_parents_of_out() {
+    // A fresh checkout has no build/: the review guide's CI compiles into
+    // build/<plan> without creating it first.
+    let s = scratch();
+    let out = s.root.join("build/site/edge-17");
+    let res = compile("plans/sqlite.toml", &out, &[]);
+    assert_code(&res, 0);
+    assert!(out.join("plan.json").is_file(), "{}", describe(&res));
+    assert_eq!(listing(&s.root.join("build/site")), names(&["edge-17"]));
+}
+
+#[test]
+fn a_write_error_names_each_path_once() {
+    let s = scratch();
+    fs::write(s.root.join("build"), "a file where a folder should be").expect("write");
+    let res = compile("plans/sqlite.toml", &s.root.join("build/x"), &[]);
+    assert_code(&res, 3);
+    let err = stderr(&res);
+    assert!(err.contains("is a file, not a folder"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // /proc takes no new folders: the temporary folder cannot be made, and
+    // the message does not repeat the folder (tempfile's `at path "…"`).
+    let res = compile(
+        "plans/sqlite.toml",
+        Utf8Path::new("/proc/rewind-cli-test"),
+        &[],
+    );
+    assert_code(&res, 3);
+    let err = stderr(&res);
+    assert!(!err.contains("at path"), "{err}");
+    assert_eq!(err.matches("/proc").count(), 2, "{err}");
+}
+
+#[test]
 fn a_rejected_plan_exits_1_and_writes_nothing() {
     let s = scratch();
     fs::write(s.root.join("broken.toml"), INVALID_PLAN).expect("write plan");
