@@ -885,6 +885,31 @@ fn nodes(
             ok = false;
             continue;
         }
+        // The host guard accepts a host whose name is the node's, or whose
+        // first label is a dotless node's name (docs/running.md): a node
+        // named like another's first label would let one host run both.
+        let label = |s: &str| s.split_once('.').map(|(l, _)| l.to_owned());
+        if let Some((other, first)) = seen.iter().find(|(other, _)| {
+            label(name.get_ref()).as_deref() == Some(other.as_str())
+                || label(other).as_deref() == Some(name.get_ref().as_str())
+        }) {
+            let (short, long) = if name.get_ref().contains('.') {
+                (other.as_str(), name.get_ref().as_str())
+            } else {
+                (name.get_ref().as_str(), other.as_str())
+            };
+            cx.push(
+                Diagnostic::error(
+                    Code::Names,
+                    Some(name.span()),
+                    format!("host `{long}` would pass the host guard of both `{long}` and `{short}`"),
+                )
+                .label(format!("`{short}` is the first label of `{long}` (line {})", cx.line(first.start)))
+                .help(format!("a node name without a dot also matches a host whose first label it is: give `{short}` its full name (`{short}.<domain>`), and run its scripts with REWIND_HOST={short}.<domain> if `uname -n` on it prints the short name")),
+            );
+            ok = false;
+            continue;
+        }
         seen.insert(name.get_ref().clone(), name.span());
         let init = node.init.as_ref().is_some_and(|i| *i.get_ref());
         if init {

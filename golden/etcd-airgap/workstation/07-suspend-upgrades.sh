@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-37e06b920ae4.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-53e4705c10d9.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	37e06b920ae42698c2c43d9ce7b60cca465b89012fdc7e7955072e73b8209dc3*) . "$_rw_lib" ;;
+	53e4705c10d9c69144ddfcc0c39877727e55b991f2981a1d1110553aa60a01ea*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -35,9 +35,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-57542a64b581.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-b2411d5a7853.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	57542a64b581ad46cf81b84b6c455648a3089b5f207b3067b4e5eda089668c37*) . "$_rw_lib" ;;
+	b2411d5a78533f0347079b21aff4d90a8f0ab717f93a6ac11ab54b403f9f62c7*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-0d3e1764a3c9.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-0c8f0b394851.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	0d3e1764a3c91105c42f3e3eaf3ecd0ec8dabb7468ea340846c104f7289ddca8*) . "$_rw_lib" ;;
+	0c8f0b394851fde055d05188413ce24db8535640348859f2a1e9595b27982aa4*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

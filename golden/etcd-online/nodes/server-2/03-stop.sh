@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-33968437caff.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-17197fd87452.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	33968437caff163f56ae41135ee259d8e64e5b99a32aad8c46803cd1ca29bd1b*) . "$_rw_lib" ;;
+	17197fd874522af0321447a46a716358b56efa61ef8da5cea1afba9ebbf64a91*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

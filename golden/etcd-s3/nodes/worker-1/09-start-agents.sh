@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-73f08afcf36a.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a1d00c9b688e.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	73f08afcf36a623f31564a41c5acd32836fee615f9bfa6fc4dd60031440b6689*) . "$_rw_lib" ;;
+	a1d00c9b688ee25ac6155d1b5015b611c6211f6c028a7dc3e1ce0c320e2caf09*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

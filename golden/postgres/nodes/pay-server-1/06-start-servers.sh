@@ -28,9 +28,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-81b83560b35c.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-199108c0afe7.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	81b83560b35c98779ee2ce9d88d2ca76d5a9fc42aaa7127223c36c5a5c155248*) . "$_rw_lib" ;;
+	199108c0afe7075347aa7f06f67ea66ee22ef3f7df0fc1d53e4fc0fd09be2cf9*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

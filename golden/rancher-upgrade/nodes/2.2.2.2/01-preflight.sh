@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-01a761675c87.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-aa967cc6b042.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	01a761675c87503ff4de6a05533d1ed9e2cd2d0ad54c388eb2c9df239730f115*) . "$_rw_lib" ;;
+	aa967cc6b042684711180d1e3ab94990e41f7f96758b7d653570db500200417b*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

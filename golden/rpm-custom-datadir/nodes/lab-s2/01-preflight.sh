@@ -31,9 +31,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-49855ad49730.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-81eaef7874ef.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	49855ad49730c24943d18d201910dddb83a33c40d5e7637cae187b8e8a1ccf7f*) . "$_rw_lib" ;;
+	81eaef7874efabd9f342a94638f32a296ad4570e99ebf6c569c4e13492668f53*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
