@@ -462,6 +462,7 @@ fn restore(b: &mut Builder, cx: &Ctx<'_>) {
             )],
         )],
     );
+    b.destroys("replaces the etcd data of every etcd node with the snapshot's");
 }
 
 fn up(b: &mut Builder, cx: &Ctx<'_>) {
@@ -477,6 +478,7 @@ fn up(b: &mut Builder, cx: &Ctx<'_>) {
             vec![Op::new(Func::Rke1Up, [&t.binary, &t.config])],
         )],
     );
+    b.destroys("replaces the cluster's state file (.rkestate), kubeconfig and Kubernetes containers with those of the cluster file");
 }
 
 fn restart(b: &mut Builder, cx: &Ctx<'_>) {
@@ -503,11 +505,12 @@ fn restart(b: &mut Builder, cx: &Ctx<'_>) {
                 )
             })
             .collect();
+    // Restarting containers moves and replaces no data: no confirmation.
     b.step(
         "restart",
         "Restart the Kubernetes and network containers on every node",
         true,
-        true,
+        false,
         StepFacts::Rke1Restart,
         scripts,
     );
@@ -536,6 +539,10 @@ fn set_image(b: &mut Builder, cx: &Ctx<'_>) {
             )],
         )],
     );
+    b.destroys(format!(
+        "replaces the image of the Rancher deployment's {} container (its pods are replaced by {target} ones)",
+        t.container
+    ));
 }
 
 fn verify(b: &mut Builder, cx: &Ctx<'_>) {
@@ -653,7 +660,7 @@ mod tests {
             .filter(|s| s.destructive)
             .map(|s| s.id)
             .collect();
-        assert_eq!(destructive, ["restore", "up", "restart", "set-image"]);
+        assert_eq!(destructive, ["restore", "up", "set-image"]);
         let (_, act) = ops(&p, "restore", "workstation");
         assert_eq!(
             find(act, Func::Rke1SnapshotRestore),

@@ -587,6 +587,7 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2Stop,
         scripts,
     );
+    b.destroys("kills every RKE2 process and container (rke2-killall.sh); moves the static pod manifests aside");
 }
 
 fn install(b: &mut Builder, cx: &Ctx<'_>) {
@@ -695,6 +696,11 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         },
         scripts,
     );
+    b.destroys(if rpm {
+        "replaces the installed rke2 packages with the target's; moves the newer version's image archives and, on servers, chart manifests aside"
+    } else {
+        "replaces the installed rke2 with the target's; moves the newer version's image archives and, on servers, chart manifests aside"
+    });
 }
 
 fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
@@ -793,6 +799,11 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2RestoreEtcd { s3 },
         vec![cx.node(init, pre, act)],
     );
+    b.destroys(if cx.r.token.is_some() {
+        "replaces the etcd data with the snapshot (cluster-reset renames the current one) and server/token with the saved token (the old one moved aside)"
+    } else {
+        "replaces the etcd data with the snapshot (cluster-reset renames the current one)"
+    });
     b.no_return();
 }
 
@@ -834,6 +845,14 @@ fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
         to: b.aside_path(&state_db),
         from: state_db,
     });
+    if cx.r.token.is_some() {
+        // put_token moves a differing server/token aside here too.
+        let token = cx.dd("server/token");
+        b.aside(Aside::ServerToken {
+            to: b.aside_path(&token),
+            from: token,
+        });
+    }
     b.step(
         "restore",
         format!("Restore the SQLite database on {}", init.name),
@@ -842,6 +861,11 @@ fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2RestoreSqlite,
         vec![cx.node(init, pre, act)],
     );
+    b.destroys(if cx.r.token.is_some() {
+        "replaces state.db with the backup and server/token with the saved token (both moved aside first)"
+    } else {
+        "replaces state.db with the backup (the current one moved aside first)"
+    });
     b.no_return();
 }
 
@@ -917,6 +941,9 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
         true,
         StepFacts::Rke2RestoreDb,
         vec![s],
+    );
+    b.destroys(
+        "drops the database and replays the dump (a dump of the current database is saved first)",
     );
     b.no_return();
 }
@@ -1006,6 +1033,11 @@ fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2Rejoin,
         scripts,
     );
+    b.destroys(if cx.r.token.is_some() {
+        "moves each server's etcd member data aside (it rejoins empty); replaces server/token with the saved token (the old one moved aside)"
+    } else {
+        "moves each server's etcd member data aside (it rejoins empty)"
+    });
 }
 
 fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {

@@ -8,7 +8,7 @@ REWIND_STEP_TITLE='Restart the Kubernetes and network containers on every node'
 REWIND_NODE=rancher-cp-2
 REWIND_NODE_ADDRESSES=''
 REWIND_NEEDS_ROOT=1
-REWIND_DESTRUCTIVE=1
+REWIND_DESTRUCTIVE=0
 
 # Read-only checks.
 preflight() {

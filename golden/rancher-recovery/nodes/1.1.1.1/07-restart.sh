@@ -8,7 +8,7 @@ REWIND_STEP_TITLE='Restart the Kubernetes and network containers on every node'
 REWIND_NODE=1.1.1.1
 REWIND_NODE_ADDRESSES=1.1.1.1
 REWIND_NEEDS_ROOT=1
-REWIND_DESTRUCTIVE=1
+REWIND_DESTRUCTIVE=0
 
 # Read-only checks.
 preflight() {
