@@ -26,9 +26,9 @@ steps() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-17197fd87452.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-331fbc9fe428.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	17197fd874522af0321447a46a716358b56efa61ef8da5cea1afba9ebbf64a91*) . "$_rw_lib" ;;
+	331fbc9fe428ca9fd688195852b4800b00b3c712f92a255a6afb7938eaa580f4*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

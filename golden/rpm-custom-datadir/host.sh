@@ -26,9 +26,9 @@ steps() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-81eaef7874ef.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-ab8e37f2411e.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	81eaef7874efabd9f342a94638f32a296ad4570e99ebf6c569c4e13492668f53*) . "$_rw_lib" ;;
+	ab8e37f2411e41f024c0119c7559fd856ef2eba263f1541948d850d50f27b706*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

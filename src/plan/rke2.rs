@@ -26,14 +26,19 @@ struct Ctx<'a> {
     suffix: String,
     rke2: String,
     config_dir: &'static str,
-    unit_dir: &'static str,
+    unit_dir: String,
 }
 
 impl<'a> Ctx<'a> {
     fn new(r: &'a Rke2, suffix: &str) -> Self {
+        // install.sh rewrites /usr/local to its prefix in the units (their
+        // EnvironmentFile) and in rke2-uninstall.sh (docs/upstream-facts.md §4.2).
         let (bin, unit_dir) = match r.install_method {
-            InstallMethod::Tar => ("/usr/local/bin", "/usr/local/lib/systemd/system"),
-            InstallMethod::Rpm => ("/usr/bin", "/usr/lib/systemd/system"),
+            InstallMethod::Tar => (
+                format!("{}/bin", r.install_prefix),
+                format!("{}/lib/systemd/system", r.install_prefix),
+            ),
+            InstallMethod::Rpm => ("/usr/bin".to_owned(), "/usr/lib/systemd/system".to_owned()),
         };
         Self {
             r,
@@ -42,6 +47,13 @@ impl<'a> Ctx<'a> {
             config_dir: "/etc/rancher/rke2",
             unit_dir,
         }
+    }
+
+    /// A tar install's prefix other than install.sh's default `/usr/local`:
+    /// install.sh is told it (INSTALL_RKE2_TAR_PREFIX).
+    fn tar_prefix(&self) -> Option<String> {
+        (self.r.install_method == InstallMethod::Tar && self.r.install_prefix != "/usr/local")
+            .then(|| self.r.install_prefix.clone())
     }
 
     /// `CONFIG_DIR UNIT UNIT_ENV`: where the unit of node `n` takes its
@@ -219,6 +231,7 @@ impl<'a> Ctx<'a> {
             },
             data_dir: r.data_dir.clone(),
             rke2: self.rke2.clone(),
+            install_prefix: self.tar_prefix().unwrap_or_default(),
             init: self.init().name.clone(),
             restore_host: self.restore_host().name().to_owned(),
             snapshot_path: self.snapshot_path().map(str::to_owned),
@@ -587,7 +600,7 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2Stop,
         scripts,
     );
-    b.destroys("kills every RKE2 process and container (rke2-killall.sh); moves the static pod manifests aside");
+    b.destroys("kills every RKE2 process and its containers (rewind does it, not rke2-killall.sh, which may unmount and empty the data dir); moves the static pod manifests aside");
 }
 
 fn install(b: &mut Builder, cx: &Ctx<'_>) {
@@ -606,15 +619,14 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                             Func::MoveImagesAside,
                             [cx.dd("agent/images"), cx.suffix.clone()],
                         ));
-                        act.push(Op::new(
-                            Func::InstallAirgap,
-                            [
-                                artifacts.clone(),
-                                arch.clone(),
-                                Ctx::node_type(n).to_owned(),
-                                cx.dd("agent/images"),
-                            ],
-                        ));
+                        let mut args = vec![
+                            artifacts.clone(),
+                            arch.clone(),
+                            Ctx::node_type(n).to_owned(),
+                            cx.dd("agent/images"),
+                        ];
+                        args.extend(cx.tar_prefix());
+                        act.push(Op::new(Func::InstallAirgap, args));
                         act.push(Op::new(
                             Func::InstallImages,
                             [artifacts.clone(), arch.clone(), cx.dd("agent/images")],
@@ -642,14 +654,13 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                             Func::MoveImagesAside,
                             [cx.dd("agent/images"), cx.suffix.clone()],
                         ));
-                        act.push(Op::new(
-                            Func::InstallOnline,
-                            [
-                                target.clone(),
-                                Ctx::node_type(n).to_owned(),
-                                "tar".to_owned(),
-                            ],
-                        ));
+                        let mut args = vec![
+                            target.clone(),
+                            Ctx::node_type(n).to_owned(),
+                            "tar".to_owned(),
+                        ];
+                        args.extend(cx.tar_prefix());
+                        act.push(Op::new(Func::InstallOnline, args));
                     }
                 }
                 act.push(Op::new(

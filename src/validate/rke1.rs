@@ -221,6 +221,13 @@ fn reject_rke2_keys(spec: &Spec, cx: &mut Ctx) {
                 "remove it: `rke up` installs the Kubernetes version of the cluster file",
             ));
         }
+        if let Some(v) = &c.install_prefix {
+            misplaced.push((
+                v.span(),
+                "cluster.install-prefix",
+                "remove it: `rke up` installs the Kubernetes version of the cluster file",
+            ));
+        }
         if let Some(v) = &c.rancher_managed {
             misplaced.push((
                 v.span(),

@@ -115,6 +115,7 @@ pub(super) fn validate(
         None => Some(InstallMethod::default()),
         Some(m) => cx.one_of(m, "cluster.install-method"),
     };
+    let install_prefix = install_prefix(c, cx, install_method);
 
     // --- token
     let token = token(spec, cx, cspan.as_ref(), checked);
@@ -147,6 +148,7 @@ pub(super) fn validate(
         target: target?,
         data_dir: data_dir?,
         install_method: install_method?,
+        install_prefix: install_prefix?,
         datastore: datastore?,
         snapshot: snapshot?,
         token: token?,
@@ -221,6 +223,32 @@ fn token(
             }
         }
     }
+}
+
+/// `cluster.install-prefix`: an absolute folder, for tar installs only
+/// (an RPM install puts rke2 in /usr/bin, whatever the prefix).
+fn install_prefix(
+    c: &crate::spec::ClusterSpec,
+    cx: &mut Ctx,
+    method: Option<InstallMethod>,
+) -> Option<String> {
+    let Some(p) = &c.install_prefix else {
+        return Some("/usr/local".to_owned());
+    };
+    let dir = cx.dir(p, "cluster.install-prefix")?;
+    if method == Some(InstallMethod::Rpm) {
+        cx.push(
+            Diagnostic::error(
+                Code::Fields,
+                Some(p.span()),
+                "`install-prefix` is for tar installs; this plan says `install-method = \"rpm\"`",
+            )
+            .label("RPM packages put rke2 in /usr/bin")
+            .help("remove install-prefix, or set install-method = \"tar\" if install.sh installed rke2 from the tarball"),
+        );
+        return None;
+    }
+    Some(dir)
 }
 
 /// `[drain]`: on by default, with a duration and an optional kubeconfig.

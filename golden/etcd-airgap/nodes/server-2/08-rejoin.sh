@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-53e4705c10d9.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-cc30ac605c28.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	53e4705c10d9c69144ddfcc0c39877727e55b991f2981a1d1110553aa60a01ea*) . "$_rw_lib" ;;
+	cc30ac605c2804ac16b896ff8a1e0209bc80bb63967ad57cb4b96b469947a74c*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

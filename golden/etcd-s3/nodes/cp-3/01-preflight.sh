@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a1d00c9b688e.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-9ecc545a43f1.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	a1d00c9b688ee25ac6155d1b5015b611c6211f6c028a7dc3e1ce0c320e2caf09*) . "$_rw_lib" ;;
+	9ecc545a43f1df07179354d556be2e8dcf2b039025e6a12b8391afad4f8398c7*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -24,9 +24,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-03817edcb8db.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-49ae600eb40a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	03817edcb8dbad9e4bfd1414fe6929aeec1e5be0165b2be61981cbec45af0c95*) . "$_rw_lib" ;;
+	49ae600eb40a64a8752d88f78682f1e15b3c9542cab2e934b5308586a082eb94*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

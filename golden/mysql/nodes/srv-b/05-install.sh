@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-55dac73517eb.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-26a87a003a9f.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	55dac73517eb9f6f0881d6b48689252177f4959f760490a53ff7b0419326453f*) . "$_rw_lib" ;;
+	26a87a003a9fd1f4a8b694c72804dbb970ffe4ce24482b0cba7e138669112a90*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
