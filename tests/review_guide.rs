@@ -55,7 +55,7 @@ fn steps(yaml: &str) -> Vec<(String, String)> {
         let line = lines[i];
         let key = line.trim_start().trim_start_matches("- ");
         if let Some(n) = key.strip_prefix("name: ") {
-            name = n.trim().to_owned();
+            n.trim().clone_into(&mut name);
         } else if let Some(cmd) = key.strip_prefix("run:") {
             let cmd = cmd.trim();
             if cmd == "|" {

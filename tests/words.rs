@@ -107,7 +107,11 @@ fn the_scan_catches_each_pattern() {
         "as in the seed, or",
     ] {
         fs::write(&file, line).expect("write");
-        assert_eq!(hits(&[file.clone()]).len(), 1, "{line:?} was not caught");
+        assert_eq!(
+            hits(std::slice::from_ref(&file)).len(),
+            1,
+            "{line:?} was not caught"
+        );
     }
     for line in [
         "seed_node(&host)",
@@ -115,6 +119,9 @@ fn the_scan_catches_each_pattern() {
         "the RKE2 rollback guide, step 3",
     ] {
         fs::write(&file, line).expect("write");
-        assert!(hits(&[file.clone()]).is_empty(), "{line:?} was caught");
+        assert!(
+            hits(std::slice::from_ref(&file)).is_empty(),
+            "{line:?} was caught"
+        );
     }
 }
