@@ -128,6 +128,24 @@ fn a_write_error_names_each_path_once() {
 }
 
 #[test]
+fn audit_names_the_folder_it_cannot_list() {
+    let s = scratch();
+    let res = rewind(&s.root)
+        .args(["audit", "no-plans", "golden"])
+        .output()
+        .expect("spawn rewind");
+    assert_code(&res, 3);
+    assert_eq!(
+        stderr(&res).lines().next(),
+        Some(
+            "error: cannot list the plans folder no-plans: No such file or directory (os error 2)"
+        ),
+        "{}",
+        describe(&res)
+    );
+}
+
+#[test]
 fn a_rejected_plan_exits_1_and_writes_nothing() {
     let s = scratch();
     fs::write(s.root.join("broken.toml"), INVALID_PLAN).expect("write plan");
