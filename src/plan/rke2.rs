@@ -232,6 +232,17 @@ impl<'a> Ctx<'a> {
             data_dir: r.data_dir.clone(),
             rke2: self.rke2.clone(),
             install_prefix: self.tar_prefix().unwrap_or_default(),
+            servers: self
+                .servers()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            other_servers: self
+                .servers()
+                .filter(|n| !n.init)
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             init: self.init().name.clone(),
             restore_host: self.restore_host().name().to_owned(),
             snapshot_path: self.snapshot_path().map(str::to_owned),
