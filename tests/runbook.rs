@@ -158,3 +158,34 @@ fn the_cleanup_rows_are_the_real_ones() {
         );
     }
 }
+
+/// Without a `sha256` in the plan, the runbook claims no hash check (the
+/// scripts then only check that the file is there).
+#[test]
+fn no_hash_check_is_claimed_without_a_sha256() {
+    for (name, key) in [
+        (
+            "rancher-recovery",
+            "sha256 = \"5ec05f8455ef8e41ca7b548ee126488aa8ae1ae44322319652494883b48a365d\"\n",
+        ),
+        (
+            "sqlite",
+            "sha256 = \"719b9b102f02bc8c29a1ec5f2683f9b926ff69d188270027d1c86a4f648509fd\"\n",
+        ),
+    ] {
+        let text =
+            fs::read_to_string(root().join("plans").join(format!("{name}.toml"))).expect("plan");
+        assert!(text.contains(key), "plans/{name}.toml: {key}");
+        let source = SourceFile::new(format!("{name}.toml"), text.replacen(key, "", 1));
+        let bundle = rewind::compiler::build(&source, None).expect("compiles");
+        let readme = String::from_utf8(bundle.files["README.md"].bytes.clone()).expect("utf-8");
+        for claim in [
+            "The hash is checked here",
+            "not the snapshot whose hash",
+            "with the right hash",
+            "its sha256 is the one in the plan",
+        ] {
+            assert!(!readme.contains(claim), "{name} without sha256: {claim:?}");
+        }
+    }
+}
