@@ -20,7 +20,7 @@ use crate::review::explain;
 use crate::source::SourceFile;
 use crate::{init, verify};
 
-/// Exit codes of PRODUCT.md §2.
+/// Exit codes of the command line (README.md, docs/user-guide.md "Reference").
 pub mod exit {
     /// Success (warnings allowed).
     pub const OK: u8 = 0;
@@ -285,8 +285,14 @@ fn diff_cmd(old: &Utf8Path, new: &Utf8Path, format: DiffFormat) -> Result<u8> {
 }
 
 fn audit_cmd(plans_dir: &Utf8Path, golden_dir: &Utf8Path) -> Result<u8> {
-    let report = audit::run(plans_dir, golden_dir)
-        .with_context(|| format!("cannot list {plans_dir} or {golden_dir}"))?;
+    let report = audit::run(plans_dir, golden_dir).with_context(|| {
+        // Name the folder that failed, not both.
+        match (plans_dir.is_dir(), golden_dir.is_dir()) {
+            (false, _) => format!("cannot list the plans folder {plans_dir}"),
+            (true, false) => format!("cannot list the golden folder {golden_dir}"),
+            (true, true) => format!("cannot list {plans_dir} or {golden_dir}"),
+        }
+    })?;
     eprint!("{}", report.errors);
     print(&report.text)?;
     Ok(match report.verdict() {

@@ -114,6 +114,34 @@ fn io(path: &Utf8Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
     }
 }
 
+/// `create_dir_all` failing because a part of `--out` is a file says
+/// "File exists", which reads as if the bundle were there: say what it is.
+fn not_a_folder(parent: &Utf8Path, e: std::io::Error) -> BundleError {
+    let file = parent
+        .ancestors()
+        .find(|p| p.is_file())
+        .map(Utf8Path::to_owned);
+    match file {
+        Some(path) => BundleError::Io {
+            path,
+            cause: std::io::Error::other(
+                "is a file, not a folder: choose another --out, or move the file",
+            ),
+        },
+        None => io(parent)(e),
+    }
+}
+
+/// tempfile appends `at path "…"` to its errors; [`BundleError::Io`]
+/// already names the folder, so the message would name it twice.
+fn without_path(e: std::io::Error) -> std::io::Error {
+    let text = e.to_string();
+    match text.split_once(" at path \"") {
+        Some((cause, _)) if e.raw_os_error().is_none() => std::io::Error::new(e.kind(), cause),
+        _ => e,
+    }
+}
+
 /// Writes the bundle to `dir` atomically (as it is: a sealed bundle brings
 /// its own `SHA256SUMS`).
 pub fn write(bundle: &Bundle, dir: &Utf8Path, force: bool) -> Result<(), BundleError> {
@@ -204,12 +232,12 @@ impl Writer {
         let name = target.file_name().unwrap_or("bundle").to_owned();
         // Missing parents of --out are created (only now: a rejected plan
         // writes nothing).
-        fs::create_dir_all(&parent).map_err(io(&parent))?;
+        fs::create_dir_all(&parent).map_err(|e| not_a_folder(&parent, e))?;
         remove_stale(&parent, &name);
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}{TMP_INFIX}"))
             .tempdir_in(&parent)
-            .map_err(io(&parent))?;
+            .map_err(|e| io(&parent)(without_path(e)))?;
         let root = Utf8Path::from_path(tmp.path())
             .ok_or_else(|| BundleError::Io {
                 path: parent.clone(),

@@ -184,7 +184,7 @@ choice! {
     /// deployment (and, by default, its container).
     #[derive(Default)]
     pub enum Deployment {
-        /// The seed's install: deployment `cattle` (the default).
+        /// The RKE add-on install of Rancher v2.0-v2.4: deployment `cattle` (the default).
         #[default]
         Cattle = "cattle",
         /// The helm chart: deployment `rancher`.

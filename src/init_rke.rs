@@ -280,7 +280,7 @@ pub fn import(path: &str, text: &str) -> Result<Imported, ImportError> {
              defaults to kube_config_{config} there."
         ))
         .string("config", &config)
-        .para("The Rancher deployment in cattle-system (`kubectl -n cattle-system get\ndeployments`): \"cattle\" for the RKE add-on install of Rancher v2.0-v2.4, as in\nthe seed, or \"rancher\" for the helm chart.")
+        .para("The Rancher deployment in cattle-system (`kubectl -n cattle-system get\ndeployments`): \"cattle\" for the RKE add-on install of Rancher v2.0-v2.4, as in\nthe rollback guide, or \"rancher\" for the helm chart.")
         .fill("deployment", "cattle or rancher")
         .blank();
 

@@ -42,6 +42,9 @@ pub struct Rke2 {
     pub data_dir: String,
     /// Tarball or RPM install.
     pub install_method: InstallMethod,
+    /// Tar installs: the prefix of `bin/rke2` and the units' `.env` files
+    /// (`/usr/local`, or `/opt/rke2` where install.sh fell back to it).
+    pub install_prefix: String,
     /// The datastore and how it is restored.
     pub datastore: Datastore,
     /// The backup that the rollback restores.

@@ -246,8 +246,15 @@ pub struct StepView<'a> {
     pub step: &'a Step,
     /// Anchor of its README section.
     pub anchor: String,
-    /// Host names, comma-separated.
+    /// Host names, comma-separated (shortened past a dozen).
     pub hosts: String,
+    /// Every host name, comma-separated: the runbook's step section names
+    /// them all, since the operator runs the step on each.
+    pub all_hosts: String,
+    /// The first hosts and the last, when the runbook's table shortens the
+    /// list (then it links to the step's section, which lists them all);
+    /// empty when it does not.
+    pub hosts_head: String,
     /// The script's path, or its pattern when the step runs on several nodes.
     pub script: String,
     /// How many hosts run it.
@@ -273,6 +280,20 @@ fn host_list(step: &Step) -> String {
     )
 }
 
+fn all_hosts(step: &Step) -> String {
+    let names: Vec<&str> = step.scripts.iter().map(|x| x.host.name()).collect();
+    names.join(", ")
+}
+
+/// The shortened start of [`host_list`], or empty when it lists them all.
+fn hosts_head(step: &Step) -> String {
+    let names: Vec<&str> = step.scripts.iter().map(|x| x.host.name()).collect();
+    if names.len() <= 12 {
+        return String::new();
+    }
+    format!("{}, … {}", names[..3].join(", "), names[names.len() - 1])
+}
+
 /// The per-step view used by README and explain templates.
 pub fn steps_view(plan: &Plan) -> Vec<StepView<'_>> {
     plan.steps
@@ -281,6 +302,8 @@ pub fn steps_view(plan: &Plan) -> Vec<StepView<'_>> {
             step: s,
             anchor: anchor(s),
             hosts: host_list(s),
+            all_hosts: all_hosts(s),
+            hosts_head: hosts_head(s),
             script: match s.scripts.as_slice() {
                 [one] => one.path.clone(),
                 _ => format!("nodes/<node>/{:02}-{}.sh", s.number, s.id),

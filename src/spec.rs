@@ -82,6 +82,9 @@ pub struct ClusterSpec {
     /// "tar" (default) or "rpm": decides where rke2 and its scripts live.
     #[schemars(with = "Option<String>", extend("enum" = InstallMethod::NAMES, "default" = InstallMethod::default()))]
     pub install_method: Option<S<String>>,
+    /// Tar installs only: the prefix install.sh put rke2 under (`bin/rke2`, `bin/rke2-killall.sh`, `lib/systemd/system/*.env`); install.sh uses /opt/rke2 when /usr/local is read-only or a mount point.
+    #[schemars(with = "Option<String>", extend("default" = "/usr/local"))]
+    pub install_prefix: Option<S<String>>,
     /// RKE2: true when Rancher provisions this cluster (rancher-system-agent on its nodes) and its Kubernetes version in Rancher is set to the target; without it, a node with Rancher's agent is refused in preflight.
     #[schemars(with = "Option<bool>", extend("default" = false))]
     pub rancher_managed: Option<S<bool>>,

@@ -1,4 +1,4 @@
-//! The command line as an operator meets it (PRODUCT.md §2), through the real
+//! The command line as an operator meets it (README.md), through the real
 //! binary: exit codes, what `compile` leaves on disk when it fails or
 //! replaces a bundle, `verify` on intact and damaged bundles, `explain` and
 //! `check` formats, and `--to`.
@@ -91,6 +91,58 @@ fn a_plan_with_warnings_compiles_with_exit_0() {
     assert_code(&res, 0);
     assert!(stderr(&res).contains("warning["), "{}", describe(&res));
     assert!(out.join("plan.json").is_file());
+}
+
+#[test]
+fn compile_creates_the_missing_parents_of_out() {
+    // A fresh checkout has no build/: the review guide's CI compiles into
+    // build/<plan> without creating it first.
+    let s = scratch();
+    let out = s.root.join("build/site/edge-17");
+    let res = compile("plans/sqlite.toml", &out, &[]);
+    assert_code(&res, 0);
+    assert!(out.join("plan.json").is_file(), "{}", describe(&res));
+    assert_eq!(listing(&s.root.join("build/site")), names(&["edge-17"]));
+}
+
+#[test]
+fn a_write_error_names_each_path_once() {
+    let s = scratch();
+    fs::write(s.root.join("build"), "a file where a folder should be").expect("write");
+    let res = compile("plans/sqlite.toml", &s.root.join("build/x"), &[]);
+    assert_code(&res, 3);
+    let err = stderr(&res);
+    assert!(err.contains("is a file, not a folder"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // /proc takes no new folders: the temporary folder cannot be made, and
+    // the message does not repeat the folder (tempfile's `at path "…"`).
+    let res = compile(
+        "plans/sqlite.toml",
+        Utf8Path::new("/proc/rewind-cli-test"),
+        &[],
+    );
+    assert_code(&res, 3);
+    let err = stderr(&res);
+    assert!(!err.contains("at path"), "{err}");
+    assert_eq!(err.matches("/proc").count(), 2, "{err}");
+}
+
+#[test]
+fn audit_names_the_folder_it_cannot_list() {
+    let s = scratch();
+    let res = rewind(&s.root)
+        .args(["audit", "no-plans", "golden"])
+        .output()
+        .expect("spawn rewind");
+    assert_code(&res, 3);
+    assert_eq!(
+        stderr(&res).lines().next(),
+        Some(
+            "error: cannot list the plans folder no-plans: No such file or directory (os error 2)"
+        ),
+        "{}",
+        describe(&res)
+    );
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Output is byte-for-byte deterministic (PRODUCT.md §2): the real binary,
+//! Output is byte-for-byte deterministic (README.md): the real binary,
 //! run from two different working directories with different locales and
 //! time zones, given the plan by a relative and by an absolute path, writes
 //! the same files with the same bytes and modes, equal to the in-memory

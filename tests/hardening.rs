@@ -1086,7 +1086,7 @@ fn verify_streams_a_large_file() {
     assert!(rss > 0 && rss < 96 * 1024, "max RSS {rss} KiB");
 }
 
-/// The six shells a bundle's scripts run under (PRODUCT.md §3.1).
+/// The six shells a bundle's scripts run under (docs/running.md).
 const SHELLS: &[&[&str]] = &[
     &["dash"],
     &["posh"],

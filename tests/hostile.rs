@@ -1,4 +1,4 @@
-//! Hostile plan values (issue 3, item 7; PRODUCT.md §3.1): a property test
+//! Hostile plan values (issue 3, item 7; docs/security-model.md): a property test
 //! over every string field of the plan. Each case puts a value made of
 //! quotes, `$(…)`, backquotes, `;`, `&`, `|`, newlines, spaces, globs and
 //! non-ASCII text into one field of a small reference plan. Either the plan

@@ -404,7 +404,7 @@ fn audit_reports_missing_and_orphaned_golden_bundles() {
         "{report}"
     );
     assert!(
-        report.ends_with("audit: 2 plans, 0 ok, 3 failed\n"),
+        report.ends_with("audit: 2 plans, 0 ok, 2 failed; 1 golden bundle without a plan\n"),
         "{report}"
     );
 }

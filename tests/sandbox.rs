@@ -26,7 +26,7 @@ mod harness;
 use harness::checks;
 use harness::host::Launch;
 use harness::shells::Shell;
-use harness::world::{ScriptRun, World, golden_plans};
+use harness::world::{ScriptRun, World, golden_plans, plan_text};
 
 /// Walks every golden bundle under `shell`; returns every problem found.
 fn walk_every_bundle(shell: Shell) {
@@ -308,6 +308,99 @@ fn guard_wrong_host_exits_3_and_changes_nothing() {
         Launch::default(),
     );
     assert_eq!(r.run.code, 0, "found by its address:\n{}", r.describe());
+}
+
+/// Which host names the guard accepts (docs/running.md): the whole name
+/// (any case), or its first label for a node name without a dot, never the
+/// first label of a dotted node name. The wrong-host message names the right
+/// script when this host is one of the plan's nodes, and lists the plan's
+/// nodes when it is none.
+#[test]
+fn guard_host_names_as_documented() {
+    let mut w = World::golden("etcd-online", Shell::Dash);
+    let set = |w: &mut World, node: &str, hostname: &str| {
+        w.hosts.get_mut(node).expect("host").hostname = hostname.to_owned();
+    };
+    // An FQDN host name runs the scripts of the node named by its first label.
+    set(&mut w, "server-1", "SERVER-1.plant3.internal");
+    // (RKE2 would register it as its host name: it is configured as server-1.)
+    w.host("server-1").write(
+        "/etc/rancher/rke2/config.yaml.d/50-node-name.yaml",
+        "node-name: server-1\n",
+        0o600,
+    );
+    let r = w.run_on(
+        "server-1",
+        "nodes/server-1/01-preflight.sh",
+        &[],
+        Launch::default(),
+    );
+    assert_eq!(r.run.code, 0, "{}", r.describe());
+    let before = w.digest();
+    // ...and is told which script is its own.
+    let r = w.run_on(
+        "server-1",
+        "nodes/server-2/03-stop.sh",
+        &[("REWIND_YES", "1")],
+        Launch::default(),
+    );
+    assert_eq!(r.run.code, 3, "{}", r.describe());
+    assert!(
+        r.run
+            .stderr
+            .contains("this is host server-1: run nodes/server-1/03-stop.sh instead."),
+        "{}",
+        r.describe()
+    );
+    // A node of the plan without a script in this step: its folder.
+    let r = w.run_on(
+        "server-1",
+        "nodes/agent-1/09-start-agents.sh",
+        &[],
+        Launch::default(),
+    );
+    assert_eq!(r.run.code, 3, "{}", r.describe());
+    assert!(
+        r.run.stderr.contains("this is host server-1: this step has no script for it (its scripts are in nodes/server-1/)."),
+        "{}",
+        r.describe()
+    );
+    // A host that is none of the plan's nodes: the list of them.
+    set(&mut w, "server-1", "k8s-spare");
+    let r = w.run_on(
+        "server-1",
+        "nodes/server-1/03-stop.sh",
+        &[("REWIND_YES", "1")],
+        Launch::default(),
+    );
+    assert_eq!(r.run.code, 3, "{}", r.describe());
+    for node in ["server-1", "server-2", "server-3", "agent-1", "agent-2"] {
+        assert!(
+            r.run.stderr.contains(&format!("\n    nodes/{node}/\n")),
+            "{node}: {}",
+            r.describe()
+        );
+    }
+    assert!(r.calls.is_empty(), "{}", r.describe());
+    assert_eq!(w.digest(), before, "a refused run changed a host");
+
+    // A dotted node name is matched whole, never by its first label.
+    let text = plan_text("etcd-online").replace("\"server-2\"", "\"server-2.plant3.internal\"");
+    let mut w = World::compile("etcd-online", &text, Shell::Dash).expect("a valid plan");
+    let script = "nodes/server-2.plant3.internal/01-preflight.sh";
+    let r = w.run_on("server-2.plant3.internal", script, &[], Launch::default());
+    assert_eq!(r.run.code, 0, "{}", r.describe());
+    set(&mut w, "server-2.plant3.internal", "server-2");
+    let r = w.run_on("server-2.plant3.internal", script, &[], Launch::default());
+    assert_eq!(r.run.code, 3, "{}", r.describe());
+    assert!(r.run.stderr.contains("its nodes are:"), "{}", r.describe());
+    let r = w.run_on(
+        "server-2.plant3.internal",
+        script,
+        &[("REWIND_HOST", "server-2.plant3.internal")],
+        Launch::default(),
+    );
+    assert_eq!(r.run.code, 0, "{}", r.describe());
 }
 
 /// Node scripts refuse to run as another user than root, before anything.

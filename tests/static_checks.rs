@@ -1,4 +1,4 @@
-//! Static checks of every golden file (PRODUCT.md §3.1, §5): each script
+//! Static checks of every golden file (docs/architecture.md, "Outside `src/`"): each script
 //! starts with `#!/bin/sh`, uses LF, is executable, ends with `main "$@"`;
 //! each bundle has one runtime library (mode 0644); scripts and library
 //! have no `shellcheck -s sh` finding and parse in six POSIX shells; no file

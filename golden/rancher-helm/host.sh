@@ -23,9 +23,9 @@ steps() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-e92faf1de0df.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-91ee319e059e.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e92faf1de0df152504aed81f03a3580480a993b1efaf959287aa1448d40deb50*) . "$_rw_lib" ;;
+	91ee319e059eaeb8cc3bbcf5c301a0b499d436e0471d436ee7c28f51a06832df*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

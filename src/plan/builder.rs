@@ -69,10 +69,20 @@ impl Builder {
             title: title.into(),
             parallel,
             destructive,
+            destroys: String::new(),
             facts,
             scripts,
             no_return: false,
         });
+    }
+
+    /// Says what the step just added moves or replaces (the runbook's
+    /// "destroys data" column); only destructive steps destroy anything.
+    pub fn destroys(&mut self, what: impl Into<String>) {
+        if let Some(s) = self.plan.steps.last_mut() {
+            debug_assert!(s.destructive, "step {} is not destructive", s.id);
+            s.destroys = what.into();
+        }
     }
 
     /// Marks the step just added as the point of no return: after it, going

@@ -35,6 +35,13 @@ pub struct Rke2Facts {
     /// The rke2 binary of the install method (`/usr/local/bin/rke2`,
     /// `/usr/bin/rke2`).
     pub rke2: String,
+    /// A tar install's prefix when it is not `/usr/local` (passed to
+    /// install.sh), else empty.
+    pub install_prefix: String,
+    /// Every server, comma-separated (the cleanup table's host cells).
+    pub servers: String,
+    /// Every server but the init server, comma-separated.
+    pub other_servers: String,
     /// The server that restores and starts first (etcd, SQLite); the first
     /// server for an external database.
     pub init: String,

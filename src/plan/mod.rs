@@ -68,6 +68,9 @@ pub struct Step {
     pub parallel: bool,
     /// It destroys or replaces data (asks for confirmation).
     pub destructive: bool,
+    /// What it moves or replaces, for the runbook's steps table (empty
+    /// when it is not destructive).
+    pub destroys: String,
     /// What its runbook section is worded from (and by which template).
     pub facts: StepFacts,
     /// One script per host, in plan order.

@@ -137,10 +137,11 @@ pub enum Func {
     /// `enable_unit UNIT`: enable UNIT again unless the stop step recorded
     /// that it was not enabled before.
     EnableUnit,
-    /// `install_online VERSION TYPE METHOD`: the upstream install script with
-    /// INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE (server|agent) and
-    /// INSTALL_RKE2_METHOD (tar|rpm); `REWIND_INSTALL_SCRIPT_URL` overrides
-    /// where the script is fetched from.
+    /// `install_online VERSION TYPE METHOD [PREFIX]`: the upstream install
+    /// script with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE (server|agent),
+    /// INSTALL_RKE2_METHOD (tar|rpm) and INSTALL_RKE2_TAR_PREFIX when PREFIX
+    /// is given; `REWIND_INSTALL_SCRIPT_URL` overrides where the script is
+    /// fetched from.
     InstallOnline,
     /// `check_rpm_target TYPE VER` (read-only): rke2-TYPE and rke2-common
     /// are installed from RPMs (versions printed, rke2-selinux's too), and
@@ -158,9 +159,10 @@ pub enum Func {
     /// `check_rpm_versions TYPE VER`: `rpm -q` shows every rke2 package
     /// installed at VER (rke2-selinux printed).
     CheckRpmVersions,
-    /// `install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR`: `sh ARTIFACTS/install.sh`
-    /// with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE and
-    /// INSTALL_RKE2_AGENT_IMAGES_DIR (install.sh's default ignores the data dir).
+    /// `install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR [PREFIX]`: `sh
+    /// ARTIFACTS/install.sh` with INSTALL_RKE2_ARTIFACT_PATH,
+    /// INSTALL_RKE2_TYPE, INSTALL_RKE2_AGENT_IMAGES_DIR (install.sh's default
+    /// ignores the data dir) and INSTALL_RKE2_TAR_PREFIX when PREFIX is given.
     InstallAirgap,
     /// `install_images ARTIFACTS ARCH IMAGES_DIR`: copy every image archive
     /// listed in `sha256sum-ARCH.txt` that ARTIFACTS holds into IMAGES_DIR,
@@ -496,11 +498,11 @@ impl Func {
             Func::CheckDataMounts => "DATA_DIR",
             Func::MovePodManifestsAside => "DIR SUFFIX",
             Func::EnableUnit => "UNIT",
-            Func::InstallOnline => "VERSION TYPE METHOD",
+            Func::InstallOnline => "VERSION TYPE METHOD [PREFIX]",
             Func::CheckRpmTarget => "TYPE VER",
             Func::InstallRpm => "TYPE VER",
             Func::CheckRpmVersions => "TYPE VER",
-            Func::InstallAirgap => "ARTIFACTS ARCH TYPE IMAGES_DIR",
+            Func::InstallAirgap => "ARTIFACTS ARCH TYPE IMAGES_DIR [PREFIX]",
             Func::InstallImages => "ARTIFACTS ARCH IMAGES_DIR",
             Func::CheckImages => "ARTIFACTS ARCH IMAGES_DIR",
             Func::MoveImagesAside => "IMAGES_DIR SUFFIX",

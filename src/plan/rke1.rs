@@ -1,4 +1,4 @@
-//! Rancher HA on RKE1 (PRODUCT.md §4.4–4.5, seed 003): the rollback after an
+//! Rancher HA on RKE1 (Rancher's HA rollback guide for RKE installs): the rollback after an
 //! unsuccessful upgrade, and disaster recovery onto a replaced etcd node.
 //!
 //! rke itself runs on the workstation and reaches the nodes over SSH; the
@@ -9,8 +9,8 @@
 //! workstation step says (`Rke1Facts::relative_paths`; the words are in
 //! `templates/runbook/rke1/macros.md.j2`).
 //!
-//! Beyond the seed, one step saves the current etcd with `rke etcd
-//! snapshot-save` before the restore (the seed warns to "backup any important
+//! Beyond the guide, one step saves the current etcd with `rke etcd
+//! snapshot-save` before the restore (the guide warns to "backup any important
 //! data in your current cluster" first): the rollback itself can then be
 //! undone.
 
@@ -27,7 +27,7 @@ use crate::model::{Model, Recovery, Rke1, Rke1Node};
 const SNAPSHOT_DIR: &str = "/opt/rke/etcd-snapshots";
 /// The namespace of the Rancher deployment.
 const NAMESPACE: &str = "cattle-system";
-/// The seed's `docker restart` list, in its order; the first, third and
+/// The rollback guide's `docker restart` list, in its order; the first, third and
 /// fourth run on controlplane nodes only, kubelet and kube-proxy on every
 /// RKE1 node (rke runs the worker plane everywhere).
 const K8S_CONTAINERS: [&str; 5] = [
@@ -199,7 +199,7 @@ impl<'a> Ctx<'a> {
         }))
     }
 
-    /// The containers a node's roles run, in the seed's order.
+    /// The containers a node's roles run, in the rollback guide's order.
     fn k8s_containers(n: &Rke1Node) -> Vec<&'static str> {
         K8S_CONTAINERS
             .iter()
@@ -209,7 +209,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// The `nodes:` block of the cluster file, as the seed shows it: every node of
+/// The `nodes:` block of the cluster file, as the rollback guide shows it: every node of
 /// the plan, the replacement marked, the failed node commented out.
 fn nodes_block(r: &Rke1, rec: &Recovery) -> String {
     let mut out = String::from(
@@ -462,6 +462,7 @@ fn restore(b: &mut Builder, cx: &Ctx<'_>) {
             )],
         )],
     );
+    b.destroys("replaces the etcd data of every etcd node with the snapshot's");
 }
 
 fn up(b: &mut Builder, cx: &Ctx<'_>) {
@@ -477,6 +478,7 @@ fn up(b: &mut Builder, cx: &Ctx<'_>) {
             vec![Op::new(Func::Rke1Up, [&t.binary, &t.config])],
         )],
     );
+    b.destroys("replaces the cluster's state file (.rkestate), kubeconfig and Kubernetes containers with those of the cluster file");
 }
 
 fn restart(b: &mut Builder, cx: &Ctx<'_>) {
@@ -503,11 +505,12 @@ fn restart(b: &mut Builder, cx: &Ctx<'_>) {
                 )
             })
             .collect();
+    // Restarting containers moves and replaces no data: no confirmation.
     b.step(
         "restart",
         "Restart the Kubernetes and network containers on every node",
         true,
-        true,
+        false,
         StepFacts::Rke1Restart,
         scripts,
     );
@@ -536,6 +539,10 @@ fn set_image(b: &mut Builder, cx: &Ctx<'_>) {
             )],
         )],
     );
+    b.destroys(format!(
+        "replaces the image of the Rancher deployment's {} container (its pods are replaced by {target} ones)",
+        t.container
+    ));
 }
 
 fn verify(b: &mut Builder, cx: &Ctx<'_>) {
@@ -653,7 +660,7 @@ mod tests {
             .filter(|s| s.destructive)
             .map(|s| s.id)
             .collect();
-        assert_eq!(destructive, ["restore", "up", "restart", "set-image"]);
+        assert_eq!(destructive, ["restore", "up", "set-image"]);
         let (_, act) = ops(&p, "restore", "workstation");
         assert_eq!(
             find(act, Func::Rke1SnapshotRestore),

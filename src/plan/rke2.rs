@@ -1,10 +1,10 @@
-//! RKE2 procedures (PRODUCT.md §4.1–4.3): embedded etcd, SQLite, and an
+//! RKE2 procedures (the RKE2 rollback guide, docs/architecture.md): embedded etcd, SQLite, and an
 //! external PostgreSQL or MySQL database.
 //!
 //! The order of steps is the contract; each step's runbook text (its
 //! template, `templates/runbook/rke2/<step>.md.j2`, worded from the
-//! [`StepFacts`] given here) says which seed step it implements and which
-//! known failure (rke2-facts.md §9, peers-and-pain.md §3) it prevents.
+//! [`StepFacts`] given here) says which step of the RKE2 rollback guide it implements and which
+//! known failure (upstream issues, docs/upstream-facts.md) it prevents.
 
 use super::builder::{self, Builder, script};
 use super::facts::{
@@ -26,14 +26,19 @@ struct Ctx<'a> {
     suffix: String,
     rke2: String,
     config_dir: &'static str,
-    unit_dir: &'static str,
+    unit_dir: String,
 }
 
 impl<'a> Ctx<'a> {
     fn new(r: &'a Rke2, suffix: &str) -> Self {
+        // install.sh rewrites /usr/local to its prefix in the units (their
+        // EnvironmentFile) and in rke2-uninstall.sh (docs/upstream-facts.md §4.2).
         let (bin, unit_dir) = match r.install_method {
-            InstallMethod::Tar => ("/usr/local/bin", "/usr/local/lib/systemd/system"),
-            InstallMethod::Rpm => ("/usr/bin", "/usr/lib/systemd/system"),
+            InstallMethod::Tar => (
+                format!("{}/bin", r.install_prefix),
+                format!("{}/lib/systemd/system", r.install_prefix),
+            ),
+            InstallMethod::Rpm => ("/usr/bin".to_owned(), "/usr/lib/systemd/system".to_owned()),
         };
         Self {
             r,
@@ -42,6 +47,13 @@ impl<'a> Ctx<'a> {
             config_dir: "/etc/rancher/rke2",
             unit_dir,
         }
+    }
+
+    /// A tar install's prefix other than install.sh's default `/usr/local`:
+    /// install.sh is told it (INSTALL_RKE2_TAR_PREFIX).
+    fn tar_prefix(&self) -> Option<String> {
+        (self.r.install_method == InstallMethod::Tar && self.r.install_prefix != "/usr/local")
+            .then(|| self.r.install_prefix.clone())
     }
 
     /// `CONFIG_DIR UNIT UNIT_ENV`: where the unit of node `n` takes its
@@ -219,6 +231,18 @@ impl<'a> Ctx<'a> {
             },
             data_dir: r.data_dir.clone(),
             rke2: self.rke2.clone(),
+            install_prefix: self.tar_prefix().unwrap_or_default(),
+            servers: self
+                .servers()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            other_servers: self
+                .servers()
+                .filter(|n| !n.init)
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             init: self.init().name.clone(),
             restore_host: self.restore_host().name().to_owned(),
             snapshot_path: self.snapshot_path().map(str::to_owned),
@@ -340,7 +364,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// A version in RPM form (rke2-facts.md §5.1): no leading `v`, `+` and `-`
+/// A version in RPM form (docs/upstream-facts.md §4.3): no leading `v`, `+` and `-`
 /// turned into `~` (`1.29.3~rke2r1`).
 fn rpm_version(version: &str) -> String {
     version
@@ -587,6 +611,7 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2Stop,
         scripts,
     );
+    b.destroys("kills every RKE2 process and its containers (rewind does it, not rke2-killall.sh, which may unmount and empty the data dir); moves the static pod manifests aside");
 }
 
 fn install(b: &mut Builder, cx: &Ctx<'_>) {
@@ -605,15 +630,14 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                             Func::MoveImagesAside,
                             [cx.dd("agent/images"), cx.suffix.clone()],
                         ));
-                        act.push(Op::new(
-                            Func::InstallAirgap,
-                            [
-                                artifacts.clone(),
-                                arch.clone(),
-                                Ctx::node_type(n).to_owned(),
-                                cx.dd("agent/images"),
-                            ],
-                        ));
+                        let mut args = vec![
+                            artifacts.clone(),
+                            arch.clone(),
+                            Ctx::node_type(n).to_owned(),
+                            cx.dd("agent/images"),
+                        ];
+                        args.extend(cx.tar_prefix());
+                        act.push(Op::new(Func::InstallAirgap, args));
                         act.push(Op::new(
                             Func::InstallImages,
                             [artifacts.clone(), arch.clone(), cx.dd("agent/images")],
@@ -641,14 +665,13 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                             Func::MoveImagesAside,
                             [cx.dd("agent/images"), cx.suffix.clone()],
                         ));
-                        act.push(Op::new(
-                            Func::InstallOnline,
-                            [
-                                target.clone(),
-                                Ctx::node_type(n).to_owned(),
-                                "tar".to_owned(),
-                            ],
-                        ));
+                        let mut args = vec![
+                            target.clone(),
+                            Ctx::node_type(n).to_owned(),
+                            "tar".to_owned(),
+                        ];
+                        args.extend(cx.tar_prefix());
+                        act.push(Op::new(Func::InstallOnline, args));
                     }
                 }
                 act.push(Op::new(
@@ -695,6 +718,11 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         },
         scripts,
     );
+    b.destroys(if rpm {
+        "replaces the installed rke2 packages with the target's; moves the newer version's image archives and, on servers, chart manifests aside"
+    } else {
+        "replaces the installed rke2 with the target's; moves the newer version's image archives and, on servers, chart manifests aside"
+    });
 }
 
 fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
@@ -793,6 +821,11 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2RestoreEtcd { s3 },
         vec![cx.node(init, pre, act)],
     );
+    b.destroys(if cx.r.token.is_some() {
+        "replaces the etcd data with the snapshot (cluster-reset renames the current one) and server/token with the saved token (the old one moved aside)"
+    } else {
+        "replaces the etcd data with the snapshot (cluster-reset renames the current one)"
+    });
     b.no_return();
 }
 
@@ -834,6 +867,14 @@ fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
         to: b.aside_path(&state_db),
         from: state_db,
     });
+    if cx.r.token.is_some() {
+        // put_token moves a differing server/token aside here too.
+        let token = cx.dd("server/token");
+        b.aside(Aside::ServerToken {
+            to: b.aside_path(&token),
+            from: token,
+        });
+    }
     b.step(
         "restore",
         format!("Restore the SQLite database on {}", init.name),
@@ -842,6 +883,11 @@ fn restore_sqlite(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2RestoreSqlite,
         vec![cx.node(init, pre, act)],
     );
+    b.destroys(if cx.r.token.is_some() {
+        "replaces state.db with the backup and server/token with the saved token (both moved aside first)"
+    } else {
+        "replaces state.db with the backup (the current one moved aside first)"
+    });
     b.no_return();
 }
 
@@ -917,6 +963,9 @@ fn restore_external(b: &mut Builder, cx: &Ctx<'_>, db: &ExternalDb) {
         true,
         StepFacts::Rke2RestoreDb,
         vec![s],
+    );
+    b.destroys(
+        "drops the database and replays the dump (a dump of the current database is saved first)",
     );
     b.no_return();
 }
@@ -1006,6 +1055,11 @@ fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2Rejoin,
         scripts,
     );
+    b.destroys(if cx.r.token.is_some() {
+        "moves each server's etcd member data aside (it rejoins empty); replaces server/token with the saved token (the old one moved aside)"
+    } else {
+        "moves each server's etcd member data aside (it rejoins empty)"
+    });
 }
 
 fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {

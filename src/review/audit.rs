@@ -31,9 +31,11 @@ pub struct Report {
     pub errors: String,
     /// Plans whose bundle matches.
     pub ok: usize,
-    /// Plans that drifted, were rejected, or have no golden bundle, plus
-    /// golden folders without a plan.
+    /// Plans that drifted, were rejected, or have no golden bundle.
     pub failed: usize,
+    /// Golden folders without a plan (not plans: counted apart, so that
+    /// `ok + failed` is the number of plans).
+    pub orphans: usize,
     /// A plan or golden folder could not be read.
     pub unreadable: bool,
 }
@@ -55,7 +57,7 @@ impl Report {
     pub fn verdict(&self) -> Verdict {
         if self.unreadable {
             Verdict::Unreadable
-        } else if self.failed > 0 {
+        } else if self.failed + self.orphans > 0 {
             Verdict::Drift
         } else {
             Verdict::AllMatch
@@ -140,13 +142,13 @@ pub fn run(plans_dir: &Utf8Path, golden_dir: &Utf8Path) -> std::io::Result<Repor
         }
     }
     for orphan in &pairing.orphans {
-        r.failed += 1;
+        r.orphans += 1;
         let _ = writeln!(
             r.text,
             "ORPHAN   {orphan}: no plan in {plans_dir} explains it; remove it or add the plan"
         );
     }
-    let _ = writeln!(
+    let _ = write!(
         r.text,
         "audit: {} plan{}, {} ok, {} failed",
         pairing.entries.len(),
@@ -154,6 +156,11 @@ pub fn run(plans_dir: &Utf8Path, golden_dir: &Utf8Path) -> std::io::Result<Repor
         r.ok,
         r.failed
     );
+    let _ = match r.orphans {
+        0 => writeln!(r.text),
+        1 => writeln!(r.text, "; 1 golden bundle without a plan"),
+        n => writeln!(r.text, "; {n} golden bundles without a plan"),
+    };
     Ok(r)
 }
 

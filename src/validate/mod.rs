@@ -1,5 +1,5 @@
 //! Turns what the user wrote ([`Spec`]) into what rewind will act on
-//! ([`Model`]), checking every precondition of PRODUCT.md §1.3.
+//! ([`Model`]), checking every precondition of docs/plan-format.md ("Diagnostic codes").
 //!
 //! Validation never stops at the first problem: every rule runs and every
 //! finding is returned, errors and warnings together, each pointing at the

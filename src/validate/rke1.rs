@@ -1,12 +1,12 @@
-//! Rules for `distribution = "rke1"` plans (Rancher HA on RKE1, PRODUCT.md
-//! §1.2 and the rke1 rows of §1.3).
+//! Rules for `distribution = "rke1"` plans (Rancher HA on RKE1,
+//! docs/plan-format.md "Rancher HA on RKE1 plans").
 //!
-//! Without `[recovery]` the plan is the seed's "unsuccessful upgrade": the
+//! Without `[recovery]` the plan is the rollback guide's "unsuccessful upgrade": the
 //! target must be older than the current Rancher version. With it, the plan is
 //! the disaster-recovery procedure, where the target may equal the current
 //! version (the same Rancher comes back on a replaced node). Workstation paths
 //! (`[rke]`) may be relative: they are resolved from the folder the operator
-//! runs the workstation scripts from, as the seed runs `./rke_linux-amd64`
+//! runs the workstation scripts from, as the rollback guide runs `./rke_linux-amd64`
 //! from the folder holding the cluster file.
 
 use std::collections::BTreeMap;
@@ -221,6 +221,13 @@ fn reject_rke2_keys(spec: &Spec, cx: &mut Ctx) {
                 "remove it: `rke up` installs the Kubernetes version of the cluster file",
             ));
         }
+        if let Some(v) = &c.install_prefix {
+            misplaced.push((
+                v.span(),
+                "cluster.install-prefix",
+                "remove it: `rke up` installs the Kubernetes version of the cluster file",
+            ));
+        }
         if let Some(v) = &c.rancher_managed {
             misplaced.push((
                 v.span(),
@@ -361,7 +368,7 @@ fn rke_tool(
             cx.push(
                 Diagnostic::error(Code::Fields, Some(c.span()), "`rke.container` is not a container name")
                     .label("expected lowercase letters, digits and `-`")
-                    .help("write the name of the Rancher container in the deployment (`cattle-server` for the seed's install, `rancher` for the helm chart)"),
+                    .help("write the name of the Rancher container in the deployment (`cattle-server` for the RKE add-on install, `rancher` for the helm chart)"),
             );
             None
         }

@@ -1,4 +1,4 @@
-//! Rules for `distribution = "rke2"` plans (PRODUCT.md §1.1 and §1.3).
+//! Rules for `distribution = "rke2"` plans (docs/plan-format.md, "RKE2 plans").
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -115,6 +115,7 @@ pub(super) fn validate(
         None => Some(InstallMethod::default()),
         Some(m) => cx.one_of(m, "cluster.install-method"),
     };
+    let install_prefix = install_prefix(c, cx, install_method);
 
     // --- token
     let token = token(spec, cx, cspan.as_ref(), checked);
@@ -147,6 +148,7 @@ pub(super) fn validate(
         target: target?,
         data_dir: data_dir?,
         install_method: install_method?,
+        install_prefix: install_prefix?,
         datastore: datastore?,
         snapshot: snapshot?,
         token: token?,
@@ -221,6 +223,32 @@ fn token(
             }
         }
     }
+}
+
+/// `cluster.install-prefix`: an absolute folder, for tar installs only
+/// (an RPM install puts rke2 in /usr/bin, whatever the prefix).
+fn install_prefix(
+    c: &crate::spec::ClusterSpec,
+    cx: &mut Ctx,
+    method: Option<InstallMethod>,
+) -> Option<String> {
+    let Some(p) = &c.install_prefix else {
+        return Some("/usr/local".to_owned());
+    };
+    let dir = cx.dir(p, "cluster.install-prefix")?;
+    if method == Some(InstallMethod::Rpm) {
+        cx.push(
+            Diagnostic::error(
+                Code::Fields,
+                Some(p.span()),
+                "`install-prefix` is for tar installs; this plan says `install-method = \"rpm\"`",
+            )
+            .label("RPM packages put rke2 in /usr/bin")
+            .help("remove install-prefix, or set install-method = \"tar\" if install.sh installed rke2 from the tarball"),
+        );
+        return None;
+    }
+    Some(dir)
 }
 
 /// `[drain]`: on by default, with a duration and an optional kubeconfig.
@@ -358,7 +386,7 @@ fn direction(
 }
 
 /// Rule `paths`: the backup must not live where the restore moves the live
-/// database away (cluster-reset renames `server/db/etcd`, rke2-facts.md §3.2;
+/// database away (cluster-reset renames `server/db/etcd`, docs/upstream-facts.md §7;
 /// the SQLite restore moves `state.db` and its `-wal`/`-shm` aside), or the
 /// restore would lose the file it is about to read.
 /// A custom data dir with a snapshot under the default one: most often a
@@ -781,9 +809,8 @@ fn install(
         return Some(Install::Online);
     }
     // install.sh with INSTALL_RKE2_ARTIFACT_PATH always installs the tarball
-    // (rke2-facts.md §5.3); on an RPM host that mixes two installs, which
-    // install.sh refuses and version checks then misread (peers-and-pain.md
-    // §3 item 24).
+    // (docs/upstream-facts.md §4); on an RPM host that mixes two installs, which
+    // install.sh refuses and version checks then misread.
     if let (Some(m), Some(src)) = (rpm, &i.source) {
         cx.push(
             Diagnostic::error(
@@ -827,6 +854,8 @@ fn nodes(
     let mut ok = true;
     // Hashed, not ordered: only membership is asked, once per node.
     let mut seen: HashMap<&str, Range<usize>> = HashMap::with_capacity(spec.nodes.len());
+    // First label of each dotted node name -> that name and its span.
+    let mut labels: HashMap<&str, (&str, Range<usize>)> = HashMap::new();
     let mut init_spans = Vec::new();
     // Per accepted node: its [[nodes]] header and its `role` value, for
     // rules about the node list as a whole.
@@ -887,7 +916,34 @@ fn nodes(
             ok = false;
             continue;
         }
-        seen.insert(name.get_ref().as_str(), name.span());
+        // The host guard accepts a host whose name is the node's, or whose
+        // first label is a dotless node's name (docs/running.md): a node
+        // named like another's first label would let one host run both.
+        // One lookup per node (a 5,000-node plan is checked in milliseconds).
+        let this = name.get_ref().as_str();
+        let clash = match this.split_once('.') {
+            Some((label, _)) => seen
+                .get_key_value(label)
+                .map(|(o, r)| (*o, this, r.clone())),
+            None => labels.get(this).map(|(long, r)| (this, *long, r.clone())),
+        };
+        if let Some((short, long, first)) = clash {
+            cx.push(
+                Diagnostic::error(
+                    Code::Names,
+                    Some(name.span()),
+                    format!("host `{long}` would pass the host guard of both `{long}` and `{short}`"),
+                )
+                .label(format!("`{short}` is the first label of `{long}` (line {})", cx.line(first.start)))
+                .help(format!("a node name without a dot also matches a host whose first label it is: give `{short}` its full name (`{short}.<domain>`), and run its scripts with REWIND_HOST={short}.<domain> if `uname -n` on it prints the short name")),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some((label, _)) = this.split_once('.') {
+            labels.entry(label).or_insert((this, name.span()));
+        }
+        seen.insert(this, name.span());
         let init = node.init.as_ref().is_some_and(|i| *i.get_ref());
         if init {
             let span = node.init.as_ref().map(S::span);

@@ -2,7 +2,7 @@
 //! diagnostics with their own codes and a `help:` that says what to write.
 //!
 //! serde stops at the first such error, so a plan with one of these gets
-//! exactly one diagnostic; the rules of PRODUCT.md §1.3 run only once the
+//! exactly one diagnostic; the rules of docs/plan-format.md ("Diagnostic codes") run only once the
 //! text has the shape of a plan.
 
 use crate::diagnostic::{Code, Diagnostic};

@@ -3,7 +3,7 @@
 # (kube-apiserver, kubelet, ...) and the pods' containers as
 # k8s_<container>_<pod>_<namespace>_... . These functions find containers by
 # name in `docker ps --format '{{.Names}}'` and restart only those that
-# exist: the seed's `docker ps | grep flannel | cut -f 1 -d " " | xargs
+# exist: the rollback guide's `docker ps | grep flannel | cut -f 1 -d " " | xargs
 # docker restart` runs `docker restart` with no argument (an error) when
 # nothing matches, and its grep also matches image names.
 

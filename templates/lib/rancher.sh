@@ -44,7 +44,7 @@ _rc_image() {
 		esac
 	done
 	if [ -z "$_rc_img" ]; then
-		rw_hint "set rke.container in the plan to one of these (cattle-server for the seed's install, rancher for the helm chart) and compile again"
+		rw_hint "set rke.container in the plan to one of these (cattle-server for the RKE add-on install, rancher for the helm chart) and compile again"
 		rw_fail "deployment $2/$3 has no container $4 (its containers:${_rc_names:- none})"
 	fi
 }
@@ -69,7 +69,7 @@ rancher_check_deployment() {
 	_rc_kube "$1"
 	if ! _rc_image "$1" "$2" "$3" "$4"; then
 		rw_quote_cmd kubectl --kubeconfig "$1" -n "$2" get deployment "$3"
-		rw_hint "the API must answer (this runs after rke up); check the kubeconfig, and the deployment name: cattle for the seed's install, rancher for the helm chart"
+		rw_hint "the API must answer (this runs after rke up); check the kubeconfig, and the deployment name: cattle for the RKE add-on install, rancher for the helm chart"
 		rw_fail_cmd "$_rc_rc" "could not read deployment $2/$3: $_rc_err"
 	fi
 	rw_ok "deployment $2/$3, container $4 runs $_rc_img"

@@ -1,7 +1,7 @@
 //! A single-member etcd (the distribution's 3.4) on two random 127.0.0.1
 //! ports, to write real snapshots with `etcdctl snapshot save`, and the
 //! compressed form RKE2 writes with `--etcd-snapshot-compress` (a `.zip`
-//! holding one entry named like the snapshot). test-tools.md §4.
+//! holding one entry named like the snapshot).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

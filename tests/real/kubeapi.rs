@@ -1,6 +1,6 @@
 //! The fake Kubernetes API of `tests/fixtures/fakeapi.py` (python3 stdlib,
 //! plain HTTP on a random 127.0.0.1 port) for the real kubectl, with a
-//! kubeconfig that points at it. test-tools.md §8.
+//! kubeconfig that points at it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,7 +21,7 @@ pub struct KubeApi {
 impl KubeApi {
     /// Starts the server with `state` (see fakeapi.py for its shape).
     pub fn start(state: &serde_json::Value) -> KubeApi {
-        need_tool("kubectl", "kubectl (see test-tools.md §8)");
+        need_tool("kubectl", "kubectl (the Kubernetes command-line tool)");
         need_tool("python3", "python3");
         let dir = tempfile::Builder::new()
             .prefix("rewind-kubeapi.")

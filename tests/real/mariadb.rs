@@ -1,7 +1,7 @@
 //! A throwaway MariaDB server: `mariadb-install-db` in a temporary folder,
 //! `mariadbd --user=mysql` on a random 127.0.0.1 port (and a socket in the
 //! same folder), `--no-defaults` so that /etc/mysql is never read, root
-//! without a password. test-tools.md §3.
+//! without a password.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! postmaster run directly (as the `postgres` user, since initdb refuses
 //! root) on a random 127.0.0.1 port with its socket in the same folder, trust
 //! authentication, and a `kine`-like table to dump and restore.
-//! test-tools.md §2.
+//!
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};

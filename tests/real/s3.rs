@@ -1,6 +1,6 @@
 //! A local S3 server (s3rver, from npm) on a random 127.0.0.1 port, with one
 //! bucket, for the real `s3cmd`. s3rver checks credentials: only
-//! [`ACCESS_KEY`]/[`SECRET_KEY`] are accepted. test-tools.md §6.
+//! [`ACCESS_KEY`]/[`SECRET_KEY`] are accepted.
 //!
 //! `.ci/run` installs s3rver under `$XDG_CACHE_HOME/rewind-test/s3rver`
 //! (default `~/.cache/...`); `REWIND_TEST_S3RVER` may name another

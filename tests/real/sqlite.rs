@@ -1,6 +1,6 @@
 //! Real SQLite databases shaped like RKE2's `server/db/state.db` (kine's
 //! table, WAL mode), with the `-wal`/`-shm` side files a running server
-//! leaves, and a backup taken with `.backup`. test-tools.md §5.
+//! leaves, and a backup taken with `.backup`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -52,7 +52,7 @@ fn is_db_restore(c: &Call) -> bool {
         || (c.tool == "mysql" && c.env.iter().any(|e| e.starts_with(b"stdin-sha256=")))
 }
 
-/// The order of commands across hosts (PRODUCT.md §4): drain (agents
+/// The order of commands across hosts (docs/architecture.md): drain (agents
 /// first) before anything stops; every node stopped before its install and
 /// before the restore; the restore (cluster-reset, or the database) before
 /// any server starts; the init server before the other servers, one at a

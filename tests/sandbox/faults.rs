@@ -11,7 +11,7 @@
 //! Failing one of them must stop the step at once with the command and its
 //! exit code, except where the procedure defines what a failure means: a
 //! failing "is the service running?" (or "enabled?") means it is not; a failing API probe
-//! before the drain means the drain is skipped (PRODUCT.md §4.1 step 2); a
+//! before the drain means the drain is skipped (the drain step, docs/running.md); a
 //! failing list of node-password secrets only loses advice; saving the
 //! current RKE1 state is best effort; and a query polled in a bounded wait
 //! fails the step only when the wait ends.

@@ -1,4 +1,4 @@
-//! The six shells every generated script must run under (PRODUCT.md §3.1).
+//! The six shells every generated script must run under (docs/running.md).
 
 /// A POSIX shell, with the options that make it strict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,5 +1,5 @@
 # Stub tools for the shell library tests (sourced by run.sh). Each stub
-# appends its argv to $JOURNAL as `name <arg> <arg>...` (test-tools.md §9)
+# appends its argv to $JOURNAL as `name <arg> <arg>...` 
 # and behaves as the STUB_* variables say.
 # make_stubs DIR: writes the stubs into DIR.
 make_stubs() {

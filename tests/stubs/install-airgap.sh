@@ -1,7 +1,7 @@
 #!/bin/sh
 # Stand-in for RKE2's install.sh in an air-gap artifacts folder, doing what the
 # real one was observed to do with INSTALL_RKE2_ARTIFACT_PATH
-# (docs: test-tools.md §7), in its own words:
+# (docs/upstream-facts.md §4), in its own words:
 # - root only; no network; INSTALL_RKE2_VERSION is ignored;
 # - the tarball's sha256 must match its line in sha256sum-<arch>.txt;
 # - it unpacks into INSTALL_RKE2_TAR_PREFIX (default /usr/local);

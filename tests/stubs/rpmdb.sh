@@ -2,7 +2,7 @@
 # Shared by the RPM stand-ins (rpm, dnf/yum, zypper) of the sandbox tests;
 # sourced, after lib.sh. The sandbox seeds it on an RPM host as
 # /usr/lib/rpm-stand-in/rpmdb.sh (tests/sandbox/seed.rs). Written from the
-# documented behaviour of the real tools (rke2-facts.md §5, upstream-facts.md
+# documented behaviour of the real tools (docs/upstream-facts.md
 # §4.3), not from their code. A host's packages:
 #   /var/lib/rpm/stand-in.db              installed: "NAME VERSION-RELEASE ARCH"
 #   /var/lib/rpm-stand-in/repository      what the RKE2 repositories hold:

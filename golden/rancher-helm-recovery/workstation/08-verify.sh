@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-c87e32c9e323.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-a25c50178bf8.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	c87e32c9e323001f48581630582b98caa0d02450d2e89b97874eb8949d584dea*) . "$_rw_lib" ;;
+	a25c50178bf82dc2725297e4a14c7199c95d47356c6dcb0dfc0b57bf02e42205*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

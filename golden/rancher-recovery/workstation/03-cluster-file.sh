@@ -34,9 +34,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-49f5e3d07096.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-b2411d5a7853.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	49f5e3d070964a6b25607a17c8f040d3795551ffd8d47cb640b6df01b6550265*) . "$_rw_lib" ;;
+	b2411d5a78533f0347079b21aff4d90a8f0ab717f93a6ac11ab54b403f9f62c7*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

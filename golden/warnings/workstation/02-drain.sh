@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-0d3e1764a3c9.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-94168cce6e0f.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	0d3e1764a3c91105c42f3e3eaf3ecd0ec8dabb7468ea340846c104f7289ddca8*) . "$_rw_lib" ;;
+	94168cce6e0f36c9c87f7734a66c5b38951b8db0253b6ce182a85b511f7a3bef*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

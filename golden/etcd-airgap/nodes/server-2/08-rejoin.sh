@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-37e06b920ae4.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-cc30ac605c28.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	37e06b920ae42698c2c43d9ce7b60cca465b89012fdc7e7955072e73b8209dc3*) . "$_rw_lib" ;;
+	cc30ac605c2804ac16b896ff8a1e0209bc80bb63967ad57cb4b96b469947a74c*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-33968437caff.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-331fbc9fe428.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	33968437caff163f56ae41135ee259d8e64e5b99a32aad8c46803cd1ca29bd1b*) . "$_rw_lib" ;;
+	331fbc9fe428ca9fd688195852b4800b00b3c712f92a255a6afb7938eaa580f4*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-37e43b9139a0.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-26a87a003a9f.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	37e43b9139a0cfbe04637210c534a80a86d01e1457690578d834a21d29d260c5*) . "$_rw_lib" ;;
+	26a87a003a9fd1f4a8b694c72804dbb970ffe4ce24482b0cba7e138669112a90*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-81b83560b35c.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-75c69966cebe.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	81b83560b35c98779ee2ce9d88d2ca76d5a9fc42aaa7127223c36c5a5c155248*) . "$_rw_lib" ;;
+	75c69966cebe991aa8d08c372e772c75d78f7a02500bc231863a3e62b0b60bfa*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

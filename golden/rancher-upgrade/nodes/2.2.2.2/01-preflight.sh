@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-2714a1d113c1.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-aa967cc6b042.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	2714a1d113c1118b13022777b0221187c9d6847d8da9e0c6ed310b3a7e945508*) . "$_rw_lib" ;;
+	aa967cc6b042684711180d1e3ab94990e41f7f96758b7d653570db500200417b*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-49855ad49730.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-ab8e37f2411e.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	49855ad49730c24943d18d201910dddb83a33c40d5e7637cae187b8e8a1ccf7f*) . "$_rw_lib" ;;
+	ab8e37f2411e41f024c0119c7559fd856ef2eba263f1541948d850d50f27b706*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

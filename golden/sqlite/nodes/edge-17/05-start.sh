@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-5cb22acb4b25.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-aa58b2fea064.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	5cb22acb4b2503ca7e9c77abe3993f18e90ea327ee2a4b5271d6c7b2796ead37*) . "$_rw_lib" ;;
+	aa58b2fea064b1bf3ca513c5e3828e02f30d50cef2a58d8e6975b45bc2b48b3d*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

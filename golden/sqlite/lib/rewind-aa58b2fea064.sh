@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=staging
-REWIND_PLAN=d3896347904b94834a5cfe385b3aa3309b9c73456d839d8a676d2a087d835d9d
+REWIND_CLUSTER=edge-17
+REWIND_PLAN=35e3e7e5367b6554869809fc5b48d46c63ea1471a8de64049261522c664131be
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -747,6 +747,23 @@ _rw_addr_here() {
 	return 1
 }
 
+# _rw_guard_list_nodes: the plan's nodes (the folders beside this script's),
+# up to 40 of them on lines of their own, then how many more.
+_rw_guard_list_nodes() {
+	_rw_gl_n=0
+	for _rw_gl_d in "$_rw_g_nodes"/*/; do
+		[ -d "$_rw_gl_d" ] || continue
+		_rw_gl_n=$((_rw_gl_n + 1))
+		_rw_gl_d=${_rw_gl_d%/}
+		if [ "$_rw_gl_n" -le 40 ]; then printf '    %s/\n' "$_rw_gl_d"; fi
+	done
+	if [ "$_rw_gl_n" -gt 40 ]; then
+		printf '    ... %s nodes in all: ls %s\n' "$_rw_gl_n" "$_rw_g_nodes"
+	elif [ "$_rw_gl_n" = 0 ]; then
+		printf '    (no node folders beside this one: copy the whole bundle to the host)\n'
+	fi
+}
+
 _rw_guard() {
 	if [ "$REWIND_NODE" = workstation ]; then return 0; fi
 	_rw_script_dir
@@ -761,7 +778,8 @@ _rw_guard() {
 			return 0
 		fi
 		_rw_g_why="REWIND_HOST is set to '$REWIND_HOST'"
-		_rw_g_other=$REWIND_HOST
+		_rw_g_is="REWIND_HOST names"
+		_rw_g_cands=
 	elif [ "$_rw_g_host" = "$REWIND_NODE" ] || [ "$_rw_g_short" = "$REWIND_NODE" ]; then
 		return 0
 	elif _rw_addr_here; then
@@ -769,23 +787,35 @@ _rw_guard() {
 		return 0
 	else
 		_rw_g_why="this host's name is '$_rw_g_host'"
-		_rw_g_other=$_rw_g_short
+		_rw_g_is="this is host"
+		# The folders this host's guard accepts: its whole name, or its
+		# first label (a plan never has both: rewind check rejects it).
+		_rw_g_cands="$_rw_g_host $_rw_g_short"
 	fi
+	# The bundle's nodes/ folder, as a path from here: the parent of this
+	# script's folder.
+	case $_rw_sd in
+	*/*) _rw_g_nodes=${_rw_sd%/*} ;;
+	.) _rw_g_nodes=.. ;;
+	*) _rw_g_nodes=. ;;
+	esac
+	_rw_g_other=
+	if [ -n "${REWIND_HOST:-}" ] && [ -d "$_rw_g_nodes/$REWIND_HOST" ]; then _rw_g_other=$REWIND_HOST; fi
+	set -f
+	for _rw_g_c in $_rw_g_cands; do
+		if [ -z "$_rw_g_other" ] && [ -d "$_rw_g_nodes/$_rw_g_c" ]; then _rw_g_other=$_rw_g_c; fi
+	done
+	set +f
 	{
 		printf '\nrewind: WRONG HOST: this script is for node %s, but %s.\n' "$REWIND_NODE" "$_rw_g_why"
 		printf '  script:  %s (bundle folder nodes/%s/)\n' "$0" "$REWIND_NODE"
-		printf '  run it on %s. ' "$REWIND_NODE"
-		# The right host's folder, as a path from here: a sibling of this
-		# script's folder.
-		case $_rw_sd in
-		*/*) _rw_g_dir=${_rw_sd%/*}/$_rw_g_other ;;
-		.) _rw_g_dir=../$_rw_g_other ;;
-		*) _rw_g_dir=$_rw_g_other ;;
-		esac
-		if [ -n "$_rw_g_other" ] && [ -d "$_rw_g_dir" ]; then
-			printf 'The scripts for %s are in %s/.\n' "$_rw_g_other" "$_rw_g_dir"
+		if [ -z "$_rw_g_other" ]; then
+			printf '  run it on %s. The plan has no node named like this host; its nodes are:\n' "$REWIND_NODE"
+			_rw_guard_list_nodes
+		elif [ -f "$_rw_g_nodes/$_rw_g_other/${0##*/}" ]; then
+			printf '  %s %s: run %s instead.\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other/${0##*/}"
 		else
-			printf 'The bundle has no folder for %s.\n' "${_rw_g_other:-this host}"
+			printf '  %s %s: this step has no script for it (its scripts are in %s/).\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other"
 		fi
 		printf '  If this host is %s under another name, run it with REWIND_HOST=%s.\n' "$REWIND_NODE" "$REWIND_NODE"
 		printf '  changed: nothing\n'
@@ -1732,10 +1762,11 @@ check_artifacts() {
 	fi
 }
 
-# install_online VERSION TYPE METHOD: fetch the upstream install script
-# (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a temporary
-# file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_METHOD. An empty TYPE or METHOD is not passed.
+# install_online VERSION TYPE METHOD [PREFIX]: fetch the upstream install
+# script (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a
+# temporary file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_METHOD and INSTALL_RKE2_TAR_PREFIX. An empty TYPE, METHOD or
+# PREFIX is not passed.
 install_online() {
 	_io_url=${REWIND_INSTALL_SCRIPT_URL:-https://get.rke2.io}
 	rw_tmpdir
@@ -1761,12 +1792,14 @@ install_online() {
 		rw_warn "install.sh also reads these variables from your environment: $_io_vars"
 	fi
 	rw_hint "read install.sh's [ERROR] line above; the script can be run again"
-	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} sh "$_io_file"
+	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} \
+		${4:+"INSTALL_RKE2_TAR_PREFIX=$4"} sh "$_io_file"
 }
 
-# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR: `sh ARTIFACTS/install.sh`
-# with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_AGENT_IMAGES_DIR (no network is used). install.sh's own
+# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR [PREFIX]: `sh
+# ARTIFACTS/install.sh` with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_AGENT_IMAGES_DIR and INSTALL_RKE2_TAR_PREFIX (no network is
+# used). install.sh's own
 # default images folder is /var/lib/rancher/rke2/agent/images whatever the
 # data dir, and it installs only the main images archive (install_images
 # adds the others).
@@ -1779,7 +1812,7 @@ install_airgap() {
 	fi
 	rw_hint "read install.sh's [ERROR] line above (a sha256 mismatch means a damaged tarball); the script can be run again"
 	rw_run env "INSTALL_RKE2_ARTIFACT_PATH=$1" ${3:+"INSTALL_RKE2_TYPE=$3"} \
-		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} sh "$1/install.sh"
+		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} ${5:+"INSTALL_RKE2_TAR_PREFIX=$5"} sh "$1/install.sh"
 }
 
 # _install_image_names ARTIFACTS ARCH: sets _iin to the image archives
@@ -3510,6 +3543,94 @@ cluster_reset() {
 		exit 1
 	fi
 	rw_ok "snapshot restored (rke2's output: $_cre_log)"
+}
+
+# ---- rewind runtime library: sqlite -------------------------------------------------
+# RKE2 with SQLite (kine, single server): checking the backup and putting it
+# in place of server/db/state.db.
+#
+# The swap (with rke2 stopped): copy the backup next to the database, move
+# the database and its -wal/-shm/-journal side files aside (stale side files
+# of the newer database would be replayed into the old one), rename the copy
+# into place (same filesystem, atomic), then check it. The checks open the
+# file as an `immutable=1` URI, so that sqlite3 creates no -wal/-shm files
+# beside a backup.
+
+# check_sqlite_db FILE: `PRAGMA integrity_check` prints `ok` (when sqlite3 is
+# present; otherwise says it could not check).
+check_sqlite_db() {
+	rw_check_op check_sqlite_db ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the copy of server/db/state.db taken before the upgrade) to $1 on this host, then run this script again"
+	rw_need_file "$1"
+	rw_hint
+	if ! command -v sqlite3 >/dev/null 2>&1; then
+		rw_warn "sqlite3 is not installed: $1 could not be checked (PRAGMA integrity_check)"
+		return 0
+	fi
+	_csd_uri=$(printf '%s' "$1" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
+	_csd_rc=0
+	_csd_out=$(sqlite3 "file:$_csd_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _csd_rc=$?
+	if [ "$_csd_rc" -ne 0 ] || [ "$_csd_out" != ok ]; then
+		rw_hint "the backup is damaged or is not an SQLite database: copy it again, or choose another backup in the plan"
+		rw_fail "$1 fails PRAGMA integrity_check (sqlite3 exit $_csd_rc): ${_csd_out%%"$_rw_nl"*}"
+	fi
+	rw_ok "$1: integrity_check: ok"
+}
+
+# restore_sqlite BACKUP DB SUFFIX: move DB and its -wal/-shm/-journal aside
+# (to <name>.SUFFIX), copy BACKUP in through a temporary name, check the copy.
+restore_sqlite() {
+	_rsq_b=$1
+	_rsq_db=$2
+	_rsq_sfx=$3
+	rw_need_file "$_rsq_b"
+	rw_need_abs "$_rsq_db"
+	_rsq_new=$_rsq_db.$_rsq_sfx.new
+	if [ -f "$_rsq_db" ] && cmp -s "$_rsq_b" "$_rsq_db" && [ ! -e "$_rsq_db-wal" ] &&
+		[ ! -e "$_rsq_db-shm" ] && [ ! -e "$_rsq_db-journal" ]; then
+		rw_say "$_rsq_db is already a copy of $_rsq_b"
+	else
+		if [ ! -d "${_rsq_db%/*}" ]; then rw_run mkdir -p "${_rsq_db%/*}"; fi
+		rw_hint "nothing was moved yet: free space on that filesystem, then run this script again"
+		_rsq_umask=$(umask)
+		umask 077
+		rw_run cp "$_rsq_b" "$_rsq_new"
+		umask "$_rsq_umask"
+		if ! rw_dry && ! cmp -s "$_rsq_b" "$_rsq_new"; then
+			rw_fail "the copy $_rsq_new differs from $_rsq_b (full disk?); nothing was moved yet"
+		fi
+		rw_hint
+		for _rsq_s in '' -wal -shm -journal; do
+			rw_move_aside "$_rsq_db$_rsq_s" "$_rsq_db$_rsq_s.$_rsq_sfx"
+		done
+		rw_hint "the previous database is in $_rsq_db.$_rsq_sfx; to undo, move it back under its name"
+		rw_run mv "$_rsq_new" "$_rsq_db"
+	fi
+	if rw_dry; then
+		rw_would "check the restored database (PRAGMA integrity_check = ok, kine has rows)"
+		return 0
+	fi
+	if ! command -v sqlite3 >/dev/null 2>&1; then
+		rw_warn "sqlite3 is not installed: the restored database is a byte-identical copy of the backup, but was not opened"
+		rw_ok "${_rsq_db##*/} restored"
+		return 0
+	fi
+	_rsq_uri=$(printf '%s' "$_rsq_db" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
+	_rsq_rc=0
+	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _rsq_rc=$?
+	if [ "$_rsq_rc" -ne 0 ] || [ "$_rsq_out" != ok ]; then
+		rw_fail "the restored $_rsq_db fails PRAGMA integrity_check (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}"
+	fi
+	rw_ok "integrity_check: ok"
+	_rsq_rc=0
+	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'SELECT count(*) FROM kine;' 2>&1) || _rsq_rc=$?
+	case $_rsq_out in
+	'' | *[!0-9]*) rw_fail "could not count the rows of table kine in $_rsq_db (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}" ;;
+	esac
+	if [ "$_rsq_out" -eq 0 ]; then
+		rw_fail "table kine in the restored $_rsq_db is empty: this backup holds no cluster data"
+	fi
+	rw_ok "${_rsq_db##*/} restored; kine has $_rsq_out rows"
 }
 
 # ---- rewind runtime library: token ----------------------------------------------

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=prod-east
-REWIND_PLAN=31d3c1d9dee6665a05dbefc580ffae0de504e0759a027f66251eed5050a5cc6a
+REWIND_CLUSTER=staging
+REWIND_PLAN=d3896347904b94834a5cfe385b3aa3309b9c73456d839d8a676d2a087d835d9d
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -747,6 +747,23 @@ _rw_addr_here() {
 	return 1
 }
 
+# _rw_guard_list_nodes: the plan's nodes (the folders beside this script's),
+# up to 40 of them on lines of their own, then how many more.
+_rw_guard_list_nodes() {
+	_rw_gl_n=0
+	for _rw_gl_d in "$_rw_g_nodes"/*/; do
+		[ -d "$_rw_gl_d" ] || continue
+		_rw_gl_n=$((_rw_gl_n + 1))
+		_rw_gl_d=${_rw_gl_d%/}
+		if [ "$_rw_gl_n" -le 40 ]; then printf '    %s/\n' "$_rw_gl_d"; fi
+	done
+	if [ "$_rw_gl_n" -gt 40 ]; then
+		printf '    ... %s nodes in all: ls %s\n' "$_rw_gl_n" "$_rw_g_nodes"
+	elif [ "$_rw_gl_n" = 0 ]; then
+		printf '    (no node folders beside this one: copy the whole bundle to the host)\n'
+	fi
+}
+
 _rw_guard() {
 	if [ "$REWIND_NODE" = workstation ]; then return 0; fi
 	_rw_script_dir
@@ -761,7 +778,8 @@ _rw_guard() {
 			return 0
 		fi
 		_rw_g_why="REWIND_HOST is set to '$REWIND_HOST'"
-		_rw_g_other=$REWIND_HOST
+		_rw_g_is="REWIND_HOST names"
+		_rw_g_cands=
 	elif [ "$_rw_g_host" = "$REWIND_NODE" ] || [ "$_rw_g_short" = "$REWIND_NODE" ]; then
 		return 0
 	elif _rw_addr_here; then
@@ -769,23 +787,35 @@ _rw_guard() {
 		return 0
 	else
 		_rw_g_why="this host's name is '$_rw_g_host'"
-		_rw_g_other=$_rw_g_short
+		_rw_g_is="this is host"
+		# The folders this host's guard accepts: its whole name, or its
+		# first label (a plan never has both: rewind check rejects it).
+		_rw_g_cands="$_rw_g_host $_rw_g_short"
 	fi
+	# The bundle's nodes/ folder, as a path from here: the parent of this
+	# script's folder.
+	case $_rw_sd in
+	*/*) _rw_g_nodes=${_rw_sd%/*} ;;
+	.) _rw_g_nodes=.. ;;
+	*) _rw_g_nodes=. ;;
+	esac
+	_rw_g_other=
+	if [ -n "${REWIND_HOST:-}" ] && [ -d "$_rw_g_nodes/$REWIND_HOST" ]; then _rw_g_other=$REWIND_HOST; fi
+	set -f
+	for _rw_g_c in $_rw_g_cands; do
+		if [ -z "$_rw_g_other" ] && [ -d "$_rw_g_nodes/$_rw_g_c" ]; then _rw_g_other=$_rw_g_c; fi
+	done
+	set +f
 	{
 		printf '\nrewind: WRONG HOST: this script is for node %s, but %s.\n' "$REWIND_NODE" "$_rw_g_why"
 		printf '  script:  %s (bundle folder nodes/%s/)\n' "$0" "$REWIND_NODE"
-		printf '  run it on %s. ' "$REWIND_NODE"
-		# The right host's folder, as a path from here: a sibling of this
-		# script's folder.
-		case $_rw_sd in
-		*/*) _rw_g_dir=${_rw_sd%/*}/$_rw_g_other ;;
-		.) _rw_g_dir=../$_rw_g_other ;;
-		*) _rw_g_dir=$_rw_g_other ;;
-		esac
-		if [ -n "$_rw_g_other" ] && [ -d "$_rw_g_dir" ]; then
-			printf 'The scripts for %s are in %s/.\n' "$_rw_g_other" "$_rw_g_dir"
+		if [ -z "$_rw_g_other" ]; then
+			printf '  run it on %s. The plan has no node named like this host; its nodes are:\n' "$REWIND_NODE"
+			_rw_guard_list_nodes
+		elif [ -f "$_rw_g_nodes/$_rw_g_other/${0##*/}" ]; then
+			printf '  %s %s: run %s instead.\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other/${0##*/}"
 		else
-			printf 'The bundle has no folder for %s.\n' "${_rw_g_other:-this host}"
+			printf '  %s %s: this step has no script for it (its scripts are in %s/).\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other"
 		fi
 		printf '  If this host is %s under another name, run it with REWIND_HOST=%s.\n' "$REWIND_NODE" "$REWIND_NODE"
 		printf '  changed: nothing\n'
@@ -1488,70 +1518,6 @@ host_main() {
 	esac
 }
 
-# ---- rewind runtime library: etcd -----------------------------------------------
-# The embedded-etcd snapshot integrity check (preflight); the bounded
-# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
-# the unit's environment.
-#
-# An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
-# bbolt database followed by a 32-byte sha256 of that database. The restore
-# checks it only after every node has been stopped; checking it here first
-# means a damaged snapshot is found while the cluster still runs.
-
-# check_etcd_snapshot PATH: the snapshot's sha256 trailer matches its body;
-# a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
-# single entry checked the same way, streamed (nothing is extracted to disk).
-check_etcd_snapshot() {
-	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	_ces_f=$1
-	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
-	rw_need_file "$_ces_f"
-	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
-	case $_ces_f in
-	*.zip | *.ZIP)
-		rw_need_tool unzip "to read the compressed snapshot $_ces_f"
-		rw_say "testing the zip archive $_ces_f"
-		rw_check unzip -tqq "$_ces_f"
-		_ces_list=$(unzip -Z1 "$_ces_f" 2>/dev/null) || _ces_list=
-		if [ -z "$_ces_list" ]; then
-			# Not Info-ZIP (busybox unzip has no -Z): read the names from -l,
-			# between the two dashed lines; the name is the 4th column on.
-			_ces_list=$(unzip -l "$_ces_f" 2>/dev/null |
-				sed -n '/^ *-----/,/^ *-----/{/^ *-----/d;s/^ *[0-9][0-9]* *[^ ]* *[^ ]* *//p;}') || _ces_list=
-		fi
-		case $_ces_list in
-		'') rw_fail "could not list the entries of $_ces_f" ;;
-		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
-		esac
-		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
-		# No pipefail: a broken pipe shows up as a trailer that does not match.
-		_ces_tail=$(unzip -p "$_ces_f" "$_ces_list" | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
-		_ces_body=$(unzip -p "$_ces_f" "$_ces_list" | head -c -32 | rw_sha256_pipe)
-		;;
-	*)
-		_ces_size=$(wc -c <"$_ces_f" | tr -d ' \t')
-		case $_ces_size in
-		'' | *[!0-9]*) rw_fail "could not measure $_ces_f" ;;
-		esac
-		if [ "$_ces_size" -le 32 ]; then
-			rw_fail "$_ces_f is $_ces_size bytes: too small to be an etcd snapshot with its sha256 trailer"
-		fi
-		rw_say "checking the sha256 trailer of $_ces_f ($_ces_size bytes)"
-		_ces_tail=$(tail -c 32 "$_ces_f" | od -An -v -tx1 | tr -d ' \n')
-		_ces_body=$(head -c -32 "$_ces_f" | rw_sha256_pipe)
-		;;
-	esac
-	_ces_body=${_ces_body%%[ 	]*}
-	if [ "${#_ces_tail}" -ne 64 ]; then
-		rw_fail "$_ces_f: could not read a 32-byte sha256 trailer (is the file complete?)"
-	fi
-	if [ "$_ces_tail" != "$_ces_body" ]; then
-		rw_fail "$_ces_f: the snapshot's sha256 trailer does not match its content"
-	fi
-	rw_hint
-	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
-}
-
 # ---- rewind runtime library: files ----------------------------------------------
 # Generic preflight checks (tools, environment variables, files, folders,
 # hashes, free space) and the one generic action, move_aside. The checks are
@@ -1796,10 +1762,11 @@ check_artifacts() {
 	fi
 }
 
-# install_online VERSION TYPE METHOD: fetch the upstream install script
-# (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a temporary
-# file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_METHOD. An empty TYPE or METHOD is not passed.
+# install_online VERSION TYPE METHOD [PREFIX]: fetch the upstream install
+# script (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a
+# temporary file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_METHOD and INSTALL_RKE2_TAR_PREFIX. An empty TYPE, METHOD or
+# PREFIX is not passed.
 install_online() {
 	_io_url=${REWIND_INSTALL_SCRIPT_URL:-https://get.rke2.io}
 	rw_tmpdir
@@ -1825,12 +1792,14 @@ install_online() {
 		rw_warn "install.sh also reads these variables from your environment: $_io_vars"
 	fi
 	rw_hint "read install.sh's [ERROR] line above; the script can be run again"
-	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} sh "$_io_file"
+	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} \
+		${4:+"INSTALL_RKE2_TAR_PREFIX=$4"} sh "$_io_file"
 }
 
-# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR: `sh ARTIFACTS/install.sh`
-# with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_AGENT_IMAGES_DIR (no network is used). install.sh's own
+# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR [PREFIX]: `sh
+# ARTIFACTS/install.sh` with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_AGENT_IMAGES_DIR and INSTALL_RKE2_TAR_PREFIX (no network is
+# used). install.sh's own
 # default images folder is /var/lib/rancher/rke2/agent/images whatever the
 # data dir, and it installs only the main images archive (install_images
 # adds the others).
@@ -1843,7 +1812,7 @@ install_airgap() {
 	fi
 	rw_hint "read install.sh's [ERROR] line above (a sha256 mismatch means a damaged tarball); the script can be run again"
 	rw_run env "INSTALL_RKE2_ARTIFACT_PATH=$1" ${3:+"INSTALL_RKE2_TYPE=$3"} \
-		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} sh "$1/install.sh"
+		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} ${5:+"INSTALL_RKE2_TAR_PREFIX=$5"} sh "$1/install.sh"
 }
 
 # _install_image_names ARTIFACTS ARCH: sets _iin to the image archives

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=intranet
-REWIND_PLAN=53faa52801c1a012b96751789fe287883aa633d2ccca6158a71190c4b7bb3fc4
+REWIND_CLUSTER=lab
+REWIND_PLAN=e6c8de2db1e5ee66c974a35b963d9c6c1180d7c98f61a08e4227b14034758bef
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -747,6 +747,23 @@ _rw_addr_here() {
 	return 1
 }
 
+# _rw_guard_list_nodes: the plan's nodes (the folders beside this script's),
+# up to 40 of them on lines of their own, then how many more.
+_rw_guard_list_nodes() {
+	_rw_gl_n=0
+	for _rw_gl_d in "$_rw_g_nodes"/*/; do
+		[ -d "$_rw_gl_d" ] || continue
+		_rw_gl_n=$((_rw_gl_n + 1))
+		_rw_gl_d=${_rw_gl_d%/}
+		if [ "$_rw_gl_n" -le 40 ]; then printf '    %s/\n' "$_rw_gl_d"; fi
+	done
+	if [ "$_rw_gl_n" -gt 40 ]; then
+		printf '    ... %s nodes in all: ls %s\n' "$_rw_gl_n" "$_rw_g_nodes"
+	elif [ "$_rw_gl_n" = 0 ]; then
+		printf '    (no node folders beside this one: copy the whole bundle to the host)\n'
+	fi
+}
+
 _rw_guard() {
 	if [ "$REWIND_NODE" = workstation ]; then return 0; fi
 	_rw_script_dir
@@ -761,7 +778,8 @@ _rw_guard() {
 			return 0
 		fi
 		_rw_g_why="REWIND_HOST is set to '$REWIND_HOST'"
-		_rw_g_other=$REWIND_HOST
+		_rw_g_is="REWIND_HOST names"
+		_rw_g_cands=
 	elif [ "$_rw_g_host" = "$REWIND_NODE" ] || [ "$_rw_g_short" = "$REWIND_NODE" ]; then
 		return 0
 	elif _rw_addr_here; then
@@ -769,23 +787,35 @@ _rw_guard() {
 		return 0
 	else
 		_rw_g_why="this host's name is '$_rw_g_host'"
-		_rw_g_other=$_rw_g_short
+		_rw_g_is="this is host"
+		# The folders this host's guard accepts: its whole name, or its
+		# first label (a plan never has both: rewind check rejects it).
+		_rw_g_cands="$_rw_g_host $_rw_g_short"
 	fi
+	# The bundle's nodes/ folder, as a path from here: the parent of this
+	# script's folder.
+	case $_rw_sd in
+	*/*) _rw_g_nodes=${_rw_sd%/*} ;;
+	.) _rw_g_nodes=.. ;;
+	*) _rw_g_nodes=. ;;
+	esac
+	_rw_g_other=
+	if [ -n "${REWIND_HOST:-}" ] && [ -d "$_rw_g_nodes/$REWIND_HOST" ]; then _rw_g_other=$REWIND_HOST; fi
+	set -f
+	for _rw_g_c in $_rw_g_cands; do
+		if [ -z "$_rw_g_other" ] && [ -d "$_rw_g_nodes/$_rw_g_c" ]; then _rw_g_other=$_rw_g_c; fi
+	done
+	set +f
 	{
 		printf '\nrewind: WRONG HOST: this script is for node %s, but %s.\n' "$REWIND_NODE" "$_rw_g_why"
 		printf '  script:  %s (bundle folder nodes/%s/)\n' "$0" "$REWIND_NODE"
-		printf '  run it on %s. ' "$REWIND_NODE"
-		# The right host's folder, as a path from here: a sibling of this
-		# script's folder.
-		case $_rw_sd in
-		*/*) _rw_g_dir=${_rw_sd%/*}/$_rw_g_other ;;
-		.) _rw_g_dir=../$_rw_g_other ;;
-		*) _rw_g_dir=$_rw_g_other ;;
-		esac
-		if [ -n "$_rw_g_other" ] && [ -d "$_rw_g_dir" ]; then
-			printf 'The scripts for %s are in %s/.\n' "$_rw_g_other" "$_rw_g_dir"
+		if [ -z "$_rw_g_other" ]; then
+			printf '  run it on %s. The plan has no node named like this host; its nodes are:\n' "$REWIND_NODE"
+			_rw_guard_list_nodes
+		elif [ -f "$_rw_g_nodes/$_rw_g_other/${0##*/}" ]; then
+			printf '  %s %s: run %s instead.\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other/${0##*/}"
 		else
-			printf 'The bundle has no folder for %s.\n' "${_rw_g_other:-this host}"
+			printf '  %s %s: this step has no script for it (its scripts are in %s/).\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other"
 		fi
 		printf '  If this host is %s under another name, run it with REWIND_HOST=%s.\n' "$REWIND_NODE" "$REWIND_NODE"
 		printf '  changed: nothing\n'
@@ -1488,6 +1518,70 @@ host_main() {
 	esac
 }
 
+# ---- rewind runtime library: etcd -----------------------------------------------
+# The embedded-etcd snapshot integrity check (preflight); the bounded
+# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
+# the unit's environment.
+#
+# An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
+# bbolt database followed by a 32-byte sha256 of that database. The restore
+# checks it only after every node has been stopped; checking it here first
+# means a damaged snapshot is found while the cluster still runs.
+
+# check_etcd_snapshot PATH: the snapshot's sha256 trailer matches its body;
+# a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
+# single entry checked the same way, streamed (nothing is extracted to disk).
+check_etcd_snapshot() {
+	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	_ces_f=$1
+	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
+	rw_need_file "$_ces_f"
+	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
+	case $_ces_f in
+	*.zip | *.ZIP)
+		rw_need_tool unzip "to read the compressed snapshot $_ces_f"
+		rw_say "testing the zip archive $_ces_f"
+		rw_check unzip -tqq "$_ces_f"
+		_ces_list=$(unzip -Z1 "$_ces_f" 2>/dev/null) || _ces_list=
+		if [ -z "$_ces_list" ]; then
+			# Not Info-ZIP (busybox unzip has no -Z): read the names from -l,
+			# between the two dashed lines; the name is the 4th column on.
+			_ces_list=$(unzip -l "$_ces_f" 2>/dev/null |
+				sed -n '/^ *-----/,/^ *-----/{/^ *-----/d;s/^ *[0-9][0-9]* *[^ ]* *[^ ]* *//p;}') || _ces_list=
+		fi
+		case $_ces_list in
+		'') rw_fail "could not list the entries of $_ces_f" ;;
+		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
+		esac
+		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
+		# No pipefail: a broken pipe shows up as a trailer that does not match.
+		_ces_tail=$(unzip -p "$_ces_f" "$_ces_list" | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(unzip -p "$_ces_f" "$_ces_list" | head -c -32 | rw_sha256_pipe)
+		;;
+	*)
+		_ces_size=$(wc -c <"$_ces_f" | tr -d ' \t')
+		case $_ces_size in
+		'' | *[!0-9]*) rw_fail "could not measure $_ces_f" ;;
+		esac
+		if [ "$_ces_size" -le 32 ]; then
+			rw_fail "$_ces_f is $_ces_size bytes: too small to be an etcd snapshot with its sha256 trailer"
+		fi
+		rw_say "checking the sha256 trailer of $_ces_f ($_ces_size bytes)"
+		_ces_tail=$(tail -c 32 "$_ces_f" | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(head -c -32 "$_ces_f" | rw_sha256_pipe)
+		;;
+	esac
+	_ces_body=${_ces_body%%[ 	]*}
+	if [ "${#_ces_tail}" -ne 64 ]; then
+		rw_fail "$_ces_f: could not read a 32-byte sha256 trailer (is the file complete?)"
+	fi
+	if [ "$_ces_tail" != "$_ces_body" ]; then
+		rw_fail "$_ces_f: the snapshot's sha256 trailer does not match its content"
+	fi
+	rw_hint
+	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
+}
+
 # ---- rewind runtime library: files ----------------------------------------------
 # Generic preflight checks (tools, environment variables, files, folders,
 # hashes, free space) and the one generic action, move_aside. The checks are
@@ -1732,10 +1826,11 @@ check_artifacts() {
 	fi
 }
 
-# install_online VERSION TYPE METHOD: fetch the upstream install script
-# (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a temporary
-# file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_METHOD. An empty TYPE or METHOD is not passed.
+# install_online VERSION TYPE METHOD [PREFIX]: fetch the upstream install
+# script (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a
+# temporary file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_METHOD and INSTALL_RKE2_TAR_PREFIX. An empty TYPE, METHOD or
+# PREFIX is not passed.
 install_online() {
 	_io_url=${REWIND_INSTALL_SCRIPT_URL:-https://get.rke2.io}
 	rw_tmpdir
@@ -1761,12 +1856,14 @@ install_online() {
 		rw_warn "install.sh also reads these variables from your environment: $_io_vars"
 	fi
 	rw_hint "read install.sh's [ERROR] line above; the script can be run again"
-	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} sh "$_io_file"
+	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} \
+		${4:+"INSTALL_RKE2_TAR_PREFIX=$4"} sh "$_io_file"
 }
 
-# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR: `sh ARTIFACTS/install.sh`
-# with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_AGENT_IMAGES_DIR (no network is used). install.sh's own
+# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR [PREFIX]: `sh
+# ARTIFACTS/install.sh` with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_AGENT_IMAGES_DIR and INSTALL_RKE2_TAR_PREFIX (no network is
+# used). install.sh's own
 # default images folder is /var/lib/rancher/rke2/agent/images whatever the
 # data dir, and it installs only the main images archive (install_images
 # adds the others).
@@ -1779,7 +1876,7 @@ install_airgap() {
 	fi
 	rw_hint "read install.sh's [ERROR] line above (a sha256 mismatch means a damaged tarball); the script can be run again"
 	rw_run env "INSTALL_RKE2_ARTIFACT_PATH=$1" ${3:+"INSTALL_RKE2_TYPE=$3"} \
-		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} sh "$1/install.sh"
+		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} ${5:+"INSTALL_RKE2_TAR_PREFIX=$5"} sh "$1/install.sh"
 }
 
 # _install_image_names ARTIFACTS ARCH: sets _iin to the image archives
@@ -2714,301 +2811,6 @@ EOF
 	else
 		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another RKE2 version than $_cu_tgt"
 	fi
-}
-
-# ---- rewind runtime library: mysql ---------------------------------------------------
-# RKE2 on an external MySQL or MariaDB: checking the dump and the user's
-# rights, keeping a copy of the current database, and restoring the dump.
-#
-# Replaying a dump does not remove tables created after it, so the database
-# is dropped and created first, then the dump is replayed into it. A dump
-# made with --databases switches database itself (USE `name`;): that name
-# must be the plan's. The password comes from MYSQL_PWD or an option file
-# (~/.my.cnf), never from the command line; an empty HOST, PORT or USER
-# argument leaves that to the client's default.
-
-# check_mysql_dump FILE: a complete mysqldump/mariadb-dump file (the dump
-# header in the first lines, the `-- Dump completed` trailer at the end).
-check_mysql_dump() {
-	rw_check_op check_mysql_dump ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint "check that $1 can be read (a disk error?): copy it again, then run this script again"
-	_cmd_head=$(head -n 5 "$1") || rw_fail "could not read $1"
-	case "$_rw_nl$_cmd_head" in
-	*"$_rw_nl-- MySQL dump"* | *"$_rw_nl-- MariaDB dump"*) ;;
-	*)
-		rw_hint "the file must be the plain SQL output of mysqldump or mariadb-dump (decompress it first if it is compressed)"
-		rw_fail "$1 does not start like a mysqldump or mariadb-dump file"
-		;;
-	esac
-	_cmd_tail=$(tail -n 3 "$1") || rw_fail "could not read $1"
-	case "$_rw_nl$_cmd_tail" in
-	*"$_rw_nl-- Dump completed"*) ;;
-	*)
-		rw_hint "the dump was cut short (full disk or an interrupted copy): copy it again"
-		rw_fail "$1 is incomplete: it does not end with the \"-- Dump completed\" line"
-		;;
-	esac
-	rw_ok "$1 is a complete SQL dump"
-}
-
-# check_mysql_restore FILE HOST PORT USER DATABASE COPY: before anything is
-# dropped, the dump switches to no other database, the folder of COPY can
-# take the copy of the current database, and SHOW GRANTS gives USER on
-# DATABASE (or *.*) what the restore needs: DROP and CREATE, and to replay
-# the dump and copy the database SELECT, INSERT, ALTER, LOCK TABLES (plus
-# TRIGGER, CREATE VIEW and SHOW VIEW when the dump has triggers or views).
-check_mysql_restore() {
-	rw_check_op check_mysql_restore ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint
-	rw_need_tool mysql "to restore the dump"
-	if ! command -v mysqldump >/dev/null 2>&1 && ! command -v mariadb-dump >/dev/null 2>&1; then
-		rw_hint "install the MySQL or MariaDB client tools (mysqldump or mariadb-dump) on this host, then run this script again"
-		rw_fail "neither mysqldump nor mariadb-dump is installed (needed to keep a copy of the current database before it is dropped)"
-	fi
-	rw_need_abs "$6"
-	case $5 in
-	'' | *'`'* | *\\* | *"$_rw_nl"*)
-		rw_hint "this is a bug of rewind: report it with the plan"
-		rw_fail "internal error: unusable database name: $5"
-		;;
-	esac
-	_cmr_rc=0
-	_cmr_use=$(grep -E '^USE ' "$1") || _cmr_rc=$?
-	if [ "$_cmr_rc" -gt 1 ]; then
-		rw_hint "check that $1 can be read (a disk error?): copy it again, then run this script again"
-		rw_fail "could not read $1"
-	fi
-	while IFS= read -r _cmr_l; do
-		if [ -z "$_cmr_l" ]; then continue; fi
-		if [ "$_cmr_l" != "USE \`$5\`;" ]; then
-			rw_hint "dump only the datastore's database (mysqldump without --databases/--all-databases, or with --databases $5 alone), or correct [datastore] database in the plan"
-			rw_fail "$1 switches to another database ($_cmr_l): it is not a dump of $5 alone"
-		fi
-	done <<EOF_USE
-$_cmr_use
-EOF_USE
-	if [ -e "$6" ] || [ -L "$6" ]; then
-		rw_ok "a copy of database $5 made by an earlier run is kept in $6"
-	elif [ ! -d "${6%/*}/" ] || [ ! -w "${6%/*}/" ]; then
-		rw_hint "the copy of the current database is written beside the dump; make ${6%/*} writable, or copy the dump to a writable folder and name it in the plan"
-		rw_fail "cannot write the copy of database $5 before it is dropped: ${6%/*} is not a writable folder"
-	fi
-	_cmr_need="SELECT INSERT CREATE DROP ALTER LOCK_TABLES"
-	if grep -q -E '^/\*!50003 CREATE\*/ .*TRIGGER' "$1"; then _cmr_need="$_cmr_need TRIGGER"; fi
-	if grep -q -E '^/\*!50001 VIEW' "$1"; then _cmr_need="$_cmr_need CREATE_VIEW SHOW_VIEW"; fi
-	_cmr_rc=0
-	_cmr_out=$(mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} -N -B -r \
-		-e 'SELECT CURRENT_USER(); SHOW GRANTS' 2>&1) || _cmr_rc=$?
-	if [ "$_cmr_rc" -ne 0 ]; then
-		rw_hint "check the host, port and user of the plan and the password (MYSQL_PWD or ~/.my.cnf)"
-		rw_quote_cmd mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} -e 'SHOW GRANTS'
-		rw_fail_cmd "$_cmr_rc" "could not read the grants of MySQL user ${4:-(default)}: ${_cmr_out%%"$_rw_nl"*}"
-	fi
-	_cmr_me=${_cmr_out%%"$_rw_nl"*}
-	# Privileges granted on *.* or on a database pattern that matches
-	# DATABASE (`_` and `%` are wildcards there, `\` escapes them).
-	_cmr_have=,
-	_cmr_roles=
-	while IFS= read -r _cmr_l; do
-		case $_cmr_l in
-		'GRANT '*' ON '*' TO '*) ;;
-		'GRANT '*' TO '*)
-			_cmr_roles="$_cmr_roles ${_cmr_l#GRANT }"
-			_cmr_roles=${_cmr_roles%% TO *}
-			continue
-			;;
-		*) continue ;;
-		esac
-		_cmr_p=${_cmr_l#GRANT }
-		_cmr_p=${_cmr_p%% ON *}
-		_cmr_t=${_cmr_l#* ON }
-		case $_cmr_t in
-		'*.* '*) ;;
-		'`'*)
-			_cmr_n=
-			_cmr_r=${_cmr_t#?}
-			while [ -n "$_cmr_r" ]; do
-				case $_cmr_r in
-				'``'*)
-					_cmr_n="$_cmr_n\`"
-					_cmr_r=${_cmr_r#??}
-					;;
-				'`'*)
-					_cmr_r=${_cmr_r#?}
-					break
-					;;
-				*)
-					_cmr_n="$_cmr_n${_cmr_r%"${_cmr_r#?}"}"
-					_cmr_r=${_cmr_r#?}
-					;;
-				esac
-			done
-			case $_cmr_r in
-			'.* '*) ;;
-			*) continue ;;
-			esac
-			# The LIKE pattern as a shell pattern; characters other than
-			# letters, digits, `_` and `-` match any one character.
-			_cmr_g=
-			while [ -n "$_cmr_n" ]; do
-				_cmr_c=${_cmr_n%"${_cmr_n#?}"}
-				_cmr_n=${_cmr_n#?}
-				case $_cmr_c in
-				%) _cmr_g="$_cmr_g*" ;;
-				_) _cmr_g="$_cmr_g?" ;;
-				\\)
-					_cmr_c=${_cmr_n%"${_cmr_n#?}"}
-					_cmr_n=${_cmr_n#?}
-					case $_cmr_c in
-					[A-Za-z0-9_%-]) _cmr_g="$_cmr_g$_cmr_c" ;;
-					*) _cmr_g="$_cmr_g?" ;;
-					esac
-					;;
-				[A-Za-z0-9-]) _cmr_g="$_cmr_g$_cmr_c" ;;
-				*) _cmr_g="$_cmr_g?" ;;
-				esac
-			done
-			# shellcheck disable=SC2254 # the pattern is meant to match
-			case $5 in
-			$_cmr_g) ;;
-			*) continue ;;
-			esac
-			;;
-		*) continue ;;
-		esac
-		case $_cmr_p in
-		'ALL PRIVILEGES' | ALL) _cmr_p=$(printf '%s' "$_cmr_need" | tr ' ' ,) ;;
-		esac
-		_cmr_have="$_cmr_have$(printf '%s' "$_cmr_p" | sed 's/, /,/g; s/ /_/g'),"
-	done <<EOF_GRANTS
-${_cmr_out#*"$_rw_nl"}
-EOF_GRANTS
-	_cmr_miss=
-	for _cmr_w in $_cmr_need; do
-		case $_cmr_have in
-		*",$_cmr_w,"*) ;;
-		*) _cmr_miss="$_cmr_miss${_cmr_miss:+, }$(printf '%s' "$_cmr_w" | tr _ ' ')" ;;
-		esac
-	done
-	if [ -n "$_cmr_miss" ]; then
-		_cmr_qu=$_cmr_me
-		case $_cmr_me in
-		*@*) _cmr_qu="'${_cmr_me%@*}'@'${_cmr_me##*@}'" ;;
-		esac
-		rw_hint "as an administrator: GRANT $_cmr_miss ON \`$5\`.* TO $_cmr_qu; (privileges that come only through roles${_cmr_roles:+ such as$_cmr_roles} are not counted); then run this script again"
-		rw_fail "MySQL user $_cmr_me lacks $_cmr_miss on database $5: the restore drops it, creates it again and replays the dump; nothing was changed"
-	fi
-	rw_ok "MySQL user $_cmr_me may drop, create and restore database $5"
-}
-
-# save_mysql HOST PORT USER DATABASE COPY: keep a copy of the current DATABASE
-# in COPY (mysqldump or mariadb-dump --single-transaction, mode 0600,
-# through COPY.partial, checked like the backup before the rename). An
-# existing COPY is an earlier run's copy of the database before anything was
-# dropped: it is kept, never overwritten. No database, nothing to keep.
-save_mysql() {
-	rw_need_abs "$5"
-	case $4 in
-	'' | *'`'* | *\\* | *"$_rw_nl"*) rw_fail "internal error: unusable database name: $4" ;;
-	esac
-	if [ -e "$5" ] || [ -L "$5" ]; then
-		rw_say "keeping the copy of database $4 made by an earlier run: $5 (not overwritten)"
-		return 0
-	fi
-	# The name has no backslash (refused above): doubling ' quotes it.
-	_smy_q=$(printf '%s' "$4" | sed "s/'/''/g")
-	_smy_sql="SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = CAST('$_smy_q' AS BINARY)"
-	_smy_rc=0
-	_smy_n=$(mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -N -B -e "$_smy_sql" 2>&1) || _smy_rc=$?
-	case $_smy_rc:$_smy_n in
-	0:0)
-		rw_say "database $4 does not exist: there is no current database to keep a copy of"
-		return 0
-		;;
-	0:1) ;;
-	*)
-		rw_quote_cmd mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -N -B -e "$_smy_sql"
-		rw_fail_cmd "$_smy_rc" "could not tell whether database $4 exists: ${_smy_n%%"$_rw_nl"*}"
-		;;
-	esac
-	_smy_dump=mysqldump
-	if ! command -v mysqldump >/dev/null 2>&1; then _smy_dump=mariadb-dump; fi
-	_smy_tmp=$5.partial
-	if [ -e "$_smy_tmp" ] || [ -L "$_smy_tmp" ]; then
-		# An interrupted earlier copy: never renamed, so never complete.
-		rw_run rm -f "$_smy_tmp"
-	fi
-	rw_hint "nothing was dropped: the copy of the current database could not be made (room in ${5%/*}? rights to read every table?)"
-	_smy_um=$(umask)
-	umask 077
-	rw_run "$_smy_dump" ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} --single-transaction --routines --triggers \
-		--no-tablespaces --comments --dump-date "--result-file=$_smy_tmp" -- "$4"
-	umask "$_smy_um"
-	if rw_dry; then
-		rw_would "check the copy like the backup (dump header, \"-- Dump completed\" trailer)"
-	else
-		_smy_head=$(head -n 5 "$_smy_tmp") || _smy_head=
-		_smy_tail=$(tail -n 3 "$_smy_tmp") || _smy_tail=
-		case "$_rw_nl$_smy_head" in
-		*"$_rw_nl-- MySQL dump"* | *"$_rw_nl-- MariaDB dump"*) ;;
-		*) rw_fail "the copy $_smy_tmp of database $4 does not start like a dump; nothing was dropped" ;;
-		esac
-		case "$_rw_nl$_smy_tail" in
-		*"$_rw_nl-- Dump completed"*) ;;
-		*) rw_fail "the copy $_smy_tmp of database $4 is incomplete (no \"-- Dump completed\" line); nothing was dropped" ;;
-		esac
-	fi
-	rw_run mv "$_smy_tmp" "$5"
-	rw_ok "database $4 as it was before the rollback is kept in $5"
-}
-
-# restore_mysql FILE HOST PORT USER DATABASE [COPY]: drop DATABASE, create it,
-# replay the dump into it, then check that table kine is not empty. COPY is
-# where save_mysql kept the database as it was (for the hint).
-restore_mysql() {
-	rw_need_file "$1"
-	rw_need_tool mysql "to restore the dump"
-	case $5 in
-	'' | *'`'* | *\\* | *"$_rw_nl"*) rw_fail "internal error: unusable database name: $5" ;;
-	esac
-	_rm_rc=0
-	_rm_use=$(grep -E -e '^USE ' -- "$1") || _rm_rc=$?
-	if [ "$_rm_rc" -gt 1 ]; then rw_fail "could not read $1"; fi
-	while IFS= read -r _rm_l; do
-		if [ -z "$_rm_l" ]; then continue; fi
-		if [ "$_rm_l" != "USE \`$5\`;" ]; then
-			rw_fail "$1 switches to another database ($_rm_l): it is not a dump of $5 alone"
-		fi
-	done <<EOF_USE
-$_rm_use
-EOF_USE
-	rw_hint "every rke2 server must be stopped; the password comes from MYSQL_PWD or ~/.my.cnf"
-	rw_run mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} \
-		-e "DROP DATABASE IF EXISTS \`$5\`; CREATE DATABASE \`$5\`"
-	rw_hint "the database $5 is now empty or partly restored: fix the cause shown above and run this script again (it starts over)${6:+; the database as it was before the rollback is kept in $6}"
-	rw_run_stdin "$1" mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} "--database=$5"
-	rw_hint
-	if rw_dry; then
-		rw_would "check that table kine in database $5 is not empty"
-		return 0
-	fi
-	_rm_rc=0
-	_rm_n=$(mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} "--database=$5" -N -B \
-		-e 'SELECT count(*) FROM kine' 2>&1) || _rm_rc=$?
-	case $_rm_n in
-	'' | *[!0-9]*)
-		rw_quote_cmd mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} "--database=$5" -N -B -e 'SELECT count(*) FROM kine'
-		rw_fail_cmd "$_rm_rc" "could not count the rows of table kine: ${_rm_n%%"$_rw_nl"*}"
-		;;
-	esac
-	if [ "$_rm_n" -eq 0 ]; then
-		rw_fail "table kine in database $5 is empty after the restore: this dump holds no cluster data"
-	fi
-	rw_ok "database restored; kine has $_rm_n rows"
 }
 
 # ---- rewind runtime library: rke2 -------------------------------------------------

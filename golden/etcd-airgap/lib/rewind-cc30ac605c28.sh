@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=payments
-REWIND_PLAN=28714b989da91589a0b7b4a4883d4dcc0b20820e0b737fefbb5fbb6687293092
+REWIND_CLUSTER=prod-airgap
+REWIND_PLAN=4495c71a564daca033200ad489dbf07997a3166c120ecb9a8294fc425c8d94ff
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -747,6 +747,23 @@ _rw_addr_here() {
 	return 1
 }
 
+# _rw_guard_list_nodes: the plan's nodes (the folders beside this script's),
+# up to 40 of them on lines of their own, then how many more.
+_rw_guard_list_nodes() {
+	_rw_gl_n=0
+	for _rw_gl_d in "$_rw_g_nodes"/*/; do
+		[ -d "$_rw_gl_d" ] || continue
+		_rw_gl_n=$((_rw_gl_n + 1))
+		_rw_gl_d=${_rw_gl_d%/}
+		if [ "$_rw_gl_n" -le 40 ]; then printf '    %s/\n' "$_rw_gl_d"; fi
+	done
+	if [ "$_rw_gl_n" -gt 40 ]; then
+		printf '    ... %s nodes in all: ls %s\n' "$_rw_gl_n" "$_rw_g_nodes"
+	elif [ "$_rw_gl_n" = 0 ]; then
+		printf '    (no node folders beside this one: copy the whole bundle to the host)\n'
+	fi
+}
+
 _rw_guard() {
 	if [ "$REWIND_NODE" = workstation ]; then return 0; fi
 	_rw_script_dir
@@ -761,7 +778,8 @@ _rw_guard() {
 			return 0
 		fi
 		_rw_g_why="REWIND_HOST is set to '$REWIND_HOST'"
-		_rw_g_other=$REWIND_HOST
+		_rw_g_is="REWIND_HOST names"
+		_rw_g_cands=
 	elif [ "$_rw_g_host" = "$REWIND_NODE" ] || [ "$_rw_g_short" = "$REWIND_NODE" ]; then
 		return 0
 	elif _rw_addr_here; then
@@ -769,23 +787,35 @@ _rw_guard() {
 		return 0
 	else
 		_rw_g_why="this host's name is '$_rw_g_host'"
-		_rw_g_other=$_rw_g_short
+		_rw_g_is="this is host"
+		# The folders this host's guard accepts: its whole name, or its
+		# first label (a plan never has both: rewind check rejects it).
+		_rw_g_cands="$_rw_g_host $_rw_g_short"
 	fi
+	# The bundle's nodes/ folder, as a path from here: the parent of this
+	# script's folder.
+	case $_rw_sd in
+	*/*) _rw_g_nodes=${_rw_sd%/*} ;;
+	.) _rw_g_nodes=.. ;;
+	*) _rw_g_nodes=. ;;
+	esac
+	_rw_g_other=
+	if [ -n "${REWIND_HOST:-}" ] && [ -d "$_rw_g_nodes/$REWIND_HOST" ]; then _rw_g_other=$REWIND_HOST; fi
+	set -f
+	for _rw_g_c in $_rw_g_cands; do
+		if [ -z "$_rw_g_other" ] && [ -d "$_rw_g_nodes/$_rw_g_c" ]; then _rw_g_other=$_rw_g_c; fi
+	done
+	set +f
 	{
 		printf '\nrewind: WRONG HOST: this script is for node %s, but %s.\n' "$REWIND_NODE" "$_rw_g_why"
 		printf '  script:  %s (bundle folder nodes/%s/)\n' "$0" "$REWIND_NODE"
-		printf '  run it on %s. ' "$REWIND_NODE"
-		# The right host's folder, as a path from here: a sibling of this
-		# script's folder.
-		case $_rw_sd in
-		*/*) _rw_g_dir=${_rw_sd%/*}/$_rw_g_other ;;
-		.) _rw_g_dir=../$_rw_g_other ;;
-		*) _rw_g_dir=$_rw_g_other ;;
-		esac
-		if [ -n "$_rw_g_other" ] && [ -d "$_rw_g_dir" ]; then
-			printf 'The scripts for %s are in %s/.\n' "$_rw_g_other" "$_rw_g_dir"
+		if [ -z "$_rw_g_other" ]; then
+			printf '  run it on %s. The plan has no node named like this host; its nodes are:\n' "$REWIND_NODE"
+			_rw_guard_list_nodes
+		elif [ -f "$_rw_g_nodes/$_rw_g_other/${0##*/}" ]; then
+			printf '  %s %s: run %s instead.\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other/${0##*/}"
 		else
-			printf 'The bundle has no folder for %s.\n' "${_rw_g_other:-this host}"
+			printf '  %s %s: this step has no script for it (its scripts are in %s/).\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other"
 		fi
 		printf '  If this host is %s under another name, run it with REWIND_HOST=%s.\n' "$REWIND_NODE" "$REWIND_NODE"
 		printf '  changed: nothing\n'
@@ -1488,6 +1518,70 @@ host_main() {
 	esac
 }
 
+# ---- rewind runtime library: etcd -----------------------------------------------
+# The embedded-etcd snapshot integrity check (preflight); the bounded
+# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
+# the unit's environment.
+#
+# An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
+# bbolt database followed by a 32-byte sha256 of that database. The restore
+# checks it only after every node has been stopped; checking it here first
+# means a damaged snapshot is found while the cluster still runs.
+
+# check_etcd_snapshot PATH: the snapshot's sha256 trailer matches its body;
+# a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
+# single entry checked the same way, streamed (nothing is extracted to disk).
+check_etcd_snapshot() {
+	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	_ces_f=$1
+	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
+	rw_need_file "$_ces_f"
+	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
+	case $_ces_f in
+	*.zip | *.ZIP)
+		rw_need_tool unzip "to read the compressed snapshot $_ces_f"
+		rw_say "testing the zip archive $_ces_f"
+		rw_check unzip -tqq "$_ces_f"
+		_ces_list=$(unzip -Z1 "$_ces_f" 2>/dev/null) || _ces_list=
+		if [ -z "$_ces_list" ]; then
+			# Not Info-ZIP (busybox unzip has no -Z): read the names from -l,
+			# between the two dashed lines; the name is the 4th column on.
+			_ces_list=$(unzip -l "$_ces_f" 2>/dev/null |
+				sed -n '/^ *-----/,/^ *-----/{/^ *-----/d;s/^ *[0-9][0-9]* *[^ ]* *[^ ]* *//p;}') || _ces_list=
+		fi
+		case $_ces_list in
+		'') rw_fail "could not list the entries of $_ces_f" ;;
+		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
+		esac
+		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
+		# No pipefail: a broken pipe shows up as a trailer that does not match.
+		_ces_tail=$(unzip -p "$_ces_f" "$_ces_list" | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(unzip -p "$_ces_f" "$_ces_list" | head -c -32 | rw_sha256_pipe)
+		;;
+	*)
+		_ces_size=$(wc -c <"$_ces_f" | tr -d ' \t')
+		case $_ces_size in
+		'' | *[!0-9]*) rw_fail "could not measure $_ces_f" ;;
+		esac
+		if [ "$_ces_size" -le 32 ]; then
+			rw_fail "$_ces_f is $_ces_size bytes: too small to be an etcd snapshot with its sha256 trailer"
+		fi
+		rw_say "checking the sha256 trailer of $_ces_f ($_ces_size bytes)"
+		_ces_tail=$(tail -c 32 "$_ces_f" | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(head -c -32 "$_ces_f" | rw_sha256_pipe)
+		;;
+	esac
+	_ces_body=${_ces_body%%[ 	]*}
+	if [ "${#_ces_tail}" -ne 64 ]; then
+		rw_fail "$_ces_f: could not read a 32-byte sha256 trailer (is the file complete?)"
+	fi
+	if [ "$_ces_tail" != "$_ces_body" ]; then
+		rw_fail "$_ces_f: the snapshot's sha256 trailer does not match its content"
+	fi
+	rw_hint
+	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
+}
+
 # ---- rewind runtime library: files ----------------------------------------------
 # Generic preflight checks (tools, environment variables, files, folders,
 # hashes, free space) and the one generic action, move_aside. The checks are
@@ -1732,10 +1826,11 @@ check_artifacts() {
 	fi
 }
 
-# install_online VERSION TYPE METHOD: fetch the upstream install script
-# (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a temporary
-# file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_METHOD. An empty TYPE or METHOD is not passed.
+# install_online VERSION TYPE METHOD [PREFIX]: fetch the upstream install
+# script (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a
+# temporary file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_METHOD and INSTALL_RKE2_TAR_PREFIX. An empty TYPE, METHOD or
+# PREFIX is not passed.
 install_online() {
 	_io_url=${REWIND_INSTALL_SCRIPT_URL:-https://get.rke2.io}
 	rw_tmpdir
@@ -1761,12 +1856,14 @@ install_online() {
 		rw_warn "install.sh also reads these variables from your environment: $_io_vars"
 	fi
 	rw_hint "read install.sh's [ERROR] line above; the script can be run again"
-	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} sh "$_io_file"
+	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} \
+		${4:+"INSTALL_RKE2_TAR_PREFIX=$4"} sh "$_io_file"
 }
 
-# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR: `sh ARTIFACTS/install.sh`
-# with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_AGENT_IMAGES_DIR (no network is used). install.sh's own
+# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR [PREFIX]: `sh
+# ARTIFACTS/install.sh` with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_AGENT_IMAGES_DIR and INSTALL_RKE2_TAR_PREFIX (no network is
+# used). install.sh's own
 # default images folder is /var/lib/rancher/rke2/agent/images whatever the
 # data dir, and it installs only the main images archive (install_images
 # adds the others).
@@ -1779,7 +1876,7 @@ install_airgap() {
 	fi
 	rw_hint "read install.sh's [ERROR] line above (a sha256 mismatch means a damaged tarball); the script can be run again"
 	rw_run env "INSTALL_RKE2_ARTIFACT_PATH=$1" ${3:+"INSTALL_RKE2_TYPE=$3"} \
-		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} sh "$1/install.sh"
+		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} ${5:+"INSTALL_RKE2_TAR_PREFIX=$5"} sh "$1/install.sh"
 }
 
 # _install_image_names ARTIFACTS ARCH: sets _iin to the image archives
@@ -2714,273 +2811,6 @@ EOF
 	else
 		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another RKE2 version than $_cu_tgt"
 	fi
-}
-
-# ---- rewind runtime library: postgres -----------------------------------------------
-# RKE2 on an external PostgreSQL: checking the `pg_dump -Fc` archive and the
-# user's rights, keeping a copy of the current database, and restoring the
-# archive.
-#
-# `pg_restore --clean` alone drops only the objects that are in the archive:
-# a table created after the dump would survive. `--create` with `-d postgres`
-# drops and recreates the whole database instead, so it comes back exactly as
-# dumped; it recreates the database named IN THE ARCHIVE, hence the name
-# check. Dropping and creating a database takes a superuser, or a role with
-# CREATEDB that owns the database. Such a role cannot give objects to other
-# roles, so it restores with --no-owner (everything then belongs to it), nor
-# replay a GRANT made by another role (the archive then says SET SESSION
-# AUTHORIZATION), so such an archive is restored with --no-acl as well;
-# GRANTs it made itself are replayed. The password comes from PGPASSWORD or
-# ~/.pgpass (--no-password: a prompt would hang an unattended run); an empty
-# HOST, PORT or USER argument leaves that to the client's default.
-
-# check_pg_archive FILE: `pg_restore -l FILE` accepts it.
-check_pg_archive() {
-	rw_check_op check_pg_archive ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint
-	rw_need_tool pg_restore "to read the PostgreSQL archive"
-	_cpa_rc=0
-	_cpa_out=$(pg_restore -l "$1" 2>&1) || _cpa_rc=$?
-	if [ "$_cpa_rc" -ne 0 ]; then
-		rw_hint "the file must be a custom-format dump (pg_dump -Fc); a plain SQL dump is replayed with psql instead"
-		rw_quote_cmd pg_restore -l "$1"
-		rw_fail_cmd "$_cpa_rc" "$1 is not a readable pg_restore archive: ${_cpa_out%%"$_rw_nl"*}"
-	fi
-	# -l reads only the table of contents: a cut or damaged archive passes it.
-	# Converting the whole archive to SQL (no server involved) reads and
-	# decompresses every data block.
-	_cpa_rc=0
-	_cpa_out2=$(pg_restore -f /dev/null "$1" 2>&1) || _cpa_rc=$?
-	if [ "$_cpa_rc" -ne 0 ]; then
-		rw_hint "the archive is incomplete or damaged (an interrupted copy?): copy it again, or choose another dump in the plan"
-		rw_quote_cmd pg_restore -f /dev/null "$1"
-		rw_fail_cmd "$_cpa_rc" "$1 cannot be read to the end: ${_cpa_out2%%"$_rw_nl"*}"
-	fi
-	_cpa_db=$(printf '%s\n' "$_cpa_out" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
-	rw_ok "$1 is a pg_restore archive${_cpa_db:+ of database $_cpa_db}"
-}
-
-# check_pg_restore FILE HOST PORT USER DATABASE COPY: before anything is
-# dropped, the archive is of DATABASE, the folder of COPY can take the copy
-# of the current database, and USER may drop and recreate DATABASE: a
-# superuser, or CREATEDB and (when DATABASE exists) its owner.
-check_pg_restore() {
-	rw_check_op check_pg_restore ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint
-	rw_need_tool pg_restore "to restore the PostgreSQL archive"
-	rw_need_tool psql "to check the database user's rights"
-	rw_need_tool pg_dump "to keep a copy of the current database before it is dropped"
-	rw_need_abs "$6"
-	_cpr_rc=0
-	_cpr_list=$(pg_restore -l "$1" 2>&1) || _cpr_rc=$?
-	if [ "$_cpr_rc" -ne 0 ]; then
-		rw_hint "the file must be a custom-format dump (pg_dump -Fc); a plain SQL dump is replayed with psql instead"
-		rw_quote_cmd pg_restore -l "$1"
-		rw_fail_cmd "$_cpr_rc" "$1 is not a readable pg_restore archive: ${_cpr_list%%"$_rw_nl"*}"
-	fi
-	_cpr_db=$(printf '%s\n' "$_cpr_list" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
-	if [ -n "$_cpr_db" ] && [ "$_cpr_db" != "$5" ]; then
-		rw_hint "name the dump of database $5 in the plan, or correct [datastore] database if the cluster's database is $_cpr_db, and compile again"
-		rw_fail "$1 is a dump of database $_cpr_db, not $5: pg_restore --create would recreate $_cpr_db"
-	fi
-	if [ -e "$6" ] || [ -L "$6" ]; then
-		rw_ok "a copy of database $5 made by an earlier run is kept in $6"
-	elif [ ! -d "${6%/*}/" ] || [ ! -w "${6%/*}/" ]; then
-		rw_hint "the copy of the current database is written beside the dump; make ${6%/*} writable, or copy the dump to a writable folder and name it in the plan"
-		rw_fail "cannot write the copy of database $5 before it is dropped: ${6%/*} is not a writable folder"
-	fi
-	# One row, its fields on separate lines: flags (superuser, CREATEDB,
-	# database exists, owns it or is a member of its owner), the user, the owner.
-	_cpr_rc=0
-	_cpr_out=$(printf '%s\n' "SELECT CASE WHEN r.rolsuper THEN 's' ELSE '-' END || CASE WHEN r.rolcreatedb THEN 'c' ELSE '-' END || CASE WHEN d.oid IS NULL THEN '-' ELSE 'e' END || CASE WHEN d.oid IS NOT NULL AND pg_has_role(d.datdba, 'USAGE') THEN 'o' ELSE '-' END, current_user, COALESCE(pg_get_userbyid(d.datdba), '') FROM pg_roles r LEFT JOIN pg_database d ON d.datname = :'db' WHERE r.rolname = current_user" |
-		psql -X -w -q -A -t -F "$_rw_nl" -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
-			-v "db=$5" --dbname=postgres 2>&1) || _cpr_rc=$?
-	_cpr_flags=${_cpr_out%%"$_rw_nl"*}
-	case $_cpr_rc:$_cpr_flags in
-	0:[s-][c-][e-][o-]) ;;
-	*)
-		rw_hint "check the host, port and user of the plan and the password (PGPASSWORD or ~/.pgpass); the restore connects to the database postgres"
-		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} --dbname=postgres
-		rw_fail_cmd "$_cpr_rc" "could not read the rights of PostgreSQL user ${4:-(default)}: ${_cpr_out%%"$_rw_nl"*}"
-		;;
-	esac
-	_cpr_rest=${_cpr_out#*"$_rw_nl"}
-	_cpr_user=${_cpr_rest%%"$_rw_nl"*}
-	_cpr_owner=${_cpr_rest#*"$_rw_nl"}
-	_cpr_qu=\"$(printf '%s' "$_cpr_user" | sed 's/"/""/g')\"
-	_cpr_qd=\"$(printf '%s' "$5" | sed 's/"/""/g')\"
-	case $_cpr_flags in
-	s*)
-		rw_ok "PostgreSQL user $_cpr_user is a superuser: it may drop and recreate database $5, with owners and privileges as dumped"
-		return 0
-		;;
-	esac
-	_cpr_miss=
-	_cpr_fix=
-	case $_cpr_flags in
-	?c*) ;;
-	*)
-		_cpr_miss="the CREATEDB attribute"
-		_cpr_fix="ALTER ROLE $_cpr_qu CREATEDB;"
-		;;
-	esac
-	case $_cpr_flags in
-	??eo | ??-?) ;;
-	*)
-		_cpr_miss="$_cpr_miss${_cpr_miss:+ and }the ownership of database $5 (owned by $_cpr_owner)"
-		_cpr_fix="$_cpr_fix${_cpr_fix:+ }ALTER DATABASE $_cpr_qd OWNER TO $_cpr_qu;"
-		;;
-	esac
-	if [ -n "$_cpr_miss" ]; then
-		rw_hint "as a superuser: $_cpr_fix (or name a superuser as user in the plan); then run this script again"
-		rw_fail "PostgreSQL user $_cpr_user lacks $_cpr_miss: the restore must drop database $5 and create it again; nothing was changed"
-	fi
-	rw_ok "PostgreSQL user $_cpr_user has CREATEDB and owns database $5: the restore runs with --no-owner, so every object belongs to $_cpr_user"
-	_cpr_others=$(printf '%s\n' "$_cpr_list" | sed -n 's/^[0-9][0-9]*;.* \([^ ][^ ]*\)$/\1/p' | sort -u | grep -v -x -F -e "$_cpr_user" -e pg_database_owner | tr '\n' ' ') || true
-	if [ -n "$_cpr_others" ]; then
-		rw_warn "objects that the dump gives to other roles ( $_cpr_others) will belong to $_cpr_user: as a superuser, give them back with ALTER ... OWNER TO"
-	fi
-	# GRANTs made by another role than the object's owner: not replayable.
-	_cpr_acl=$(printf '%s\n' "$_cpr_list" | grep '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
-	if [ -n "$_cpr_acl" ]; then
-		_cpr_rc=0
-		_cpr_sql=$(printf '%s\n' "$_cpr_acl" | pg_restore -f - -L /dev/stdin "$1" 2>&1) || _cpr_rc=$?
-		if [ "$_cpr_rc" -ne 0 ]; then
-			rw_quote_cmd pg_restore -f - -L /dev/stdin "$1"
-			rw_fail_cmd "$_cpr_rc" "could not read the GRANTs of $1: ${_cpr_sql%%"$_rw_nl"*}"
-		fi
-		case $_cpr_sql in
-		*'SET SESSION AUTHORIZATION'*)
-			rw_warn "the dump holds GRANTs made by other roles, which only a superuser can replay: the restore runs with --no-acl too, and none of its GRANTs are restored (pg_restore -l $1 lists them)"
-			;;
-		esac
-	fi
-}
-
-# save_postgres HOST PORT USER DATABASE COPY: keep a copy of the current
-# DATABASE in COPY (`pg_dump -Fc`, mode 0600, through COPY.partial, checked
-# like the backup before the rename). An existing COPY is an earlier run's
-# copy of the database before anything was dropped: it is kept, never
-# overwritten. No database, nothing to keep.
-save_postgres() {
-	rw_need_abs "$5"
-	if [ -e "$5" ] || [ -L "$5" ]; then
-		rw_say "keeping the copy of database $4 made by an earlier run: $5 (not overwritten)"
-		return 0
-	fi
-	_spg_rc=0
-	_spg_n=$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'db'" |
-		psql -X -w -q -A -t -v ON_ERROR_STOP=1 ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} \
-			-v "db=$4" --dbname=postgres 2>&1) || _spg_rc=$?
-	case $_spg_rc:$_spg_n in
-	0:0) rw_say "database $4 does not exist: there is no current database to keep a copy of"; return 0 ;;
-	0:1) ;;
-	*)
-		rw_quote_cmd psql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} --dbname=postgres
-		rw_fail_cmd "$_spg_rc" "could not tell whether database $4 exists: ${_spg_n%%"$_rw_nl"*}"
-		;;
-	esac
-	_spg_tmp=$5.partial
-	if [ -e "$_spg_tmp" ] || [ -L "$_spg_tmp" ]; then
-		# An interrupted earlier copy: never renamed, so never complete.
-		rw_run rm -f "$_spg_tmp"
-	fi
-	rw_hint "nothing was dropped: the copy of the current database could not be made (room in ${5%/*}? rights to read every table?)"
-	_spg_um=$(umask)
-	umask 077
-	rw_run pg_dump -Fc --no-password ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} "--file=$_spg_tmp" "--dbname=$4"
-	umask "$_spg_um"
-	if rw_dry; then
-		rw_would "check the copy like the backup (pg_restore -l, pg_restore -f /dev/null)"
-	else
-		_spg_rc=0
-		rw_quote_cmd pg_restore -l "$_spg_tmp"
-		_spg_out=$(pg_restore -l "$_spg_tmp" 2>&1) || _spg_rc=$?
-		if [ "$_spg_rc" -eq 0 ]; then
-			rw_quote_cmd pg_restore -f /dev/null "$_spg_tmp"
-			_spg_out=$(pg_restore -f /dev/null "$_spg_tmp" 2>&1) || _spg_rc=$?
-		fi
-		if [ "$_spg_rc" -ne 0 ]; then
-			rw_fail_cmd "$_spg_rc" "the copy $_spg_tmp of database $4 is not a complete archive (${_spg_out%%"$_rw_nl"*}); nothing was dropped"
-		fi
-	fi
-	rw_run mv "$_spg_tmp" "$5"
-	rw_ok "database $4 as it was before the rollback is kept in $5"
-}
-
-# restore_postgres FILE HOST PORT USER DATABASE [COPY]: drop and recreate
-# DATABASE from the archive (as a superuser with owners and privileges, else
-# with --no-owner, and --no-acl when the archive holds GRANTs made by other
-# roles), then check that table kine is not empty. COPY
-# is where save_postgres kept the database as it was (for the hint).
-restore_postgres() {
-	rw_need_file "$1"
-	rw_need_tool pg_restore "to restore the PostgreSQL archive"
-	rw_need_tool psql "to check the restored database"
-	_rp_rc=0
-	_rp_list=$(pg_restore -l "$1" 2>&1) || _rp_rc=$?
-	if [ "$_rp_rc" -ne 0 ]; then
-		rw_quote_cmd pg_restore -l "$1"
-		rw_fail_cmd "$_rp_rc" "$1 is not a readable pg_restore archive: ${_rp_list%%"$_rw_nl"*}"
-	fi
-	_rp_db=$(printf '%s\n' "$_rp_list" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
-	if [ -n "$_rp_db" ] && [ "$_rp_db" != "$5" ]; then
-		rw_fail "$1 is a dump of database $_rp_db, not $5: pg_restore --create would recreate $_rp_db"
-	fi
-	_rp_rc=0
-	_rp_su=$(psql -X -w -q -A -t -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
-		--dbname=postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' 2>&1) || _rp_rc=$?
-	case $_rp_rc:$_rp_su in
-	0:t)
-		_rp_own=
-		_rp_acl=
-		;;
-	0:f)
-		_rp_own=1
-		# As in check_pg_restore: GRANTs made by other roles need --no-acl.
-		_rp_acl=
-		_rp_g=$(printf '%s\n' "$_rp_list" | grep '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
-		if [ -n "$_rp_g" ]; then
-			_rp_rc=0
-			_rp_g=$(printf '%s\n' "$_rp_g" | pg_restore -f - -L /dev/stdin "$1" 2>&1) || _rp_rc=$?
-			if [ "$_rp_rc" -ne 0 ]; then
-				rw_quote_cmd pg_restore -f - -L /dev/stdin "$1"
-				rw_fail_cmd "$_rp_rc" "could not read the GRANTs of $1: ${_rp_g%%"$_rw_nl"*}"
-			fi
-			case $_rp_g in
-			*'SET SESSION AUTHORIZATION'*) _rp_acl=1 ;;
-			esac
-		fi
-		;;
-	*)
-		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} --dbname=postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user'
-		rw_fail_cmd "$_rp_rc" "could not tell whether PostgreSQL user ${4:-(default)} is a superuser: ${_rp_su%%"$_rw_nl"*}"
-		;;
-	esac
-	rw_hint "pg_restore stopped at the first error (above). Every rke2 server must be stopped (a connected client blocks DROP DATABASE); the password comes from PGPASSWORD or ~/.pgpass.${6:+ The database as it was before the rollback is kept in $6.}"
-	rw_run pg_restore --clean --if-exists --create --exit-on-error --no-password ${_rp_own:+--no-owner} ${_rp_acl:+--no-acl} \
-		${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} -d postgres "$1"
-	if rw_dry; then
-		rw_would "check that table kine in database $5 is not empty"
-		return 0
-	fi
-	_rp_rc=0
-	_rp_n=$(psql -X -w -A -t -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
-		"--dbname=$5" -c 'SELECT count(*) FROM kine' 2>&1) || _rp_rc=$?
-	case $_rp_n in
-	'' | *[!0-9]*)
-		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} "--dbname=$5" -c 'SELECT count(*) FROM kine'
-		rw_fail_cmd "$_rp_rc" "could not count the rows of table kine: ${_rp_n%%"$_rw_nl"*}"
-		;;
-	esac
-	if [ "$_rp_n" -eq 0 ]; then
-		rw_fail "table kine in database $5 is empty after the restore: this dump holds no cluster data"
-	fi
-	rw_ok "database restored; kine has $_rp_n rows"
 }
 
 # ---- rewind runtime library: rke2 -------------------------------------------------

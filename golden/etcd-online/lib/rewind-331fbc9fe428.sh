@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=legacy
-REWIND_PLAN=2178520819eefbdb60b192cb4156af856ee244fe2e412ec02b87a019a947fb38
+REWIND_CLUSTER=prod-east
+REWIND_PLAN=31d3c1d9dee6665a05dbefc580ffae0de504e0759a027f66251eed5050a5cc6a
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -747,6 +747,23 @@ _rw_addr_here() {
 	return 1
 }
 
+# _rw_guard_list_nodes: the plan's nodes (the folders beside this script's),
+# up to 40 of them on lines of their own, then how many more.
+_rw_guard_list_nodes() {
+	_rw_gl_n=0
+	for _rw_gl_d in "$_rw_g_nodes"/*/; do
+		[ -d "$_rw_gl_d" ] || continue
+		_rw_gl_n=$((_rw_gl_n + 1))
+		_rw_gl_d=${_rw_gl_d%/}
+		if [ "$_rw_gl_n" -le 40 ]; then printf '    %s/\n' "$_rw_gl_d"; fi
+	done
+	if [ "$_rw_gl_n" -gt 40 ]; then
+		printf '    ... %s nodes in all: ls %s\n' "$_rw_gl_n" "$_rw_g_nodes"
+	elif [ "$_rw_gl_n" = 0 ]; then
+		printf '    (no node folders beside this one: copy the whole bundle to the host)\n'
+	fi
+}
+
 _rw_guard() {
 	if [ "$REWIND_NODE" = workstation ]; then return 0; fi
 	_rw_script_dir
@@ -761,7 +778,8 @@ _rw_guard() {
 			return 0
 		fi
 		_rw_g_why="REWIND_HOST is set to '$REWIND_HOST'"
-		_rw_g_other=$REWIND_HOST
+		_rw_g_is="REWIND_HOST names"
+		_rw_g_cands=
 	elif [ "$_rw_g_host" = "$REWIND_NODE" ] || [ "$_rw_g_short" = "$REWIND_NODE" ]; then
 		return 0
 	elif _rw_addr_here; then
@@ -769,23 +787,35 @@ _rw_guard() {
 		return 0
 	else
 		_rw_g_why="this host's name is '$_rw_g_host'"
-		_rw_g_other=$_rw_g_short
+		_rw_g_is="this is host"
+		# The folders this host's guard accepts: its whole name, or its
+		# first label (a plan never has both: rewind check rejects it).
+		_rw_g_cands="$_rw_g_host $_rw_g_short"
 	fi
+	# The bundle's nodes/ folder, as a path from here: the parent of this
+	# script's folder.
+	case $_rw_sd in
+	*/*) _rw_g_nodes=${_rw_sd%/*} ;;
+	.) _rw_g_nodes=.. ;;
+	*) _rw_g_nodes=. ;;
+	esac
+	_rw_g_other=
+	if [ -n "${REWIND_HOST:-}" ] && [ -d "$_rw_g_nodes/$REWIND_HOST" ]; then _rw_g_other=$REWIND_HOST; fi
+	set -f
+	for _rw_g_c in $_rw_g_cands; do
+		if [ -z "$_rw_g_other" ] && [ -d "$_rw_g_nodes/$_rw_g_c" ]; then _rw_g_other=$_rw_g_c; fi
+	done
+	set +f
 	{
 		printf '\nrewind: WRONG HOST: this script is for node %s, but %s.\n' "$REWIND_NODE" "$_rw_g_why"
 		printf '  script:  %s (bundle folder nodes/%s/)\n' "$0" "$REWIND_NODE"
-		printf '  run it on %s. ' "$REWIND_NODE"
-		# The right host's folder, as a path from here: a sibling of this
-		# script's folder.
-		case $_rw_sd in
-		*/*) _rw_g_dir=${_rw_sd%/*}/$_rw_g_other ;;
-		.) _rw_g_dir=../$_rw_g_other ;;
-		*) _rw_g_dir=$_rw_g_other ;;
-		esac
-		if [ -n "$_rw_g_other" ] && [ -d "$_rw_g_dir" ]; then
-			printf 'The scripts for %s are in %s/.\n' "$_rw_g_other" "$_rw_g_dir"
+		if [ -z "$_rw_g_other" ]; then
+			printf '  run it on %s. The plan has no node named like this host; its nodes are:\n' "$REWIND_NODE"
+			_rw_guard_list_nodes
+		elif [ -f "$_rw_g_nodes/$_rw_g_other/${0##*/}" ]; then
+			printf '  %s %s: run %s instead.\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other/${0##*/}"
 		else
-			printf 'The bundle has no folder for %s.\n' "${_rw_g_other:-this host}"
+			printf '  %s %s: this step has no script for it (its scripts are in %s/).\n' "$_rw_g_is" "$_rw_g_other" "$_rw_g_nodes/$_rw_g_other"
 		fi
 		printf '  If this host is %s under another name, run it with REWIND_HOST=%s.\n' "$REWIND_NODE" "$REWIND_NODE"
 		printf '  changed: nothing\n'
@@ -1796,10 +1826,11 @@ check_artifacts() {
 	fi
 }
 
-# install_online VERSION TYPE METHOD: fetch the upstream install script
-# (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a temporary
-# file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_METHOD. An empty TYPE or METHOD is not passed.
+# install_online VERSION TYPE METHOD [PREFIX]: fetch the upstream install
+# script (REWIND_INSTALL_SCRIPT_URL overrides https://get.rke2.io) to a
+# temporary file and run it with INSTALL_RKE2_VERSION, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_METHOD and INSTALL_RKE2_TAR_PREFIX. An empty TYPE, METHOD or
+# PREFIX is not passed.
 install_online() {
 	_io_url=${REWIND_INSTALL_SCRIPT_URL:-https://get.rke2.io}
 	rw_tmpdir
@@ -1825,12 +1856,14 @@ install_online() {
 		rw_warn "install.sh also reads these variables from your environment: $_io_vars"
 	fi
 	rw_hint "read install.sh's [ERROR] line above; the script can be run again"
-	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} sh "$_io_file"
+	rw_run env "INSTALL_RKE2_VERSION=$1" ${2:+"INSTALL_RKE2_TYPE=$2"} ${3:+"INSTALL_RKE2_METHOD=$3"} \
+		${4:+"INSTALL_RKE2_TAR_PREFIX=$4"} sh "$_io_file"
 }
 
-# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR: `sh ARTIFACTS/install.sh`
-# with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE and
-# INSTALL_RKE2_AGENT_IMAGES_DIR (no network is used). install.sh's own
+# install_airgap ARTIFACTS ARCH TYPE IMAGES_DIR [PREFIX]: `sh
+# ARTIFACTS/install.sh` with INSTALL_RKE2_ARTIFACT_PATH, INSTALL_RKE2_TYPE,
+# INSTALL_RKE2_AGENT_IMAGES_DIR and INSTALL_RKE2_TAR_PREFIX (no network is
+# used). install.sh's own
 # default images folder is /var/lib/rancher/rke2/agent/images whatever the
 # data dir, and it installs only the main images archive (install_images
 # adds the others).
@@ -1843,7 +1876,7 @@ install_airgap() {
 	fi
 	rw_hint "read install.sh's [ERROR] line above (a sha256 mismatch means a damaged tarball); the script can be run again"
 	rw_run env "INSTALL_RKE2_ARTIFACT_PATH=$1" ${3:+"INSTALL_RKE2_TYPE=$3"} \
-		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} sh "$1/install.sh"
+		${4:+"INSTALL_RKE2_AGENT_IMAGES_DIR=$4"} ${5:+"INSTALL_RKE2_TAR_PREFIX=$5"} sh "$1/install.sh"
 }
 
 # _install_image_names ARTIFACTS ARCH: sets _iin to the image archives
@@ -3574,5 +3607,75 @@ cluster_reset() {
 		exit 1
 	fi
 	rw_ok "snapshot restored (rke2's output: $_cre_log)"
+}
+
+# ---- rewind runtime library: token ----------------------------------------------
+# The server token saved with the backup. It encrypts the bootstrap data
+# (CA keys, secrets) inside the datastore: a restore with another token is
+# unreadable ("bootstrap data already found and encrypted with different
+# token"). The token is a secret: it is only ever compared by hash, never
+# printed, never on a command line.
+
+# check_token FILE [HEX]: the saved token exists, is not empty, and hashes to
+# HEX when given.
+check_token() {
+	rw_check_op check_token ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $1 on this host, readable by root only; then run this script again"
+	rw_need_file "$1"
+	if [ ! -s "$1" ]; then
+		rw_fail "the saved token $1 is empty"
+	fi
+	if [ -n "${2:-}" ]; then
+		rw_lower "$2"
+		rw_sha256 "$1" || rw_fail "could not read the saved token $1"
+		if [ "$_rw_sha" != "$_rw_lc" ]; then
+			rw_hint "copy the token that was saved with this backup (the server/token file of the time), then run this script again"
+			rw_fail "the saved token $1 does not match the sha256 in the plan (the token itself is not shown)"
+		fi
+		rw_ok "saved token $1 present, sha256 matches (token not shown)"
+	else
+		rw_ok "saved token $1 present (token not shown)"
+	fi
+}
+
+# put_token SAVED DEST SUFFIX: make DEST hold the saved token. A DEST with
+# another token is moved aside to DEST.SUFFIX; the copy is made readable by
+# root only (umask 077, then chmod 600).
+put_token() {
+	_pt_src=$1
+	_pt_dest=$2
+	rw_need_file "$_pt_src"
+	if [ ! -s "$_pt_src" ]; then
+		rw_fail "the saved token $_pt_src is empty"
+	fi
+	rw_sha256 "$_pt_src" || rw_fail "could not read the saved token $_pt_src"
+	_pt_want=$_rw_sha
+	if [ -f "$_pt_dest" ]; then
+		rw_sha256 "$_pt_dest" || rw_fail "could not read $_pt_dest"
+		if [ "$_rw_sha" = "$_pt_want" ]; then
+			rw_ok "$_pt_dest already holds the saved token (not shown)"
+			return 0
+		fi
+		rw_say "$_pt_dest holds another token: it is moved aside"
+	fi
+	if [ -e "$_pt_dest" ] || [ -e "$_pt_dest.$3" ]; then
+		rw_move_aside "$_pt_dest" "$_pt_dest.$3"
+	fi
+	case $_pt_dest in
+	*/*)
+		if [ ! -d "${_pt_dest%/*}" ]; then rw_run mkdir -p "${_pt_dest%/*}"; fi
+		;;
+	esac
+	_pt_umask=$(umask)
+	umask 077
+	rw_run cp "$_pt_src" "$_pt_dest"
+	umask "$_pt_umask"
+	rw_run chmod 600 "$_pt_dest"
+	if rw_dry; then return 0; fi
+	rw_sha256 "$_pt_dest" || rw_fail "could not read $_pt_dest back"
+	if [ "$_rw_sha" != "$_pt_want" ]; then
+		rw_fail "$_pt_dest does not hold the saved token after the copy (full disk?)"
+	fi
+	rw_ok "$_pt_dest holds the saved token (not shown)"
 }
 
