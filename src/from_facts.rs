@@ -391,7 +391,20 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
         t,
         "# capture ran; \"prepare plan\" is the plan the capture bundle was prepared from."
     );
-    t.push_str("format = 1\n\n[cluster]\n");
+    t.push_str("format = 1\n");
+    table.remove("format");
+    // Top-level values of the prepare plan go before the first table.
+    let scalars: Vec<String> = table
+        .iter()
+        .filter(|(_, v)| !v.is_table())
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in scalars {
+        if let Some(v) = table.remove(&k) {
+            let _ = writeln!(t, "{k} = {}  # prepare plan", tv(&v));
+        }
+    }
+    t.push_str("\n[cluster]\n");
     let mut cluster = match table.remove("cluster") {
         Some(toml::Value::Table(c)) => c,
         _ => toml::Table::new(),

@@ -375,10 +375,15 @@ fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
             if matches!(r.datastore, Datastore::Postgres(_)) {
                 (&["pg_dump", "pg_restore"], Func::SavePostgres, "postgres")
             } else {
-                (&["mysqldump"], Func::SaveMysql, "mysql")
+                // save_mysql takes mysqldump or mariadb-dump, whichever is there.
+                (&[], Func::SaveMysql, "mysql")
             };
         (
-            vec![Op::new(Func::NeedTools, tools)],
+            if tools.is_empty() {
+                Vec::new()
+            } else {
+                vec![Op::new(Func::NeedTools, tools)]
+            },
             vec![
                 Op::new(save, conn),
                 Op::new(Func::CaptureBackup, [kind, dump.as_str()]),
