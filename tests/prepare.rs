@@ -668,3 +668,105 @@ fn mysql_capture_dumps_the_real_database() {
     my.replay("kine", &file);
     assert_eq!(my.fingerprint("kine"), before);
 }
+
+/// The init server's capture with a stand-in rke2 whose `etcd-snapshot save`
+/// is a real `etcdctl snapshot save` of a real etcd (`damage`: then one byte
+/// of the body is flipped, as a torn copy would be).
+fn etcd_capture(
+    damage: bool,
+) -> (
+    real::sandbox::Run,
+    Prepared,
+    real::sandbox::Host,
+    tempfile::TempDir,
+) {
+    let t = tempfile::tempdir().expect("tempdir");
+    let etcd = real::etcd::Etcd::start();
+    etcd.put_keys(50);
+    let text = "[cluster]\nname = \"etcd-test\"\ncurrent-version = \"v1.29.4+rke2r1\"\ntarget-version = \"v1.28.9+rke2r1\"\n\n\
+                [drain]\nenabled = false\n\n[[nodes]]\nname = \"server-1\"\nrole = \"server\"\ninit = true\n";
+    let (p, b) = prepared("etcd-test", text);
+    let dir = t.path().join("capture");
+    let utf8 = camino::Utf8PathBuf::from_path_buf(dir.clone()).expect("utf-8");
+    rewind::bundle::write(&b, &utf8, false).expect("write the capture bundle");
+    let h = real::sandbox::Host::new(&t.path().join("hosts"), "server-1");
+    let flip = if damage {
+        "printf 'X' | dd of=\"$f\" bs=1 seek=4096 conv=notrunc 2>/dev/null"
+    } else {
+        ":"
+    };
+    h.stub(
+        "rke2",
+        &format!(
+            r#"case "${{1:-}}" in
+--version) printf 'rke2 version v1.28.9+rke2r1 (0a1b2c3d)\ngo version go1.22.2 X:boringcrypto\n' ;;
+etcd-snapshot)
+	d=/var/lib/rancher/rke2/server/db/snapshots
+	mkdir -p "$d"
+	f=$d/$6-server-1-1716239400
+	ETCDCTL_API=3 etcdctl --endpoints={} snapshot save "$f" >/dev/null
+	{flip} ;;
+*) exit 1 ;;
+esac"#,
+            etcd.endpoint()
+        ),
+    );
+    h.put(
+        "/etc/rancher/rke2/config.yaml",
+        "write-kubeconfig-mode: \"0600\"\n",
+    );
+    h.put("/var/lib/rancher/rke2/server/token", seed::fixture("token"));
+    let script = &p.plan.steps[0].scripts[0].path;
+    let run = h.script(&dir.join(script), &[]);
+    drop(etcd);
+    (run, p, h, t)
+}
+
+#[test]
+fn etcd_capture_records_a_real_snapshot_and_refuses_a_damaged_one() {
+    let (run, p, h, _t) = etcd_capture(false);
+    run.assert_ok("capture");
+    let facts: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(h.inside(&format!("{}/facts/server-1.json", p.dir))).expect("facts"),
+    )
+    .expect("JSON");
+    let path = facts["backup"]["path"].as_str().expect("path");
+    let file = h.inside(path);
+    assert_eq!(facts["backup"]["sha256"], real::sha256_file(&file).as_str());
+    assert_eq!(
+        facts["backup"]["size"].as_u64(),
+        Some(real::size(&file) as u64)
+    );
+    let status = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "status"])
+        .arg(&file)
+        .output()
+        .expect("etcdctl");
+    assert!(
+        status.status.success(),
+        "etcdctl cannot read the captured snapshot"
+    );
+    assert!(
+        run.stdout.contains("sha256 trailer matches"),
+        "{}",
+        run.all()
+    );
+
+    let (run, p, h, _t) = etcd_capture(true);
+    assert_ne!(
+        run.code,
+        0,
+        "a damaged snapshot was accepted:\n{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("does not match its content"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !h.inside(&format!("{}/facts/server-1.json", p.dir)).exists(),
+        "facts were written for a damaged snapshot"
+    );
+}
