@@ -348,15 +348,13 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
             "sqlite" => init = servers.first().map(|f| f.host().to_owned()),
             _ => {}
         }
-        if datastore == "etcd" {
-            if let (Some(i), Some(b)) = (&init, backup) {
-                if b.host() != i {
-                    errors.push(format!(
-                        "the snapshot was taken on {} but {i} is the server without a server: entry: the restore runs there",
-                        b.host()
-                    ));
-                }
-            }
+        if let (true, Some(i), Some(b)) = (datastore == "etcd", &init, backup)
+            && b.host() != i
+        {
+            errors.push(format!(
+                "the snapshot was taken on {} but {i} is the server without a server: entry: the restore runs there",
+                b.host()
+            ));
         }
     }
     if !errors.is_empty() {

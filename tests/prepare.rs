@@ -201,7 +201,11 @@ fn prepare_refuses_a_bad_name_and_a_recovery_plan() {
     let source = SourceFile::new("bad.toml", bad);
     match prepare::prepare(&source, None, None) {
         Err(Refused::Plan(_, d)) => {
-            assert!(d.iter().any(|d| d.code.to_string() == "direction"), "{d:?}")
+            assert!(
+                d.iter()
+                    .any(|d| d.code == rewind::diagnostic::Code::Direction),
+                "{d:?}"
+            );
         }
         _ => panic!("a plan with a newer target was prepared"),
     }
