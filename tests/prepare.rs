@@ -216,11 +216,11 @@ fn prepare_refuses_a_bad_name_and_a_recovery_plan() {
 /// The world of a prepare plan: its hosts seeded by the harness from the
 /// plan with a stand-in `[snapshot]` (the harness seeds hosts from a
 /// rollback plan), then put back BEFORE the upgrade: the target installed.
-fn world_before_upgrade(name: &str, text: &str, target: &str) -> World {
+fn world_before_upgrade(name: &str, text: &str, target: &str, shell: Shell) -> World {
     let standin = format!(
         "{text}\n[snapshot]\npath = \"/root/rke2-backup/stand-in\"\ntaken-on = \"{target}\"\n"
     );
-    let w = World::compile(name, &standin, Shell::Dash)
+    let w = World::compile(name, &standin, shell)
         .unwrap_or_else(|d| panic!("{name}: stand-in plan refused: {d:?}"));
     for node in w.facts().nodes.iter().map(|n| n.0.clone()) {
         seed::install_rke2(w.host(&node), w.facts(), target);
@@ -246,6 +246,26 @@ fn run_capture(w: &World, b: &Bundle, p: &Prepared) -> Vec<ScriptRun> {
     for step in &p.plan.steps {
         for s in &step.scripts {
             let host = s.host.name().to_owned();
+            // A dry run first: it says so and changes no file of any host.
+            let before = w.digest();
+            let dry = w.run_args_on(
+                &host,
+                &format!("../capture/{}", s.path),
+                &[],
+                &[("REWIND_DRY_RUN", "1")],
+                Launch::default(),
+            );
+            assert!(
+                dry.run.code == 0 && dry.run.stdout.contains("DRY RUN"),
+                "dry run of the capture:\n{}",
+                dry.describe()
+            );
+            assert!(
+                w.digest() == before,
+                "the dry run of {} changed files:\n{}",
+                s.path,
+                dry.describe()
+            );
             let r = w.run_args_on(
                 &host,
                 &format!("../capture/{}", s.path),
@@ -357,10 +377,41 @@ fn fact<'a>(facts: &'a [HostFacts], host: &str, key: &str) -> &'a serde_json::Va
 }
 
 #[test]
-fn sqlite_round_trip_prepare_upgrade_rollback() {
+fn sqlite_round_trip_under_dash() {
+    sqlite_round_trip(Shell::Dash);
+}
+
+#[test]
+fn sqlite_round_trip_under_posh() {
+    sqlite_round_trip(Shell::Posh);
+}
+
+#[test]
+fn sqlite_round_trip_under_yash() {
+    sqlite_round_trip(Shell::Yash);
+}
+
+#[test]
+fn sqlite_round_trip_under_mksh() {
+    sqlite_round_trip(Shell::Mksh);
+}
+
+#[test]
+fn sqlite_round_trip_under_busybox() {
+    sqlite_round_trip(Shell::Busybox);
+}
+
+#[test]
+fn sqlite_round_trip_under_bash() {
+    sqlite_round_trip(Shell::Bash);
+}
+
+/// Prepare, capture, plan from the facts, upgrade, roll back: SQLite, under
+/// `shell` (the capture and the rollback scripts alike).
+fn sqlite_round_trip(shell: Shell) {
     let text = plan_text("sqlite");
     let (current, target) = ("v1.30.4+rke2r1", "v1.29.6+rke2r1");
-    let mut w = world_before_upgrade("sqlite", &text, target);
+    let mut w = world_before_upgrade("sqlite", &text, target, shell);
     let node = "edge-17";
     let db = "/var/lib/rancher/rke2/server/db/state.db";
     let h = w.host(node);
@@ -447,7 +498,7 @@ fn sqlite_round_trip_prepare_upgrade_rollback() {
 fn etcd_round_trip_prepare_upgrade_rollback() {
     let text = plan_text("etcd");
     let (current, target) = ("v1.29.4+rke2r1", "v1.28.9+rke2r1");
-    let mut w = world_before_upgrade("etcd", &text, target);
+    let mut w = world_before_upgrade("etcd", &text, target, Shell::Dash);
     let (p, b) = prepared("etcd", &text);
     let runs = run_capture(&w, &b, &p);
     let snap = runs
