@@ -437,16 +437,18 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
         Some(v) => {
             let _ = writeln!(t, "target-version = {}  # --to", ts(v));
         }
+        None if distribution == "rke1" => {
+            let _ = writeln!(
+                t,
+                "target-version = {}  # prepare plan (the capture does not read Rancher's version)",
+                ts(&captured)
+            );
+        }
         None => {
             let _ = writeln!(
                 t,
-                "target-version = {}  # facts: the version every node ran ({})",
-                ts(&captured),
-                if distribution == "rke1" {
-                    "prepare plan's target-version; rke1 nodes do not report Rancher's"
-                } else {
-                    "rke2 --version"
-                }
+                "target-version = {}  # facts: the version every node ran (rke2 --version)",
+                ts(&captured)
             );
         }
     }

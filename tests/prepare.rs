@@ -825,3 +825,41 @@ fn etcd_capture_records_a_real_snapshot_and_refuses_a_damaged_one() {
         "facts were written for a damaged snapshot"
     );
 }
+
+/// RKE1: the facts the capture scripts would write (their heads, as the
+/// bundle carries them, and a snapshot on each etcd node) give a plan that
+/// `check` accepts with zero findings.
+#[test]
+fn rke1_facts_give_a_plan_check_accepts() {
+    let (p, _) = prepared("rke1", &plan_text("rke1"));
+    let mut facts = Vec::new();
+    for s in p.plan.steps.iter().flat_map(|s| &s.scripts) {
+        let start = s
+            .actions
+            .iter()
+            .find(|o| o.func == rewind::plan::Func::CaptureStart)
+            .expect("capture_start");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&format!("{}}}", &*start.args[2])).expect("the head is JSON");
+        if json["role"] == "etcd" {
+            json["backup"] = serde_json::json!({
+                "kind": "rke1",
+                "path": format!("/opt/rke/etcd-snapshots/{}.zip", p.name),
+                "size": 100,
+                "sha256": "ab".repeat(32),
+            });
+        }
+        facts.push(HostFacts {
+            source: format!("{}.json", s.host.name()),
+            json,
+        });
+    }
+    let text = from_facts::plan(&facts, &Options::default()).expect("accepted");
+    assert!(text.contains(&format!("name = \"{}\"", p.name)), "{text}");
+    let checked = rewind::validate::check(&SourceFile::new("rke1.toml", text.clone()), None);
+    assert!(
+        checked.model.is_some() && checked.diagnostics.is_empty(),
+        "{:?}\n{text}",
+        checked.diagnostics
+    );
+}
