@@ -181,6 +181,15 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
             first.source
         )]);
     };
+    // [snapshot.s3] of the prepare plan (without its name): the capture
+    // uploaded the snapshot there.
+    let s3 = match table.remove("snapshot") {
+        Some(toml::Value::Table(mut s)) => match s.remove("s3") {
+            Some(toml::Value::Table(s3)) => Some(s3),
+            _ => None,
+        },
+        _ => None,
+    };
     let distribution = first.str("distribution").unwrap_or("rke2");
     let nodes: Vec<toml::Table> = match table.remove("nodes") {
         Some(toml::Value::Array(a)) => a
@@ -512,6 +521,11 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
             t,
             "# {bsrc}: {bpath}, {bsize} bytes (rke restores from the first etcd node's copy)"
         );
+    } else if s3.is_some() {
+        let _ = writeln!(
+            t,
+            "# {bsrc}: {bpath}, {bsize} bytes, uploaded to S3 (a local copy stays there)"
+        );
     } else {
         let _ = writeln!(
             t,
@@ -525,6 +539,18 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
         "taken-on = {}  # {bsrc}: the version it ran when the backup was taken",
         ts(taken_on)
     );
+    if let Some(s3) = &s3 {
+        t.push_str("\n[snapshot.s3]\n");
+        let object = bpath.rsplit('/').next().unwrap_or(bpath);
+        let _ = writeln!(
+            t,
+            "name = {}  # {bsrc}: the snapshot file rke2 wrote and uploaded",
+            ts(object)
+        );
+        for (k, v) in s3 {
+            let _ = writeln!(t, "{k} = {}  # prepare plan", tv(v));
+        }
+    }
     if let Some(th) = token_host {
         let _ = writeln!(t, "\n[token]");
         let _ = writeln!(

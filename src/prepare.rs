@@ -80,7 +80,14 @@ pub fn prepare(
         let checked = crate::validate::check(source, to);
         return Err(Refused::Plan(source.clone(), checked.diagnostics));
     };
-    let had_snapshot = table.contains_key("snapshot");
+    let s3 = table
+        .get("snapshot")
+        .and_then(|s| s.get("s3"))
+        .and_then(toml::Value::as_table)
+        .cloned();
+    // An etcd snapshot to S3: the plan's [snapshot.s3] says where; the
+    // object's name is the file rke2 writes, known only after the capture.
+    let had_snapshot = table.contains_key("snapshot") && s3.is_none();
     let had_token = table.contains_key("token");
     let checked_source = if had_snapshot {
         source.clone()
@@ -97,17 +104,29 @@ pub fn prepare(
                 .and_then(toml::Value::as_str)
                 .map(str::to_owned)
         });
-        let mut t = text.to_owned();
+        let mut t = if s3.is_some() {
+            without_snapshot(text)
+        } else {
+            text.to_owned()
+        };
         t.push_str(
             "\n# Stand-in added by rewind prepare: the capture takes the backup.\n[snapshot]\n",
         );
-        t.push_str(if rke1 {
-            "name = \"rewind-capture\"\n"
-        } else {
-            "path = \"/rewind-capture\"\n"
-        });
+        if rke1 {
+            t.push_str("name = \"rewind-capture\"\n");
+        } else if s3.is_none() {
+            t.push_str("path = \"/rewind-capture\"\n");
+        }
         if let Some(v) = target {
             t.push_str(&format!("taken-on = {}\n", toml::Value::String(v)));
+        }
+        if let Some(s3) = &s3 {
+            let mut s3 = s3.clone();
+            s3.insert("name".into(), toml::Value::String("rewind-capture".into()));
+            t.push_str("\n[snapshot.s3]\n");
+            for (k, v) in &s3 {
+                t.push_str(&format!("{k} = {v}\n"));
+            }
         }
         SourceFile::new(source.name.clone(), t)
     };
@@ -133,6 +152,13 @@ pub fn prepare(
     let mut settings = table.clone();
     settings.remove("snapshot");
     settings.remove("token");
+    if let Some(mut s3) = s3 {
+        // Kept for the rollback plan, which names the object rke2 wrote.
+        s3.remove("name");
+        let mut snapshot = toml::Table::new();
+        snapshot.insert("s3".into(), toml::Value::Table(s3));
+        settings.insert("snapshot".into(), toml::Value::Table(snapshot));
+    }
     let given = Given {
         snapshot_path: if had_snapshot {
             snapshot_path(&model)
@@ -186,6 +212,27 @@ pub fn prepare(
         dir,
         warnings,
     })
+}
+
+/// `text` without its `[snapshot]` and `[snapshot.*]` tables (each from its
+/// header to the next header), so that a stand-in can take their place.
+fn without_snapshot(text: &str) -> String {
+    let mut out = String::new();
+    let mut skip = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            let header = t.trim_start_matches('[').trim_start();
+            skip = header.starts_with("snapshot]")
+                || header.starts_with("snapshot.")
+                || header.starts_with("snapshot ");
+        }
+        if !skip {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Paths the prepare plan itself gave.
@@ -432,10 +479,15 @@ fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
         if n.name == init.name {
             match &r.datastore {
                 Datastore::Etcd => {
-                    act.push(Op::new(
-                        Func::CaptureEtcd,
-                        [bin, r.data_dir.as_str(), cx.name],
-                    ));
+                    let mut args = vec![bin.to_owned(), r.data_dir.clone(), cx.name.to_owned()];
+                    if let crate::model::SnapshotLocation::S3(s3) = &r.snapshot.location {
+                        pre.push(Op::new(
+                            Func::NeedEnv,
+                            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+                        ));
+                        args.extend(s3_flags(s3));
+                    }
+                    act.push(Op::new(Func::CaptureEtcd, args));
                 }
                 Datastore::Sqlite => {
                     pre.push(Op::new(Func::NeedTools, ["sqlite3"]));
@@ -467,6 +519,31 @@ fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
         scripts,
     ));
     steps
+}
+
+/// `rke2 etcd-snapshot save`'s flags that also upload the snapshot to S3
+/// (the keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+fn s3_flags(s3: &crate::model::S3) -> Vec<String> {
+    let mut f = vec!["--s3".to_owned(), format!("--s3-bucket={}", s3.bucket)];
+    if let Some(x) = &s3.folder {
+        f.push(format!("--s3-folder={x}"));
+    }
+    if let Some(x) = &s3.endpoint {
+        f.push(format!("--s3-endpoint={x}"));
+    }
+    if let Some(x) = &s3.region {
+        f.push(format!("--s3-region={x}"));
+    }
+    if s3.insecure {
+        f.push("--s3-insecure".into());
+    }
+    if s3.skip_ssl_verify {
+        f.push("--s3-skip-ssl-verify".into());
+    }
+    if let Some(x) = &s3.endpoint_ca {
+        f.push(format!("--s3-endpoint-ca={x}"));
+    }
+    f
 }
 
 fn rke1_steps(cx: &Cx<'_>, r: &Rke1) -> Vec<Step> {
@@ -642,6 +719,7 @@ fn readme(env: &minijinja::Environment<'_>, p: &Prepared) -> Result<String, mini
         name => p.name.as_str(),
         dir => p.dir.as_str(),
         kind => backup_kind,
+        s3 => plan.steps.iter().flat_map(|s| &s.scripts).flat_map(|s| &s.actions).any(|o| o.func == Func::CaptureEtcd && o.args.len() > 3),
         distribution => facts,
     })
 }

@@ -35,7 +35,15 @@ use rewind::from_facts::{self, HostFacts, Options};
 use rewind::prepare::{self, Prepared, Refused};
 use rewind::source::SourceFile;
 
-const PLANS: &[&str] = &["sqlite", "etcd", "etcd-airgap", "postgres", "mysql", "rke1"];
+const PLANS: &[&str] = &[
+    "sqlite",
+    "etcd",
+    "etcd-airgap",
+    "etcd-s3",
+    "postgres",
+    "mysql",
+    "rke1",
+];
 
 fn plan_text(name: &str) -> String {
     std::fs::read_to_string(
@@ -217,9 +225,17 @@ fn prepare_refuses_a_bad_name_and_a_recovery_plan() {
 /// plan with a stand-in `[snapshot]` (the harness seeds hosts from a
 /// rollback plan), then put back BEFORE the upgrade: the target installed.
 fn world_before_upgrade(name: &str, text: &str, target: &str, shell: Shell) -> World {
-    let standin = format!(
-        "{text}\n[snapshot]\npath = \"/root/rke2-backup/stand-in\"\ntaken-on = \"{target}\"\n"
-    );
+    let standin = if text.contains("[snapshot.s3]\n") {
+        text.replace(
+            "[snapshot]\n",
+            &format!("[snapshot]\ntaken-on = \"{target}\"\n"),
+        )
+        .replace("[snapshot.s3]\n", "[snapshot.s3]\nname = \"stand-in\"\n")
+    } else {
+        format!(
+            "{text}\n[snapshot]\npath = \"/root/rke2-backup/stand-in\"\ntaken-on = \"{target}\"\n"
+        )
+    };
     let w = World::compile(name, &standin, shell)
         .unwrap_or_else(|d| panic!("{name}: stand-in plan refused: {d:?}"));
     for node in w.facts().nodes.iter().map(|n| n.0.clone()) {
@@ -496,15 +512,40 @@ fn sqlite_round_trip(shell: Shell) {
 
 #[test]
 fn etcd_round_trip_prepare_upgrade_rollback() {
-    let text = plan_text("etcd");
-    let (current, target) = ("v1.29.4+rke2r1", "v1.28.9+rke2r1");
-    let mut w = world_before_upgrade("etcd", &text, target, Shell::Dash);
-    let (p, b) = prepared("etcd", &text);
+    etcd_round_trip(
+        "etcd",
+        "v1.29.4+rke2r1",
+        "v1.28.9+rke2r1",
+        &["server-2", "server-3"],
+        &["agent-1", "agent-2"],
+    );
+}
+
+/// The snapshot is uploaded to S3 as it is taken; the rollback plan names
+/// the object, and cluster-reset restores it from there.
+#[test]
+fn etcd_s3_round_trip_prepare_upgrade_rollback() {
+    etcd_round_trip(
+        "etcd-s3",
+        "v1.30.2+rke2r1",
+        "v1.29.6+rke2r1",
+        &["cp-2", "cp-3"],
+        &["worker-1"],
+    );
+}
+
+/// Prepare, capture, plan from the facts, upgrade, roll back: embedded
+/// etcd, init server `server-1` or `cp-1`, then `servers`, `agents`.
+fn etcd_round_trip(name: &str, current: &str, target: &str, servers: &[&str], agents: &[&str]) {
+    let text = plan_text(name);
+    let init = if name == "etcd" { "server-1" } else { "cp-1" };
+    let mut w = world_before_upgrade(name, &text, target, Shell::Dash);
+    let (p, b) = prepared(name, &text);
     let runs = run_capture(&w, &b, &p);
     let snap = runs
         .iter()
-        .find(|r| r.host == "server-1")
-        .expect("server-1 captured");
+        .find(|r| r.host == init)
+        .expect("the init server captured");
     assert!(
         snap.run.stdout.contains("sha256 trailer matches"),
         "{}",
@@ -518,21 +559,21 @@ fn etcd_round_trip_prepare_upgrade_rollback() {
         snap.describe()
     );
     let facts = read_facts(&w, &p);
-    let backup = fact(&facts, "server-1", "backup");
+    let backup = fact(&facts, init, "backup");
     let path = backup["path"].as_str().expect("path");
     assert!(
         path.starts_with(&format!(
-            "/var/lib/rancher/rke2/server/db/snapshots/{}-server-1-",
+            "/var/lib/rancher/rke2/server/db/snapshots/{}-{init}-",
             p.name
         )),
         "{path}"
     );
     assert_eq!(backup["kind"], "etcd");
-    for n in ["server-2", "server-3"] {
+    for n in servers {
         assert_eq!(fact(&facts, n, "server-entry"), true, "{n}");
         assert!(fact(&facts, n, "backup").is_null(), "{n}");
     }
-    for n in ["agent-1", "agent-2"] {
+    for n in agents {
         assert!(fact(&facts, n, "token").is_null(), "{n}");
         assert_eq!(fact(&facts, n, "version"), target);
     }
@@ -557,7 +598,11 @@ fn etcd_round_trip_prepare_upgrade_rollback() {
         .map(ToString::to_string)
         .find(|c| c.contains("--cluster-reset"))
         .expect("a cluster-reset");
-    assert!(reset.contains(path), "{reset}");
+    let object = path.rsplit('/').next().expect("a file name");
+    assert!(
+        reset.contains(if name == "etcd-s3" { object } else { path }),
+        "{reset}"
+    );
     for node in w.facts().nodes.iter().map(|n| n.0.clone()) {
         let bin = String::from_utf8(w.host(&node).read("/usr/local/bin/rke2").expect("rke2"))
             .expect("text");

@@ -314,8 +314,9 @@ pub enum Func {
     /// `capture_token TOKEN SAVED`: copy the server token to SAVED (root
     /// only) and record SAVED and its sha256; never printed.
     CaptureToken,
-    /// `capture_etcd BIN DATA_DIR NAME`: `BIN etcd-snapshot save --name
-    /// NAME`, find the file it wrote, check its trailer, record it.
+    /// `capture_etcd BIN DATA_DIR NAME FLAG...`: `BIN etcd-snapshot save
+    /// --name NAME FLAG...` (FLAG: the S3 upload), find the file it wrote,
+    /// check its trailer, record it.
     CaptureEtcd,
     /// `capture_sqlite DB COPY`: `sqlite3 DB .backup` into COPY, checked with
     /// `PRAGMA integrity_check`, recorded.
@@ -594,7 +595,7 @@ impl Func {
             Func::CaptureVersion => "BIN",
             Func::CaptureConfig => "CONFIG_DIR UNIT UNIT_ENV",
             Func::CaptureToken => "TOKEN SAVED",
-            Func::CaptureEtcd => "BIN DATA_DIR NAME",
+            Func::CaptureEtcd => "BIN DATA_DIR NAME FLAG...",
             Func::CaptureSqlite => "DB COPY",
             Func::CaptureBackup => "KIND FILE",
             Func::CaptureRke1Snapshot => "BIN CONFIG NAME",

@@ -132,6 +132,7 @@ capture_token() {
 	if [ ! -s "$1" ]; then rw_fail "the server token $1 is empty"; fi
 	_capture_umask=$(umask)
 	umask 077
+	if [ ! -d "${2%/*}" ]; then rw_run mkdir -p "${2%/*}"; fi
 	rw_run cp "$1" "$2.partial"
 	umask "$_capture_umask"
 	rw_run chmod 600 "$2.partial"
@@ -168,27 +169,33 @@ capture_backup() {
 	_capture_record "$1" "$2"
 }
 
-# capture_etcd BIN DATA_DIR NAME: take an on-demand etcd snapshot named NAME
-# (`BIN etcd-snapshot save`, which asks the running rke2-server), find the
+# capture_etcd BIN DATA_DIR NAME FLAG...: take an on-demand etcd snapshot
+# named NAME (`BIN etcd-snapshot save FLAG...`, which asks the running
+# rke2-server; FLAG: the S3 upload, its keys from the environment), find the
 # file it wrote in DATA_DIR/server/db/snapshots (NAME-<node>-<time>, .zip
-# when compressed; the latest if a re-run took another), check its sha256 trailer, and record it.
+# when compressed; the latest if a re-run took another), check its sha256
+# trailer, and record it.
 capture_etcd() {
+	_capture_bin=$1
+	_capture_dd=$2
 	_capture_dir=$2/server/db/snapshots
+	_capture_name=$3
+	shift 3
 	rw_hint "rke2-server must be running on this host to take the snapshot: start it (systemctl start rke2-server), then run this script again"
-	rw_run "$1" etcd-snapshot save --data-dir "$2" --name "$3"
+	rw_run "$_capture_bin" etcd-snapshot save --data-dir "$_capture_dd" --name "$_capture_name" ${1+"$@"}
 	if rw_dry; then
-		rw_would "find $_capture_dir/$3-*, check its sha256 trailer and record it"
+		rw_would "find $_capture_dir/$_capture_name-*, check its sha256 trailer and record it"
 		return 0
 	fi
 	_capture_snap=
-	for _capture_f in "$_capture_dir/$3"-*; do
+	for _capture_f in "$_capture_dir/$_capture_name"-*; do
 		if [ ! -f "$_capture_f" ]; then continue; fi
 		# The glob is sorted: the last is the latest time (same digits).
 		_capture_snap=$_capture_f
 	done
 	if [ -z "$_capture_snap" ]; then
-		rw_hint "look for the snapshot with: $1 etcd-snapshot ls; a custom etcd-snapshot-dir is not read by this capture"
-		rw_fail "no snapshot named $3-* in $_capture_dir after $1 etcd-snapshot save"
+		rw_hint "look for the snapshot with: $_capture_bin etcd-snapshot ls; a custom etcd-snapshot-dir is not read by this capture"
+		rw_fail "no snapshot named $_capture_name-* in $_capture_dir after $_capture_bin etcd-snapshot save"
 	fi
 	check_etcd_snapshot "$_capture_snap"
 	_capture_record etcd "$_capture_snap"
@@ -205,6 +212,7 @@ capture_sqlite() {
 	esac
 	_capture_umask=$(umask)
 	umask 077
+	if [ ! -d "${2%/*}" ]; then rw_run mkdir -p "${2%/*}"; fi
 	rw_run sqlite3 "$1" ".backup '$2.partial'"
 	umask "$_capture_umask"
 	if rw_dry; then
