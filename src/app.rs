@@ -382,6 +382,12 @@ fn prepare(
     force: bool,
 ) -> Result<u8> {
     use crate::prepare::Refused;
+    if let Some(n) = name.filter(|n| !crate::prepare::valid_name(n)) {
+        eprintln!(
+            "error: --name {n:?} is not a file name: use letters, digits, '-', '_' and '.' (at most 100, not starting with '-' or '.')"
+        );
+        return Ok(exit::USAGE);
+    }
     let source = load(path)?;
     let prepared = match crate::prepare::prepare(&source, to, name) {
         Ok(p) => p,

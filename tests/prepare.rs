@@ -908,3 +908,82 @@ fn rke1_facts_give_a_plan_check_accepts() {
         checked.diagnostics
     );
 }
+
+/// The command line: `prepare` writes a bundle `verify` accepts, refuses an
+/// existing folder without `--force` (2), a bad name (2) and a rejected plan
+/// (1, nothing written); `plan --from-facts` names a missing host (1).
+#[test]
+fn the_command_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plan = common::repo().join("tests/prepare/etcd.toml");
+    let out = tmp.path().join("capture");
+    let run = common::rewind(tmp.path())
+        .arg("prepare")
+        .arg(&plan)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("rewind prepare");
+    common::assert_code(&run, 0);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("pre-upgrade-prod-east-"), "{stdout}");
+    assert!(out.join("nodes/server-1/01-capture.sh").is_file());
+    let run = common::rewind(tmp.path())
+        .arg("verify")
+        .arg(&out)
+        .output()
+        .expect("rewind verify");
+    common::assert_code(&run, 0);
+    let again = |extra: &[&str]| {
+        common::rewind(tmp.path())
+            .arg("prepare")
+            .arg(&plan)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .expect("rewind prepare")
+    };
+    common::assert_code(&again(&[]), 2);
+    common::assert_code(&again(&["--force"]), 0);
+    common::assert_code(&again(&["--force", "--name", "../up"]), 2);
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        plan_text("sqlite").replace("name = \"edge-17\"\nrole", "name = \"Edge 17\"\nrole"),
+    )
+    .expect("write");
+    let run = common::rewind(tmp.path())
+        .arg("prepare")
+        .arg(&bad)
+        .arg("--out")
+        .arg(tmp.path().join("never"))
+        .output()
+        .expect("rewind prepare");
+    common::assert_code(&run, 1);
+    assert!(!tmp.path().join("never").exists());
+
+    let facts = tmp.path().join("facts");
+    std::fs::create_dir_all(&facts).expect("mkdir");
+    let mut f = synthetic("s1", "server", "c", "cap");
+    std::fs::write(
+        facts.join("s1.json"),
+        serde_json::to_vec(&f.json).expect("json"),
+    )
+    .expect("write");
+    f = synthetic("a1", "agent", "c", "cap");
+    std::fs::write(
+        facts.join("a1.json"),
+        serde_json::to_vec(&f.json).expect("json"),
+    )
+    .expect("write");
+    let run = common::rewind(tmp.path())
+        .args(["plan", "--from-facts"])
+        .arg(&facts)
+        .output()
+        .expect("rewind plan");
+    common::assert_code(&run, 1);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("no facts from s2"), "{stderr}");
+    assert!(run.stdout.is_empty(), "a plan was printed");
+}
