@@ -233,7 +233,9 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
             .get("datastore")
             .and_then(|d| d.get("restore-on"))
             .and_then(toml::Value::as_str);
-        if matches!(datastore, "postgres" | "mysql") && restore_on.is_none() {
+        if matches!(datastore, "postgres" | "mysql")
+            && restore_on.is_none_or(|r| r == "workstation")
+        {
             expected.push("workstation".into());
         }
         expected.extend(nodes.iter().map(node_key));

@@ -871,42 +871,78 @@ fn etcd_capture_records_a_real_snapshot_and_refuses_a_damaged_one() {
     );
 }
 
-/// RKE1: the facts the capture scripts would write (their heads, as the
-/// bundle carries them, and a snapshot on each etcd node) give a plan that
-/// `check` accepts with zero findings.
-#[test]
-fn rke1_facts_give_a_plan_check_accepts() {
-    let (p, _) = prepared("rke1", &plan_text("rke1"));
+/// The facts a capture bundle's scripts would write: their heads as the
+/// bundle carries them, and what the hosts would add (the version they
+/// were to run, `server:` on every server but the init one, a token on
+/// servers, a backup where the script takes one).
+fn facts_from_heads(p: &Prepared) -> Vec<HostFacts> {
+    use rewind::plan::Func;
     let mut facts = Vec::new();
     for s in p.plan.steps.iter().flat_map(|s| &s.scripts) {
         let start = s
             .actions
             .iter()
-            .find(|o| o.func == rewind::plan::Func::CaptureStart)
+            .find(|o| o.func == Func::CaptureStart)
             .expect("capture_start");
         let mut json: serde_json::Value =
             serde_json::from_str(&format!("{}}}", &*start.args[2])).expect("the head is JSON");
-        if json["role"] == "etcd" {
-            json["backup"] = serde_json::json!({
-                "kind": "rke1",
-                "path": format!("/opt/rke/etcd-snapshots/{}.zip", p.name),
-                "size": 100,
-                "sha256": "ab".repeat(32),
-            });
+        let host = s.host.name().to_owned();
+        let init = json["plan"]["nodes"].as_array().is_some_and(|n| {
+            n.iter()
+                .any(|n| n["name"] == host.as_str() && n["init"] == true)
+        });
+        if json["distribution"] == "rke2" && json["role"] != "workstation" {
+            json["version"] = json["expected-version"].clone();
+            json["server-entry"] = (json["role"] == "server" && !init).into();
+            json["token-source"] = "server/token".into();
+        }
+        for o in &s.actions {
+            match o.func {
+                Func::CaptureToken => {
+                    json["token"] =
+                        serde_json::json!({"file": &*o.args[1], "sha256": "cd".repeat(32)});
+                }
+                Func::CaptureEtcd
+                | Func::CaptureSqlite
+                | Func::CaptureBackup
+                | Func::CaptureRke1File => {
+                    json["backup"] = serde_json::json!({
+                        "kind": "x",
+                        "path": format!("/backup/{}", p.name),
+                        "size": 100,
+                        "sha256": "ab".repeat(32),
+                    });
+                }
+                _ => {}
+            }
         }
         facts.push(HostFacts {
-            source: format!("{}.json", s.host.name()),
+            source: format!("{host}.json"),
             json,
         });
     }
-    let text = from_facts::plan(&facts, &Options::default()).expect("accepted");
-    assert!(text.contains(&format!("name = \"{}\"", p.name)), "{text}");
-    let checked = rewind::validate::check(&SourceFile::new("rke1.toml", text.clone()), None);
-    assert!(
-        checked.model.is_some() && checked.diagnostics.is_empty(),
-        "{:?}\n{text}",
-        checked.diagnostics
-    );
+    facts
+}
+
+/// Every datastore and RKE1: the facts of its capture give a plan that
+/// `check` accepts with zero findings.
+#[test]
+fn facts_of_every_capture_give_a_plan_check_accepts() {
+    for name in PLANS {
+        let (p, _) = prepared(name, &plan_text(name));
+        let text = from_facts::plan(&facts_from_heads(&p), &Options::default())
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let checked =
+            rewind::validate::check(&SourceFile::new(format!("{name}.toml"), text.clone()), None);
+        assert!(
+            checked.model.is_some() && checked.diagnostics.is_empty(),
+            "{name}: {:?}\n{text}",
+            checked.diagnostics
+        );
+        if *name == "rke1" {
+            assert!(text.contains(&format!("name = \"{}\"", p.name)), "{text}");
+        }
+    }
 }
 
 /// The command line: `prepare` writes a bundle `verify` accepts, refuses an
