@@ -174,6 +174,7 @@ pub fn prepare(
         dir: &dir,
         settings: serde_json::to_value(&settings).expect("a TOML table is JSON"),
         given,
+        suffix: format!("rewind-{}", &plan_sha256[..8]),
     };
     let mut plan = crate::plan::plan(&model);
     plan.plan_sha256.clone_from(&plan_sha256);
@@ -265,6 +266,9 @@ struct Cx<'a> {
     dir: &'a str,
     settings: serde_json::Value,
     given: Given,
+    /// `rewind-<first 8 of the plan's sha256>`: what a capture replaces is
+    /// moved aside with it.
+    suffix: String,
 }
 
 /// What the plan says about a host: the start of its facts file.
@@ -473,7 +477,7 @@ fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
             pre.push(Op::new(Func::NeedFile, [dd("server/token")]));
             act.push(Op::new(
                 Func::CaptureToken,
-                [dd("server/token"), token_dest.clone()],
+                [dd("server/token"), token_dest.clone(), cx.suffix.clone()],
             ));
         }
         if n.name == init.name {
@@ -498,7 +502,7 @@ fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
                         .unwrap_or_else(|| format!("{}/state.db", cx.dir));
                     act.push(Op::new(
                         Func::CaptureSqlite,
-                        [dd("server/db/state.db"), copy],
+                        [dd("server/db/state.db"), copy, cx.suffix.clone()],
                     ));
                 }
                 Datastore::Postgres(_) | Datastore::Mysql(_) => {}

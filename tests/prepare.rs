@@ -1023,3 +1023,32 @@ fn the_command_line() {
     assert!(stderr.contains("no facts from s2"), "{stderr}");
     assert!(run.stdout.is_empty(), "a plan was printed");
 }
+
+/// A token file the plan names that already exists (an older token) is
+/// moved aside, not overwritten; the facts name the new copy.
+#[test]
+fn an_existing_token_file_is_kept_aside() {
+    let text = format!(
+        "{}\n[token]\nfile = \"/root/rke2-backup/token\"\n",
+        plan_text("sqlite")
+    );
+    let target = "v1.29.6+rke2r1";
+    let w = world_before_upgrade("sqlite", &text, target, Shell::Dash);
+    let h = w.host("edge-17");
+    h.write("/root/rke2-backup/token", "an older token\n", 0o600);
+    let (p, b) = prepared("sqlite", &text);
+    run_capture(&w, &b, &p);
+    let facts = read_facts(&w, &p);
+    assert_eq!(
+        fact(&facts, "edge-17", "token")["file"],
+        "/root/rke2-backup/token"
+    );
+    assert_eq!(
+        h.read("/root/rke2-backup/token"),
+        Some(seed::fixture("token"))
+    );
+    assert_eq!(
+        h.read(&format!("/root/rke2-backup/token.{}", p.plan.suffix)),
+        Some(b"an older token\n".to_vec())
+    );
+}

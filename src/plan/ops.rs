@@ -311,15 +311,17 @@ pub enum Func {
     /// `capture_config CONFIG_DIR UNIT UNIT_ENV`: record whether `server:`
     /// (or RKE2_URL) is set and where the token RKE2 uses comes from.
     CaptureConfig,
-    /// `capture_token TOKEN SAVED`: copy the server token to SAVED (root
-    /// only) and record SAVED and its sha256; never printed.
+    /// `capture_token TOKEN SAVED SUFFIX`: copy the server token to SAVED
+    /// (root only; an existing SAVED moved aside to SAVED.SUFFIX) and record
+    /// SAVED and its sha256; never printed.
     CaptureToken,
     /// `capture_etcd BIN DATA_DIR NAME FLAG...`: `BIN etcd-snapshot save
     /// --name NAME FLAG...` (FLAG: the S3 upload), find the file it wrote,
     /// check its trailer, record it.
     CaptureEtcd,
-    /// `capture_sqlite DB COPY`: `sqlite3 DB .backup` into COPY, checked with
-    /// `PRAGMA integrity_check`, recorded.
+    /// `capture_sqlite DB COPY SUFFIX`: `sqlite3 DB .backup` into COPY
+    /// (an existing COPY moved aside to COPY.SUFFIX), checked with `PRAGMA
+    /// integrity_check`, recorded.
     CaptureSqlite,
     /// `capture_backup KIND FILE`: record FILE as this host's backup.
     CaptureBackup,
@@ -594,9 +596,9 @@ impl Func {
             Func::CaptureStart => "DIR FILE HEAD",
             Func::CaptureVersion => "BIN",
             Func::CaptureConfig => "CONFIG_DIR UNIT UNIT_ENV",
-            Func::CaptureToken => "TOKEN SAVED",
+            Func::CaptureToken => "TOKEN SAVED SUFFIX",
             Func::CaptureEtcd => "BIN DATA_DIR NAME FLAG...",
-            Func::CaptureSqlite => "DB COPY",
+            Func::CaptureSqlite => "DB COPY SUFFIX",
             Func::CaptureBackup => "KIND FILE",
             Func::CaptureRke1Snapshot => "BIN CONFIG NAME",
             Func::CaptureRke1File => "DIR NAME",

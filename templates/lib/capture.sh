@@ -123,8 +123,18 @@ capture_config() {
 	rw_ok "the token $_capture_unit uses comes from $_capture_src (not shown)"
 }
 
-# capture_token TOKEN SAVED: copy the server token TOKEN to SAVED, readable by
-# root only, and record SAVED and its sha256. The token is never printed.
+# _capture_keep FILE SUFFIX: an existing FILE (an older backup or token, or
+# an earlier capture's) is moved aside to FILE.SUFFIX, never overwritten.
+_capture_keep() {
+	if [ -e "$1" ] || [ -L "$1" ]; then
+		rw_say "$1 exists: it is kept as $1.$2"
+		rw_move_aside "$1" "$1.$2"
+	fi
+}
+
+# capture_token TOKEN SAVED SUFFIX: copy the server token TOKEN to SAVED,
+# readable by root only, and record SAVED and its sha256 (an existing SAVED
+# is moved aside to SAVED.SUFFIX). The token is never printed.
 capture_token() {
 	rw_hint "this server has no $1: is it an RKE2 server that has started once? Check the plan's data-dir and the node's role"
 	rw_need_file "$1"
@@ -136,6 +146,7 @@ capture_token() {
 	rw_run cp "$1" "$2.partial"
 	umask "$_capture_umask"
 	rw_run chmod 600 "$2.partial"
+	_capture_keep "$2" "$3"
 	rw_run mv "$2.partial" "$2"
 	if rw_dry; then
 		rw_would "record the sha256 of $2 (the token is never shown)"
@@ -201,9 +212,10 @@ capture_etcd() {
 	_capture_record etcd "$_capture_snap"
 }
 
-# capture_sqlite DB COPY: a consistent online copy of the SQLite database DB
-# (`sqlite3 DB .backup`, never a cp of a live file) into COPY, root only,
-# checked with PRAGMA integrity_check, then recorded.
+# capture_sqlite DB COPY SUFFIX: a consistent online copy of the SQLite
+# database DB (`sqlite3 DB .backup`, never a cp of a live file) into COPY,
+# root only, checked with PRAGMA integrity_check, then recorded (an existing
+# COPY is moved aside to COPY.SUFFIX).
 capture_sqlite() {
 	rw_need_tool sqlite3 "to copy the live database $1 consistently (.backup)"
 	rw_need_file "$1"
@@ -225,6 +237,7 @@ capture_sqlite() {
 		rw_fail "the copy $2.partial fails PRAGMA integrity_check (sqlite3 exit $_capture_rc): ${_capture_out%%"$_rw_nl"*}"
 	fi
 	rw_ok "$2.partial: integrity_check: ok"
+	_capture_keep "$2" "$3"
 	rw_run mv "$2.partial" "$2"
 	_capture_record sqlite "$2"
 }
