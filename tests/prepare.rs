@@ -258,6 +258,16 @@ fn run_capture(w: &World, b: &Bundle, p: &Prepared) -> Vec<ScriptRun> {
         )
         .expect("chmod");
     }
+    // Every host rehearses its capture first (host.sh of the bundle).
+    for s in p.plan.steps.iter().flat_map(|s| &s.scripts) {
+        let host = s.host.name().to_owned();
+        let mut args = vec!["rehearse"];
+        if host == "workstation" {
+            args.extend(["--node", "workstation"]);
+        }
+        let r = w.run_args_on(&host, "../capture/host.sh", &args, &[], Launch::default());
+        assert_eq!(r.run.code, 0, "rehearsal of the capture:\n{}", r.describe());
+    }
     let mut runs = Vec::new();
     for step in &p.plan.steps {
         for s in &step.scripts {
