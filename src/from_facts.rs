@@ -508,10 +508,22 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
         .backup("size")
         .and_then(Json::as_u64)
         .unwrap_or_default();
-    let taken_on = backup
-        .str("version")
-        .or_else(|| backup.str("expected-version"))
-        .unwrap_or(&captured);
+    // The version the backup was taken on: what its host ran; a
+    // workstation's dump, what every node ran.
+    let (taken_on, taken_src) = match backup.str("version") {
+        Some(v) => (
+            v,
+            format!("{bsrc}: the version it ran when the backup was taken"),
+        ),
+        None if backup.str("role") == Some("workstation") => (
+            captured.as_str(),
+            "facts: the version every node ran when the dump was taken".to_owned(),
+        ),
+        None => (
+            backup.str("expected-version").unwrap_or(&captured),
+            format!("{bsrc}: the version the prepare plan says it ran"),
+        ),
+    };
     t.push_str("\n[snapshot]\n");
     if distribution == "rke1" {
         let _ = writeln!(
@@ -536,11 +548,7 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
         );
     }
     let _ = writeln!(t, "sha256 = {}  # {bsrc}: sha256 of the backup", ts(bsha));
-    let _ = writeln!(
-        t,
-        "taken-on = {}  # {bsrc}: the version it ran when the backup was taken",
-        ts(taken_on)
-    );
+    let _ = writeln!(t, "taken-on = {}  # {taken_src}", ts(taken_on));
     if let Some(s3) = &s3 {
         t.push_str("\n[snapshot.s3]\n");
         let object = bpath.rsplit('/').next().unwrap_or(bpath);
