@@ -66,6 +66,28 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Man { command } => man(command.as_deref()),
+        Command::Prepare {
+            plan,
+            to,
+            name,
+            out,
+            force,
+        } => prepare(plan, to.as_deref(), name.as_deref(), out, *force),
+        Command::Plan {
+            from_facts,
+            to,
+            current,
+            out,
+            force,
+        } => plan_from_facts(
+            from_facts,
+            &crate::from_facts::Options {
+                to: to.as_deref(),
+                current: current.as_deref(),
+            },
+            out.as_deref(),
+            *force,
+        ),
         Command::Diff { old, new, format } => diff_cmd(old, new, *format),
         Command::Audit {
             plans_dir,
@@ -355,4 +377,89 @@ fn verify_dir(dir: &Utf8Path) -> Result<u8> {
         if report.problems.len() == 1 { "" } else { "s" }
     );
     Ok(exit::REJECTED)
+}
+
+/// `prepare`: the capture bundle (docs/prepare.md).
+fn prepare(
+    path: &Utf8Path,
+    to: Option<&str>,
+    name: Option<&str>,
+    out: &Utf8Path,
+    force: bool,
+) -> Result<u8> {
+    use crate::prepare::Refused;
+    if let Some(n) = name.filter(|n| !crate::prepare::valid_name(n)) {
+        eprintln!(
+            "error: --name {n:?} is not a file name: use letters, digits, '-', '_' and '.' (at most 100, not starting with '-' or '.')"
+        );
+        return Ok(exit::USAGE);
+    }
+    let source = load(path)?;
+    let prepared = match crate::prepare::prepare(&source, to, name) {
+        Ok(p) => p,
+        Err(Refused::Plan(checked, diagnostics)) => {
+            eprint!("{}", render_all(&diagnostics, &checked));
+            return Ok(exit::REJECTED);
+        }
+        Err(Refused::Other(why)) => {
+            eprintln!("error: {why}");
+            return Ok(exit::REJECTED);
+        }
+    };
+    if !prepared.warnings.is_empty() {
+        eprint!("{}", render_all(&prepared.warnings, &source));
+    }
+    crate::interrupt::install();
+    let digest = match crate::prepare::write(&prepared, out, force) {
+        Ok(d) => d,
+        Err(WriteError::Bundle(e @ (BundleError::Exists(_) | BundleError::NotABundle(..)))) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+        Err(WriteError::Bundle(e @ BundleError::Interrupted(sig, _))) => {
+            eprintln!("error: {e}");
+            return Ok(u8::try_from(128 + sig).unwrap_or(exit::IO));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::from(e).context(format!("cannot write the bundle to {out}")));
+        }
+    };
+    let scripts: usize = prepared.plan.steps.iter().map(|s| s.scripts.len()).sum();
+    println!(
+        "wrote {out}: capture {} of cluster {} ({} scripts), run it BEFORE the upgrade to {}; start with {out}/README.md",
+        prepared.name, prepared.plan.cluster, scripts, prepared.plan.from
+    );
+    println!("bundle digest (sha256 of SHA256SUMS): {digest}");
+    Ok(exit::OK)
+}
+
+/// `plan --from-facts`: the rollback plan from a capture's facts.
+fn plan_from_facts(
+    dirs: &[camino::Utf8PathBuf],
+    opts: &crate::from_facts::Options<'_>,
+    out: Option<&Utf8Path>,
+    force: bool,
+) -> Result<u8> {
+    let text = match crate::from_facts::read(dirs).and_then(|f| crate::from_facts::plan(&f, opts)) {
+        Ok(text) => text,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("error: no plan was written");
+            return Ok(exit::REJECTED);
+        }
+    };
+    match out {
+        None => print(&text),
+        Some(path) => {
+            if path.exists() && !force {
+                eprintln!("error: {path} exists: give --force to replace it");
+                return Ok(exit::USAGE);
+            }
+            std::fs::write(path, &text).with_context(|| format!("cannot write {path}"))?;
+            println!("wrote {path}: check it with `rewind check {path}`");
+            Ok(exit::OK)
+        }
+    }
 }

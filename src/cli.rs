@@ -127,6 +127,57 @@ pub enum Command {
         )]
         from_rke: Option<Utf8PathBuf>,
     },
+    /// Write the capture bundle to run BEFORE an upgrade.
+    ///
+    /// PLAN is the rollback plan of the upgrade about to happen
+    /// (`current-version`: the version it goes to; `target-version`: the
+    /// one the nodes run now); its `[snapshot]` and `[token]` may be absent.
+    /// The bundle takes the backup, saves the server token beside it, and
+    /// writes a facts file on every host, from which `rewind plan
+    /// --from-facts` writes the rollback plan (docs/prepare.md).
+    Prepare {
+        /// The plan (TOML).
+        plan: Utf8PathBuf,
+        /// The version the nodes run now; wins over `target-version`.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// The capture's name (snapshot name) [default:
+        /// pre-upgrade-<cluster>-<first 8 of the plan's sha256>].
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The bundle folder to create.
+        #[arg(long, value_name = "DIR")]
+        out: Utf8PathBuf,
+        /// Replace DIR if it already holds a rewind bundle.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a rollback plan from the facts files of a capture.
+    ///
+    /// Reads every `*.json` of each DIR (or each file given) written by a
+    /// capture bundle of `rewind prepare`, checks that they are of one
+    /// cluster and one capture and that no host is missing, and prints the
+    /// plan (or writes it to FILE) with a comment on every value saying
+    /// where it came from.
+    Plan {
+        /// Folders of facts files (or facts files).
+        #[arg(long = "from-facts", value_name = "DIR", required = true, num_args = 1..)]
+        from_facts: Vec<Utf8PathBuf>,
+        /// The version to roll back to [default: the version the nodes ran
+        /// when the capture was taken].
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// The version the nodes run after the upgrade [default: the
+        /// prepare plan's current-version].
+        #[arg(long, value_name = "VERSION")]
+        current: Option<String>,
+        /// Write the plan to FILE (refused if it exists, unless --force).
+        #[arg(long, value_name = "FILE")]
+        out: Option<Utf8PathBuf>,
+        /// Replace FILE.
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.

@@ -64,6 +64,10 @@ pub mod init_nodes;
 pub mod init_rke;
 pub mod schema;
 
+// Before an upgrade: the capture bundle, and the plan written from its facts.
+pub mod from_facts;
+pub mod prepare;
+
 // The command line.
 pub mod app;
 pub mod cli;

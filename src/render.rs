@@ -107,6 +107,7 @@ fn code(plan: &Plan) -> String {
     for script in plan.steps.iter().flat_map(|s| &s.scripts) {
         for op in script.preflight.iter().chain(&script.actions) {
             used.insert(op.func.fragment());
+            used.extend(op.func.calls().iter().copied());
         }
     }
     let mut text = String::from(templates::library("core"));
@@ -129,7 +130,9 @@ pub fn script(plan: &Plan, step: &Step, script: &Script) -> Result<String, minij
     script_with(&env, &library, step, script)
 }
 
-fn script_with(
+/// Renders one script with the bundle's library (`rewind prepare` renders
+/// its capture scripts through it).
+pub fn script_with(
     env: &minijinja::Environment<'_>,
     library: &Library,
     step: &Step,
@@ -192,7 +195,7 @@ struct HostStep<'a> {
 
 /// `host.sh`: the steps in README order and the loader of the library,
 /// whose `host` fragment does the work (status, next, rehearse).
-fn host_runner(
+pub fn host_runner(
     env: &minijinja::Environment<'_>,
     library: &Library,
     plan: &Plan,

@@ -38,6 +38,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("explain.md", include_str!("../templates/explain.md.j2")),
     ("explain.txt", include_str!("../templates/explain.txt.j2")),
     ("init.toml", include_str!("../templates/init.toml.j2")),
+    (
+        "capture/README.md",
+        include_str!("../templates/capture/README.md.j2"),
+    ),
     // The runbook's words (README.md includes them): the layout of a step's
     // section, then per distribution one template per step, the checks by
     // hand, the verification, the cleanup rows and shared macros.
@@ -94,6 +98,7 @@ pub const ANSIBLE_TEMPLATES: &[(&str, &str)] = &[
 /// `(fragment, source)` of the shell library, inserted verbatim into scripts.
 pub const LIBRARY: &[(&str, &str)] = &[
     ("core", include_str!("../templates/lib/core.sh")),
+    ("capture", include_str!("../templates/lib/capture.sh")),
     ("docker", include_str!("../templates/lib/docker.sh")),
     ("etcd", include_str!("../templates/lib/etcd.sh")),
     ("files", include_str!("../templates/lib/files.sh")),

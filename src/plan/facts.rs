@@ -259,6 +259,9 @@ pub enum StepFacts {
         /// The target is older than the current version: a set-image step ran.
         image_was_set: bool,
     },
+    /// `rewind prepare`: a capture step (its words are in the capture
+    /// bundle's own README template).
+    Capture,
 }
 
 impl StepFacts {
@@ -287,6 +290,7 @@ impl StepFacts {
             StepFacts::Rke1Restart => "runbook/rke1/restart.md",
             StepFacts::Rke1SetImage => "runbook/rke1/set-image.md",
             StepFacts::Rke1Verify { .. } => "runbook/rke1/verify.md",
+            StepFacts::Capture => "capture/README.md",
         }
     }
 }

@@ -304,6 +304,36 @@ pub enum Func {
     /// address and host name) is a Ready node running the same kubelet
     /// version as the others.
     RancherVerify,
+    // ---- capture (rewind prepare: before an upgrade) -----------------------
+    /// `capture_start DIR FILE HEAD`: create DIR (root only) and the folder
+    /// of FILE, and begin the facts with HEAD (the start of a JSON object).
+    CaptureStart,
+    /// `capture_version BIN`: record the version `BIN --version` prints.
+    CaptureVersion,
+    /// `capture_config CONFIG_DIR UNIT UNIT_ENV`: record whether `server:`
+    /// (or RKE2_URL) is set and where the token RKE2 uses comes from.
+    CaptureConfig,
+    /// `capture_token TOKEN SAVED SUFFIX`: copy the server token to SAVED
+    /// (root only; an existing SAVED moved aside to SAVED.SUFFIX) and record
+    /// SAVED and its sha256; never printed.
+    CaptureToken,
+    /// `capture_etcd BIN DATA_DIR NAME FLAG...`: `BIN etcd-snapshot save
+    /// --name NAME FLAG...` (FLAG: the S3 upload), find the file it wrote,
+    /// check its trailer, record it.
+    CaptureEtcd,
+    /// `capture_sqlite DB COPY SUFFIX`: `sqlite3 DB .backup` into COPY
+    /// (an existing COPY moved aside to COPY.SUFFIX), checked with `PRAGMA
+    /// integrity_check`, recorded.
+    CaptureSqlite,
+    /// `capture_backup KIND FILE`: record FILE as this host's backup.
+    CaptureBackup,
+    /// `capture_rke1_snapshot BIN CONFIG NAME`: `BIN etcd snapshot-save
+    /// --name NAME --config CONFIG`; a refusal is a failure.
+    CaptureRke1Snapshot,
+    /// `capture_rke1_file DIR NAME`: record `DIR/NAME.zip` (or `DIR/NAME`).
+    CaptureRke1File,
+    /// `capture_finish`: write the facts file.
+    CaptureFinish,
 }
 
 impl Func {
@@ -376,6 +406,16 @@ impl Func {
             Func::RancherCheckDeployment => "rancher_check_deployment",
             Func::RancherSetImage => "rancher_set_image",
             Func::RancherVerify => "rancher_verify",
+            Func::CaptureStart => "capture_start",
+            Func::CaptureVersion => "capture_version",
+            Func::CaptureConfig => "capture_config",
+            Func::CaptureToken => "capture_token",
+            Func::CaptureEtcd => "capture_etcd",
+            Func::CaptureSqlite => "capture_sqlite",
+            Func::CaptureBackup => "capture_backup",
+            Func::CaptureRke1Snapshot => "capture_rke1_snapshot",
+            Func::CaptureRke1File => "capture_rke1_file",
+            Func::CaptureFinish => "capture_finish",
         }
     }
 
@@ -459,11 +499,30 @@ impl Func {
             | Func::Rke1SnapshotRestore
             | Func::Rke1Up => "rke1",
             Func::RancherCheckDeployment | Func::RancherSetImage | Func::RancherVerify => "rancher",
+            Func::CaptureStart
+            | Func::CaptureVersion
+            | Func::CaptureConfig
+            | Func::CaptureToken
+            | Func::CaptureEtcd
+            | Func::CaptureSqlite
+            | Func::CaptureBackup
+            | Func::CaptureRke1Snapshot
+            | Func::CaptureRke1File
+            | Func::CaptureFinish => "capture",
         }
     }
 }
 
 impl Func {
+    /// The other fragments whose functions this one calls (only the capture
+    /// functions do: a rollback's operations each live in one fragment).
+    pub fn calls(self) -> &'static [&'static str] {
+        match self {
+            Func::CaptureEtcd => &["etcd"],
+            _ => &[],
+        }
+    }
+
     /// The parameters, as the function's usage line in `templates/lib/`
     /// and its doc comment here name them: `NAME` one word, `[NAME]` an
     /// optional last word, `NAME...` any number of words. [`Op::new`] checks
@@ -536,6 +595,16 @@ impl Func {
             Func::RancherCheckDeployment => "KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER",
             Func::RancherSetImage => "KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER TAG",
             Func::RancherVerify => "KUBECONFIG NAMESPACE DEPLOYMENT CONTAINER TAG NODE...",
+            Func::CaptureStart => "DIR FILE HEAD",
+            Func::CaptureVersion => "BIN",
+            Func::CaptureConfig => "CONFIG_DIR UNIT UNIT_ENV",
+            Func::CaptureToken => "TOKEN SAVED SUFFIX",
+            Func::CaptureEtcd => "BIN DATA_DIR NAME FLAG...",
+            Func::CaptureSqlite => "DB COPY SUFFIX",
+            Func::CaptureBackup => "KIND FILE",
+            Func::CaptureRke1Snapshot => "BIN CONFIG NAME",
+            Func::CaptureRke1File => "DIR NAME",
+            Func::CaptureFinish => "",
         }
     }
 }

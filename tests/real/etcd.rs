@@ -74,6 +74,13 @@ impl Etcd {
         }
     }
 
+    /// `127.0.0.1:<port>` of its client URL (for a stand-in that runs
+    /// `etcdctl` itself: tests/prepare.rs).
+    #[allow(dead_code)] // not every test crate that loads this harness uses it
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// `etcdctl snapshot save FILE`: a bbolt database followed by its
     /// 32-byte sha256.
     pub fn snapshot(&self, file: &Path) -> PathBuf {

@@ -244,6 +244,30 @@ impl World {
         }))
     }
 
+    /// Replaces the bundle with the one compiled from `text`, on the same
+    /// hosts as they are now (nothing is seeded again): the round trip of
+    /// `rewind prepare` (tests/prepare.rs) compiles the rollback plan only
+    /// once the capture has run on these hosts.
+    pub fn rebundle(&mut self, text: &str) -> Result<(), Vec<Diagnostic>> {
+        let (model, plan) = compile_model(&self.name, text)?;
+        let source = SourceFile::new(format!("{}.toml", self.name), text);
+        let bundle = rewind::compiler::build(&source, None)?;
+        fs::remove_dir_all(&self.bundle).expect("remove the old bundle");
+        for (path, f) in &bundle.files {
+            let p = self.bundle.join(path);
+            fs::create_dir_all(p.parent().expect("parent")).expect("create a bundle folder");
+            fs::write(&p, &f.bytes).expect("write a bundle file");
+            fs::set_permissions(&p, fs::Permissions::from_mode(f.mode))
+                .expect("chmod a bundle file");
+        }
+        self.steps = read_steps(&self.bundle);
+        if self.rke2.is_some() {
+            self.rke2 = Some(Facts::of(&model, &plan));
+        }
+        self.plan = plan;
+        Ok(())
+    }
+
     fn build(
         name: &str,
         model: &rewind::model::Model,
