@@ -359,6 +359,10 @@ fn step(id: &'static str, title: String, parallel: bool, scripts: Vec<Script>) -
         parallel,
         // Every capture step writes files: it asks for the cluster name.
         destructive: true,
+        // It moves nothing of the cluster's: an earlier file of the same
+        // name is moved aside, never overwritten.
+        destroys: "nothing of the cluster: it writes the backup, the token copy and the facts"
+            .into(),
         facts: StepFacts::Capture,
         scripts,
         no_return: false,
