@@ -225,19 +225,9 @@ fn compile(path: &Utf8Path, to: Option<&str>, out: &Utf8Path, force: bool) -> Re
     // From here on SIGINT/SIGTERM stop the writer, which removes its
     // temporary folder: an interrupted compile leaves nothing behind.
     crate::interrupt::install();
-    let written = match compiler::write(&plan, out, force) {
+    let written = match written(compiler::write(&plan, out, force), out)? {
         Ok(written) => written,
-        Err(WriteError::Bundle(e @ (BundleError::Exists(_) | BundleError::NotABundle(..)))) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
-        Err(WriteError::Bundle(e @ BundleError::Interrupted(sig, _))) => {
-            eprintln!("error: {e}");
-            return Ok(u8::try_from(128 + sig).unwrap_or(exit::IO));
-        }
-        Err(e) => {
-            return Err(anyhow::Error::from(e).context(format!("cannot write the bundle to {out}")));
-        }
+        Err(code) => return Ok(code),
     };
     let scripts: usize = plan.steps.iter().map(|s| s.scripts.len()).sum();
     println!(
@@ -410,19 +400,9 @@ fn prepare(
         eprint!("{}", render_all(&prepared.warnings, &source));
     }
     crate::interrupt::install();
-    let digest = match crate::prepare::write(&prepared, out, force) {
+    let digest = match written(crate::prepare::write(&prepared, out, force), out)? {
         Ok(d) => d,
-        Err(WriteError::Bundle(e @ (BundleError::Exists(_) | BundleError::NotABundle(..)))) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
-        Err(WriteError::Bundle(e @ BundleError::Interrupted(sig, _))) => {
-            eprintln!("error: {e}");
-            return Ok(u8::try_from(128 + sig).unwrap_or(exit::IO));
-        }
-        Err(e) => {
-            return Err(anyhow::Error::from(e).context(format!("cannot write the bundle to {out}")));
-        }
+        Err(code) => return Ok(code),
     };
     let scripts: usize = prepared.plan.steps.iter().map(|s| s.scripts.len()).sum();
     println!(
@@ -461,5 +441,23 @@ fn plan_from_facts(
             println!("wrote {path}: check it with `rewind check {path}`");
             Ok(exit::OK)
         }
+    }
+}
+
+/// The outcome of writing a bundle (compile or prepare): what was written,
+/// or the exit code of a refusal already reported (an existing folder, a
+/// signal); other errors carry the folder they are about.
+fn written<T>(result: Result<T, WriteError>, out: &Utf8Path) -> Result<Result<T, u8>> {
+    match result {
+        Ok(t) => Ok(Ok(t)),
+        Err(WriteError::Bundle(e @ (BundleError::Exists(_) | BundleError::NotABundle(..)))) => {
+            eprintln!("error: {e}");
+            Ok(Err(exit::USAGE))
+        }
+        Err(WriteError::Bundle(e @ BundleError::Interrupted(sig, _))) => {
+            eprintln!("error: {e}");
+            Ok(Err(u8::try_from(128 + sig).unwrap_or(exit::IO)))
+        }
+        Err(e) => Err(anyhow::Error::from(e).context(format!("cannot write the bundle to {out}"))),
     }
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Datastore, Kind, Model, Rke1, Rke2, Role};
-use crate::plan::{Facts, Func, Host, Op, Plan, Script, Step, StepFacts};
+use crate::plan::{Facts, Func, Host, Op, Plan, Script, Step, StepFacts, script};
 use crate::render;
 use crate::source::SourceFile;
 use crate::templates;
@@ -366,17 +366,6 @@ fn step(id: &'static str, title: String, parallel: bool, scripts: Vec<Script>) -
         facts: StepFacts::Capture,
         scripts,
         no_return: false,
-    }
-}
-
-fn script(host: Host, needs_root: bool, preflight: Vec<Op>, actions: Vec<Op>) -> Script {
-    Script {
-        host,
-        path: String::new(),
-        addresses: Vec::new(),
-        needs_root,
-        preflight,
-        actions,
     }
 }
 
