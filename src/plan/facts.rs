@@ -28,6 +28,8 @@ pub enum Facts {
 /// What the words of an RKE2 plan share.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rke2Facts {
+    /// RKE2 or K3s: the names the words use (product, binary, units).
+    pub flavor: crate::model::Flavor,
     /// etcd, sqlite, postgres or mysql.
     pub datastore: DatastoreKind,
     /// The data dir the units run with.
