@@ -24,9 +24,9 @@ steps() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-c87e32c9e323.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-24ca1e84d51c.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	c87e32c9e323001f48581630582b98caa0d02450d2e89b97874eb8949d584dea*) . "$_rw_lib" ;;
+	24ca1e84d51c5cc01b6db194197359d835eb4572d4197a051df7b6b265143b99*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

@@ -24,9 +24,9 @@ steps() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-49f5e3d07096.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-c89e0ea60f0c.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	49f5e3d070964a6b25607a17c8f040d3795551ffd8d47cb640b6df01b6550265*) . "$_rw_lib" ;;
+	c89e0ea60f0cbfaa3be16e4cc15ee6043c43cc9ade8054dc2deaec959f9cc334*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-33968437caff.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-345e54c3203a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	33968437caff163f56ae41135ee259d8e64e5b99a32aad8c46803cd1ca29bd1b*) . "$_rw_lib" ;;
+	345e54c3203acc2edecd8aa0ab93142d979d6b386390180e514d3cd5be03d622*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-81b83560b35c.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-268c5a0ce6de.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	81b83560b35c98779ee2ce9d88d2ca76d5a9fc42aaa7127223c36c5a5c155248*) . "$_rw_lib" ;;
+	268c5a0ce6de75a022cf1943d1573a068b328a96a254bcc4a2ca10f79639a42d*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

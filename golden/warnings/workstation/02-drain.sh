@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-0d3e1764a3c9.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-d75d46493918.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	0d3e1764a3c91105c42f3e3eaf3ecd0ec8dabb7468ea340846c104f7289ddca8*) . "$_rw_lib" ;;
+	d75d46493918415a0da0cee0de23af56d0acf58f38822a14077491d94d7858b7*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-37e06b920ae4.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-4495872be347.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	37e06b920ae42698c2c43d9ce7b60cca465b89012fdc7e7955072e73b8209dc3*) . "$_rw_lib" ;;
+	4495872be3472595222def4b82a5a903dcc2c3d3a16d0d246b7d4a7ddefe91ee*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-9e8648e19956.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-fd44f57a1e90.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	9e8648e1995636afc395dd81cfa43244d2923957146d8332350a8c595c09acd3*) . "$_rw_lib" ;;
+	fd44f57a1e90cd7ce760e4d8a8cdc317b124f0b16b90bbb8f6d95972f4ba16f0*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

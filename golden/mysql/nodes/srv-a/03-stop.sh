@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-37e43b9139a0.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-5409bf41bed2.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	37e43b9139a0cfbe04637210c534a80a86d01e1457690578d834a21d29d260c5*) . "$_rw_lib" ;;
+	5409bf41bed2ce6a9aa1233949c1dc1f916d42f7f090aacb2d73837159308054*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

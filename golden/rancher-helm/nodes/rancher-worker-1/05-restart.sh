@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-e92faf1de0df.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-21389b32615b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e92faf1de0df152504aed81f03a3580480a993b1efaf959287aa1448d40deb50*) . "$_rw_lib" ;;
+	21389b32615b92c082600088c2b143d44fd9946600cec67e02934e4d53d7b239*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-2714a1d113c1.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-ab89e92bc484.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	2714a1d113c1118b13022777b0221187c9d6847d8da9e0c6ed310b3a7e945508*) . "$_rw_lib" ;;
+	ab89e92bc484c35a7e160f998028793f9205b768061dbd485afa9c84d20427cc*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-49855ad49730.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-bb4558e1de34.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	49855ad49730c24943d18d201910dddb83a33c40d5e7637cae187b8e8a1ccf7f*) . "$_rw_lib" ;;
+	bb4558e1de34df1469f05ba108ffd60b6be1c7a4a41b5e603cea560d39483779*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-5cb22acb4b25.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-847e61a2a83e.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	5cb22acb4b2503ca7e9c77abe3993f18e90ea327ee2a4b5271d6c7b2796ead37*) . "$_rw_lib" ;;
+	847e61a2a83e975af8ae5a91976b07bdc8c261c11cf353af7f5c6f94c77fa814*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
