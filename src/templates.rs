@@ -43,6 +43,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     // hand, the verification, the cleanup rows and shared macros.
     runbook!("runbook/step.md"),
     runbook!("runbook/k3s/cleanup.md"),
+    runbook!("runbook/k3s/install.md"),
     runbook!("runbook/k3s/manual.md"),
     runbook!("runbook/k3s/verification.md"),
     runbook!("runbook/rke2/cleanup.md"),

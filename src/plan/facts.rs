@@ -203,6 +203,14 @@ pub enum StepFacts {
         /// The current version as the RPM packages spell it.
         current_rpm_version: String,
     },
+    /// K3s: install the target with K3s's install script, its unit and env
+    /// file kept and put back.
+    K3sInstall {
+        /// A server's unit file and env file.
+        server_files: [String; 2],
+        /// An agent's unit file and env file (`None`: no agent).
+        agent_files: Option<[String; 2]>,
+    },
     /// RKE2: restore the etcd snapshot with cluster-reset.
     Rke2RestoreEtcd {
         /// The snapshot's object in S3 (`None`: the file of `snapshot_path`).
@@ -264,6 +272,7 @@ impl StepFacts {
             StepFacts::Rke2Drain { .. } => "runbook/rke2/drain.md",
             StepFacts::Rke2Stop => "runbook/rke2/stop.md",
             StepFacts::Rke2Install { .. } => "runbook/rke2/install.md",
+            StepFacts::K3sInstall { .. } => "runbook/k3s/install.md",
             StepFacts::Rke2RestoreEtcd { .. } => "runbook/rke2/restore-etcd.md",
             StepFacts::Rke2RestoreSqlite => "runbook/rke2/restore-sqlite.md",
             StepFacts::Rke2RestoreDb => "runbook/rke2/restore-db.md",

@@ -743,8 +743,15 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         format!("Install {target} on every node"),
         true,
         true,
-        StepFacts::Rke2Install {
-            current_rpm_version: rpm_version(&cx.r.current.to_string()),
+        if cx.f.is_k3s() {
+            StepFacts::K3sInstall {
+                server_files: cx.unit_files(cx.init()),
+                agent_files: cx.agents().next().map(|n| cx.unit_files(n)),
+            }
+        } else {
+            StepFacts::Rke2Install {
+                current_rpm_version: rpm_version(&cx.r.current.to_string()),
+            }
         },
         scripts,
     );
