@@ -26,12 +26,25 @@ mod harness;
 use harness::checks;
 use harness::host::Launch;
 use harness::shells::Shell;
-use harness::world::{ScriptRun, World, golden_plans};
+use harness::world::{ScriptRun, World, golden_plans, is_k3s, walked_plans};
+
+/// The sandbox leaves out exactly the K3s plans (see `walked_plans`), and
+/// there are K3s plans: when K3s hosts are seeded, this test is removed.
+#[test]
+fn sandbox_leaves_out_only_the_k3s_plans() {
+    let left_out: Vec<String> = golden_plans()
+        .into_iter()
+        .filter(|p| !walked_plans().contains(p))
+        .collect();
+    assert!(!left_out.is_empty(), "no K3s plan under plans/");
+    assert!(left_out.iter().all(|p| is_k3s(p)), "{left_out:?}");
+    eprintln!("not run in the sandbox (K3s hosts are not seeded yet): {left_out:?}");
+}
 
 /// Walks every golden bundle under `shell`; returns every problem found.
 fn walk_every_bundle(shell: Shell) {
     let mut failures = Vec::new();
-    for plan in golden_plans() {
+    for plan in walked_plans() {
         let t = std::time::Instant::now();
         let w = World::golden(&plan, shell);
         let before = w.digest();
@@ -145,7 +158,7 @@ fn dry_run_changes_nothing_and_prints_every_command() {
     let mut seen = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     let mut count = 0;
-    for plan in golden_plans() {
+    for plan in walked_plans() {
         let w = World::golden(&plan, Shell::Dash);
         if w.scripts().iter().all(|s| seen.contains(&behaviour(&w, s))) {
             continue;
@@ -730,7 +743,7 @@ fn faults_of(distribution: &str) {
     let mut seen = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     let mut total = 0;
-    for plan in golden_plans() {
+    for plan in walked_plans() {
         let rke1 = harness::world::plan_text(&plan).contains("distribution = \"rke1\"");
         if rke1 != (distribution == "rke1") {
             continue;
