@@ -99,7 +99,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 (None, None) if *k3s => print(&crate::init::plan_for(
                     datastore.as_deref().unwrap_or("sqlite"),
                     *airgap,
-                    crate::model::Flavor::K3S,
+                    &crate::model::Flavor::K3S,
                 )),
                 (None, None) => print(&crate::init::plan(
                     datastore.as_deref().unwrap_or("etcd"),

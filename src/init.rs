@@ -31,11 +31,11 @@ pub const STEPS: &str = "\n\
 
 /// The starting plan for `datastore` (a word of [`DatastoreKind`]).
 pub fn plan(datastore: &str, airgap: bool) -> String {
-    plan_for(datastore, airgap, Flavor::RKE2)
+    plan_for(datastore, airgap, &Flavor::RKE2)
 }
 
 /// The starting plan of a `flavor` (RKE2 or K3s) cluster for `datastore`.
-pub fn plan_for(datastore: &str, airgap: bool, f: Flavor) -> String {
+pub fn plan_for(datastore: &str, airgap: bool, f: &Flavor) -> String {
     let datastore = DatastoreKind::parse(datastore)
         .unwrap_or_else(|| panic!("bug in rewind: unknown datastore {datastore}"));
     templates::environment()
@@ -260,12 +260,12 @@ mod tests {
     #[test]
     fn k3s_plans_are_k3s_and_check_once_filled() {
         for ds in DatastoreKind::NAMES {
-            let text = plan_for(ds, true, Flavor::K3S);
+            let text = plan_for(ds, true, &Flavor::K3S);
             assert!(text.contains("distribution = \"k3s\""), "{ds}");
             assert!(!text.contains("rke2"), "{ds}\n{text}");
             assert!(toml::from_str::<toml::Table>(&text).is_ok(), "{ds}\n{text}");
         }
-        assert_eq!(plan_for("etcd", false, Flavor::RKE2), plan("etcd", false));
+        assert_eq!(plan_for("etcd", false, &Flavor::RKE2), plan("etcd", false));
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl Flavor {
 #[derive(Debug, Clone)]
 pub struct Rke2 {
     /// RKE2 or K3s: the names the shared procedures use.
-    pub flavor: Flavor,
+    pub flavor: &'static Flavor,
     /// What the nodes run now.
     pub current: Rke2Version,
     /// What they go back to.

@@ -29,7 +29,7 @@ pub enum Facts {
 #[derive(Debug, Clone, Serialize)]
 pub struct Rke2Facts {
     /// RKE2 or K3s: the names the words use (product, binary, units).
-    pub flavor: crate::model::Flavor,
+    pub flavor: &'static crate::model::Flavor,
     /// etcd, sqlite, postgres or mysql.
     pub datastore: DatastoreKind,
     /// The data dir the units run with.

@@ -28,7 +28,7 @@ use crate::model::{
 /// Paths and names derived from the plan, shared by every step.
 struct Ctx<'a> {
     r: &'a Rke2,
-    f: Flavor,
+    f: &'static Flavor,
     suffix: String,
     rke2: String,
     config_dir: &'static str,

@@ -113,10 +113,10 @@ fn validate_with(
     let kind = match distribution {
         Some(Distribution::Rke1) => rke1::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke1),
         Some(Distribution::Rke2) => {
-            rke2::validate(spec, &mut cx, Flavor::RKE2, to, &mut checked).map(Kind::Rke2)
+            rke2::validate(spec, &mut cx, &Flavor::RKE2, to, &mut checked).map(Kind::Rke2)
         }
         Some(Distribution::K3s) => {
-            rke2::validate(spec, &mut cx, Flavor::K3S, to, &mut checked).map(Kind::Rke2)
+            rke2::validate(spec, &mut cx, &Flavor::K3S, to, &mut checked).map(Kind::Rke2)
         }
         None => None,
     };

@@ -38,7 +38,7 @@ const K3S_WORDS: Words = Words {
 };
 
 /// The wording of `flavor`'s versions.
-fn words(flavor: Flavor) -> &'static Words {
+fn words(flavor: &'static Flavor) -> &'static Words {
     if flavor.is_k3s() { &K3S_WORDS } else { &WORDS }
 }
 
@@ -47,7 +47,7 @@ fn words(flavor: Flavor) -> &'static Words {
 pub(super) fn validate(
     spec: &Spec,
     cx: &mut Ctx,
-    flavor: Flavor,
+    flavor: &'static Flavor,
     to: TargetOverride<'_>,
     checked: &mut Vec<String>,
 ) -> Option<Rke2> {
@@ -406,7 +406,7 @@ fn direction(
 fn snapshot_under_default_data_dir(
     cx: &mut Ctx,
     spec: &Spec,
-    flavor: Flavor,
+    flavor: &'static Flavor,
     data_dir: &str,
     snap: &Snapshot,
 ) {
@@ -484,7 +484,7 @@ fn snapshot_outside_live_db(
     );
 }
 
-fn version(cx: &mut Ctx, flavor: Flavor, v: &S<String>, key: &str) -> Option<Rke2Version> {
+fn version(cx: &mut Ctx, flavor: &'static Flavor, v: &S<String>, key: &str) -> Option<Rke2Version> {
     if !flavor.is_k3s() {
         return common::version(cx, &WORDS, v, key);
     }
@@ -506,7 +506,7 @@ fn version(cx: &mut Ctx, flavor: Flavor, v: &S<String>, key: &str) -> Option<Rke
 /// K3s has no RPM of its own binary: its install script always puts the
 /// binary in /usr/local/bin (or /opt/bin) and the units in
 /// /etc/systemd/system (k3s-io/k3s:install.sh).
-fn k3s_is_not_rpm(cx: &mut Ctx, flavor: Flavor, m: &S<String>, im: InstallMethod) {
+fn k3s_is_not_rpm(cx: &mut Ctx, flavor: &'static Flavor, m: &S<String>, im: InstallMethod) {
     if flavor.is_k3s() && im == InstallMethod::Rpm {
         cx.push(
             Diagnostic::error(
@@ -751,7 +751,7 @@ fn embedded(
 fn snapshot_of(
     s: &S<crate::spec::SnapshotSpec>,
     cx: &mut Ctx,
-    flavor: Flavor,
+    flavor: &'static Flavor,
     datastore: Option<&Datastore>,
     target: Option<&Rke2Version>,
     to: TargetOverride<'_>,
