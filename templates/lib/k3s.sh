@@ -116,7 +116,13 @@ put_back_unit_files() {
 		fi
 		if [ ! -f "$_pbu_f.$3" ]; then
 			if rw_dry; then
-				rw_would "put back $_pbu_f from the copy kept before the install"
+				# A dry run made no copy: list what the real run runs.
+				if [ -e "$_pbu_f" ]; then
+					rw_run cp -p "$_pbu_f.$3" "$_pbu_f.$3.new"
+					rw_run mv -f "$_pbu_f.$3.new" "$_pbu_f"
+				else
+					rw_run rm -f "$_pbu_f"
+				fi
 				continue
 			fi
 			rw_hint "the install step keeps this copy before it runs K3s's install script: run the whole install step again"

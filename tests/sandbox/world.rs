@@ -169,18 +169,6 @@ pub fn plan_text(name: &str) -> String {
 }
 
 /// Every reference plan that has a golden bundle (a plan without one fails).
-/// The golden plans the sandbox runs: every one but the K3s plans. The
-/// sandbox seeds RKE2 hosts (the rke2 stand-in, its units, RKE2's image
-/// archives and charts) and checks RKE2's end state; K3s hosts (k3s stand-in,
-/// an install.sh stand-in that rewrites the unit and its .env file, k3s and
-/// k3s-agent units) are not written yet (issue 15: not done). The K3s
-/// bundles are compiled, golden-checked, shellchecked and parsed by six
-/// shells like every other one; they are listed here so that the gap shows
-/// (`sandbox_leaves_out_only_the_k3s_plans`).
-pub fn walked_plans() -> Vec<String> {
-    golden_plans().into_iter().filter(|p| !is_k3s(p)).collect()
-}
-
 /// True for a plan of `distribution = "k3s"`.
 pub fn is_k3s(plan: &str) -> bool {
     plan_text(plan).contains("distribution = \"k3s\"")

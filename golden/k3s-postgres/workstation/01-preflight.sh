@@ -14,10 +14,10 @@ REWIND_DESTRUCTIVE=0
 preflight() {
 	need_tools sha256sum pg_restore psql pg_dump
 	need_file /srv/backups/k3s-pre-upgrade.dump
-	check_sha256 /srv/backups/k3s-pre-upgrade.dump 5912a25a2362cbfea35a2098e742559a864042f87a43e1646a7877155e63bcc4
+	check_sha256 /srv/backups/k3s-pre-upgrade.dump 43dfab0abcb88fe36d0b9ab9ed3b9cd2b5ac68e3ec5e27e81be14e8f251bd86e
 	check_pg_archive /srv/backups/k3s-pre-upgrade.dump
 	check_token /srv/backups/k3s-token 4492bf12ccef106f5bd9f15dc968b678d5d09b21c5b574ff49593a59a8108387
-	check_pg_restore /srv/backups/k3s-pre-upgrade.dump pg.db.internal 5432 k3s k3s /srv/backups/k3s-before-rollback.rewind-6a3f5b2c.dump
+	check_pg_restore /srv/backups/k3s-pre-upgrade.dump pg.db.internal 5432 k3s k3s /srv/backups/k3s-before-rollback.rewind-b51c1379.dump
 }
 
 # The step.
@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-e9463bb77a6d.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-19c1497d47d7.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e9463bb77a6d10ff030983935b5c7eb9e3638f01b68af6350227e73162d5987a*) . "$_rw_lib" ;;
+	19c1497d47d71f20b46390ca62109e05c4006dcc21f893f3f38a6c2363649c02*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -37,9 +37,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-e40e25ebbe0c.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a9fd357f770b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e40e25ebbe0c6b9ac73b98db006bdcf44042b6bd0ba162bee2d35ac3a9e5023a*) . "$_rw_lib" ;;
+	a9fd357f770b812febe6265d34d3758d04938de53b7c61e03b0339e15e654a6d*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

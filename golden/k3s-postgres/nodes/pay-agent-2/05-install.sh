@@ -19,18 +19,18 @@ preflight() {
 
 # The step.
 actions() {
-	move_images_aside /var/lib/rancher/k3s/agent/images rewind-6a3f5b2c
-	keep_unit_files /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s-agent.service.env rewind-6a3f5b2c
+	move_images_aside /var/lib/rancher/k3s/agent/images rewind-b51c1379
+	keep_unit_files /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s-agent.service.env rewind-b51c1379
 	install_k3s v1.28.9+k3s1 agent /usr/local/bin/k3s
-	put_back_unit_files /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s-agent.service.env rewind-6a3f5b2c
+	put_back_unit_files /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s-agent.service.env rewind-b51c1379
 	check_installed_version /usr/local/bin/k3s v1.28.9+k3s1
 }
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-e9463bb77a6d.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-19c1497d47d7.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	e9463bb77a6d10ff030983935b5c7eb9e3638f01b68af6350227e73162d5987a*) . "$_rw_lib" ;;
+	19c1497d47d71f20b46390ca62109e05c4006dcc21f893f3f38a6c2363649c02*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

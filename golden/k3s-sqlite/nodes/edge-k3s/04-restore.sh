@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-c6a2d5b7a12d.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f5ac8024e905.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	c6a2d5b7a12d17e95f9c7ffdfbe70dfbcc5394b9ddc3c1ddb90abb068813bdd4*) . "$_rw_lib" ;;
+	f5ac8024e9055ef612a4e3dcb9a0a7265b6fda63acbc9aa34b7bf7ee0e053abc*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
