@@ -570,6 +570,36 @@ fn guard_hash_mismatch_is_refused_before_anything_stops() {
     );
 }
 
+/// K3s (issue 15): `K3S_URL` in the init server's unit environment file
+/// names a server to join as `server:` does, and is refused; a k3s binary
+/// that is not where the install script writes the target (moved to
+/// /opt/bin, as the script does when /usr/local/bin is read-only) is
+/// refused; both before anything stops.
+#[test]
+fn guard_k3s_url_and_binary_elsewhere_are_refused_in_preflight() {
+    let w = World::golden("k3s-etcd-airgap", Shell::Dash);
+    w.host("server-1").write(
+        "/etc/systemd/system/k3s.service.env",
+        "K3S_URL=https://server-2:6443\n",
+        0o600,
+    );
+    expect_stopped_at_preflight(
+        &w,
+        "nodes/server-1/01-preflight.sh",
+        &["K3S_URL is set in", "remove K3S_URL from"],
+    );
+    let w = World::golden("k3s-etcd-airgap", Shell::Dash);
+    let h = w.host("agent-1");
+    let bin = h.read("/usr/local/bin/k3s").expect("the k3s binary");
+    h.write("/opt/bin/k3s", bin, 0o755);
+    std::fs::remove_file(h.disk("/usr/local/bin/k3s")).expect("move k3s away");
+    expect_stopped_at_preflight(
+        &w,
+        "nodes/agent-1/01-preflight.sh",
+        &["/usr/local/bin/k3s not found or not executable", "/opt/bin"],
+    );
+}
+
 /// cluster-reset refuses to run with a `server:` entry: the init server's
 /// preflight (and its restore step) refuses one, saying how to fix it.
 #[test]
