@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-19c1497d47d7.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-c14c1068b65a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	19c1497d47d71f20b46390ca62109e05c4006dcc21f893f3f38a6c2363649c02*) . "$_rw_lib" ;;
+	c14c1068b65ad7042d1a3843d49c847f967341a769bad45f6045214afbe40588*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-847e61a2a83e.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-9c767e622a95.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	847e61a2a83e975af8ae5a91976b07bdc8c261c11cf353af7f5c6f94c77fa814*) . "$_rw_lib" ;;
+	9c767e622a956ae34693fe57941c7817377e437b959f7dd5c6b825d272c3760b*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-d75d46493918.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-7ffb61671fe4.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	d75d46493918415a0da0cee0de23af56d0acf58f38822a14077491d94d7858b7*) . "$_rw_lib" ;;
+	7ffb61671fe409b1dac01ad25f22ae5265d1d2675b94709bab8a9319d30c5232*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-4495872be347.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-7c9c118f9dce.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	4495872be3472595222def4b82a5a903dcc2c3d3a16d0d246b7d4a7ddefe91ee*) . "$_rw_lib" ;;
+	7c9c118f9dcefddbc7e089567fd9e798c4de4a29ab4f8dc5d2b87f953500ce16*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

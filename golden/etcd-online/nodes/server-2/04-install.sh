@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-345e54c3203a.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-c33d657dbfeb.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	345e54c3203acc2edecd8aa0ab93142d979d6b386390180e514d3cd5be03d622*) . "$_rw_lib" ;;
+	c33d657dbfeb6d93c5feeca4039db930f4709b0143cca8fb5fe6c6557bb82b73*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

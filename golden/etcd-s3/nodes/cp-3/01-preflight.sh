@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-06c401e48128.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-3c60cf261e0a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	06c401e48128b2f8bafb571879d4ca81176ff1d31cf3be0799c7b007434d3ca8*) . "$_rw_lib" ;;
+	3c60cf261e0a10cb9f1c89c85914e9d13a60ff66d7d9ddfa0be45d9da2f668db*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

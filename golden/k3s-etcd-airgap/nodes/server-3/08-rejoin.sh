@@ -30,9 +30,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a9fd357f770b.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a8a8356fab38.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	a9fd357f770b812febe6265d34d3758d04938de53b7c61e03b0339e15e654a6d*) . "$_rw_lib" ;;
+	a8a8356fab3848c8b4aafc4546b2b191b0bbb1eb0dfcfa9a5a90fd2887d8bfb1*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f5ac8024e905.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-9b8aaed98014.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	f5ac8024e9055ef612a4e3dcb9a0a7265b6fda63acbc9aa34b7bf7ee0e053abc*) . "$_rw_lib" ;;
+	9b8aaed98014d6930254e54eb47d1807e89fb6c446300866f4b660ad6b8370a3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-fd44f57a1e90.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-da899ac7ae92.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	fd44f57a1e90cd7ce760e4d8a8cdc317b124f0b16b90bbb8f6d95972f4ba16f0*) . "$_rw_lib" ;;
+	da899ac7ae92e9161865d503d4a114c2946152bd26d0b9c23aded80b7aaf4429*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -28,9 +28,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-268c5a0ce6de.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-4e330161813a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	268c5a0ce6de75a022cf1943d1573a068b328a96a254bcc4a2ca10f79639a42d*) . "$_rw_lib" ;;
+	4e330161813acf45ed0738e7b4fd85c31148bb0e963c540541940c9fba6c6c41*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

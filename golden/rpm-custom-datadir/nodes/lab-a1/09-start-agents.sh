@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-bb4558e1de34.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-9c56a8b40f11.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	bb4558e1de34df1469f05ba108ffd60b6be1c7a4a41b5e603cea560d39483779*) . "$_rw_lib" ;;
+	9c56a8b40f1111724e47d85995e4fb24147842f6412418e7d4147f275b446628*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=edge-17
-REWIND_PLAN=35e3e7e5367b6554869809fc5b48d46c63ea1471a8de64049261522c664131be
+REWIND_CLUSTER=large-50
+REWIND_PLAN=80dfe7ccb58ff68b3c471a702202af49337137a055cba1f26c7651ea191badfb
 REWIND_PRODUCT=RKE2
 REWIND_BIN=rke2
 REWIND_ENV=RKE2
@@ -1494,6 +1494,70 @@ host_main() {
 	esac
 }
 
+# ---- rewind runtime library: etcd -----------------------------------------------
+# The embedded-etcd snapshot integrity check (preflight); the bounded
+# `rke2 server --cluster-reset` itself is in the rke2 fragment, which knows
+# the unit's environment.
+#
+# An etcd snapshot written by `etcdctl snapshot save` (and by rke2) is the
+# bbolt database followed by a 32-byte sha256 of that database. The restore
+# checks it only after every node has been stopped; checking it here first
+# means a damaged snapshot is found while the cluster still runs.
+
+# check_etcd_snapshot PATH: the snapshot's sha256 trailer matches its body;
+# a .zip (rke2's compressed snapshots) is tested with `unzip -t` and its
+# single entry checked the same way, streamed (nothing is extracted to disk).
+check_etcd_snapshot() {
+	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	_ces_f=$1
+	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
+	rw_need_file "$_ces_f"
+	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
+	case $_ces_f in
+	*.zip | *.ZIP)
+		rw_need_tool unzip "to read the compressed snapshot $_ces_f"
+		rw_say "testing the zip archive $_ces_f"
+		rw_check unzip -tqq "$_ces_f"
+		_ces_list=$(unzip -Z1 "$_ces_f" 2>/dev/null) || _ces_list=
+		if [ -z "$_ces_list" ]; then
+			# Not Info-ZIP (busybox unzip has no -Z): read the names from -l,
+			# between the two dashed lines; the name is the 4th column on.
+			_ces_list=$(unzip -l "$_ces_f" 2>/dev/null |
+				sed -n '/^ *-----/,/^ *-----/{/^ *-----/d;s/^ *[0-9][0-9]* *[^ ]* *[^ ]* *//p;}') || _ces_list=
+		fi
+		case $_ces_list in
+		'') rw_fail "could not list the entries of $_ces_f" ;;
+		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
+		esac
+		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
+		# No pipefail: a broken pipe shows up as a trailer that does not match.
+		_ces_tail=$(unzip -p "$_ces_f" "$_ces_list" | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(unzip -p "$_ces_f" "$_ces_list" | head -c -32 | rw_sha256_pipe)
+		;;
+	*)
+		_ces_size=$(wc -c <"$_ces_f" | tr -d ' \t')
+		case $_ces_size in
+		'' | *[!0-9]*) rw_fail "could not measure $_ces_f" ;;
+		esac
+		if [ "$_ces_size" -le 32 ]; then
+			rw_fail "$_ces_f is $_ces_size bytes: too small to be an etcd snapshot with its sha256 trailer"
+		fi
+		rw_say "checking the sha256 trailer of $_ces_f ($_ces_size bytes)"
+		_ces_tail=$(tail -c 32 "$_ces_f" | od -An -v -tx1 | tr -d ' \n')
+		_ces_body=$(head -c -32 "$_ces_f" | rw_sha256_pipe)
+		;;
+	esac
+	_ces_body=${_ces_body%%[ 	]*}
+	if [ "${#_ces_tail}" -ne 64 ]; then
+		rw_fail "$_ces_f: could not read a 32-byte sha256 trailer (is the file complete?)"
+	fi
+	if [ "$_ces_tail" != "$_ces_body" ]; then
+		rw_fail "$_ces_f: the snapshot's sha256 trailer does not match its content"
+	fi
+	rw_hint
+	rw_ok "etcd snapshot $_ces_f: sha256 trailer matches its content"
+}
+
 # ---- rewind runtime library: files ----------------------------------------------
 # Generic preflight checks (tools, environment variables, files, folders,
 # hashes, free space) and the one generic action, move_aside. The checks are
@@ -2766,7 +2830,7 @@ check_installed_version() {
 		rw_would "check that $1 --version is $2 (it is $_rw_ver now)"
 		rw_establish "$1 --version is $2"
 	else
-		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_RKE2_VERSION) are of $2, then run the install step again"
+		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_${REWIND_ENV}_VERSION) are of $2, then run the install step again"
 		rw_fail "installed version is $_rw_ver, not the target $2"
 	fi
 }
@@ -2962,10 +3026,10 @@ check_data_dir() {
 	done
 	if [ "$_cdd_is" != "$4" ]; then
 		if [ -n "$_st_where" ]; then
-			rw_hint "correct data-dir in the plan (and compile again), or the setting in ${_st_where%% *}, so that both name the folder RKE2 really uses"
+			rw_hint "correct data-dir in the plan (and compile again), or the setting in ${_st_where%% *}, so that both name the folder $REWIND_PRODUCT really uses"
 			rw_fail "$2 runs with data dir $_cdd_is (set in $_st_where), but the plan says $4"
 		fi
-		rw_hint "add 'data-dir: $4' to $1/config.yaml if that is where RKE2's data is, or correct the plan and compile again"
+		rw_hint "add 'data-dir: $4' to $1/config.yaml if that is where $REWIND_PRODUCT's data is, or correct the plan and compile again"
 		rw_fail "$2 runs with the default data dir $REWIND_DEFAULT_DATA_DIR (no data-dir: in $1/config.yaml or config.yaml.d, no ${REWIND_ENV}_DATA_DIR in its environment files), but the plan says $4"
 	fi
 	rw_ok "$2 uses the data dir $4${_st_where:+ (set in $_st_where)}"
@@ -3076,7 +3140,7 @@ EOF
 		return 0
 	fi
 	if [ "$_ks" != "$_cts_want" ]; then
-		rw_hint "RKE2 decrypts the restored datastore with this token, not with server/token: make ${_cts_where%% *} hold the saved token (the content of $4), or remove that setting so that the saved token is used; then run this script again"
+		rw_hint "$REWIND_PRODUCT decrypts the restored datastore with this token, not with server/token: make ${_cts_where%% *} hold the saved token (the content of $4), or remove that setting so that the saved token is used; then run this script again"
 		rw_fail "$_cts_from is not the saved token $4 (compared without the K10<ca-hash>::server: prefix; neither is shown): the restored cluster would not start (\"bootstrap data already found and encrypted with different token\")"
 	fi
 	rw_ok "$_cts_from matches the saved token $4 (neither is shown)"
@@ -3265,7 +3329,7 @@ EOF
 	check_data_mounts "$_sr_dd"
 	if rw_dry; then
 		rw_establish "$_sr_unit is stopped"
-		rw_establish "no process of RKE2 is left ($_sr_dd, $_sr_bin)"
+		rw_establish "no process of $REWIND_PRODUCT is left ($_sr_dd, $_sr_bin)"
 	fi
 }
 
@@ -3356,16 +3420,16 @@ start_unit() {
 # only): kill what is left of RKE2 before the next try.
 stop_leftovers() {
 	rw_seconds REWIND_STOP_TIMEOUT 30
-	if rw_established "no process of RKE2 is left ($1, $2)"; then
-		rw_ok "no process of RKE2 left: established by step $_rw_est (rehearsal)"
+	if rw_established "no process of $REWIND_PRODUCT is left ($1, $2)"; then
+		rw_ok "no process of $REWIND_PRODUCT left: established by step $_rw_est (rehearsal)"
 		return 0
 	fi
 	_rke2_procs "$1" "$2"
 	if [ "$_rp_pids" = ' ' ]; then
-		rw_ok "no process of RKE2 running"
+		rw_ok "no process of $REWIND_PRODUCT running"
 		return 0
 	fi
-	rw_say "processes of RKE2 still run (an earlier cluster-reset stopped by its time limit?)"
+	rw_say "processes of $REWIND_PRODUCT still run (an earlier cluster-reset stopped by its time limit?)"
 	_rke2_kill "$1" "$2" "$_rw_secs"
 }
 
@@ -3375,7 +3439,7 @@ _rke2_kill() {
 	_rke2_procs "$1" "$2"
 	if [ "$_rp_pids" != ' ' ]; then
 		if rw_dry; then
-			rw_would "kill -KILL the processes of RKE2 and their pods (now:${_rp_pids% })"
+			rw_would "kill -KILL the processes of $REWIND_PRODUCT and their pods (now:${_rp_pids% })"
 			return 0
 		fi
 		_rk_pids=$_rp_pids
@@ -3399,11 +3463,11 @@ _rke2_kill() {
 		if [ "$_rp_pids" = ' ' ]; then break; fi
 		if rw_deadline_passed; then
 			rw_hint "find out what keeps them (ps -o pid,ppid,stat,args -p PID) and stop them before going on: never restore while etcd runs; then run this script again"
-			rw_fail "RKE2 processes left after kill -KILL (pids):${_rp_pids% }"
+			rw_fail "$REWIND_PRODUCT processes left after kill -KILL (pids):${_rp_pids% }"
 		fi
 		sleep 1
 	done
-	rw_ok "no process of RKE2 left (executables under $1 or /run/k3s, $2, and their pods)"
+	rw_ok "no process of $REWIND_PRODUCT left (executables under $1 or /run/k3s, $2, and their pods)"
 }
 
 # _rke2_unit_env UNIT UNIT_ENV: export what the unit's environment files set
@@ -3517,94 +3581,6 @@ cluster_reset() {
 		exit 1
 	fi
 	rw_ok "snapshot restored (rke2's output: $_cre_log)"
-}
-
-# ---- rewind runtime library: sqlite -------------------------------------------------
-# RKE2 with SQLite (kine, single server): checking the backup and putting it
-# in place of server/db/state.db.
-#
-# The swap (with rke2 stopped): copy the backup next to the database, move
-# the database and its -wal/-shm/-journal side files aside (stale side files
-# of the newer database would be replayed into the old one), rename the copy
-# into place (same filesystem, atomic), then check it. The checks open the
-# file as an `immutable=1` URI, so that sqlite3 creates no -wal/-shm files
-# beside a backup.
-
-# check_sqlite_db FILE: `PRAGMA integrity_check` prints `ok` (when sqlite3 is
-# present; otherwise says it could not check).
-check_sqlite_db() {
-	rw_check_op check_sqlite_db ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the copy of server/db/state.db taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint
-	if ! command -v sqlite3 >/dev/null 2>&1; then
-		rw_warn "sqlite3 is not installed: $1 could not be checked (PRAGMA integrity_check)"
-		return 0
-	fi
-	_csd_uri=$(printf '%s' "$1" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
-	_csd_rc=0
-	_csd_out=$(sqlite3 "file:$_csd_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _csd_rc=$?
-	if [ "$_csd_rc" -ne 0 ] || [ "$_csd_out" != ok ]; then
-		rw_hint "the backup is damaged or is not an SQLite database: copy it again, or choose another backup in the plan"
-		rw_fail "$1 fails PRAGMA integrity_check (sqlite3 exit $_csd_rc): ${_csd_out%%"$_rw_nl"*}"
-	fi
-	rw_ok "$1: integrity_check: ok"
-}
-
-# restore_sqlite BACKUP DB SUFFIX: move DB and its -wal/-shm/-journal aside
-# (to <name>.SUFFIX), copy BACKUP in through a temporary name, check the copy.
-restore_sqlite() {
-	_rsq_b=$1
-	_rsq_db=$2
-	_rsq_sfx=$3
-	rw_need_file "$_rsq_b"
-	rw_need_abs "$_rsq_db"
-	_rsq_new=$_rsq_db.$_rsq_sfx.new
-	if [ -f "$_rsq_db" ] && cmp -s "$_rsq_b" "$_rsq_db" && [ ! -e "$_rsq_db-wal" ] &&
-		[ ! -e "$_rsq_db-shm" ] && [ ! -e "$_rsq_db-journal" ]; then
-		rw_say "$_rsq_db is already a copy of $_rsq_b"
-	else
-		if [ ! -d "${_rsq_db%/*}" ]; then rw_run mkdir -p "${_rsq_db%/*}"; fi
-		rw_hint "nothing was moved yet: free space on that filesystem, then run this script again"
-		_rsq_umask=$(umask)
-		umask 077
-		rw_run cp "$_rsq_b" "$_rsq_new"
-		umask "$_rsq_umask"
-		if ! rw_dry && ! cmp -s "$_rsq_b" "$_rsq_new"; then
-			rw_fail "the copy $_rsq_new differs from $_rsq_b (full disk?); nothing was moved yet"
-		fi
-		rw_hint
-		for _rsq_s in '' -wal -shm -journal; do
-			rw_move_aside "$_rsq_db$_rsq_s" "$_rsq_db$_rsq_s.$_rsq_sfx"
-		done
-		rw_hint "the previous database is in $_rsq_db.$_rsq_sfx; to undo, move it back under its name"
-		rw_run mv "$_rsq_new" "$_rsq_db"
-	fi
-	if rw_dry; then
-		rw_would "check the restored database (PRAGMA integrity_check = ok, kine has rows)"
-		return 0
-	fi
-	if ! command -v sqlite3 >/dev/null 2>&1; then
-		rw_warn "sqlite3 is not installed: the restored database is a byte-identical copy of the backup, but was not opened"
-		rw_ok "${_rsq_db##*/} restored"
-		return 0
-	fi
-	_rsq_uri=$(printf '%s' "$_rsq_db" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
-	_rsq_rc=0
-	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _rsq_rc=$?
-	if [ "$_rsq_rc" -ne 0 ] || [ "$_rsq_out" != ok ]; then
-		rw_fail "the restored $_rsq_db fails PRAGMA integrity_check (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}"
-	fi
-	rw_ok "integrity_check: ok"
-	_rsq_rc=0
-	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'SELECT count(*) FROM kine;' 2>&1) || _rsq_rc=$?
-	case $_rsq_out in
-	'' | *[!0-9]*) rw_fail "could not count the rows of table kine in $_rsq_db (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}" ;;
-	esac
-	if [ "$_rsq_out" -eq 0 ]; then
-		rw_fail "table kine in the restored $_rsq_db is empty: this backup holds no cluster data"
-	fi
-	rw_ok "${_rsq_db##*/} restored; kine has $_rsq_out rows"
 }
 
 # ---- rewind runtime library: token ----------------------------------------------

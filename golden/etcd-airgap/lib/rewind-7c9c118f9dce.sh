@@ -3,8 +3,8 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=large-50
-REWIND_PLAN=80dfe7ccb58ff68b3c471a702202af49337137a055cba1f26c7651ea191badfb
+REWIND_CLUSTER=prod-airgap
+REWIND_PLAN=4495c71a564daca033200ad489dbf07997a3166c120ecb9a8294fc425c8d94ff
 REWIND_PRODUCT=RKE2
 REWIND_BIN=rke2
 REWIND_ENV=RKE2
@@ -2830,7 +2830,7 @@ check_installed_version() {
 		rw_would "check that $1 --version is $2 (it is $_rw_ver now)"
 		rw_establish "$1 --version is $2"
 	else
-		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_RKE2_VERSION) are of $2, then run the install step again"
+		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_${REWIND_ENV}_VERSION) are of $2, then run the install step again"
 		rw_fail "installed version is $_rw_ver, not the target $2"
 	fi
 }
@@ -3026,10 +3026,10 @@ check_data_dir() {
 	done
 	if [ "$_cdd_is" != "$4" ]; then
 		if [ -n "$_st_where" ]; then
-			rw_hint "correct data-dir in the plan (and compile again), or the setting in ${_st_where%% *}, so that both name the folder RKE2 really uses"
+			rw_hint "correct data-dir in the plan (and compile again), or the setting in ${_st_where%% *}, so that both name the folder $REWIND_PRODUCT really uses"
 			rw_fail "$2 runs with data dir $_cdd_is (set in $_st_where), but the plan says $4"
 		fi
-		rw_hint "add 'data-dir: $4' to $1/config.yaml if that is where RKE2's data is, or correct the plan and compile again"
+		rw_hint "add 'data-dir: $4' to $1/config.yaml if that is where $REWIND_PRODUCT's data is, or correct the plan and compile again"
 		rw_fail "$2 runs with the default data dir $REWIND_DEFAULT_DATA_DIR (no data-dir: in $1/config.yaml or config.yaml.d, no ${REWIND_ENV}_DATA_DIR in its environment files), but the plan says $4"
 	fi
 	rw_ok "$2 uses the data dir $4${_st_where:+ (set in $_st_where)}"
@@ -3140,7 +3140,7 @@ EOF
 		return 0
 	fi
 	if [ "$_ks" != "$_cts_want" ]; then
-		rw_hint "RKE2 decrypts the restored datastore with this token, not with server/token: make ${_cts_where%% *} hold the saved token (the content of $4), or remove that setting so that the saved token is used; then run this script again"
+		rw_hint "$REWIND_PRODUCT decrypts the restored datastore with this token, not with server/token: make ${_cts_where%% *} hold the saved token (the content of $4), or remove that setting so that the saved token is used; then run this script again"
 		rw_fail "$_cts_from is not the saved token $4 (compared without the K10<ca-hash>::server: prefix; neither is shown): the restored cluster would not start (\"bootstrap data already found and encrypted with different token\")"
 	fi
 	rw_ok "$_cts_from matches the saved token $4 (neither is shown)"
@@ -3329,7 +3329,7 @@ EOF
 	check_data_mounts "$_sr_dd"
 	if rw_dry; then
 		rw_establish "$_sr_unit is stopped"
-		rw_establish "no process of RKE2 is left ($_sr_dd, $_sr_bin)"
+		rw_establish "no process of $REWIND_PRODUCT is left ($_sr_dd, $_sr_bin)"
 	fi
 }
 
@@ -3420,16 +3420,16 @@ start_unit() {
 # only): kill what is left of RKE2 before the next try.
 stop_leftovers() {
 	rw_seconds REWIND_STOP_TIMEOUT 30
-	if rw_established "no process of RKE2 is left ($1, $2)"; then
-		rw_ok "no process of RKE2 left: established by step $_rw_est (rehearsal)"
+	if rw_established "no process of $REWIND_PRODUCT is left ($1, $2)"; then
+		rw_ok "no process of $REWIND_PRODUCT left: established by step $_rw_est (rehearsal)"
 		return 0
 	fi
 	_rke2_procs "$1" "$2"
 	if [ "$_rp_pids" = ' ' ]; then
-		rw_ok "no process of RKE2 running"
+		rw_ok "no process of $REWIND_PRODUCT running"
 		return 0
 	fi
-	rw_say "processes of RKE2 still run (an earlier cluster-reset stopped by its time limit?)"
+	rw_say "processes of $REWIND_PRODUCT still run (an earlier cluster-reset stopped by its time limit?)"
 	_rke2_kill "$1" "$2" "$_rw_secs"
 }
 
@@ -3439,7 +3439,7 @@ _rke2_kill() {
 	_rke2_procs "$1" "$2"
 	if [ "$_rp_pids" != ' ' ]; then
 		if rw_dry; then
-			rw_would "kill -KILL the processes of RKE2 and their pods (now:${_rp_pids% })"
+			rw_would "kill -KILL the processes of $REWIND_PRODUCT and their pods (now:${_rp_pids% })"
 			return 0
 		fi
 		_rk_pids=$_rp_pids
@@ -3463,11 +3463,11 @@ _rke2_kill() {
 		if [ "$_rp_pids" = ' ' ]; then break; fi
 		if rw_deadline_passed; then
 			rw_hint "find out what keeps them (ps -o pid,ppid,stat,args -p PID) and stop them before going on: never restore while etcd runs; then run this script again"
-			rw_fail "RKE2 processes left after kill -KILL (pids):${_rp_pids% }"
+			rw_fail "$REWIND_PRODUCT processes left after kill -KILL (pids):${_rp_pids% }"
 		fi
 		sleep 1
 	done
-	rw_ok "no process of RKE2 left (executables under $1 or /run/k3s, $2, and their pods)"
+	rw_ok "no process of $REWIND_PRODUCT left (executables under $1 or /run/k3s, $2, and their pods)"
 }
 
 # _rke2_unit_env UNIT UNIT_ENV: export what the unit's environment files set
