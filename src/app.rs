@@ -96,6 +96,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         Command::Init {
             datastore,
             airgap,
+            k3s,
             from_nodes,
             from_rke,
         } => {
@@ -117,6 +118,11 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                     )
                 }),
                 (None, Some(path)) => import(path, crate::init_rke::import),
+                (None, None) if *k3s => print(&crate::init::plan_for(
+                    datastore.as_deref().unwrap_or("sqlite"),
+                    *airgap,
+                    &crate::model::Flavor::K3S,
+                )),
                 (None, None) => print(&crate::init::plan(
                     datastore.as_deref().unwrap_or("etcd"),
                     *airgap,

@@ -98,6 +98,9 @@ choice! {
         Rke2 = "rke2",
         /// Rancher HA on RKE1.
         Rke1 = "rke1",
+        /// A K3s cluster: RKE2's procedures, with K3s's names
+        /// ([`crate::model::Flavor::K3S`]).
+        K3s = "k3s",
     }
 }
 

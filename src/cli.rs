@@ -114,6 +114,10 @@ pub enum Command {
         /// The nodes have no Internet access: install from copied artifacts.
         #[arg(long)]
         airgap: bool,
+        /// A K3s cluster (`distribution = "k3s"`); its datastore defaults
+        /// to SQLite, K3s's default for a single server.
+        #[arg(long, conflicts_with_all = ["from_nodes", "from_rke"])]
+        k3s: bool,
         /// Import an RKE2 cluster from `kubectl get nodes -o json` saved in
         /// NODES.json (`-` reads standard input).
         #[arg(long, value_name = "NODES.json", conflicts_with = "from_rke")]

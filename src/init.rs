@@ -14,6 +14,7 @@
 use std::fmt;
 
 use crate::choice::DatastoreKind;
+use crate::model::Flavor;
 use crate::templates;
 
 /// The start of every value the user must replace.
@@ -30,11 +31,16 @@ pub const STEPS: &str = "\n\
 
 /// The starting plan for `datastore` (a word of [`DatastoreKind`]).
 pub fn plan(datastore: &str, airgap: bool) -> String {
+    plan_for(datastore, airgap, &Flavor::RKE2)
+}
+
+/// The starting plan of a `flavor` (RKE2 or K3s) cluster for `datastore`.
+pub fn plan_for(datastore: &str, airgap: bool, f: &Flavor) -> String {
     let datastore = DatastoreKind::parse(datastore)
         .unwrap_or_else(|| panic!("bug in rewind: unknown datastore {datastore}"));
     templates::environment()
         .get_template("init.toml")
-        .and_then(|t| t.render(minijinja::context! { datastore => datastore.as_str(), airgap }))
+        .and_then(|t| t.render(minijinja::context! { datastore => datastore.as_str(), airgap, f => minijinja::Value::from(minijinja::value::Serde(f)) }))
         .unwrap_or_else(|e| panic!("bug in rewind: init template: {e:#}"))
 }
 
@@ -249,6 +255,17 @@ mod tests {
                 assert_eq!(text.contains("artifacts ="), airgap);
             }
         }
+    }
+
+    #[test]
+    fn k3s_plans_are_k3s_and_check_once_filled() {
+        for ds in DatastoreKind::NAMES {
+            let text = plan_for(ds, true, &Flavor::K3S);
+            assert!(text.contains("distribution = \"k3s\""), "{ds}");
+            assert!(!text.contains("rke2"), "{ds}\n{text}");
+            assert!(toml::from_str::<toml::Table>(&text).is_ok(), "{ds}\n{text}");
+        }
+        assert_eq!(plan_for("etcd", false, &Flavor::RKE2), plan("etcd", false));
     }
 
     #[test]

@@ -25,15 +25,116 @@ pub struct Model {
 /// RKE2 or Rancher-on-RKE1, with what each needs.
 #[derive(Debug, Clone)]
 pub enum Kind {
-    /// An RKE2 cluster.
+    /// An RKE2 or K3s cluster (`Rke2::flavor` tells which).
     Rke2(Rke2),
     /// A Rancher HA install on RKE1.
     Rke1(Rke1),
 }
 
-/// A validated RKE2 plan.
+/// What tells RKE2 and K3s apart in the procedures they share: every name,
+/// path and variable the planner, validation and the runtime library would
+/// otherwise spell as a literal. An RKE2 plan and a K3s plan are the same
+/// [`Rke2`] model with another flavor (docs/upstream-facts.md, "K3s").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Flavor {
+    /// `cluster.distribution` (`rke2`, `k3s`): plan.json and the README.
+    pub distribution: &'static str,
+    /// The product as prose names it (`RKE2`, `K3s`).
+    pub product: &'static str,
+    /// The binary's name, also the prefix of its scripts (`rke2-killall.sh`).
+    pub binary: &'static str,
+    /// The prefix of the variables the product reads (`RKE2_URL`, `K3S_URL`).
+    pub env: &'static str,
+    /// The prefix of its install script's variables (`INSTALL_RKE2_`).
+    pub install_env: &'static str,
+    /// Where the upstream install script is fetched from by default.
+    pub install_url: &'static str,
+    /// The data dir when neither `data-dir:` nor `<ENV>_DATA_DIR` says otherwise.
+    pub default_data_dir: &'static str,
+    /// Where config.yaml and config.yaml.d are.
+    pub config_dir: &'static str,
+    /// The server's unit.
+    pub server_unit: &'static str,
+    /// The agent's unit.
+    pub agent_unit: &'static str,
+    /// Where a tarball / install-script install writes the units and their
+    /// `.env` files.
+    pub unit_dir: &'static str,
+    /// What a unit's environment file adds to the unit's name in
+    /// `unit_dir` (`rke2-server.env`, `k3s.service.env`).
+    pub unit_env: &'static str,
+    /// The build tag of its versions (`+rke2r`, `+k3s`).
+    pub build_tag: &'static str,
+    /// A version as `--version` prints it, for help texts.
+    pub example: &'static str,
+    /// An older version of the example's minor, for help texts.
+    pub example_target: &'static str,
+    /// The start of the image archives' names (`rke2-images`, `k3s-airgap-images`).
+    pub images: &'static str,
+    /// The node's password secret suffix in kube-system (`.node-password.rke2`).
+    pub node_password: &'static str,
+}
+
+impl Flavor {
+    /// RKE2.
+    pub const RKE2: Flavor = Flavor {
+        distribution: "rke2",
+        product: "RKE2",
+        binary: "rke2",
+        env: "RKE2",
+        install_env: "INSTALL_RKE2",
+        install_url: "https://get.rke2.io",
+        default_data_dir: "/var/lib/rancher/rke2",
+        config_dir: "/etc/rancher/rke2",
+        server_unit: "rke2-server",
+        agent_unit: "rke2-agent",
+        unit_dir: "/usr/local/lib/systemd/system",
+        unit_env: ".env",
+        build_tag: crate::version::RKE2_BUILD,
+        example: "v1.29.4+rke2r1",
+        example_target: "v1.28.9+rke2r1",
+        images: "rke2-images",
+        node_password: ".node-password.rke2",
+    };
+
+    /// K3s: one binary, units `k3s` and `k3s-agent` written by its install
+    /// script into /etc/systemd/system (k3s-io/k3s:install.sh).
+    pub const K3S: Flavor = Flavor {
+        distribution: "k3s",
+        product: "K3s",
+        binary: "k3s",
+        env: "K3S",
+        install_env: "INSTALL_K3S",
+        install_url: "https://get.k3s.io",
+        default_data_dir: "/var/lib/rancher/k3s",
+        config_dir: "/etc/rancher/k3s",
+        server_unit: "k3s",
+        agent_unit: "k3s-agent",
+        unit_dir: "/etc/systemd/system",
+        unit_env: ".service.env",
+        build_tag: crate::version::K3S_BUILD,
+        example: "v1.29.4+k3s1",
+        example_target: "v1.28.9+k3s1",
+        images: "k3s-airgap-images",
+        node_password: ".node-password.k3s",
+    };
+
+    /// True for K3s.
+    pub fn is_k3s(&self) -> bool {
+        *self == Self::K3S
+    }
+
+    /// Parses a version of this product.
+    pub fn version(&self, s: &str) -> Option<Rke2Version> {
+        Rke2Version::parse_tagged(s, self.build_tag)
+    }
+}
+
+/// A validated RKE2 (or K3s) plan.
 #[derive(Debug, Clone)]
 pub struct Rke2 {
+    /// RKE2 or K3s: the names the shared procedures use.
+    pub flavor: &'static Flavor,
     /// What the nodes run now.
     pub current: Rke2Version,
     /// What they go back to.

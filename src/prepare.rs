@@ -180,6 +180,13 @@ pub fn prepare(
     plan.plan_sha256.clone_from(&plan_sha256);
     plan.suffix = format!("rewind-{}", &plan_sha256[..8]);
     plan.steps = match &model.kind {
+        Kind::Rke2(r) if r.flavor.is_k3s() => {
+            // The capture's commands and unit names are RKE2's; a K3s
+            // capture is not written yet (docs/prepare.md says so).
+            return Err(Refused::Other(
+                "rewind prepare captures RKE2 and RKE1 clusters; K3s is not supported yet: take the snapshot (k3s etcd-snapshot save, or sqlite3 .backup of state.db) and copy the token by hand, as docs/prepare.md says".into(),
+            ));
+        }
         Kind::Rke2(r) => rke2_steps(&cx, r),
         Kind::Rke1(r) => {
             if r.recovery.is_some() {

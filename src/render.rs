@@ -76,6 +76,7 @@ impl Library {
         let text = env.get_template("lib.sh")?.render(context! {
             cluster => plan.cluster.as_str(),
             plan_sha256 => plan.plan_sha256.as_str(),
+            constants => &plan.constants,
             code => templates::trusted(code(plan)),
         })?;
         let sha256 = crate::digest::sha256_hex(text.as_bytes());

@@ -123,7 +123,7 @@ mod tests {
         assert_eq!(cluster["additionalProperties"], false);
         assert_eq!(
             cluster["properties"]["distribution"]["enum"],
-            serde_json::json!(["rke2", "rke1"])
+            serde_json::json!(["rke2", "rke1", "k3s"])
         );
         assert!(!json().contains("\"null\""));
     }

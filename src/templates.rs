@@ -46,6 +46,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     // section, then per distribution one template per step, the checks by
     // hand, the verification, the cleanup rows and shared macros.
     runbook!("runbook/step.md"),
+    runbook!("runbook/k3s/cleanup.md"),
+    runbook!("runbook/k3s/install.md"),
+    runbook!("runbook/k3s/manual.md"),
+    runbook!("runbook/k3s/verification.md"),
     runbook!("runbook/rke2/cleanup.md"),
     runbook!("runbook/rke2/drain.md"),
     runbook!("runbook/rke2/install.md"),
@@ -104,6 +108,7 @@ pub const LIBRARY: &[(&str, &str)] = &[
     ("files", include_str!("../templates/lib/files.sh")),
     ("host", include_str!("../templates/lib/host.sh")),
     ("install", include_str!("../templates/lib/install.sh")),
+    ("k3s", include_str!("../templates/lib/k3s.sh")),
     ("kube", include_str!("../templates/lib/kube.sh")),
     ("mysql", include_str!("../templates/lib/mysql.sh")),
     ("postgres", include_str!("../templates/lib/postgres.sh")),

@@ -1,4 +1,5 @@
-//! Version strings: RKE2 (`v1.28.9+rke2r1`, `v1.24.3-rc1+rke2r1`) and Rancher
+//! Version strings: RKE2 (`v1.28.9+rke2r1`, `v1.24.3-rc1+rke2r1`), K3s
+//! (`v1.28.9+k3s1`, parsed as the same type with [`Rke2Version::parse_k3s`]) and Rancher
 //! (`v2.4.5`), parsed into values that order the way releases do. The
 //! [`Version`] trait is what validation's rules shared by both
 //! distributions need of either.
@@ -95,11 +96,28 @@ fn triple(s: &str) -> Option<(u64, u64, u64)> {
     it.next().is_none().then_some(t)
 }
 
+/// The build tag of RKE2 versions (`+rke2rN`).
+pub const RKE2_BUILD: &str = "+rke2r";
+/// The build tag of K3s versions (`+k3sN`).
+pub const K3S_BUILD: &str = "+k3s";
+
 impl Rke2Version {
     /// Parses `vMAJOR.MINOR.PATCH[-rcN]+rke2rN`.
     pub fn parse(s: &str) -> Option<Self> {
+        Self::parse_tagged(s, RKE2_BUILD)
+    }
+
+    /// Parses a K3s version, `vMAJOR.MINOR.PATCH[-rcN]+k3sN`: the same
+    /// numbers and order as RKE2's, another build tag.
+    pub fn parse_k3s(s: &str) -> Option<Self> {
+        Self::parse_tagged(s, K3S_BUILD)
+    }
+
+    /// Parses `vMAJOR.MINOR.PATCH[-rcN]<tag>N` for the build tag `tag`
+    /// ([`RKE2_BUILD`], [`K3S_BUILD`]).
+    pub fn parse_tagged(s: &str, tag: &str) -> Option<Self> {
         let rest = s.strip_prefix('v')?;
-        let (core, build) = rest.split_once("+rke2r")?;
+        let (core, build) = rest.split_once(tag)?;
         // Builds and release candidates count from 1: `+rke2r0` and `-rc0`
         // were never released.
         let build = number(build).filter(|&b| b > 0)?;
@@ -205,6 +223,25 @@ mod tests {
             "v1.28.9-rc+rke2r1",
         ] {
             assert!(Rke2Version::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn k3s_versions_parse_and_order_like_releases() {
+        let k = |s: &str| Rke2Version::parse_k3s(s).unwrap();
+        assert!(k("v1.28.9+k3s1") < k("v1.29.4+k3s1"));
+        assert!(k("v1.29.4+k3s1") < k("v1.29.4+k3s2"));
+        assert!(k("v1.29.4-rc1+k3s1") < k("v1.29.4+k3s1"));
+        assert_eq!(k("v1.29.4+k3s1").to_string(), "v1.29.4+k3s1");
+        for bad in [
+            "v1.29.4+rke2r1",
+            "v1.29.4+k3s",
+            "v1.29.4+k3s0",
+            "v1.29.4+k3sr1",
+            "v1.29.4-rc0+k3s1",
+            "1.29.4+k3s1",
+        ] {
+            assert!(Rke2Version::parse_k3s(bad).is_none(), "{bad}");
         }
     }
 

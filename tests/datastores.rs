@@ -905,6 +905,61 @@ mod sqlite {
             );
         }
     }
+
+    /// K3s (issue 15): the same restore, on K3s's data dir, with the token
+    /// checked against K3s's config dir and unit environment file. SQLite is
+    /// K3s's default datastore for a single server.
+    #[test]
+    fn k3s_restore_step_swaps_state_db_under_k3s_data_dir() {
+        const K3S_DB: &str = "/var/lib/rancher/k3s/server/db/state.db";
+        const K3S_TOKEN: &str = "/var/lib/rancher/k3s/server/token";
+        let t = scratch();
+        let (live, backup) = live_with_backup(t.path(), 1000);
+        let fp_backup = fingerprint(&backup, &[], t.path());
+        let token = t.path().join("token");
+        std::fs::write(&token, SAVED_TOKEN).expect("write token");
+        let text = plan(&backup, Some(&sha256_file(&backup)), &token)
+            .replace("[cluster]\n", "[cluster]\ndistribution = \"k3s\"\n")
+            .replace("+rke2r1", "+k3s1");
+        let b = compile(&text, t.path());
+        let sfx = suffix(&b);
+        let node = Host::new(&t.path().join("hosts"), "edge-1");
+        node.stub("systemctl", r#"case "${1:-}" in is-active) exit 3 ;; esac"#);
+        node.put(
+            "/etc/rancher/k3s/config.yaml",
+            "write-kubeconfig-mode: \"0600\"\n",
+        );
+        // The unit's environment names no other token.
+        node.put(
+            "/etc/systemd/system/k3s.service.env",
+            "K3S_KUBECONFIG_MODE=644\n",
+        );
+        node.copy(&live.db, K3S_DB);
+        node.copy(&live.wal, &format!("{K3S_DB}-wal"));
+        node.put(K3S_TOKEN, "K10newer0token::server:fedcba9876543210\n");
+
+        let run = node.script(&b.script("restore", "edge-1"), &[]);
+        run.assert_ok("restore");
+        assert!(run.stdout.contains("integrity_check: ok"), "{}", run.all());
+        let db = node.inside(K3S_DB);
+        assert_eq!(integrity(&db, t.path()), "ok");
+        assert_eq!(fingerprint(&db, &[], t.path()), fp_backup);
+        assert!(!node.inside(&format!("{K3S_DB}-wal")).exists());
+        assert_eq!(
+            sha256_file(&node.inside(&format!("{K3S_DB}.{sfx}"))),
+            sha256_file(&live.db),
+            "the replaced database is kept aside"
+        );
+        assert_eq!(
+            std::fs::read_to_string(node.inside(K3S_TOKEN)).expect("token"),
+            SAVED_TOKEN,
+            "the saved token is put back"
+        );
+        assert!(
+            !node.inside("/var/lib/rancher/rke2").exists(),
+            "nothing under RKE2's data dir"
+        );
+    }
 }
 
 // ---- etcd snapshots -----------------------------------------------------------

@@ -516,6 +516,70 @@ fn units_are_disabled_from_the_stop_until_their_start_step() {
     }
 }
 
+/// K3s (issue 15): the data volumes stay mounted through a K3s rollback,
+/// and the units stay disabled from the stop step through the install (K3s's
+/// install script enables a unit unless told not to) until their start step.
+#[test]
+fn k3s_data_volumes_stay_mounted_and_units_stay_disabled_until_start() {
+    const K3S_DATA: &str = "/var/lib/rancher/k3s";
+    let w = World::golden("k3s-etcd-airgap", Shell::Dash);
+    w.host("server-1")
+        .add_volume(&format!("{K3S_DATA}/server/db"));
+    w.host("agent-1").add_volume(K3S_DATA);
+    let state = |node: &str, unit: &str| {
+        std::fs::read_to_string(w.test.join(format!("cluster/units/{node}/{unit}.enabled")))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let mut seen = Vec::new();
+    let walked = w.walk_with(&[], |w, script| {
+        // Before the restore: every node stopped and installed.
+        if script.contains("05-restore") && seen.is_empty() {
+            for (n, role, _) in &w.facts().nodes {
+                let unit = w.facts().unit(*role);
+                seen.push((n.clone(), unit, state(n, unit)));
+            }
+        }
+    });
+    let runs = walked.unwrap_or_else(|runs| panic!("{}", runs.last().expect("a run").describe()));
+    assert_eq!(seen.len(), 5);
+    for (n, unit, st) in &seen {
+        assert!(unit.starts_with("k3s"), "{n}: {unit}");
+        assert_eq!(
+            st, "disabled",
+            "{n}: {unit} after the stop and install steps"
+        );
+        assert_eq!(state(n, unit), "enabled", "{n}: {unit} at the end");
+    }
+    for (name, mount) in [
+        ("server-1", format!("{K3S_DATA}/server/db")),
+        ("agent-1", K3S_DATA.to_owned()),
+    ] {
+        assert!(
+            !w.host(name).unmounted(&mount),
+            "{name}: {mount} was unmounted"
+        );
+        let stop = runs
+            .iter()
+            .find(|r| r.host == name && r.script.ends_with("03-stop.sh"))
+            .expect("a stop run");
+        assert!(
+            stop.run.stdout.contains(&format!(
+                "ok: data volumes mounted (the stop step leaves them mounted): {mount}"
+            )),
+            "{}",
+            stop.describe()
+        );
+    }
+    assert!(
+        w.host("server-1").has(&format!(
+            "{K3S_DATA}/server/db/snapshots/pre-upgrade-server-1-1716239400"
+        )),
+        "the snapshot is gone from the volume"
+    );
+}
+
 // ---- item 6: air-gap images --------------------------------------------------
 
 /// Air-gapped, with a custom data dir and a Cilium archive beside the main

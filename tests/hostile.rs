@@ -91,6 +91,44 @@ name = "agent-1"
 role = "agent"
 "#;
 
+/// The same etcd air-gap cluster on K3s (issue 15): the fields whose
+/// values K3s's own operations carry (its binary's `--data-dir`, the
+/// restore path, the token copied in place, the binary copied from the
+/// artifacts).
+const K3S: &str = r#"
+[cluster]
+name = "hostile-k3s"
+distribution = "k3s"
+current-version = "v1.29.4+k3s1"
+target-version = "v1.28.9+k3s1"
+data-dir = @cluster.data-dir@
+
+[snapshot]
+path = @snapshot.path@
+taken-on = "v1.28.9+k3s1"
+sha256 = "124549039c040618e33217a80f5f4c86134fbd24bba3c21fdb8557a363fd7958"
+
+[token]
+file = @token.file@
+sha256 = "4492bf12ccef106f5bd9f15dc968b678d5d09b21c5b574ff49593a59a8108387"
+
+[install]
+source = "airgap"
+artifacts = @install.artifacts@
+
+[drain]
+enabled = false
+
+[[nodes]]
+name = "server-1"
+role = "server"
+init = true
+
+[[nodes]]
+name = "agent-1"
+role = "agent"
+"#;
+
 /// An etcd cluster whose snapshot is in S3.
 const S3: &str = r#"
 [cluster]
@@ -300,6 +338,60 @@ const FIELDS: &[Field] = &[
         prefix: "",
         scripts: &[],
         reach: None,
+        prepare: None,
+    },
+    Field {
+        key: "cluster.data-dir",
+        template: K3S,
+        default: "/var/lib/rancher/k3s",
+        prefix: "/srv/",
+        scripts: &[
+            ("server-1", "stop"),
+            ("server-1", "install"),
+            ("server-1", "restore"),
+        ],
+        reach: Some(|v| ("k3s", format!("--data-dir={v}"))),
+        prepare: None,
+    },
+    Field {
+        key: "snapshot.path",
+        template: K3S,
+        default: "/var/lib/rancher/k3s/server/db/snapshots/pre-upgrade",
+        prefix: "/srv/",
+        scripts: &[
+            ("server-1", "stop"),
+            ("server-1", "install"),
+            ("server-1", "restore"),
+        ],
+        reach: Some(|v| ("k3s", format!("--cluster-reset-restore-path={v}"))),
+        prepare: None,
+    },
+    Field {
+        key: "token.file",
+        template: K3S,
+        default: "/root/k3s-backup/token",
+        prefix: "/srv/",
+        scripts: &[
+            ("server-1", "stop"),
+            ("server-1", "install"),
+            ("server-1", "restore"),
+        ],
+        reach: Some(|v| ("cp", v.to_owned())),
+        prepare: Some(|w| {
+            w.host("server-1").write(
+                "/var/lib/rancher/k3s/server/token",
+                "K10rotated::server:other\n",
+                0o600,
+            );
+        }),
+    },
+    Field {
+        key: "install.artifacts",
+        template: K3S,
+        default: "/root/k3s-artifacts",
+        prefix: "/srv/",
+        scripts: &[("agent-1", "install")],
+        reach: Some(|v| ("cp", format!("{v}/k3s"))),
         prepare: None,
     },
     Field {

@@ -26,12 +26,58 @@ mod harness;
 use harness::checks;
 use harness::host::Launch;
 use harness::shells::Shell;
-use harness::world::{ScriptRun, World, golden_plans, plan_text};
+use harness::world::{ScriptRun, World, golden_plans, is_k3s, plan_text};
 
-/// Walks every golden bundle under `shell`; returns every problem found.
+/// Walks every golden bundle but the K3s ones under `shell` (those have
+/// their own tests, `walk_k3s_under_*`, so that each can be run alone).
 fn walk_every_bundle(shell: Shell) {
+    walk_plans(
+        golden_plans().into_iter().filter(|p| !is_k3s(p)).collect(),
+        shell,
+    );
+}
+
+/// The K3s plans (issue 15): k3s-sqlite, k3s-etcd-airgap, k3s-postgres.
+fn k3s_plans() -> Vec<String> {
+    let k3s: Vec<String> = golden_plans().into_iter().filter(|p| is_k3s(p)).collect();
+    assert_eq!(k3s.len(), 3, "{k3s:?}");
+    k3s
+}
+
+#[test]
+fn walk_k3s_under_dash() {
+    walk_plans(k3s_plans(), Shell::Dash);
+}
+
+#[test]
+fn walk_k3s_under_posh() {
+    walk_plans(k3s_plans(), Shell::Posh);
+}
+
+#[test]
+fn walk_k3s_under_yash() {
+    walk_plans(k3s_plans(), Shell::Yash);
+}
+
+#[test]
+fn walk_k3s_under_mksh() {
+    walk_plans(k3s_plans(), Shell::Mksh);
+}
+
+#[test]
+fn walk_k3s_under_busybox() {
+    walk_plans(k3s_plans(), Shell::Busybox);
+}
+
+#[test]
+fn walk_k3s_under_bash() {
+    walk_plans(k3s_plans(), Shell::Bash);
+}
+
+/// Walks `plans` under `shell`; panics with every problem found.
+fn walk_plans(plans: Vec<String>, shell: Shell) {
     let mut failures = Vec::new();
-    for plan in golden_plans() {
+    for plan in plans {
         let t = std::time::Instant::now();
         let w = World::golden(&plan, shell);
         let before = w.digest();
@@ -142,10 +188,23 @@ fn rerun_problems(w: &World) -> Vec<String> {
 /// under every shell.
 #[test]
 fn dry_run_changes_nothing_and_prints_every_command() {
+    dry_runs(
+        golden_plans().into_iter().filter(|p| !is_k3s(p)).collect(),
+        30,
+    );
+}
+
+/// The same for the K3s bundles.
+#[test]
+fn dry_run_k3s_changes_nothing_and_prints_every_command() {
+    dry_runs(k3s_plans(), 15);
+}
+
+fn dry_runs(plans: Vec<String>, at_least: usize) {
     let mut seen = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     let mut count = 0;
-    for plan in golden_plans() {
+    for plan in plans {
         let w = World::golden(&plan, Shell::Dash);
         if w.scripts().iter().all(|s| seen.contains(&behaviour(&w, s))) {
             continue;
@@ -191,7 +250,7 @@ fn dry_run_changes_nothing_and_prints_every_command() {
     }
     eprintln!("dry runs checked: {count}");
     assert!(
-        count >= 30,
+        count >= at_least,
         "only {count} dry runs: the test lost its scripts"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -604,6 +663,36 @@ fn guard_hash_mismatch_is_refused_before_anything_stops() {
     );
 }
 
+/// K3s (issue 15): `K3S_URL` in the init server's unit environment file
+/// names a server to join as `server:` does, and is refused; a k3s binary
+/// that is not where the install script writes the target (moved to
+/// /opt/bin, as the script does when /usr/local/bin is read-only) is
+/// refused; both before anything stops.
+#[test]
+fn guard_k3s_url_and_binary_elsewhere_are_refused_in_preflight() {
+    let w = World::golden("k3s-etcd-airgap", Shell::Dash);
+    w.host("server-1").write(
+        "/etc/systemd/system/k3s.service.env",
+        "K3S_URL=https://server-2:6443\n",
+        0o600,
+    );
+    expect_stopped_at_preflight(
+        &w,
+        "nodes/server-1/01-preflight.sh",
+        &["K3S_URL is set in", "remove K3S_URL from"],
+    );
+    let w = World::golden("k3s-etcd-airgap", Shell::Dash);
+    let h = w.host("agent-1");
+    let bin = h.read("/usr/local/bin/k3s").expect("the k3s binary");
+    h.write("/opt/bin/k3s", bin, 0o755);
+    std::fs::remove_file(h.disk("/usr/local/bin/k3s")).expect("move k3s away");
+    expect_stopped_at_preflight(
+        &w,
+        "nodes/agent-1/01-preflight.sh",
+        &["/usr/local/bin/k3s not found or not executable", "/opt/bin"],
+    );
+}
+
 /// cluster-reset refuses to run with a `server:` entry: the init server's
 /// preflight (and its restore step) refuses one, saying how to fix it.
 #[test]
@@ -824,8 +913,15 @@ fn faults_of(distribution: &str) {
     let mut failures = Vec::new();
     let mut total = 0;
     for plan in golden_plans() {
-        let rke1 = harness::world::plan_text(&plan).contains("distribution = \"rke1\"");
-        if rke1 != (distribution == "rke1") {
+        let text = harness::world::plan_text(&plan);
+        let of = if text.contains("distribution = \"rke1\"") {
+            "rke1"
+        } else if is_k3s(&plan) {
+            "k3s"
+        } else {
+            "rke2"
+        };
+        if of != distribution {
             continue;
         }
         let (n, p) = fault_matrix(&plan, Shell::Dash, &mut seen);
@@ -851,6 +947,11 @@ fn faults_stop_the_step_and_resume_rke2() {
 #[test]
 fn faults_stop_the_step_and_resume_rke1() {
     faults_of("rke1");
+}
+
+#[test]
+fn faults_stop_the_step_and_resume_k3s() {
+    faults_of("k3s");
 }
 
 /// The fault matrix of etcd-airgap (air-gap install, cluster-reset,

@@ -24,9 +24,9 @@ steps() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-b2411d5a7853.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-f68d02a4289c.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	b2411d5a78533f0347079b21aff4d90a8f0ab717f93a6ac11ab54b403f9f62c7*) . "$_rw_lib" ;;
+	f68d02a4289c6bc032656764f271fe0432d3b45372cd49d9249f0b3d7fbd4e43*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

@@ -36,6 +36,7 @@ impl Builder {
                 manual_checks: Vec::new(),
                 facts,
                 env: Vec::new(),
+                constants: Vec::new(),
             },
         }
     }
@@ -106,6 +107,11 @@ impl Builder {
     /// Records a check the operator must make by hand.
     pub fn manual(&mut self, check: ManualCheck) {
         self.plan.manual_checks.push(check);
+    }
+
+    /// Adds a constant of the runtime library (`NAME=value`, quoted).
+    pub fn constant(&mut self, name: &'static str, value: impl Into<String>) {
+        self.plan.constants.push((name, value.into()));
     }
 
     /// The finished plan.

@@ -28,6 +28,8 @@ pub enum Facts {
 /// What the words of an RKE2 plan share.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rke2Facts {
+    /// RKE2 or K3s: the names the words use (product, binary, units).
+    pub flavor: &'static crate::model::Flavor,
     /// etcd, sqlite, postgres or mysql.
     pub datastore: DatastoreKind,
     /// The data dir the units run with.
@@ -208,6 +210,14 @@ pub enum StepFacts {
         /// The current version as the RPM packages spell it.
         current_rpm_version: String,
     },
+    /// K3s: install the target with K3s's install script, its unit and env
+    /// file kept and put back.
+    K3sInstall {
+        /// A server's unit file and env file.
+        server_files: [String; 2],
+        /// An agent's unit file and env file (`None`: no agent).
+        agent_files: Option<[String; 2]>,
+    },
     /// RKE2: restore the etcd snapshot with cluster-reset.
     Rke2RestoreEtcd {
         /// The snapshot's object in S3 (`None`: the file of `snapshot_path`).
@@ -272,6 +282,7 @@ impl StepFacts {
             StepFacts::Rke2Drain { .. } => "runbook/rke2/drain.md",
             StepFacts::Rke2Stop => "runbook/rke2/stop.md",
             StepFacts::Rke2Install { .. } => "runbook/rke2/install.md",
+            StepFacts::K3sInstall { .. } => "runbook/k3s/install.md",
             StepFacts::Rke2RestoreEtcd { .. } => "runbook/rke2/restore-etcd.md",
             StepFacts::Rke2RestoreSqlite => "runbook/rke2/restore-sqlite.md",
             StepFacts::Rke2RestoreDb => "runbook/rke2/restore-db.md",

@@ -53,6 +53,10 @@ pub struct Plan {
     pub facts: Facts,
     /// The `REWIND_*` variables the scripts read.
     pub env: Vec<env::EnvVar>,
+    /// Constants of the runtime library beyond the cluster and the plan's
+    /// sha256, `(NAME, value)`: the names the shared RKE2/K3s fragments read
+    /// instead of literals ([`crate::model::Flavor`]); none for RKE1.
+    pub constants: Vec<(&'static str, String)>,
 }
 
 /// One step of the procedure; runs on one or more hosts.

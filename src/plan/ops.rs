@@ -143,6 +143,38 @@ pub enum Func {
     /// is given; `REWIND_INSTALL_SCRIPT_URL` overrides where the script is
     /// fetched from.
     InstallOnline,
+    /// `check_bin_dir BIN` (read-only, K3s): BIN is an executable, and its
+    /// folder is the one K3s's install script writes to (/usr/local/bin when
+    /// root can write there, else /opt/bin), so that a reinstall replaces
+    /// this binary and the unit's ExecStart keeps naming it.
+    CheckBinDir,
+    /// `check_unit_files UNIT UNIT_FILE ENV_FILE` (read-only, K3s): the
+    /// unit file is there and names the unit's binary; the env file is
+    /// there or, if missing, is kept missing. They are what the install
+    /// step puts back after K3s's install script rewrote them.
+    CheckUnitFiles,
+    /// `keep_unit_files UNIT_FILE ENV_FILE SUFFIX` (K3s): copy the unit file
+    /// and its env file to `<file>.SUFFIX` before the install script
+    /// rewrites them; a copy already made by an earlier run is kept (it is
+    /// the original).
+    KeepUnitFiles,
+    /// `put_back_unit_files UNIT_FILE ENV_FILE SUFFIX` (K3s): make the unit
+    /// file and env file byte-equal to the copies `keep_unit_files` made
+    /// (ExecStart flags, K3S_URL, K3S_TOKEN as they were), then
+    /// `systemctl daemon-reload`.
+    PutBackUnitFiles,
+    /// `check_k3s_artifacts DIR ARCH TARGET` (K3s air-gap): install.sh,
+    /// the binary of ARCH (`k3s`, `k3s-arm64`, `k3s-s390x`) and
+    /// sha256sum-ARCH.txt are in DIR; every listed file present matches; the
+    /// binary is listed and says it is TARGET; image archives present are listed.
+    CheckK3sArtifacts,
+    /// `install_k3s VERSION TYPE BIN [ARTIFACTS] [ARCH]` (K3s): run K3s's
+    /// install script with INSTALL_K3S_EXEC=TYPE, INSTALL_K3S_SKIP_ENABLE and
+    /// INSTALL_K3S_SKIP_START (nothing starts before its step) and
+    /// INSTALL_K3S_BIN_DIR (BIN's folder): online with INSTALL_K3S_VERSION;
+    /// with ARTIFACTS, the binary of ARCH is first put at BIN (checked
+    /// against sha256sum-ARCH.txt) and INSTALL_K3S_SKIP_DOWNLOAD=true.
+    InstallK3s,
     /// `check_rpm_target TYPE VER` (read-only): rke2-TYPE and rke2-common
     /// are installed from RPMs (versions printed, rke2-selinux's too), and
     /// every rke2 package installed is available at VER (the RPM form of the
@@ -368,6 +400,12 @@ impl Func {
             Func::MovePodManifestsAside => "move_pod_manifests_aside",
             Func::EnableUnit => "enable_unit",
             Func::InstallOnline => "install_online",
+            Func::CheckBinDir => "check_bin_dir",
+            Func::CheckUnitFiles => "check_unit_files",
+            Func::KeepUnitFiles => "keep_unit_files",
+            Func::PutBackUnitFiles => "put_back_unit_files",
+            Func::CheckK3sArtifacts => "check_k3s_artifacts",
+            Func::InstallK3s => "install_k3s",
             Func::CheckRpmTarget => "check_rpm_target",
             Func::InstallRpm => "install_rpm",
             Func::CheckRpmVersions => "check_rpm_versions",
@@ -427,7 +465,7 @@ impl Func {
             Func::StartUnit => &["REWIND_START_TIMEOUT"],
             Func::StopRke2 | Func::StopLeftovers => &["REWIND_STOP_TIMEOUT"],
             Func::VerifyCluster | Func::RancherVerify => &["REWIND_VERIFY_TIMEOUT"],
-            Func::InstallOnline => &["REWIND_INSTALL_SCRIPT_URL"],
+            Func::InstallOnline | Func::InstallK3s => &["REWIND_INSTALL_SCRIPT_URL"],
             Func::RancherSetImage => &["REWIND_ROLLOUT_TIMEOUT"],
             Func::Rke1SnapshotFromS3 => &["REWIND_S3CFG"],
             _ => &[],
@@ -509,6 +547,12 @@ impl Func {
             | Func::CaptureRke1Snapshot
             | Func::CaptureRke1File
             | Func::CaptureFinish => "capture",
+            Func::CheckBinDir
+            | Func::CheckUnitFiles
+            | Func::KeepUnitFiles
+            | Func::PutBackUnitFiles
+            | Func::CheckK3sArtifacts
+            | Func::InstallK3s => "k3s",
         }
     }
 }
@@ -558,6 +602,12 @@ impl Func {
             Func::MovePodManifestsAside => "DIR SUFFIX",
             Func::EnableUnit => "UNIT",
             Func::InstallOnline => "VERSION TYPE METHOD [PREFIX]",
+            Func::CheckBinDir => "BIN",
+            Func::CheckUnitFiles => "UNIT UNIT_FILE ENV_FILE",
+            Func::KeepUnitFiles => "UNIT_FILE ENV_FILE SUFFIX",
+            Func::PutBackUnitFiles => "UNIT_FILE ENV_FILE SUFFIX",
+            Func::CheckK3sArtifacts => "DIR ARCH TARGET",
+            Func::InstallK3s => "VERSION TYPE BIN [ARTIFACTS] [ARCH]",
             Func::CheckRpmTarget => "TYPE VER",
             Func::InstallRpm => "TYPE VER",
             Func::CheckRpmVersions => "TYPE VER",

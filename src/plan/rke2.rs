@@ -1,5 +1,13 @@
-//! RKE2 procedures (the RKE2 rollback guide, docs/architecture.md): embedded etcd, SQLite, and an
-//! external PostgreSQL or MySQL database.
+//! RKE2 and K3s procedures (the RKE2 rollback guide, K3s's roll-back page,
+//! docs/architecture.md): embedded etcd, SQLite, and an external PostgreSQL
+//! or MySQL database.
+//!
+//! K3s runs the same procedures: its names (binary, units, data dir,
+//! config dir, variables, artifacts) come from the plan's
+//! [`Flavor`], never from literals here. What only K3s has is decided in
+//! one place each: its install (`install`: the unit and env file kept
+//! and put back around its install script) and two preflight checks
+//! (`k3s_checks`).
 //!
 //! The order of steps is the contract; each step's runbook text (its
 //! template, `templates/runbook/rke2/<step>.md.j2`, worded from the
@@ -14,15 +22,14 @@ use super::facts::{
 use super::{Func, Host, Op, Plan, Script};
 use crate::choice::DatastoreKind;
 use crate::model::{
-    Datastore, ExternalDb, Install, InstallMethod, Model, Rke2, Rke2Node, Role, SnapshotLocation,
+    Datastore, ExternalDb, Flavor, Install, InstallMethod, Model, Rke2, Rke2Node, Role,
+    SnapshotLocation,
 };
-
-/// RKE2's data dir when neither `data-dir:` nor RKE2_DATA_DIR says otherwise.
-const DEFAULT_DATA_DIR: &str = "/var/lib/rancher/rke2";
 
 /// Paths and names derived from the plan, shared by every step.
 struct Ctx<'a> {
     r: &'a Rke2,
+    f: &'static Flavor,
     suffix: String,
     rke2: String,
     config_dir: &'static str,
@@ -31,20 +38,25 @@ struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn new(r: &'a Rke2, suffix: &str) -> Self {
-        // install.sh rewrites /usr/local to its prefix in the units (their
-        // EnvironmentFile) and in rke2-uninstall.sh (docs/upstream-facts.md §4.2).
+        let f = r.flavor;
+        // RKE2's install.sh rewrites /usr/local to its prefix in the units
+        // (their EnvironmentFile) and in rke2-uninstall.sh
+        // (docs/upstream-facts.md §4.2). A K3s plan has no prefix (validation
+        // refuses one): its binary is checked to be in /usr/local/bin.
         let (bin, unit_dir) = match r.install_method {
-            InstallMethod::Tar => (
+            InstallMethod::Tar if r.install_prefix != "/usr/local" => (
                 format!("{}/bin", r.install_prefix),
                 format!("{}/lib/systemd/system", r.install_prefix),
             ),
+            InstallMethod::Tar => ("/usr/local/bin".to_owned(), f.unit_dir.to_owned()),
             InstallMethod::Rpm => ("/usr/bin".to_owned(), "/usr/lib/systemd/system".to_owned()),
         };
         Self {
             r,
+            f,
             suffix: suffix.to_owned(),
-            rke2: format!("{bin}/rke2"),
-            config_dir: "/etc/rancher/rke2",
+            rke2: format!("{bin}/{}", f.binary),
+            config_dir: f.config_dir,
             unit_dir,
         }
     }
@@ -59,11 +71,11 @@ impl<'a> Ctx<'a> {
     /// `CONFIG_DIR UNIT UNIT_ENV`: where the unit of node `n` takes its
     /// settings from (the first arguments of the config checks).
     fn unit_world(&self, n: &Rke2Node) -> Vec<String> {
-        let unit = Self::unit(n);
+        let unit = self.unit(n);
         vec![
             self.config_dir.to_owned(),
             unit.to_owned(),
-            format!("{}/{unit}.env", self.unit_dir),
+            format!("{}/{unit}{}", self.unit_dir, self.f.unit_env),
         ]
     }
 
@@ -133,11 +145,37 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn unit(n: &Rke2Node) -> &'static str {
+    fn unit(&self, n: &Rke2Node) -> &'static str {
         match n.role {
-            Role::Server => "rke2-server",
-            Role::Agent => "rke2-agent",
+            Role::Server => self.f.server_unit,
+            Role::Agent => self.f.agent_unit,
         }
+    }
+
+    /// The unit file of node `n` and its `.env` file.
+    fn unit_files(&self, n: &Rke2Node) -> [String; 2] {
+        let unit = self.unit(n);
+        [
+            format!("{}/{unit}.service", self.unit_dir),
+            format!("{}/{unit}{}", self.unit_dir, self.f.unit_env),
+        ]
+    }
+
+    /// K3s's preflight checks of node `n`: the binary is where its install
+    /// script writes the target, and the unit files it rewrites are there
+    /// to be kept. None for RKE2.
+    fn k3s_checks(&self, n: &Rke2Node) -> Vec<Op> {
+        if !self.f.is_k3s() {
+            return Vec::new();
+        }
+        let [unit_file, env_file] = self.unit_files(n);
+        vec![
+            Op::new(Func::CheckBinDir, [self.rke2.as_str()]),
+            Op::new(
+                Func::CheckUnitFiles,
+                [self.unit(n).to_owned(), unit_file, env_file],
+            ),
+        ]
     }
 
     /// Where the datastore backup is restored: the init server, or the
@@ -201,10 +239,12 @@ impl<'a> Ctx<'a> {
     fn install_checks(&self, n: &Rke2Node) -> Vec<Op> {
         match &self.r.install {
             Install::Airgap { artifacts, arch } => {
-                vec![Op::new(
-                    Func::CheckArtifacts,
-                    [artifacts.clone(), arch.clone(), self.target()],
-                )]
+                let f = if self.f.is_k3s() {
+                    Func::CheckK3sArtifacts
+                } else {
+                    Func::CheckArtifacts
+                };
+                vec![Op::new(f, [artifacts.clone(), arch.clone(), self.target()])]
             }
             Install::Online if self.r.install_method == InstallMethod::Rpm => vec![Op::new(
                 Func::CheckRpmTarget,
@@ -229,6 +269,7 @@ impl<'a> Ctx<'a> {
                 Datastore::Postgres(_) => DatastoreKind::Postgres,
                 Datastore::Mysql(_) => DatastoreKind::Mysql,
             },
+            flavor: r.flavor,
             data_dir: r.data_dir.clone(),
             rke2: self.rke2.clone(),
             install_prefix: self.tar_prefix().unwrap_or_default(),
@@ -373,7 +414,7 @@ fn rpm_version(version: &str) -> String {
         .replace(['+', '-'], "~")
 }
 
-/// Plans an RKE2 rollback.
+/// Plans an RKE2 (or K3s) rollback.
 pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
     let scenario = match &r.datastore {
         Datastore::Etcd => match &r.snapshot.location {
@@ -391,19 +432,28 @@ pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
             Install::Airgap { .. } => "air-gap",
         },
         match r.install_method {
+            InstallMethod::Tar if r.flavor.is_k3s() => " (install script)",
             InstallMethod::Tar => " (tarball)",
             InstallMethod::Rpm => " (RPM)",
         }
     );
     let cx = Ctx::new(r, &builder::suffix(model));
+    let f = r.flavor;
     let mut b = Builder::new(
         model,
-        "rke2",
+        f.distribution,
         scenario,
         r.current.to_string(),
         r.target.to_string(),
         cx.facts(),
     );
+    // The names the shared fragments read instead of literals.
+    b.constant("REWIND_PRODUCT", f.product);
+    b.constant("REWIND_BIN", f.binary);
+    b.constant("REWIND_ENV", f.env);
+    b.constant("REWIND_DEFAULT_DATA_DIR", f.default_data_dir);
+    b.constant("REWIND_IMAGES", f.images);
+    b.constant("REWIND_INSTALL_URL", f.install_url);
     preflight(&mut b, &cx);
     match &r.datastore {
         Datastore::Etcd => {
@@ -486,6 +536,7 @@ fn preflight(b: &mut Builder, cx: &Ctx<'_>) {
             Func::CheckRke2Version,
             [cx.rke2.clone(), cx.r.current.to_string(), cx.target()],
         ));
+        pre.extend(cx.k3s_checks(n));
         pre.extend(cx.install_checks(n));
         if restores_here {
             pre.extend(cx.snapshot_checks());
@@ -567,7 +618,7 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
                         Func::StopRke2,
                         [
                             cx.r.data_dir.clone(),
-                            Ctx::unit(n).to_owned(),
+                            cx.unit(n).to_owned(),
                             cx.rke2.clone(),
                         ],
                     ),
@@ -605,7 +656,7 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
     });
     b.step(
         "stop",
-        "Stop RKE2 on every node",
+        format!("Stop {} on every node", cx.f.product),
         true,
         true,
         StepFacts::Rke2Stop,
@@ -625,6 +676,10 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                 let mut pre = cx.install_checks(n);
                 let mut act = Vec::new();
                 match &cx.r.install {
+                    _ if cx.f.is_k3s() => {
+                        pre.extend(cx.k3s_checks(n));
+                        act = k3s_install(cx, n);
+                    }
                     Install::Airgap { artifacts, arch } => {
                         act.push(Op::new(
                             Func::MoveImagesAside,
@@ -678,7 +733,9 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
                     Func::CheckInstalledVersion,
                     [cx.rke2.clone(), target.clone()],
                 ));
-                if n.role == Role::Server {
+                // K3s writes its packaged manifests again at every start
+                // and has no chart folder of RKE2's layout to compare with.
+                if n.role == Role::Server && !cx.f.is_k3s() {
                     act.push(Op::new(
                         Func::MoveManifestsAside,
                         [
@@ -697,7 +754,7 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         to: b.aside_path(&images),
         from: images,
     });
-    if cx.servers().next().is_some() {
+    if cx.servers().next().is_some() && !cx.f.is_k3s() {
         let manifests = cx.dd("server/manifests");
         b.aside(Aside::ServerManifests {
             to: b.aside_path(&manifests),
@@ -713,8 +770,15 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         format!("Install {target} on every node"),
         true,
         true,
-        StepFacts::Rke2Install {
-            current_rpm_version: rpm_version(&cx.r.current.to_string()),
+        if cx.f.is_k3s() {
+            StepFacts::K3sInstall {
+                server_files: cx.unit_files(cx.init()),
+                agent_files: cx.agents().next().map(|n| cx.unit_files(n)),
+            }
+        } else {
+            StepFacts::Rke2Install {
+                current_rpm_version: rpm_version(&cx.r.current.to_string()),
+            }
         },
         scripts,
     );
@@ -723,6 +787,38 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
     } else {
         "replaces the installed rke2 with the target's; moves the newer version's image archives and, on servers, chart manifests aside"
     });
+}
+
+/// The actions of K3s's install on node `n`: the newer images aside, the
+/// unit and env file kept, the install script (online, or with the binary
+/// put in place for air-gap) with nothing enabled or started, the target's
+/// image archives, and the unit and env file put back as they were.
+fn k3s_install(cx: &Ctx<'_>, n: &Rke2Node) -> Vec<Op> {
+    let [unit_file, env_file] = cx.unit_files(n);
+    let images = cx.dd("agent/images");
+    let mut install = vec![cx.target(), Ctx::node_type(n).to_owned(), cx.rke2.clone()];
+    if let Install::Airgap { artifacts, arch } = &cx.r.install {
+        install.extend([artifacts.clone(), arch.clone()]);
+    }
+    let mut act = vec![
+        Op::new(Func::MoveImagesAside, [images.clone(), cx.suffix.clone()]),
+        Op::new(
+            Func::KeepUnitFiles,
+            [unit_file.clone(), env_file.clone(), cx.suffix.clone()],
+        ),
+        Op::new(Func::InstallK3s, install),
+    ];
+    if let Install::Airgap { artifacts, arch } = &cx.r.install {
+        act.push(Op::new(
+            Func::InstallImages,
+            [artifacts.clone(), arch.clone(), images],
+        ));
+    }
+    act.push(Op::new(
+        Func::PutBackUnitFiles,
+        [unit_file, env_file, cx.suffix.clone()],
+    ));
+    act
 }
 
 fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
@@ -761,7 +857,7 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
             .unwrap_or_default(),
     );
     args.extend(cx.unit_world(init).into_iter().skip(1));
-    if cx.r.data_dir != DEFAULT_DATA_DIR {
+    if cx.r.data_dir != cx.f.default_data_dir {
         args.push(format!("--data-dir={}", cx.r.data_dir));
     }
     match &cx.r.snapshot.location {
@@ -998,7 +1094,7 @@ fn start_init(b: &mut Builder, cx: &Ctx<'_>) {
     let init = cx.init();
     b.step(
         "start",
-        format!("Start rke2-server on {}", init.name),
+        format!("Start {} on {}", cx.f.server_unit, init.name),
         false,
         false,
         StepFacts::Rke2Start,
@@ -1010,8 +1106,8 @@ fn start_init(b: &mut Builder, cx: &Ctx<'_>) {
                 Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
             ],
             vec![
-                Op::new(Func::EnableUnit, ["rke2-server"]),
-                Op::new(Func::StartUnit, ["rke2-server"]),
+                Op::new(Func::EnableUnit, [cx.f.server_unit]),
+                Op::new(Func::StartUnit, [cx.f.server_unit]),
             ],
         )],
     );
@@ -1037,8 +1133,8 @@ fn rejoin(b: &mut Builder, cx: &Ctx<'_>) {
                 [cx.dd("server/db/etcd"), cx.suffix.clone()],
             )];
             act.extend(cx.put_token());
-            act.push(Op::new(Func::EnableUnit, ["rke2-server"]));
-            act.push(Op::new(Func::StartUnit, ["rke2-server"]));
+            act.push(Op::new(Func::EnableUnit, [cx.f.server_unit]));
+            act.push(Op::new(Func::StartUnit, [cx.f.server_unit]));
             cx.node(n, pre, act)
         })
         .collect();
@@ -1073,14 +1169,14 @@ fn start_servers(b: &mut Builder, cx: &Ctx<'_>) {
             ];
             pre.extend(cx.server_token_checks(n));
             let mut act = cx.put_token();
-            act.push(Op::new(Func::EnableUnit, ["rke2-server"]));
-            act.push(Op::new(Func::StartUnit, ["rke2-server"]));
+            act.push(Op::new(Func::EnableUnit, [cx.f.server_unit]));
+            act.push(Op::new(Func::StartUnit, [cx.f.server_unit]));
             cx.node(n, pre, act)
         })
         .collect();
     b.step(
         "start-servers",
-        "Start rke2-server on every server",
+        format!("Start {} on every server", cx.f.server_unit),
         true,
         false,
         StepFacts::Rke2StartServers,
@@ -1100,8 +1196,8 @@ fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
                     Op::new(Func::CheckDataMounts, [cx.r.data_dir.as_str()]),
                 ],
                 vec![
-                    Op::new(Func::EnableUnit, [Ctx::unit(n)]),
-                    Op::new(Func::StartUnit, [Ctx::unit(n)]),
+                    Op::new(Func::EnableUnit, [cx.unit(n)]),
+                    Op::new(Func::StartUnit, [cx.unit(n)]),
                 ],
             )
         })
@@ -1111,7 +1207,7 @@ fn start_agents(b: &mut Builder, cx: &Ctx<'_>) {
     }
     b.step(
         "start-agents",
-        "Start rke2-agent on every agent",
+        format!("Start {} on every agent", cx.f.agent_unit),
         true,
         false,
         StepFacts::Rke2StartAgents,
@@ -1152,7 +1248,8 @@ fn cleanup_notes(b: &mut Builder, cx: &Ctx<'_>) {
     if let Install::Airgap { .. } = cx.r.install {
         b.manual(ManualCheck::AirgapArchives);
     }
-    if cx.r.install_method == InstallMethod::Tar {
+    // K3s's preflight checks where its binary is (check_bin_dir).
+    if cx.r.install_method == InstallMethod::Tar && !cx.f.is_k3s() {
         b.manual(ManualCheck::TarballReadOnlyUsr);
     }
     b.manual(ManualCheck::Automation);

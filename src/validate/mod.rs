@@ -16,7 +16,7 @@ mod text;
 use crate::choice::Distribution;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::digest::sha256_hex;
-use crate::model::{Kind, Model};
+use crate::model::{Flavor, Kind, Model};
 use crate::source::SourceFile;
 use crate::spec::{self, Spec};
 
@@ -112,7 +112,12 @@ fn validate_with(
     let mut warnings = Vec::new();
     let kind = match distribution {
         Some(Distribution::Rke1) => rke1::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke1),
-        Some(Distribution::Rke2) => rke2::validate(spec, &mut cx, to, &mut checked).map(Kind::Rke2),
+        Some(Distribution::Rke2) => {
+            rke2::validate(spec, &mut cx, &Flavor::RKE2, to, &mut checked).map(Kind::Rke2)
+        }
+        Some(Distribution::K3s) => {
+            rke2::validate(spec, &mut cx, &Flavor::K3S, to, &mut checked).map(Kind::Rke2)
+        }
         None => None,
     };
     for d in cx.diags.iter().filter(|d| !d.is_error()) {

@@ -1,4 +1,6 @@
-//! Rules for `distribution = "rke2"` plans (docs/plan-format.md, "RKE2 plans").
+//! Rules for `distribution = "rke2"` and `"k3s"` plans (docs/plan-format.md,
+//! "RKE2 plans" and "K3s plans"): K3s plans go through the same rules,
+//! worded and defaulted from their [`Flavor`].
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -9,7 +11,7 @@ use super::fields::{Ctx, is_duration, is_hostname};
 use crate::choice::{Arch, DatastoreKind, Distribution, InstallSource};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{
-    Datastore, Drain, ExternalDb, Install, InstallMethod, Rke2, Rke2Node, Role, Snapshot,
+    Datastore, Drain, ExternalDb, Flavor, Install, InstallMethod, Rke2, Rke2Node, Role, Snapshot,
     SnapshotLocation, Token,
 };
 use crate::spec::{S, Spec};
@@ -27,10 +29,25 @@ const WORDS: Words = Words {
     unhashed_label: Some("this table has no `sha256`"),
 };
 
-/// Validates an RKE2 plan; `checked` receives the preconditions proved.
+/// K3s's wording of the version rules (the others read as RKE2's).
+const K3S_WORDS: Words = Words {
+    version: "a K3s version",
+    version_shape: "vMAJOR.MINOR.PATCH[-rcN]+k3sN",
+    version_help: "K3s versions look like `v1.28.9+k3s1` (`k3s --version` prints it; release candidates: `v1.28.9-rc1+k3s1`)",
+    ..WORDS
+};
+
+/// The wording of `flavor`'s versions.
+fn words(flavor: &'static Flavor) -> &'static Words {
+    if flavor.is_k3s() { &K3S_WORDS } else { &WORDS }
+}
+
+/// Validates an RKE2 (or K3s, by `flavor`) plan; `checked` receives the
+/// preconditions proved.
 pub(super) fn validate(
     spec: &Spec,
     cx: &mut Ctx,
+    flavor: &'static Flavor,
     to: TargetOverride<'_>,
     checked: &mut Vec<String>,
 ) -> Option<Rke2> {
@@ -46,9 +63,12 @@ pub(super) fn validate(
             &c.current_version,
             cspan.clone(),
             "cluster.current-version",
-            "add `current-version = \"v1.29.4+rke2r1\"`: what the nodes run now",
+            &format!(
+                "add `current-version = \"{}\"`: what the nodes run now",
+                flavor.example
+            ),
         )
-        .and_then(|v| version(cx, v, "cluster.current-version"));
+        .and_then(|v| version(cx, flavor, v, "cluster.current-version"));
     let current_span = c.current_version.as_ref().map(S::span);
     // The plan's own target-version span; `None` when `--to` replaces it, so
     // that diagnostics about a `--to` target say where the value came from.
@@ -58,7 +78,7 @@ pub(super) fn validate(
         c.target_version.as_ref().map(S::span)
     };
     let target = match to {
-        Some(t) => Rke2Version::parse(t).or_else(|| {
+        Some(t) => flavor.version(t).or_else(|| {
             let (span, label) = match &c.target_version {
                 Some(v) => (Some(v.span()), "`--to` replaces this value"),
                 None => (cspan.clone(), "`--to` gives this cluster's target version"),
@@ -67,10 +87,14 @@ pub(super) fn validate(
                 Diagnostic::error(
                     Code::Versions,
                     span,
-                    format!("`--to {t}` is not an RKE2 version"),
+                    format!("`--to {t}` is not {}", words(flavor).version),
                 )
                 .label(label)
-                .help("pass `--to` an RKE2 version as `rke2 --version` prints it, e.g. `v1.28.9+rke2r1` (release candidates: `v1.28.9-rc1+rke2r1`)"),
+                .help(if flavor.is_k3s() {
+                    "pass `--to` a K3s version as `k3s --version` prints it, e.g. `v1.28.9+k3s1` (release candidates: `v1.28.9-rc1+k3s1`)"
+                } else {
+                    "pass `--to` an RKE2 version as `rke2 --version` prints it, e.g. `v1.28.9+rke2r1` (release candidates: `v1.28.9-rc1+rke2r1`)"
+                }),
             );
             None
         }),
@@ -79,9 +103,9 @@ pub(super) fn validate(
                 &c.target_version,
                 cspan.clone(),
                 "cluster.target-version",
-                "add `target-version = \"v1.28.9+rke2r1\"`, or pass --to",
+                &format!("add `target-version = \"{}\"`, or pass --to", flavor.example_target),
             )
-            .and_then(|v| version(cx, v, "cluster.target-version")),
+            .and_then(|v| version(cx, flavor, v, "cluster.target-version")),
     };
     if let (Some(cur), Some(tgt)) = (&current, &target) {
         direction(cx, cur, tgt, to, target_span.clone(), current_span, checked);
@@ -99,23 +123,37 @@ pub(super) fn validate(
 
     // --- datastore
     let datastore = datastore(spec, cx);
-    if let (Some(ds), Some(tgt)) = (&datastore, &target) {
+    if let (Some(ds), Some(tgt)) = (&datastore, &target)
+        && !flavor.is_k3s()
+    {
         datastore_supported(cx, spec, ds, tgt, target_span.clone().or(cspan.clone()));
     }
 
-    let snapshot =
-        snapshot.and_then(|s| snapshot_of(s, cx, datastore.as_ref(), target.as_ref(), to, checked));
+    let snapshot = snapshot.and_then(|s| {
+        snapshot_of(
+            s,
+            cx,
+            flavor,
+            datastore.as_ref(),
+            target.as_ref(),
+            to,
+            checked,
+        )
+    });
 
     // --- cluster paths and method
     let data_dir = match &c.data_dir {
         Some(d) => cx.dir(d, "cluster.data-dir"),
-        None => Some("/var/lib/rancher/rke2".to_owned()),
+        None => Some(flavor.default_data_dir.to_owned()),
     };
     let install_method = match &c.install_method {
         None => Some(InstallMethod::default()),
-        Some(m) => cx.one_of(m, "cluster.install-method"),
+        Some(m) => cx.one_of(m, "cluster.install-method").and_then(|im| {
+            k3s_is_not_rpm(cx, flavor, m, im);
+            (!flavor.is_k3s() || im == InstallMethod::Tar).then_some(im)
+        }),
     };
-    let install_prefix = install_prefix(c, cx, install_method);
+    let install_prefix = install_prefix(c, cx, install_method, flavor);
 
     // --- token
     let token = token(spec, cx, cspan.as_ref(), checked);
@@ -136,7 +174,7 @@ pub(super) fn validate(
     restore_on_is_a_node(spec, cx, datastore.as_ref(), nodes.as_deref());
     if let (Some(dd), Some(snap), Some(ds)) = (&data_dir, &snapshot, &datastore) {
         snapshot_outside_live_db(cx, spec, dd, snap, ds);
-        snapshot_under_default_data_dir(cx, spec, dd, snap);
+        snapshot_under_default_data_dir(cx, spec, flavor, dd, snap);
     }
     let rancher_managed = c.rancher_managed.as_ref().is_some_and(|v| *v.get_ref());
     if rancher_managed {
@@ -144,6 +182,7 @@ pub(super) fn validate(
     }
 
     Some(Rke2 {
+        flavor,
         current: current?,
         target: target?,
         data_dir: data_dir?,
@@ -231,11 +270,26 @@ fn install_prefix(
     c: &crate::spec::ClusterSpec,
     cx: &mut Ctx,
     method: Option<InstallMethod>,
+    flavor: &'static Flavor,
 ) -> Option<String> {
     let Some(p) = &c.install_prefix else {
         return Some("/usr/local".to_owned());
     };
     let dir = cx.dir(p, "cluster.install-prefix")?;
+    if flavor.is_k3s() {
+        // K3s's install script has no prefix, only a bin dir, which the
+        // preflight checks is /usr/local/bin (docs/upstream-facts.md, K3s).
+        cx.push(
+            Diagnostic::error(
+                Code::Fields,
+                Some(p.span()),
+                "`install-prefix` is for RKE2 tar installs; this plan says `distribution = \"k3s\"`",
+            )
+            .label("K3s's binary is in /usr/local/bin")
+            .help("remove install-prefix: the preflight checks that k3s is in /usr/local/bin, and says what to do if it is not"),
+        );
+        return None;
+    }
     if method == Some(InstallMethod::Rpm) {
         cx.push(
             Diagnostic::error(
@@ -392,28 +446,35 @@ fn direction(
 /// A custom data dir with a snapshot under the default one: most often a
 /// path copied from the documentation, and on such a node that folder is
 /// empty or stale. A warning: the file may really have been put there.
-fn snapshot_under_default_data_dir(cx: &mut Ctx, spec: &Spec, data_dir: &str, snap: &Snapshot) {
-    const DEFAULT: &str = "/var/lib/rancher/rke2";
+fn snapshot_under_default_data_dir(
+    cx: &mut Ctx,
+    spec: &Spec,
+    flavor: &'static Flavor,
+    data_dir: &str,
+    snap: &Snapshot,
+) {
+    let default = flavor.default_data_dir;
     let SnapshotLocation::Path(path) = &snap.location else {
         return;
     };
-    if data_dir == DEFAULT || !path.starts_with(&format!("{DEFAULT}/")) {
+    if data_dir == default || !path.starts_with(&format!("{default}/")) {
         return;
     }
     let span = spec
         .snapshot
         .as_ref()
         .and_then(|s| s.get_ref().path.as_ref().map(S::span));
-    let suggested = format!("{data_dir}{}", &path[DEFAULT.len()..]);
+    let suggested = format!("{data_dir}{}", &path[default.len()..]);
     cx.push(
         Diagnostic::warning(
             Code::Paths,
             span,
-            format!("the snapshot is under the default data dir `{DEFAULT}`, but this cluster's data dir is `{data_dir}`"),
+            format!("the snapshot is under the default data dir `{default}`, but this cluster's data dir is `{data_dir}`"),
         )
         .label("not under `cluster.data-dir`")
         .help(format!(
-            "RKE2 writes snapshots under its data dir: if the file is at `{suggested}`, give that path; if you copied it to this path yourself, leave it"
+            "{} writes snapshots under its data dir: if the file is at `{suggested}`, give that path; if you copied it to this path yourself, leave it",
+            flavor.product
         )),
     );
 }
@@ -466,8 +527,40 @@ fn snapshot_outside_live_db(
     );
 }
 
-fn version(cx: &mut Ctx, v: &S<String>, key: &str) -> Option<Rke2Version> {
-    common::version(cx, &WORDS, v, key)
+fn version(cx: &mut Ctx, flavor: &'static Flavor, v: &S<String>, key: &str) -> Option<Rke2Version> {
+    if !flavor.is_k3s() {
+        return common::version(cx, &WORDS, v, key);
+    }
+    let w = words(flavor);
+    flavor.version(v.get_ref()).or_else(|| {
+        cx.push(
+            Diagnostic::error(
+                Code::Versions,
+                Some(v.span()),
+                format!("`{key}` is not {}", w.version),
+            )
+            .label(format!("expected {}", w.version_shape))
+            .help(w.version_help),
+        );
+        None
+    })
+}
+
+/// K3s has no RPM of its own binary: its install script always puts the
+/// binary in /usr/local/bin (or /opt/bin) and the units in
+/// /etc/systemd/system (k3s-io/k3s:install.sh).
+fn k3s_is_not_rpm(cx: &mut Ctx, flavor: &'static Flavor, m: &S<String>, im: InstallMethod) {
+    if flavor.is_k3s() && im == InstallMethod::Rpm {
+        cx.push(
+            Diagnostic::error(
+                Code::Fields,
+                Some(m.span()),
+                "K3s has no RPM install: `install-method` is only for RKE2",
+            )
+            .label("K3s is installed by its install script")
+            .help("remove `install-method` (K3s's install script puts the binary in /usr/local/bin, or /opt/bin when /usr/local/bin is read-only)"),
+        );
+    }
 }
 
 fn reject_rke1_keys(spec: &Spec, cx: &mut Ctx) {
@@ -701,6 +794,7 @@ fn embedded(
 fn snapshot_of(
     s: &S<crate::spec::SnapshotSpec>,
     cx: &mut Ctx,
+    flavor: &'static Flavor,
     datastore: Option<&Datastore>,
     target: Option<&Rke2Version>,
     to: TargetOverride<'_>,
@@ -708,8 +802,16 @@ fn snapshot_of(
 ) -> Option<Snapshot> {
     let sspan = Some(s.span());
     let snap = s.get_ref();
-    let taken_on = cx.require(&snap.taken_on, sspan.clone(), "snapshot.taken-on", "add `taken-on = \"v1.28.9+rke2r1\"`: the version the cluster ran when the backup was taken");
-    let taken = taken_on.and_then(|t| version(cx, t, "snapshot.taken-on"));
+    let taken_on = cx.require(
+        &snap.taken_on,
+        sspan.clone(),
+        "snapshot.taken-on",
+        &format!(
+            "add `taken-on = \"{}\"`: the version the cluster ran when the backup was taken",
+            flavor.example_target
+        ),
+    );
+    let taken = taken_on.and_then(|t| version(cx, flavor, t, "snapshot.taken-on"));
     if let (Some(t), Some(taken), Some(target)) = (taken_on, &taken, target) {
         common::snapshot_minor(cx, &WORDS, t.span(), taken, target, to, checked);
     }

@@ -606,15 +606,15 @@ rw_sha256_pipe() {
 # kept when the binary does not run.
 rw_rke2_version() {
 	if [ ! -e "$1" ] && ! command -v "$1" >/dev/null 2>&1; then
-		rw_hint "find where rke2 is installed here (command -v rke2; /opt/rke2/bin when /usr/local is read-only); if it is elsewhere, correct the plan's install method or paths and compile again"
-		rw_fail "$1 not found: rke2 is not installed where the plan's install method puts it"
+		rw_hint "find where ${REWIND_BIN:-rke2} is installed here (command -v ${REWIND_BIN:-rke2}; /opt/rke2/bin or /opt/bin when /usr/local is read-only); if it is elsewhere, correct the plan's install method or paths and compile again"
+		rw_fail "$1 not found: ${REWIND_BIN:-rke2} is not installed where the plan's install method puts it"
 	fi
 	_rw_rv_rc=0
 	_rw_rv_out=$("$1" --version 2>&1) || _rw_rv_rc=$?
 	if [ "$_rw_rv_rc" -ne 0 ]; then
 		rw_quote_cmd "$1" --version
 		if [ -z "$_rw_hint" ]; then rw_hint "run $1 --version by hand and read its error: the binary may be damaged or of another architecture; reinstall it, then run this script again"; fi
-		rw_fail_cmd "$_rw_rv_rc" "could not ask rke2 its version"
+		rw_fail_cmd "$_rw_rv_rc" "could not ask ${REWIND_BIN:-rke2} its version"
 	fi
 	set -f
 	# shellcheck disable=SC2086 # split the first line into its fields
@@ -622,7 +622,7 @@ rw_rke2_version() {
 	set +f
 	_rw_ver=${3:-}
 	if [ -z "$_rw_ver" ]; then
-		rw_hint "run $1 --version by hand: its first line must read \"rke2 version vX.Y.Z+rke2rN ...\"; if $1 is not rke2, correct the plan's install method or paths"
+		rw_hint "run $1 --version by hand: its first line must read \"${REWIND_BIN:-rke2} version vX.Y.Z+${REWIND_BIN:-rke2}... ...\"; if $1 is not ${REWIND_BIN:-rke2}, correct the plan's install method or paths"
 		rw_fail "could not read a version in the output of $1 --version"
 	fi
 }

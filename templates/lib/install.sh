@@ -184,8 +184,9 @@ _install_image_names() {
 		case $_iin_hex in '' | *[!0-9A-Fa-f]*) continue ;; esac
 		case $_iin_name in
 		*/*) continue ;;
-		rke2-images*.linux-"$2".tar | rke2-images*.linux-"$2".tar.*) ;;
-		rke2-images*.linux-"$2"-*.tar | rke2-images*.linux-"$2"-*.tar.*) ;;
+		"$REWIND_IMAGES"*.linux-"$2".tar | "$REWIND_IMAGES"*.linux-"$2".tar.*) ;;
+		"$REWIND_IMAGES"*.linux-"$2"-*.tar | "$REWIND_IMAGES"*.linux-"$2"-*.tar.*) ;;
+		"$REWIND_IMAGES"-"$2".tar | "$REWIND_IMAGES"-"$2".tar.*) ;;
 		*) continue ;;
 		esac
 		rw_lower "$_iin_hex"
@@ -295,7 +296,7 @@ EOF
 move_images_aside() {
 	_mia_n=0
 	if [ -d "$1" ]; then
-		for _mia_f in "$1"/rke2-images* "$1/.cache.json"; do
+		for _mia_f in "$1"/"$REWIND_IMAGES"* "$1/.cache.json"; do
 			if [ ! -e "$_mia_f" ] && [ ! -L "$_mia_f" ]; then continue; fi
 			# A run of this step that failed after install.sh: the newer
 			# archive is aside already, this one is the target's.
@@ -311,7 +312,7 @@ move_images_aside() {
 		if [ -d "$1.$2" ]; then
 			rw_ok "image archives already moved aside into $1.$2/"
 		else
-			rw_ok "no rke2-images* archive in $1: nothing to move aside"
+			rw_ok "no $REWIND_IMAGES* archive in $1: nothing to move aside"
 		fi
 	fi
 }

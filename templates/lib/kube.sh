@@ -153,9 +153,9 @@ EOF
 	_vc_stale=
 	while IFS= read -r _vc_s; do
 		case $_vc_s in
-		*.node-password.rke2)
+		*.node-password."$REWIND_BIN")
 			case $_vc_plan in
-			*"$_rw_nl${_vc_s%.node-password.rke2}$_rw_nl"*) ;;
+			*"$_rw_nl${_vc_s%".node-password.$REWIND_BIN"}$_rw_nl"*) ;;
 			*) _vc_stale="$_vc_stale $_vc_s" ;;
 			esac
 			;;
@@ -246,7 +246,7 @@ _kube_stale() {
 	if [ -n "$1" ]; then
 		case $1 in
 		"$3" | "${3%%+*}-${3#*+}") return 1 ;;
-		*rke2*) return 0 ;;
+		*"$REWIND_BIN"*) return 0 ;;
 		esac
 		return 1
 	fi

@@ -1,5 +1,6 @@
 # ---- rewind runtime library: rke2 -------------------------------------------------
-# RKE2 on one node: which version is installed, the config checks that
+# RKE2 (or K3s: the names come from the library's constants REWIND_BIN,
+# REWIND_ENV and REWIND_DEFAULT_DATA_DIR) on one node: which version is installed, the config checks that
 # cluster-reset and a rejoin need, stopping RKE2 without touching its data
 # volumes, and starting a unit with a bounded wait.
 #
@@ -40,7 +41,7 @@ check_installed_version() {
 		rw_would "check that $1 --version is $2 (it is $_rw_ver now)"
 		rw_establish "$1 --version is $2"
 	else
-		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_RKE2_VERSION) are of $2, then run the install step again"
+		rw_hint "install.sh does not check the version it installs: check that the artifacts (or INSTALL_${REWIND_ENV}_VERSION) are of $2, then run the install step again"
 		rw_fail "installed version is $_rw_ver, not the target $2"
 	fi
 }
@@ -74,12 +75,12 @@ check_no_server_entry() {
 		rw_hint "this node restores the cluster, so it must not join another: comment out the server: line(s), then run this script again"
 		rw_fail "a server: entry is set in:$_cns_found (cluster-reset refuses to run with one)"
 	fi
-	_rke2_env_value "$2" "$3" RKE2_URL
+	_rke2_env_value "$2" "$3" "${REWIND_ENV}_URL"
 	if [ -n "$_ev_val" ]; then
-		rw_hint "this node restores the cluster: remove RKE2_URL from $_ev_where, then run this script again"
-		rw_fail "RKE2_URL is set in $_ev_where: rke2 would take it as the server to join, and cluster-reset refuses to run"
+		rw_hint "this node restores the cluster: remove ${REWIND_ENV}_URL from $_ev_where, then run this script again"
+		rw_fail "${REWIND_ENV}_URL is set in $_ev_where: $REWIND_BIN would take it as the server to join, and cluster-reset refuses to run"
 	fi
-	rw_ok "no server: entry in $1/config.yaml or config.yaml.d/, no RKE2_URL for $2"
+	rw_ok "no server: entry in $1/config.yaml or config.yaml.d/, no ${REWIND_ENV}_URL for $2"
 }
 
 # ---- what rke2-server really reads ------------------------------------------
@@ -226,8 +227,8 @@ _rke2_setting() {
 # fill one folder while the unit starts on another.
 check_data_dir() {
 	rw_check_op check_data_dir ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	_rke2_setting "$1" "$2" "$3" data-dir RKE2_DATA_DIR
-	_cdd_is=${_st_val:-/var/lib/rancher/rke2}
+	_rke2_setting "$1" "$2" "$3" data-dir "${REWIND_ENV}_DATA_DIR"
+	_cdd_is=${_st_val:-$REWIND_DEFAULT_DATA_DIR}
 	while :; do
 		case $_cdd_is in
 		?*/) _cdd_is=${_cdd_is%/} ;;
@@ -236,11 +237,11 @@ check_data_dir() {
 	done
 	if [ "$_cdd_is" != "$4" ]; then
 		if [ -n "$_st_where" ]; then
-			rw_hint "correct data-dir in the plan (and compile again), or the setting in ${_st_where%% *}, so that both name the folder RKE2 really uses"
+			rw_hint "correct data-dir in the plan (and compile again), or the setting in ${_st_where%% *}, so that both name the folder $REWIND_PRODUCT really uses"
 			rw_fail "$2 runs with data dir $_cdd_is (set in $_st_where), but the plan says $4"
 		fi
-		rw_hint "add 'data-dir: $4' to $1/config.yaml if that is where RKE2's data is, or correct the plan and compile again"
-		rw_fail "$2 runs with the default data dir /var/lib/rancher/rke2 (no data-dir: in $1/config.yaml or config.yaml.d, no RKE2_DATA_DIR in its environment files), but the plan says $4"
+		rw_hint "add 'data-dir: $4' to $1/config.yaml if that is where $REWIND_PRODUCT's data is, or correct the plan and compile again"
+		rw_fail "$2 runs with the default data dir $REWIND_DEFAULT_DATA_DIR (no data-dir: in $1/config.yaml or config.yaml.d, no ${REWIND_ENV}_DATA_DIR in its environment files), but the plan says $4"
 	fi
 	rw_ok "$2 uses the data dir $4${_st_where:+ (set in $_st_where)}"
 }
@@ -251,7 +252,7 @@ check_data_dir() {
 # host name in lowercase (as RKE2 does).
 check_node_name() {
 	rw_check_op check_node_name ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	_rke2_setting "$1" "$2" "$3" node-name RKE2_NODE_NAME
+	_rke2_setting "$1" "$2" "$3" node-name "${REWIND_ENV}_NODE_NAME"
 	_cnn_is=$_st_val
 	if [ -z "$_cnn_is" ]; then
 		_cnn_is=$(uname -n | tr 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' 'abcdefghijklmnopqrstuvwxyz')
@@ -269,10 +270,10 @@ check_node_name() {
 # an empty db/etcd starts a new cluster of its own: split brain.
 check_server_entry() {
 	rw_check_op check_server_entry ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	_rke2_setting "$1" "$2" "$3" server RKE2_URL
+	_rke2_setting "$1" "$2" "$3" server "${REWIND_ENV}_URL"
 	if [ -z "$_st_val" ]; then
 		rw_hint "add 'server: https://<init server>:9345' to $1/config.yaml (the address it joined through before), then run this script again"
-		rw_fail "no server: entry in $1/config.yaml or config.yaml.d, and no RKE2_URL in the environment files of $2: with its etcd data moved aside, this server would start a second cluster of its own (split brain)"
+		rw_fail "no server: entry in $1/config.yaml or config.yaml.d, and no ${REWIND_ENV}_URL in the environment files of $2: with its etcd data moved aside, this server would start a second cluster of its own (split brain)"
 	fi
 	rw_ok "this server joins through $_st_val (set in $_st_where)"
 }
@@ -323,7 +324,7 @@ check_token_source() {
 	rw_hint
 	_rke2_key_sha "$4"
 	_cts_want=$_ks
-	_rke2_setting "$1" "$2" "$3" token-file RKE2_TOKEN_FILE
+	_rke2_setting "$1" "$2" "$3" token-file "${REWIND_ENV}_TOKEN_FILE"
 	_cts_from=
 	if [ -n "$_st_val" ]; then
 		_cts_where=$_st_where
@@ -331,7 +332,7 @@ check_token_source() {
 		_rke2_key_sha "$_st_val"
 		_cts_from="the token file $_st_val named in $_cts_where"
 	else
-		_rke2_setting "$1" "$2" "$3" token RKE2_TOKEN
+		_rke2_setting "$1" "$2" "$3" token "${REWIND_ENV}_TOKEN"
 		if [ -n "$_st_val" ]; then
 			_cts_where=$_st_where
 			_rke2_token_key "$_st_val"
@@ -350,7 +351,7 @@ EOF
 		return 0
 	fi
 	if [ "$_ks" != "$_cts_want" ]; then
-		rw_hint "RKE2 decrypts the restored datastore with this token, not with server/token: make ${_cts_where%% *} hold the saved token (the content of $4), or remove that setting so that the saved token is used; then run this script again"
+		rw_hint "$REWIND_PRODUCT decrypts the restored datastore with this token, not with server/token: make ${_cts_where%% *} hold the saved token (the content of $4), or remove that setting so that the saved token is used; then run this script again"
 		rw_fail "$_cts_from is not the saved token $4 (compared without the K10<ca-hash>::server: prefix; neither is shown): the restored cluster would not start (\"bootstrap data already found and encrypted with different token\")"
 	fi
 	rw_ok "$_cts_from matches the saved token $4 (neither is shown)"
@@ -384,7 +385,7 @@ _rke2_data_mounts() {
 	while read -r _dm_id _dm_parent _dm_dev _dm_root _dm_mp _dm_rest; do
 		case $_dm_mp in
 		/var/lib/kubelet/pods/*) continue ;;
-		"$1" | "$1"/* | /var/lib/rancher/rke2 | /var/lib/rancher/rke2/* | /var/lib/kubelet | /var/lib/kubelet/*) ;;
+		"$1" | "$1"/* | "$REWIND_DEFAULT_DATA_DIR" | "$REWIND_DEFAULT_DATA_DIR"/* | /var/lib/kubelet | /var/lib/kubelet/*) ;;
 		*) continue ;;
 		esac
 		case $_dm_list in
@@ -418,10 +419,10 @@ check_data_mounts() {
 		fi
 	fi
 	if [ "$_dm_list" = "$_rw_nl" ]; then
-		if [ "$1" = /var/lib/rancher/rke2 ]; then
+		if [ "$1" = "$REWIND_DEFAULT_DATA_DIR" ]; then
 			rw_ok "no separate volume at or under $1 or /var/lib/kubelet"
 		else
-			rw_ok "no separate volume at or under $1, /var/lib/rancher/rke2 or /var/lib/kubelet"
+			rw_ok "no separate volume at or under $1, $REWIND_DEFAULT_DATA_DIR or /var/lib/kubelet"
 		fi
 	else
 		_cdm_show=$(printf '%s' "$_dm_list" | tr '\n' ' ')
@@ -539,7 +540,7 @@ EOF
 	check_data_mounts "$_sr_dd"
 	if rw_dry; then
 		rw_establish "$_sr_unit is stopped"
-		rw_establish "no process of RKE2 is left ($_sr_dd, $_sr_bin)"
+		rw_establish "no process of $REWIND_PRODUCT is left ($_sr_dd, $_sr_bin)"
 	fi
 }
 
@@ -630,16 +631,16 @@ start_unit() {
 # only): kill what is left of RKE2 before the next try.
 stop_leftovers() {
 	rw_seconds REWIND_STOP_TIMEOUT 30
-	if rw_established "no process of RKE2 is left ($1, $2)"; then
-		rw_ok "no process of RKE2 left: established by step $_rw_est (rehearsal)"
+	if rw_established "no process of $REWIND_PRODUCT is left ($1, $2)"; then
+		rw_ok "no process of $REWIND_PRODUCT left: established by step $_rw_est (rehearsal)"
 		return 0
 	fi
 	_rke2_procs "$1" "$2"
 	if [ "$_rp_pids" = ' ' ]; then
-		rw_ok "no process of RKE2 running"
+		rw_ok "no process of $REWIND_PRODUCT running"
 		return 0
 	fi
-	rw_say "processes of RKE2 still run (an earlier cluster-reset stopped by its time limit?)"
+	rw_say "processes of $REWIND_PRODUCT still run (an earlier cluster-reset stopped by its time limit?)"
 	_rke2_kill "$1" "$2" "$_rw_secs"
 }
 
@@ -649,7 +650,7 @@ _rke2_kill() {
 	_rke2_procs "$1" "$2"
 	if [ "$_rp_pids" != ' ' ]; then
 		if rw_dry; then
-			rw_would "kill -KILL the processes of RKE2 and their pods (now:${_rp_pids% })"
+			rw_would "kill -KILL the processes of $REWIND_PRODUCT and their pods (now:${_rp_pids% })"
 			return 0
 		fi
 		_rk_pids=$_rp_pids
@@ -673,11 +674,11 @@ _rke2_kill() {
 		if [ "$_rp_pids" = ' ' ]; then break; fi
 		if rw_deadline_passed; then
 			rw_hint "find out what keeps them (ps -o pid,ppid,stat,args -p PID) and stop them before going on: never restore while etcd runs; then run this script again"
-			rw_fail "RKE2 processes left after kill -KILL (pids):${_rp_pids% }"
+			rw_fail "$REWIND_PRODUCT processes left after kill -KILL (pids):${_rp_pids% }"
 		fi
 		sleep 1
 	done
-	rw_ok "no process of RKE2 left (executables under $1 or /run/k3s, $2, and their pods)"
+	rw_ok "no process of $REWIND_PRODUCT left (executables under $1 or /run/k3s, $2, and their pods)"
 }
 
 # _rke2_unit_env UNIT UNIT_ENV: export what the unit's environment files set
@@ -687,9 +688,9 @@ _rke2_kill() {
 # the variables' names only: values may be secrets.
 _rke2_unit_env() {
 	# The unit does not see this shell's RKE2_* variables: neither does rke2.
-	_ue_shell=$(env | sed -n 's/^\(RKE2_[A-Za-z0-9_]*\)=.*/\1/p' | tr '\n' ' ')
+	_ue_shell=$(env | sed -n "s/^\\(${REWIND_ENV}_[A-Za-z0-9_]*\\)=.*/\\1/p" | tr '\n' ' ')
 	if [ -n "$_ue_shell" ]; then
-		rw_say "not passed to rke2 (the unit does not see this shell's variables): $_ue_shell"
+		rw_say "not passed to $REWIND_BIN (the unit does not see this shell's variables): $_ue_shell"
 		if ! rw_dry; then
 			for _ue_n in $_ue_shell; do unset "$_ue_n"; done
 		fi
@@ -715,7 +716,7 @@ _rke2_unit_env() {
 	done
 	_rt=
 	if [ -n "$_ue_names" ]; then
-		rw_say "rke2 runs with the environment of $1 (variables:$_ue_names; values not shown)"
+		rw_say "$REWIND_BIN runs with the environment of $1 (variables:$_ue_names; values not shown)"
 	fi
 }
 
@@ -760,12 +761,11 @@ cluster_reset() {
 			_cre_t=
 			{ IFS= read -r _cre_t <"$_cre_token" || [ -n "$_cre_t" ]; } 2>/dev/null || rw_fail "cannot read $_cre_token"
 			_rke2_trim "$_cre_t"
-			RKE2_TOKEN=$_rt
-			export RKE2_TOKEN
+			export "${REWIND_ENV}_TOKEN=$_rt"
 			_cre_t=
 			_rt=
 		fi
-		rw_say "RKE2_TOKEN is set from the saved token $_cre_token (not shown)"
+		rw_say "${REWIND_ENV}_TOKEN is set from the saved token $_cre_token (not shown)"
 	fi
 	_cre_log=$_rw_state_dir/$REWIND_STEP.cluster-reset.$(date -u +%Y%m%dT%H%M%SZ).log
 	rw_say "restoring etcd from $_cre_path (this can take long for a large snapshot; limit ${_cre_to} s, REWIND_RESET_TIMEOUT)"

@@ -25,7 +25,10 @@ fn is_stop(c: &Call, unit: &str) -> bool {
 }
 
 fn is_installer(c: &Call) -> bool {
-    c.tool == "install.sh" || c.tool == "rke2-install.sh" || is_package_change(c)
+    c.tool == "install.sh"
+        || c.tool == "rke2-install.sh"
+        || c.tool == "k3s-install.sh"
+        || is_package_change(c)
 }
 
 /// A package manager's call that changes packages (RPM installs).
@@ -41,7 +44,7 @@ fn is_package_change(c: &Call) -> bool {
 }
 
 fn is_reset(c: &Call) -> bool {
-    c.tool == "rke2" && c.starts(&["server", "--cluster-reset"])
+    (c.tool == "rke2" || c.tool == "k3s") && c.starts(&["server", "--cluster-reset"])
 }
 
 fn is_db_restore(c: &Call) -> bool {
@@ -50,6 +53,30 @@ fn is_db_restore(c: &Call) -> bool {
             .iter()
             .any(|a| a == "-d" || a.starts_with("--dbname=")))
         || (c.tool == "mysql" && c.env.iter().any(|e| e.starts_with(b"stdin-sha256=")))
+}
+
+/// What K3s's install script was given: the command (the unit's name),
+/// nothing enabled or started, the binary's folder, and the version online
+/// or the pre-placed binary air-gapped.
+fn k3s_install_env(f: &seed::Facts, n: &str, want_type: &str, c: &Call) -> Vec<String> {
+    let mut p = Vec::new();
+    let mut want = vec![
+        ("INSTALL_K3S_EXEC", want_type.to_owned()),
+        ("INSTALL_K3S_SKIP_ENABLE", "true".to_owned()),
+        ("INSTALL_K3S_SKIP_START", "true".to_owned()),
+        ("INSTALL_K3S_BIN_DIR", f.bin_dir().to_owned()),
+    ];
+    if f.airgap.is_some() {
+        want.push(("INSTALL_K3S_SKIP_DOWNLOAD", "true".to_owned()));
+    } else {
+        want.push(("INSTALL_K3S_VERSION", f.target.clone()));
+    }
+    for (k, v) in want {
+        if c.env_var(k).as_deref() != Some(v.as_str()) {
+            p.push(format!("{n}: K3s installed without {k}={v}: {c}"));
+        }
+    }
+    p
 }
 
 /// The order of commands across hosts (docs/architecture.md): drain (agents
@@ -71,11 +98,7 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
     let mut start = BTreeMap::new();
     for (node, role, _) in &f.nodes {
         let n = node.as_str();
-        let unit = if *role == Role::Agent {
-            "rke2-agent"
-        } else {
-            "rke2-server"
-        };
+        let unit = f.unit(*role);
         match first(calls, |c| on(c, n) && is_stop(c, unit)) {
             Some(i) => {
                 kill.insert(n, i);
@@ -86,9 +109,9 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
         // volumes: the stop never runs it.
         if let Some(c) = calls
             .iter()
-            .find(|c| on(c, n) && c.tool == "rke2-killall.sh")
+            .find(|c| on(c, n) && (c.tool == "rke2-killall.sh" || c.tool == "k3s-killall.sh"))
         {
-            p.push(format!("{n}: rke2-killall.sh ran: {c}"));
+            p.push(format!("{n}: {} ran: {c}", c.tool));
         }
         match first(calls, |c| on(c, n) && is_installer(c)) {
             Some(i) => {
@@ -99,7 +122,9 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
                 } else {
                     "server"
                 };
-                if !is_package_change(c)
+                if f.k3s() {
+                    p.extend(k3s_install_env(f, n, want_type, c));
+                } else if !is_package_change(c)
                     && c.env_var("INSTALL_RKE2_TYPE")
                         .as_deref()
                         .unwrap_or("server")
@@ -110,6 +135,7 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
                     ));
                 }
                 match &f.airgap {
+                    _ if f.k3s() => {}
                     _ if is_package_change(c) => {
                         // One transaction with rke2-TYPE and rke2-common at
                         // the target (the release found in the repository).
@@ -166,7 +192,7 @@ pub fn order(w: &World, calls: &[Call]) -> Vec<String> {
         }
     }
     for c in calls {
-        if c.tool == "rke2-uninstall.sh" {
+        if c.tool == "rke2-uninstall.sh" || c.tool == "k3s-uninstall.sh" {
             p.push(format!(
                 "rke2-uninstall.sh ran (it deletes the data dir): {c}"
             ));
@@ -379,7 +405,7 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
     let d = &f.data_dir;
     let mut p = Vec::new();
     let arch = f.airgap.as_ref().map_or("amd64", |a| a.1.as_str());
-    let img = format!("rke2-images.linux-{arch}.tar.zst");
+    let img = f.images_name(arch);
     for (node, role, init) in &f.nodes {
         let h = w.host(node);
         let mut want = |ok: bool, what: String| {
@@ -403,11 +429,27 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
                 );
             }
         }
-        let bin = h.text(&format!("{}/rke2", f.bin_dir())).unwrap_or_default();
+        let bin = h.text(&f.binary()).unwrap_or_default();
         want(
             bin.contains(&format!("RKE2_STUB_VERSION={}\n", f.target)),
-            format!("{}/rke2 is not the target {}", f.bin_dir(), f.target),
+            format!("{} is not the target {}", f.binary(), f.target),
         );
+        if f.k3s() {
+            // The unit and its env file as they were before the install
+            // (the install script rewrote both).
+            let unit = f.unit(*role);
+            for file in [
+                format!("{}/{unit}.service", f.unit_dir()),
+                format!("{}/{unit}.service.env", f.unit_dir()),
+            ] {
+                let then = files(&before[node.as_str()]).get(file.as_str()).copied();
+                let now = h.read(&file).map(|x| seed::sha256(&x));
+                want(
+                    then.is_some() && now.as_deref() == then,
+                    format!("{file} is not as it was before the install"),
+                );
+            }
+        }
         want(
             h.read(&format!("{d}/agent/images.{s}/{img}"))
                 == Some(seed::images_archive(&f.current, arch)),
@@ -425,9 +467,10 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
                 format!("{d}/agent/images/ does not hold the target's archive"),
             );
             want(
-                h.read(&format!(
-                    "{d}/agent/images/rke2-images-cilium.linux-{arch}.tar.zst"
-                )) == Some(seed::cilium_archive(&f.target, arch)),
+                f.k3s()
+                    || h.read(&format!(
+                        "{d}/agent/images/rke2-images-cilium.linux-{arch}.tar.zst"
+                    )) == Some(seed::cilium_archive(&f.target, arch)),
                 format!("{d}/agent/images/ does not hold the target's Cilium archive"),
             );
         } else {
@@ -437,7 +480,9 @@ pub fn state(w: &World, runs: &[ScriptRun], before: &Digest) -> Vec<String> {
             );
         }
         if *role == Role::Server {
-            for m in seed::PACKAGED_MANIFESTS {
+            // K3s writes its packaged manifests again at every start: its
+            // install step leaves server/manifests alone.
+            for m in seed::PACKAGED_MANIFESTS.iter().filter(|_| !f.k3s()) {
                 want(
                     h.has(&format!("{d}/server/manifests.{s}/{m}")),
                     format!("{m} not moved into {d}/server/manifests.{s}/"),
@@ -751,7 +796,7 @@ pub fn read_only(c: &Call) -> bool {
     let a = c.arg_texts();
     let has = |w: &str| a.iter().any(|x| x == w);
     match c.tool.as_str() {
-        "rke2" => c.starts(&["--version"]),
+        "rke2" | "k3s" => c.starts(&["--version"]),
         "rke" => c.starts(&["--version"]),
         "systemctl" => has("is-active") || has("is-enabled"),
         "kubectl" => has("get") && !has("drain") && !has("uncordon"),

@@ -21,7 +21,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
 
-use rewind::model::{Datastore, Install, InstallMethod, Kind, Model, Role, SnapshotLocation};
+use rewind::model::{
+    Datastore, Flavor, Install, InstallMethod, Kind, Model, Role, SnapshotLocation,
+};
 use rewind::plan::{Func, Plan, Script};
 
 use super::host::Host;
@@ -51,6 +53,8 @@ pub const PACKAGED_MANIFESTS: &[&str] = &[
 /// What the sandbox needs to know about an RKE2 plan.
 #[derive(Debug, Clone)]
 pub struct Facts {
+    /// RKE2 or K3s: the names of the binary, units, config dir, data dir.
+    pub flavor: &'static Flavor,
     /// Cluster name.
     pub cluster: String,
     /// `rewind-<first 8 of the plan sha256>`.
@@ -86,6 +90,7 @@ impl Facts {
             )
         };
         Facts {
+            flavor: r.flavor,
             cluster: model.cluster.clone(),
             suffix: plan.suffix.clone(),
             current: r.current.to_string(),
@@ -126,8 +131,40 @@ impl Facts {
     /// Folder of the systemd units.
     pub fn unit_dir(&self) -> &'static str {
         match self.method {
-            InstallMethod::Tar => "/usr/local/lib/systemd/system",
+            InstallMethod::Tar => self.flavor.unit_dir,
             InstallMethod::Rpm => "/usr/lib/systemd/system",
+        }
+    }
+
+    /// True for a K3s plan.
+    pub fn k3s(&self) -> bool {
+        self.flavor.is_k3s()
+    }
+
+    /// The binary (`/usr/local/bin/rke2`, `/usr/local/bin/k3s`).
+    pub fn binary(&self) -> String {
+        format!("{}/{}", self.bin_dir(), self.flavor.binary)
+    }
+
+    /// The unit of a node of `role`.
+    pub fn unit(&self, role: Role) -> &'static str {
+        match role {
+            Role::Server => self.flavor.server_unit,
+            Role::Agent => self.flavor.agent_unit,
+        }
+    }
+
+    /// `config.yaml` of the nodes.
+    pub fn config_file(&self) -> String {
+        format!("{}/config.yaml", self.flavor.config_dir)
+    }
+
+    /// The newer version's main image archive in `agent/images`.
+    pub fn images_name(&self, arch: &str) -> String {
+        if self.k3s() {
+            format!("k3s-airgap-images-{arch}.tar.zst")
+        } else {
+            format!("rke2-images.linux-{arch}.tar.zst")
         }
     }
 
@@ -201,6 +238,39 @@ fn unit(bin: &str, what: &str, version: &str) -> String {
         "[Unit]\nDescription=Rancher Kubernetes Engine v2 ({what}) {version}\n\
          [Service]\nType=notify\nTimeoutStartSec=0\nRestart=always\nExecStart={bin}/rke2 {what}\n"
     )
+}
+
+/// The k3s binary, scripts, the unit of `role` and its env file, as K3s's
+/// install script writes them (the unit with flags of its own, which the
+/// install step must keep).
+fn install_k3s(host: &Host, facts: &Facts, role: Role, version: &str) {
+    let bin = facts.bin_dir();
+    host.write(&format!("{bin}/k3s"), stubs::k3s_binary(version), 0o755);
+    host.write(
+        &format!("{bin}/k3s-killall.sh"),
+        stubs::text("rke2-killall.sh").replace("rke2-killall.sh", "k3s-killall.sh"),
+        0o755,
+    );
+    let unit = facts.unit(role);
+    let what = if role == Role::Server {
+        "server \\\n    --disable=traefik"
+    } else {
+        "agent"
+    };
+    host.write(
+        &format!("{}/{unit}.service", facts.unit_dir()),
+        format!(
+            "[Unit]\nDescription=Lightweight Kubernetes {version}\n[Service]\nType=notify\n\
+             EnvironmentFile=-{0}/{unit}.service.env\nExecStart={bin}/k3s \\\n    {what}\n",
+            facts.unit_dir()
+        ),
+        0o644,
+    );
+    host.write(
+        &format!("{}/{unit}.service.env", facts.unit_dir()),
+        "K3S_KUBECONFIG_MODE=644\n",
+        0o600,
+    );
 }
 
 /// The rke2 binary, scripts and units of `version` on a host.
@@ -374,8 +444,11 @@ pub fn seed_rpm(host: &Host, facts: &Facts, node: &str, pm: PackageManager) {
 
 /// The config.yaml of a node.
 fn config(facts: &Facts, node: &str, role: Role, init: bool) -> String {
-    let mut c = String::from("# /etc/rancher/rke2/config.yaml\nwrite-kubeconfig-mode: \"0640\"\n");
-    if facts.data_dir != "/var/lib/rancher/rke2" {
+    let mut c = format!(
+        "# {}\nwrite-kubeconfig-mode: \"0640\"\n",
+        facts.config_file()
+    );
+    if facts.data_dir != facts.flavor.default_data_dir {
         // A YAML double-quoted scalar: hostile data dirs hold quotes and `#`.
         let q = facts.data_dir.replace('\\', "\\\\").replace('"', "\\\"");
         c.push_str(&format!("data-dir: \"{q}\"\n"));
@@ -429,15 +502,15 @@ pub fn seed_node(host: &Host, facts: &Facts, node: &str) {
         .as_ref()
         .map_or("amd64", |a| a.1.as_str())
         .to_owned();
-    install_rke2(host, facts, &facts.current);
+    if facts.k3s() {
+        install_k3s(host, facts, role, &facts.current);
+    } else {
+        install_rke2(host, facts, &facts.current);
+    }
     if facts.method == InstallMethod::Rpm {
         seed_rpm(host, facts, node, PackageManager::Dnf);
     }
-    host.write(
-        "/etc/rancher/rke2/config.yaml",
-        config(facts, node, role, init),
-        0o600,
-    );
+    host.write(&facts.config_file(), config(facts, node, role, init), 0o600);
     host.write("/etc/rancher/node/password", "5f0c2e8a71b94d6e\n", 0o600);
     let ver_dir = format!("{d}/data/{}-0a1b2c3d", facts.current.replace('+', "-"));
     for tool in [
@@ -463,13 +536,13 @@ pub fn seed_node(host: &Host, facts: &Facts, node: &str) {
         );
     }
     host.write(
-        &format!("{d}/agent/images/rke2-images.linux-{arch}.tar.zst"),
+        &format!("{d}/agent/images/{}", facts.images_name(&arch)),
         images_archive(&facts.current, &arch),
         0o644,
     );
     host.write(
         &format!("{d}/agent/images/.cache.json"),
-        "{\"rke2-images.linux-amd64.tar.zst\":\"imported\"}\n",
+        format!("{{\"{}\":\"imported\"}}\n", facts.images_name("amd64")),
         0o644,
     );
     host.write(
@@ -484,7 +557,7 @@ pub fn seed_node(host: &Host, facts: &Facts, node: &str) {
     );
     if role == Role::Server {
         host.write(
-            "/etc/rancher/rke2/rke2.yaml",
+            &format!("{}/{}.yaml", facts.flavor.config_dir, facts.flavor.binary),
             "apiVersion: v1\nkind: Config\nclusters:\n- name: default\n  cluster:\n    server: https://127.0.0.1:6443\n\
              users:\n- name: default\n  user:\n    client-key-data: ZmFrZSBrZXkgb2YgdGhlIHNhbmRib3gK\n",
             0o600,
@@ -694,6 +767,39 @@ pub fn seed_artifacts(host: &Host, facts: &Facts, dir: &str, arch: &str, version
     let _ = facts;
 }
 
+/// Puts the air-gap artifacts of K3s `version` into `dir` on a host: the
+/// K3s install script stand-in, the k3s stand-in of `version` named as the
+/// release names the binary of `arch`, the air-gap images, and a
+/// sha256sum file listing them (and, as real ones do, more than was copied).
+pub fn seed_k3s_artifacts(host: &Host, dir: &str, arch: &str, version: &str) {
+    let bin_name = if arch == "amd64" {
+        "k3s".to_owned()
+    } else {
+        format!("k3s-{arch}")
+    };
+    let binary = stubs::k3s_binary(version);
+    let images = images_archive(version, arch);
+    let img_name = format!("k3s-airgap-images-{arch}.tar.zst");
+    host.write(
+        &format!("{dir}/install.sh"),
+        stubs::text("k3s-install.sh"),
+        0o755,
+    );
+    host.write(&format!("{dir}/{bin_name}"), &binary, 0o644);
+    host.write(&format!("{dir}/{img_name}"), &images, 0o644);
+    let mut sums = [
+        (sha256(binary.as_bytes()), bin_name),
+        (sha256(&images), img_name),
+        (
+            sha256(b"not copied"),
+            format!("k3s-airgap-images-{arch}.tar.gz"),
+        ),
+    ];
+    sums.sort_by(|a, b| a.1.cmp(&b.1));
+    let text: String = sums.iter().map(|(h, n)| format!("{h}  {n}\n")).collect();
+    host.write(&format!("{dir}/sha256sum-{arch}.txt"), text, 0o644);
+}
+
 /// Puts on `host` the files its scripts read that an operator copies there
 /// for the rollback (the snapshot or dump, the saved token, the air-gap
 /// artifacts, the kubeconfig).
@@ -708,7 +814,12 @@ pub fn seed_backups(host: &Host, facts: &Facts, script: &Script) {
                 seed_once(host, &a[0], &fixture("sqlite/state.db"), 0o600);
             }
             Func::CheckPgArchive | Func::RestorePostgres => {
-                seed_once(host, &a[0], &fixture("postgres/rke2.dump"), 0o600);
+                let dump = if facts.k3s() {
+                    "postgres/k3s.dump"
+                } else {
+                    "postgres/rke2.dump"
+                };
+                seed_once(host, &a[0], &fixture(dump), 0o600);
             }
             Func::CheckMysqlDump | Func::RestoreMysql => {
                 seed_once(host, &a[0], &fixture("mysql/kine.sql"), 0o600);
@@ -735,6 +846,9 @@ pub fn seed_backups(host: &Host, facts: &Facts, script: &Script) {
                 if !host.has(&format!("{}/install.sh", a[0])) =>
             {
                 seed_artifacts(host, facts, &a[0], &a[1], &facts.target);
+            }
+            Func::CheckK3sArtifacts if !host.has(&format!("{}/install.sh", a[0])) => {
+                seed_k3s_artifacts(host, &a[0], &a[1], &facts.target);
             }
             _ => {}
         }
@@ -764,20 +878,17 @@ pub fn seed_cluster(test: &Path, facts: &Facts) {
     fs::write(
         c.join("facts"),
         format!(
-            "datastore={}\ninit={}\n",
+            "datastore={}\ninit={}\ndistribution={}\n",
             facts.datastore,
-            facts.first_server()
+            facts.first_server(),
+            facts.flavor.distribution
         ),
     )
     .expect("write the cluster facts");
     for (name, role, _) in &facts.nodes {
         let units = c.join("units").join(name);
         fs::create_dir_all(&units).expect("create a node's units");
-        let unit = if *role == Role::Server {
-            "rke2-server"
-        } else {
-            "rke2-agent"
-        };
+        let unit = facts.unit(*role);
         fs::write(units.join(unit), "active\n").expect("write a unit state");
         fs::write(units.join(format!("{unit}.enabled")), "enabled\n")
             .expect("write a unit's enablement");

@@ -39,6 +39,7 @@ const FILES: &[&str] = &[
     "kubectl",
     "install-airgap.sh",
     "install-online.sh",
+    "k3s-install.sh",
     "pg_restore",
     "psql",
     "pg_dump",
@@ -60,6 +61,10 @@ pub const STAND_INS: &[&str] = &[
     "kubectl",
     "install.sh",
     "rke2-install.sh",
+    "k3s",
+    "k3s-killall.sh",
+    "k3s-uninstall.sh",
+    "k3s-install.sh",
     "pg_restore",
     "psql",
     "pg_dump",
@@ -93,6 +98,17 @@ pub fn rke2_binary(version: &str) -> String {
         "RKE2_STUB_VERSION=@VERSION@",
         &format!("RKE2_STUB_VERSION={version}"),
     )
+}
+
+/// The k3s stand-in of one version: the rke2 stand-in under K3s's names
+/// (its config dir, `K3S_TOKEN`, `k3s version …`); `k3s-install.sh` writes
+/// the same.
+pub fn k3s_binary(version: &str) -> String {
+    rke2_binary(version)
+        .replace("stub_begin rke2 ", "stub_begin k3s ")
+        .replace("/etc/rancher/rke2", "/etc/rancher/k3s")
+        .replace("RKE2_TOKEN", "K3S_TOKEN")
+        .replace("'rke2 version ", "'k3s version ")
 }
 
 /// Fills the test's shared folder `test` (the stand-ins, PATH folder, an

@@ -169,6 +169,11 @@ pub fn plan_text(name: &str) -> String {
 }
 
 /// Every reference plan that has a golden bundle (a plan without one fails).
+/// True for a plan of `distribution = "k3s"`.
+pub fn is_k3s(plan: &str) -> bool {
+    plan_text(plan).contains("distribution = \"k3s\"")
+}
+
 pub fn golden_plans() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = fs::read_dir(root.join("plans"))

@@ -3,9 +3,10 @@
 # shell-quoted like src/shell.rs quote(), a line `{{ code }}` is replaced
 # verbatim by core.sh plus the fragments (the file B_CODE), and each
 # `{%- for op in preflight|actions %}` block by the lines of a body file
-# (already shell text, one call per line, indented).
-# Variables (ENVIRON): B_<NAME> for each value, B_CODE, B_PREFLIGHT and
-# B_ACTIONS (files).
+# (already shell text, one call per line, indented), and the
+# `{% for c in constants %}` block by the lines of B_CONSTANTS.
+# Variables (ENVIRON): B_<NAME> for each value, B_CODE, B_CONSTANTS,
+# B_PREFLIGHT and B_ACTIONS (files).
 function quote(s,    out, i, c) {
 	if (s != "" && s ~ /^[A-Za-z0-9@%+=:,.\/_-]+$/) return s
 	out = "'"
@@ -22,6 +23,13 @@ function body(file,    line, n) {
 	close(file)
 	# the template's {% else %}: an empty body is `:`
 	if (n == 0) print "\t:"
+}
+# the library's constants (lib.sh.j2): the lines of B_CONSTANTS, as they are
+/^\{% for c in constants %\}/ {
+	while ((getline line < ENVIRON["B_CONSTANTS"]) > 0) print line
+	close(ENVIRON["B_CONSTANTS"])
+	skip = 1
+	next
 }
 /^\{%-? for op in preflight %\}/ { body(ENVIRON["B_PREFLIGHT"]); skip = 1; next }
 /^\{%-? for op in actions %\}/ { body(ENVIRON["B_ACTIONS"]); skip = 1; next }

@@ -105,6 +105,11 @@ setup() {
 	B_DESTRUCTIVE=0
 	B_README=README.md#step-05-restore
 	FRAGS="etcd files host install kube mysql postgres rke2 sqlite token"
+	# The library constants of an RKE2 plan (src/plan/rke2.rs); k3s_constants
+	# switches a case to K3s's.
+	printf '%s\n' REWIND_PRODUCT=RKE2 REWIND_BIN=rke2 REWIND_ENV=RKE2 \
+		REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/rke2 REWIND_IMAGES=rke2-images \
+		REWIND_INSTALL_URL=https://get.rke2.io >"$C/constants"
 	KEEP_MARKER=0
 	: >"$C/pre"
 	: >"$C/act"
@@ -120,7 +125,7 @@ build() {
 		printf '\n' >>"$C/code"
 		cat "$LIB/$f.sh" >>"$C/code"
 	done
-	B_CODE=$C/code B_CLUSTER=$B_CLUSTER B_PLAN_SHA256=$B_PLAN_SHA256 \
+	B_CODE=$C/code B_CONSTANTS=$C/constants B_CLUSTER=$B_CLUSTER B_PLAN_SHA256=$B_PLAN_SHA256 \
 		awk -f "$HERE/build.awk" "$ROOT/templates/lib.sh.j2" >"$C/lib.sh"
 	B_LIBRARY_SHA256=$(sha256sum <"$C/lib.sh" | cut -d ' ' -f 1)
 	B_LIBRARY=lib.sh B_LIBRARY_SHA256=$B_LIBRARY_SHA256 B_PREFLIGHT=$C/pre B_ACTIONS=$C/act \
@@ -176,8 +181,8 @@ MARKER() { echo "$C/state/$B_CLUSTER/$PLAN/$B_STEP.done"; }
 static_checks() {
 	SHN=static
 	# Every fragment alone with core, and all together, lint clean.
-	for set in "" etcd files host install kube mysql postgres rke2 sqlite token \
-		"etcd files host install kube mysql postgres rke2 sqlite token"; do
+	for set in "" etcd files host install k3s kube mysql postgres rke2 sqlite token \
+		"etcd files host install k3s kube mysql postgres rke2 sqlite token"; do
 		setup "lint-${set%% *}"
 		FRAGS=$set
 		pre 'need_tools sh'
@@ -209,7 +214,7 @@ static_checks() {
 		done
 		# the RKE2 fragments define their ops.rs functions, and private
 		# helpers only under their own prefix (_rke2_* in rke2.sh)
-		case " etcd.sh files.sh host.sh install.sh kube.sh mysql.sh postgres.sh rke2.sh sqlite.sh token.sh " in
+		case " etcd.sh files.sh host.sh install.sh k3s.sh kube.sh mysql.sh postgres.sh rke2.sh sqlite.sh token.sh " in
 		*" $n "*)
 			if grep -v -x -E "[a-z][a-z0-9_]*|_${n%.sh}_[a-z0-9_]*" "$T/defs.$n" | grep -q .; then fail "$n defines a helper outside _${n%.sh}_*"; fi
 			;;
@@ -227,7 +232,8 @@ static_checks() {
 		install:move_manifests_aside postgres:check_pg_archive postgres:restore_postgres \
 		mysql:check_mysql_dump mysql:restore_mysql sqlite:check_sqlite_db sqlite:restore_sqlite \
 		kube:drain_nodes kube:verify_cluster kube:check_rancher_agent kube:suspend_upgrades \
-		kube:check_upgrades; do
+		kube:check_upgrades k3s:check_bin_dir k3s:check_unit_files k3s:keep_unit_files \
+		k3s:put_back_unit_files k3s:check_k3s_artifacts k3s:install_k3s; do
 		grep -q -x -e "${pair#*:}" "$T/defs.${pair%%:*}.sh" || fail "${pair#*:} is not defined in ${pair%%:*}.sh"
 		if [ -f "$ROOT/src/plan/ops.rs" ] && ! grep -q -e "=> \"${pair#*:}\"," "$ROOT/src/plan/ops.rs"; then
 			fail "${pair#*:} is no longer a Func::name() in src/plan/ops.rs"
@@ -1639,9 +1645,120 @@ t_rehearsal() {
 	expect_err "preflight: 2 problems"
 }
 
+# k3s_constants: this case's library is a K3s plan's (src/plan/rke2.rs).
+k3s_constants() {
+	printf '%s\n' REWIND_PRODUCT=K3s REWIND_BIN=k3s REWIND_ENV=K3S \
+		REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/k3s REWIND_IMAGES=k3s-airgap-images \
+		REWIND_INSTALL_URL=https://get.k3s.io >"$C/constants"
+}
+
+# K3s's install rewrites the unit and its .env file (k3s-io/k3s install.sh):
+# the install step keeps both, runs the script with nothing enabled or
+# started, puts both back byte for byte; a second run keeps the first copy.
+t_k3s_install() {
+	setup k3s-install
+	k3s_constants
+	FRAGS="files install k3s rke2"
+	B_STEP=04-install
+	u=$C/etc/k3s.service
+	e=$C/etc/k3s.service.env
+	a=$C/artifacts
+	mkdir -p "$C/etc" "$a" "$C/usr/bin"
+	printf '[Service]\nExecStart=/usr/local/bin/k3s \\\n    server \\\n\t--cluster-init \\\n\t--disable=traefik\n' >"$u"
+	printf 'K3S_TOKEN=K10abc::server:secret\nK3S_KUBECONFIG_MODE=644\n' >"$e"
+	cp "$u" "$C/unit.orig"
+	cp "$e" "$C/env.orig"
+	# The release's binary and an install script that rewrites the unit
+	# from its own environment, as the upstream one does.
+	printf '#!/bin/sh\necho "k3s version v1.28.9+k3s1 (abc)"\n' >"$a/k3s"
+	{
+		printf '#!/bin/sh\n'
+		printf 'printf "%%s\\n" "$INSTALL_K3S_EXEC $INSTALL_K3S_SKIP_DOWNLOAD $INSTALL_K3S_SKIP_ENABLE $INSTALL_K3S_SKIP_START $INSTALL_K3S_BIN_DIR" >"%s"\n' "$C/install.args"
+		printf 'printf "[Service]\\nExecStart=%%s/k3s %%s\\n" "$INSTALL_K3S_BIN_DIR" "$INSTALL_K3S_EXEC" >"%s"\n' "$u"
+		printf ': >"%s"\n' "$e"
+	} >"$a/install.sh"
+	(cd "$a" && sha256sum k3s >sha256sum-amd64.txt)
+	act "keep_unit_files $u $e rewind-0123abcd" \
+		"install_k3s v1.28.9+k3s1 server $C/usr/bin/k3s $a amd64" \
+		"put_back_unit_files $u $e rewind-0123abcd" \
+		"check_installed_version $C/usr/bin/k3s v1.28.9+k3s1"
+	build
+	run
+	expect_rc 0
+	cmp -s "$u" "$C/unit.orig" || fail "the unit is not the original: $(cat "$u")"
+	cmp -s "$e" "$C/env.orig" || fail "the env file is not the original: $(cat "$e")"
+	cmp -s "$u.rewind-0123abcd" "$C/unit.orig" || fail "no copy of the original unit"
+	[ "$(cat "$C/install.args")" = "server true true true $C/usr/bin" ] || fail "install.sh ran with: $(cat "$C/install.args")"
+	expect_called "systemctl <daemon-reload>"
+	expect_out "ok: $C/usr/bin/k3s --version is v1.28.9+k3s1"
+	expect_out "is as it was before the install (ExecStart, K3S_URL, K3S_TOKEN kept)"
+	# Run again (the script rewrote the unit meanwhile): the first copy wins.
+	printf '[Service]\nExecStart=/usr/local/bin/k3s server\n' >"$u"
+	run REWIND_FORCE=1
+	expect_rc 0
+	expect_out "the copy made by an earlier run of this step is kept (the original)"
+	cmp -s "$u" "$C/unit.orig" || fail "second run: the unit is not the original: $(cat "$u")"
+	# A binary that does not match the sums file is not installed.
+	setup k3s-install-bad
+	k3s_constants
+	FRAGS="files install k3s rke2"
+	B_STEP=04-install
+	mkdir -p "$C/artifacts" "$C/usr/bin"
+	printf 'not k3s\n' >"$C/artifacts/k3s"
+	printf '#!/bin/sh\nexit 0\n' >"$C/artifacts/install.sh"
+	printf '%064d  k3s\n' 0 >"$C/artifacts/sha256sum-amd64.txt"
+	act "install_k3s v1.28.9+k3s1 agent $C/usr/bin/k3s $C/artifacts amd64"
+	build
+	run
+	expect_rc 1
+	expect_err "does not match sha256sum-amd64.txt"
+	expect_no_file "$C/usr/bin/k3s"
+}
+
+# K3s's preflight: the artifacts (binary listed, matching, of the target),
+# the binary's folder, the unit files; the RKE2 checks read K3S_* names.
+t_k3s_checks() {
+	setup k3s-checks
+	k3s_constants
+	FRAGS="files install k3s rke2"
+	a=$C/artifacts
+	mkdir -p "$a" "$C/usr/bin" "$C/etc/k3s" "$C/units"
+	printf '#!/bin/sh\necho "k3s version v1.28.9+k3s1 (abc)"\n' >"$a/k3s"
+	printf '#!/bin/sh\n' >"$a/install.sh"
+	printf 'images\n' >"$a/k3s-airgap-images-amd64.tar.zst"
+	(cd "$a" && sha256sum k3s k3s-airgap-images-amd64.tar.zst >sha256sum-amd64.txt)
+	printf '#!/bin/sh\necho "k3s version v1.29.4+k3s1 (abc)"\n' >"$C/usr/bin/k3s"
+	chmod 755 "$C/usr/bin/k3s"
+	printf '[Service]\nExecStart=/usr/local/bin/k3s agent\n' >"$C/units/k3s-agent.service"
+	printf 'K3S_URL=https://server-1:6443\n' >"$C/units/k3s-agent.service.env"
+	pre "check_k3s_artifacts $a amd64 v1.28.9+k3s1" \
+		"check_bin_dir $C/usr/bin/k3s" \
+		"check_unit_files k3s-agent $C/units/k3s-agent.service $C/units/k3s-agent.service.env" \
+		"check_server_entry $C/etc/k3s k3s-agent $C/units/k3s-agent.service.env"
+	build
+	run
+	expect_rc 0
+	expect_out "ok: air-gap artifacts in $a: 2 files match sha256sum-amd64.txt"
+	expect_out "ok: k3s is k3s v1.28.9+k3s1, the target"
+	expect_out "ok: $C/usr/bin/k3s is installed"
+	expect_out "are there: the install step keeps both"
+	expect_out "K3S_URL"
+	# Artifacts of another release, a unit without ExecStart, no K3S_URL.
+	printf '#!/bin/sh\necho "k3s version v1.29.4+k3s1 (abc)"\n' >"$a/k3s"
+	(cd "$a" && sha256sum k3s k3s-airgap-images-amd64.tar.zst >sha256sum-amd64.txt)
+	printf '[Service]\n' >"$C/units/k3s-agent.service"
+	: >"$C/units/k3s-agent.service.env"
+	run
+	expect_rc 1
+	expect_err "the artifacts in $a are of v1.29.4+k3s1, not of the target v1.28.9+k3s1"
+	expect_err "has no ExecStart line"
+	expect_err "no K3S_URL in the environment files"
+}
+
 TESTS="t_preflight_all t_rehearsal t_awk_operands t_fixtures t_ok_and_done t_wrong_host t_not_root t_confirm_no_tty t_confirm_tty t_dry_run t_failure_report
 t_quoting t_cluster_reset t_start_unit t_stop_left t_config t_units t_versions t_server_entry t_etcd_snapshot t_sha_room
-t_token t_artifacts t_install_online t_rpm t_kube t_suc t_sqlite t_workstation_dirs t_postgres t_mysql"
+t_token t_artifacts t_install_online t_rpm t_kube t_suc t_sqlite t_workstation_dirs t_postgres t_mysql
+t_k3s_install t_k3s_checks"
 
 # ---- main ---------------------------------------------------------------------
 static_checks

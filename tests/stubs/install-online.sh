@@ -6,6 +6,8 @@
 # method into /usr/bin (units in /usr/lib/systemd/system), as the packages do.
 # Root only; without INSTALL_RKE2_VERSION it refuses (the real one would
 # install the latest release).
+# K3s's install variables: the K3s install script's stand-in answers.
+if [ -n "${INSTALL_K3S_EXEC:-}" ]; then exec sh /rewind-test/stubs/k3s-install.sh ${1+"$@"}; fi
 # shellcheck source=lib.sh
 . /rewind-test/stubs/lib.sh
 stub_begin rke2-install.sh ${1+"$@"}

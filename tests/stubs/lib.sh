@@ -114,13 +114,27 @@ stub_enter() {
 	fi
 }
 
-# stub_data_dir: the rke2 data dir of this host (config.yaml, else default).
-stub_data_dir() {
-	STUB_DATA=
-	if [ -f /etc/rancher/rke2/config.yaml ]; then
-		STUB_DATA=$(sed -n 's/^data-dir:[[:space:]]*//p' /etc/rancher/rke2/config.yaml | tr -d "\"'" | sed -n 1p)
+# stub_dist: sets STUB_DIST to the product of the fake cluster (rke2, or
+# k3s for a K3s plan), STUB_SERVER and STUB_AGENT to its units.
+stub_dist() {
+	STUB_DIST=rke2
+	STUB_SERVER=rke2-server
+	STUB_AGENT=rke2-agent
+	if [ "$(stub_fact distribution)" = k3s ]; then
+		STUB_DIST=k3s
+		STUB_SERVER=k3s
+		STUB_AGENT=k3s-agent
 	fi
-	if [ -z "$STUB_DATA" ]; then STUB_DATA=/var/lib/rancher/rke2; fi
+}
+
+# stub_data_dir: the data dir of this host (config.yaml, else default).
+stub_data_dir() {
+	stub_dist
+	STUB_DATA=
+	if [ -f "/etc/rancher/$STUB_DIST/config.yaml" ]; then
+		STUB_DATA=$(sed -n 's/^data-dir:[[:space:]]*//p' "/etc/rancher/$STUB_DIST/config.yaml" | tr -d "\"'" | sed -n 1p)
+	fi
+	if [ -z "$STUB_DATA" ]; then STUB_DATA=/var/lib/rancher/$STUB_DIST; fi
 }
 
 # stub_fact NAME: a fact about the fake cluster (empty when unknown).
@@ -133,7 +147,7 @@ stub_fact() {
 # if none), read from the stand-in binary itself.
 stub_rke2_version() {
 	STUB_VER=
-	for _sv_b in /usr/local/bin/rke2 /usr/bin/rke2 /opt/rke2/bin/rke2; do
+	for _sv_b in /usr/local/bin/rke2 /usr/bin/rke2 /opt/rke2/bin/rke2 /usr/local/bin/k3s; do
 		if [ -f "$_sv_b" ]; then
 			STUB_VER=$(sed -n 's/^RKE2_STUB_VERSION=//p' "$_sv_b" | sed -n 1p)
 			return 0

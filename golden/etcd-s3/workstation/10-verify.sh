@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-9ecc545a43f1.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-9451486d0cde.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	9ecc545a43f1df07179354d556be2e8dcf2b039025e6a12b8391afad4f8398c7*) . "$_rw_lib" ;;
+	9451486d0cde521e5bb32e10489379352cf485236a2b35f526079333a9cd7ba9*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-91ee319e059e.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-ab9be58f0576.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	91ee319e059eaeb8cc3bbcf5c301a0b499d436e0471d436ee7c28f51a06832df*) . "$_rw_lib" ;;
+	ab9be58f057606885410eeb3131b7d2cc4a2f02e21752a06bc1172d040299dfd*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

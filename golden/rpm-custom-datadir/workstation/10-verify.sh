@@ -23,9 +23,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-ab8e37f2411e.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-896d888e3009.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	ab8e37f2411e41f024c0119c7559fd856ef2eba263f1541948d850d50f27b706*) . "$_rw_lib" ;;
+	896d888e30099f31a6e3d360090ba864d466cd0d883c167de309ab050223b84c*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

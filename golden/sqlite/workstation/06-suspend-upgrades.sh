@@ -22,9 +22,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../lib/rewind-aa58b2fea064.sh
+	_rw_lib=$(dirname -- "$0")/../lib/rewind-239c0d4cf6b1.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	aa58b2fea064b1bf3ca513c5e3828e02f30d50cef2a58d8e6975b45bc2b48b3d*) . "$_rw_lib" ;;
+	239c0d4cf6b1a47325d8206d89aa31ef6c798062f7afdf0a77a0940314e572dd*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -31,9 +31,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-cc30ac605c28.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-b345b35c8c23.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	cc30ac605c2804ac16b896ff8a1e0209bc80bb63967ad57cb4b96b469947a74c*) . "$_rw_lib" ;;
+	b345b35c8c23052b877022040c8fe0a31bd83dc429bec118294ccbab95429701*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-331fbc9fe428.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-6f8237b81893.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	331fbc9fe428ca9fd688195852b4800b00b3c712f92a255a6afb7938eaa580f4*) . "$_rw_lib" ;;
+	6f8237b818939ffe50933ad980e512371e028cc52546d3393b1223ca8af8f082*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-49ae600eb40a.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-d0e431e8251b.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	49ae600eb40a64a8752d88f78682f1e15b3c9542cab2e934b5308586a082eb94*) . "$_rw_lib" ;;
+	d0e431e8251b5eefaf6f4dcda879e760a7b0e00a8a621b79490245ac51187f08*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

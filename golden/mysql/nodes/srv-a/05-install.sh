@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-26a87a003a9f.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-be544438a31a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	26a87a003a9fd1f4a8b694c72804dbb970ffe4ce24482b0cba7e138669112a90*) . "$_rw_lib" ;;
+	be544438a31a026ff10a6ca9e033c0a16df7d4aff470ed82a29ee85b003708e4*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

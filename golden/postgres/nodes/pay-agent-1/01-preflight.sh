@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-75c69966cebe.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-efa18e763c5a.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	75c69966cebe991aa8d08c372e772c75d78f7a02500bc231863a3e62b0b60bfa*) . "$_rw_lib" ;;
+	efa18e763c5a4b11c51685f039ca673e9390e03e1ddc5f1c36366e8a7208efe9*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

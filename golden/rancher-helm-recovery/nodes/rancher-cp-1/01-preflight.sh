@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a25c50178bf8.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-6685697551ad.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	a25c50178bf82dc2725297e4a14c7199c95d47356c6dcb0dfc0b57bf02e42205*) . "$_rw_lib" ;;
+	6685697551ad39eca5c00d0360979fb2a60c3493dc4cfa5853e9b7fa55fe34e1*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-aa967cc6b042.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-aff6336c3184.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	aa967cc6b042684711180d1e3ab94990e41f7f96758b7d653570db500200417b*) . "$_rw_lib" ;;
+	aff6336c318445e7eb3deac0f9cd4bc607a028b080b30bebd8a300dd003b62e1*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

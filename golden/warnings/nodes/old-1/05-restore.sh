@@ -29,9 +29,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-94168cce6e0f.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f47346396dfc.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	94168cce6e0f36c9c87f7734a66c5b38951b8db0253b6ce182a85b511f7a3bef*) . "$_rw_lib" ;;
+	f47346396dfc42119d2e1ed18130d0dc13fa034c346d4182834b36f44e77ed97*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"
