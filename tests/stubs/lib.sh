@@ -116,6 +116,7 @@ stub_enter() {
 
 # stub_dist: sets STUB_DIST to the product of the fake cluster (rke2, or
 # k3s for a K3s plan), STUB_SERVER and STUB_AGENT to its units.
+# shellcheck disable=SC2034 # STUB_SERVER and STUB_AGENT are read by the stand-ins that call it
 stub_dist() {
 	STUB_DIST=rke2
 	STUB_SERVER=rke2-server
