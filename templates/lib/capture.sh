@@ -15,7 +15,10 @@
 # included). Refuses a control character: facts hold paths and versions only.
 _capture_str() {
 	case $1 in
-	*"$_rw_nl"*) rw_fail "refusing to record a value with a newline in the facts file" ;;
+	*"$_rw_nl"*)
+		rw_hint "a path or version with a line break cannot be a fact: rename the file (or correct the plan's path) and run this script again"
+		rw_fail "refusing to record a value with a newline in the facts file"
+		;;
 	esac
 	_capture_s=$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')
 	_capture_s="\"$_capture_s\""
@@ -30,7 +33,10 @@ _capture_add() {
 _capture_size() {
 	_capture_n=$(wc -c <"$1" | tr -d ' \t')
 	case $_capture_n in
-	'' | *[!0-9]*) rw_fail "could not measure $1" ;;
+	'' | *[!0-9]*)
+		rw_hint "check that $1 is a readable file (ls -l $1), then run this script again"
+		rw_fail "could not measure $1"
+		;;
 	esac
 }
 
@@ -64,7 +70,10 @@ _capture_grep() {
 	_capture_at=
 	for _capture_f in "$@"; do
 		if [ ! -f "$_capture_f" ]; then continue; fi
-		if [ ! -r "$_capture_f" ]; then rw_fail "cannot read $_capture_f"; fi
+		if [ ! -r "$_capture_f" ]; then
+			rw_hint "run the step as root (sudo sh …), or give root read access to $_capture_f, then run this script again"
+			rw_fail "cannot read $_capture_f"
+		fi
 		_capture_m=$(grep -n -E -e "^(${_capture_key}|\"${_capture_key}\"|'${_capture_key}')[[:space:]]*:" -- "$_capture_f") || _capture_m=
 		if [ -n "$_capture_m" ]; then
 			_capture_at=$_capture_f:${_capture_m%%:*}
@@ -153,7 +162,10 @@ capture_token() {
 		return 0
 	fi
 	if ! cmp -s "$1" "$2"; then rw_fail "the copy $2 differs from $1 (full disk?)"; fi
-	rw_sha256 "$2" || rw_fail "could not read $2"
+	if ! rw_sha256 "$2"; then
+		rw_hint "check that $2 is readable and that sha256sum (or shasum) works on this host, then run this script again"
+		rw_fail "could not read $2"
+	fi
 	_capture_str "$2"
 	_capture_add token "{\"file\":$_capture_s,\"sha256\":\"$_rw_sha\"}"
 	rw_ok "server token saved to $2 (root only; sha256 $_rw_sha; token not shown)"
@@ -163,7 +175,10 @@ capture_token() {
 # and sha256.
 _capture_record() {
 	_capture_size "$2"
-	rw_sha256 "$2" || rw_fail "could not read $2"
+	if ! rw_sha256 "$2"; then
+		rw_hint "check that $2 is readable and that sha256sum (or shasum) works on this host, then run this script again"
+		rw_fail "could not read $2"
+	fi
 	_capture_str "$2"
 	_capture_add backup "{\"kind\":\"$1\",\"path\":$_capture_s,\"size\":$_capture_n,\"sha256\":\"$_rw_sha\"}"
 	rw_ok "backup $2: $_capture_n bytes, sha256 $_rw_sha"

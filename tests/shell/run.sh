@@ -206,6 +206,9 @@ static_checks() {
 			m=${g##*/}
 			[ "$m" = "$n" ] && continue
 			[ "$m" = core.sh ] && continue
+			# Declared in src/plan/ops.rs (Func::calls): the library then
+			# holds both fragments.
+			[ "$n:$m" = capture.sh:etcd.sh ] && continue
 			while read -r fn; do
 				if grep -v '^[[:space:]]*#' "$f" | grep -q -w -e "$fn"; then
 					fail "$n calls $fn from $m"
