@@ -165,6 +165,33 @@ pub struct Rke2 {
     pub rancher_managed: bool,
 }
 
+impl Rke2 {
+    /// Where the product's binary and its units (with their `.env` files)
+    /// are on every node. RKE2's install.sh rewrites /usr/local to its
+    /// prefix in the units (their EnvironmentFile) and in
+    /// rke2-uninstall.sh (docs/upstream-facts.md §4.2); a K3s plan has no
+    /// prefix (validation refuses one). The rollback and the capture both
+    /// read them from here.
+    pub fn install_dirs(&self) -> (String, String) {
+        match self.install_method {
+            InstallMethod::Tar if self.install_prefix != "/usr/local" => (
+                format!("{}/bin", self.install_prefix),
+                format!("{}/lib/systemd/system", self.install_prefix),
+            ),
+            InstallMethod::Tar => ("/usr/local/bin".to_owned(), self.flavor.unit_dir.to_owned()),
+            InstallMethod::Rpm => ("/usr/bin".to_owned(), "/usr/lib/systemd/system".to_owned()),
+        }
+    }
+
+    /// The unit of a node of `role`.
+    pub fn unit(&self, role: Role) -> &'static str {
+        match role {
+            Role::Server => self.flavor.server_unit,
+            Role::Agent => self.flavor.agent_unit,
+        }
+    }
+}
+
 /// The datastore kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Datastore {

@@ -377,12 +377,11 @@ fn step(id: &'static str, title: String, parallel: bool, scripts: Vec<Script>) -
 }
 
 fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
-    let (bin, unit_dir) = match r.install_method {
-        crate::model::InstallMethod::Tar => {
-            ("/usr/local/bin/rke2", "/usr/local/lib/systemd/system")
-        }
-        crate::model::InstallMethod::Rpm => ("/usr/bin/rke2", "/usr/lib/systemd/system"),
-    };
+    // The same binary and unit files as the rollback's (an install-prefix
+    // included).
+    let (bin_dir, unit_dir) = r.install_dirs();
+    let bin = format!("{bin_dir}/{}", r.flavor.binary);
+    let bin = bin.as_str();
     let target = r.target.to_string();
     let dd = |rest: &str| format!("{}/{rest}", r.data_dir);
     let init = r
@@ -455,14 +454,15 @@ fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
     }
     let mut scripts = Vec::new();
     for n in &r.nodes {
-        let (unit, role) = match n.role {
-            Role::Server => ("rke2-server", "server"),
-            Role::Agent => ("rke2-agent", "agent"),
+        let unit = r.unit(n.role);
+        let role = match n.role {
+            Role::Server => "server",
+            Role::Agent => "agent",
         };
         let world = [
-            "/etc/rancher/rke2".to_owned(),
+            r.flavor.config_dir.to_owned(),
             unit.to_owned(),
-            format!("{unit_dir}/{unit}.env"),
+            format!("{unit_dir}/{unit}{}", r.flavor.unit_env),
         ];
         let mut pre = vec![Op::new(Func::CheckInstalledVersion, [bin, target.as_str()])];
         let mut world_dd = world.to_vec();

@@ -39,18 +39,7 @@ struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     fn new(r: &'a Rke2, suffix: &str) -> Self {
         let f = r.flavor;
-        // RKE2's install.sh rewrites /usr/local to its prefix in the units
-        // (their EnvironmentFile) and in rke2-uninstall.sh
-        // (docs/upstream-facts.md §4.2). A K3s plan has no prefix (validation
-        // refuses one): its binary is checked to be in /usr/local/bin.
-        let (bin, unit_dir) = match r.install_method {
-            InstallMethod::Tar if r.install_prefix != "/usr/local" => (
-                format!("{}/bin", r.install_prefix),
-                format!("{}/lib/systemd/system", r.install_prefix),
-            ),
-            InstallMethod::Tar => ("/usr/local/bin".to_owned(), f.unit_dir.to_owned()),
-            InstallMethod::Rpm => ("/usr/bin".to_owned(), "/usr/lib/systemd/system".to_owned()),
-        };
+        let (bin, unit_dir) = r.install_dirs();
         Self {
             r,
             f,
@@ -146,10 +135,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn unit(&self, n: &Rke2Node) -> &'static str {
-        match n.role {
-            Role::Server => self.f.server_unit,
-            Role::Agent => self.f.agent_unit,
-        }
+        self.r.unit(n.role)
     }
 
     /// The unit file of node `n` and its `.env` file.
