@@ -49,6 +49,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     runbook!("runbook/k3s/cleanup.md"),
     runbook!("runbook/k3s/install.md"),
     runbook!("runbook/k3s/manual.md"),
+    runbook!("runbook/k3s/steps-intro.md"),
     runbook!("runbook/k3s/verification.md"),
     runbook!("runbook/rke2/cleanup.md"),
     runbook!("runbook/rke2/drain.md"),

@@ -61,7 +61,7 @@ const SPECIFIC: &[(&str, &str, &str)] = &[
     (
         "REWIND_STOP_TIMEOUT",
         "REWIND_STOP_TIMEOUT",
-        "seconds to wait for RKE2's processes (executables under the data dir or /run/k3s, and their pods) to exit after the stop step kills them (default 30)",
+        "seconds to wait for the cluster's processes (executables under the data dir or /run/k3s, and their pods) to exit after the stop step kills them (default 30)",
     ),
     (
         "REWIND_VERIFY_TIMEOUT",
@@ -76,7 +76,7 @@ const SPECIFIC: &[(&str, &str, &str)] = &[
     (
         "REWIND_INSTALL_SCRIPT_URL",
         "REWIND_INSTALL_SCRIPT_URL",
-        "where the online install step fetches the RKE2 install script from (a mirror)",
+        "where the online install step fetches the install script from (a mirror)",
     ),
     (
         "REWIND_S3CFG",

@@ -648,7 +648,10 @@ fn stop(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2Stop,
         scripts,
     );
-    b.destroys("kills every RKE2 process and its containers (rewind does it, not rke2-killall.sh, which may unmount and empty the data dir); moves the static pod manifests aside");
+    b.destroys(format!(
+        "kills every {} process and its containers (rewind does it, not {}-killall.sh, which may unmount and empty the data dir); moves the static pod manifests aside",
+        cx.f.product, cx.f.binary
+    ));
 }
 
 fn install(b: &mut Builder, cx: &Ctx<'_>) {
@@ -768,11 +771,11 @@ fn install(b: &mut Builder, cx: &Ctx<'_>) {
         },
         scripts,
     );
-    b.destroys(if rpm {
-        "replaces the installed rke2 packages with the target's; moves the newer version's image archives and, on servers, chart manifests aside"
-    } else {
-        "replaces the installed rke2 with the target's; moves the newer version's image archives and, on servers, chart manifests aside"
-    });
+    b.destroys(format!(
+        "replaces the installed {}{} with the target's; moves the newer version's image archives and, on servers, chart manifests aside",
+        cx.f.binary,
+        if rpm { " packages" } else { "" }
+    ));
 }
 
 /// The actions of K3s's install on node `n`: the newer images aside, the
