@@ -268,7 +268,8 @@ pub struct StepView<'a> {
 }
 
 /// The hosts of a step for a table cell: every name up to a dozen, then the
-/// first few, the last and the count (plan.json keeps the full list), so a
+/// first few, the last and the count (the README's step section names them
+/// all), so a
 /// 5,000-node runbook stays readable.
 fn host_list(step: &Step) -> String {
     const ALL_UP_TO: usize = 12;
@@ -277,7 +278,7 @@ fn host_list(step: &Step) -> String {
         return names.join(", ");
     }
     format!(
-        "{}, … {} ({} hosts; plan.json lists them all)",
+        "{}, … {} ({} hosts, all named in the step's section of the bundle's README)",
         names[..3].join(", "),
         names[names.len() - 1],
         names.len()
