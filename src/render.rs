@@ -269,8 +269,7 @@ pub struct StepView<'a> {
 
 /// The hosts of a step for a table cell: every name up to a dozen, then the
 /// first few, the last and the count (the README's step section names them
-/// all), so a
-/// 5,000-node runbook stays readable.
+/// all), so a 5,000-node runbook stays readable.
 fn host_list(step: &Step) -> String {
     const ALL_UP_TO: usize = 12;
     let names: Vec<&str> = step.scripts.iter().map(|x| x.host.name()).collect();
