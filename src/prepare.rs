@@ -174,11 +174,11 @@ pub fn prepare(
         dir: &dir,
         settings: serde_json::to_value(&settings).expect("a TOML table is JSON"),
         given,
-        suffix: format!("rewind-{}", &plan_sha256[..8]),
+        suffix: crate::plan::suffix_of(&plan_sha256),
     };
     let mut plan = crate::plan::plan(&model);
     plan.plan_sha256.clone_from(&plan_sha256);
-    plan.suffix = format!("rewind-{}", &plan_sha256[..8]);
+    plan.suffix = crate::plan::suffix_of(&plan_sha256);
     plan.steps = match &model.kind {
         Kind::Rke2(r) if r.flavor.is_k3s() => {
             // The capture's commands and unit names are RKE2's; a K3s

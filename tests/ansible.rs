@@ -709,6 +709,9 @@ fn clear_ansible_tmp(fleet: &Fleet) {
     }
 }
 
+/// The task of `--check` that runs `sh host.sh rehearse` on a host.
+const REHEARSAL: &str = "Rehearse every step of this host in order, as a dry run";
+
 /// The `Run` tasks of a play, as `(step tag, host, changed)`.
 fn ran(play: &Play) -> Vec<(String, String, bool)> {
     play.records
@@ -728,31 +731,50 @@ fn the_playbook_runs_the_bundle_over_ssh_as_by_hand() {
     let mut fleet = Fleet::start(&w);
     let before = digest(&w);
 
-    // 1. --check, through a k3s-ansible inventory that names hosts by address.
+    // 1. --check, through a k3s-ansible inventory that names hosts by address:
+    // every host rehearses all its steps (sh host.sh rehearse) on the
+    // untouched cluster, the restore included, and no step's script runs.
     let k3s = inventory(&w, &fleet, Convention::K3sAnsible, &[], &[]);
     let check = playbook(&w, &fleet, &k3s, &["--check"]);
     let mut p = diff(&before, &digest(&w));
-    let dry: Vec<_> = ran(&check);
-    if dry.is_empty() || dry.iter().any(|(_, _, changed)| *changed) {
-        p.push(format!(
-            "--check ran no script, or reported a change: {dry:?}"
-        ));
+    if check.code != 0 {
+        p.push(format!("--check exited {}", check.code));
     }
-    for r in check
+    if !ran(&check).is_empty() {
+        p.push(format!("--check ran a step: {:?}", ran(&check)));
+    }
+    let rehearsals: Vec<&Record> = check
         .records
         .iter()
-        .filter(|r| r.task.starts_with("Run ") && r.status == "ok")
-    {
-        if !r.stdout.contains("DRY RUN finished: nothing was changed") {
+        .filter(|r| r.task == REHEARSAL && r.status == "ok")
+        .collect();
+    // Each rehearsal names its node ("REHEARSAL of <node>: ..."): one per
+    // host of the fleet, the workstation included, each without a problem.
+    let mut rehearsed: Vec<String> = Vec::new();
+    for r in &rehearsals {
+        let node = r
+            .stdout
+            .split("REHEARSAL of ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_default();
+        rehearsed.push(node.to_owned());
+        if r.changed || !r.stdout.contains("no problem found; nothing was changed") {
             p.push(format!(
-                "{} on {}: not a dry run:\n{}",
-                r.task, r.host, r.stdout
+                "{} on {}: not a clean rehearsal:\n{}\n{}",
+                r.task, r.host, r.stdout, r.stderr
             ));
         }
     }
+    rehearsed.sort_unstable();
+    let mut hosts: Vec<String> = fleet.nodes.iter().map(|n| n.name.clone()).collect();
+    hosts.sort_unstable();
+    if rehearsed != hosts {
+        p.push(format!("rehearsed {rehearsed:?}, the hosts are {hosts:?}"));
+    }
     assert!(
         p.is_empty(),
-        "--check changed something:\n{}\n{}",
+        "--check:\n{}\n{}",
         p.join("\n"),
         check.describe()
     );
@@ -762,8 +784,8 @@ fn the_playbook_runs_the_bundle_over_ssh_as_by_hand() {
         w.journal()
     );
     eprintln!(
-        "--check: {} dry runs, exit {}, {:.1?}; slowest tasks:\n{}",
-        dry.len(),
+        "--check: {} rehearsals, exit {}, {:.1?}; slowest tasks:\n{}",
+        rehearsals.len(),
         check.code,
         t.elapsed(),
         check.slowest()
@@ -963,18 +985,18 @@ fn secrets_reach_the_scripts_and_never_ansibles_output() {
     let inv = inventory(&w, &fleet, Convention::Rke2Ansible, &[], &[]);
     // The most verbose output Ansible has: module arguments, commands, results.
     let play = playbook(&w, &fleet, &inv, &["--check", "-vvvv"]);
-    // The init server checks the S3 credentials in its preflight (and again
-    // before the restore): they passed, so they reached it.
+    // The init server's rehearsal checks the S3 credentials (its preflight,
+    // and again before the restore): it passed, so they reached it.
     let init = w.facts().first_server().to_owned();
-    let preflight = play
+    let rehearsal = play
         .records
         .iter()
-        .find(|r| r.task == "Run 01-preflight.sh" && r.host == init)
-        .unwrap_or_else(|| panic!("no preflight on {init}:\n{}", play.describe()));
+        .find(|r| r.task == REHEARSAL && r.host == init)
+        .unwrap_or_else(|| panic!("no rehearsal on {init}:\n{}", play.describe()));
     assert_eq!(
-        preflight.rc,
+        rehearsal.rc,
         Some(0),
-        "the S3 credentials did not reach {init}: {preflight:?}"
+        "the S3 credentials did not reach {init}: {rehearsal:?}"
     );
     assert!(
         play.records.iter().all(|r| !r.stderr.contains("AWS_")),

@@ -124,7 +124,13 @@ impl Builder {
 /// `rewind-<first 8 of plan sha256>`: the suffix of everything a plan's
 /// scripts move aside.
 pub fn suffix(model: &Model) -> String {
-    format!("rewind-{}", &model.plan_sha256[..8])
+    suffix_of(&model.plan_sha256)
+}
+
+/// The suffix of a plan, from its sha256 (hex); what the runtime library's
+/// `rw_main` computes from `REWIND_PLAN`, and `diff` from plan.json.
+pub fn suffix_of(plan_sha256: &str) -> String {
+    format!("rewind-{}", plan_sha256.get(..8).unwrap_or(plan_sha256))
 }
 
 /// A script for a host, path filled in by [`Builder::step`].

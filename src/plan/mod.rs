@@ -18,7 +18,7 @@ mod rke2;
 use serde::Serialize;
 
 use crate::model::{Kind, Model};
-pub use builder::{Builder, script};
+pub use builder::{Builder, script, suffix_of};
 pub use facts::{Aside, Facts, ManualCheck, StepFacts};
 pub use ops::{Func, Op};
 

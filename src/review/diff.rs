@@ -602,7 +602,7 @@ impl Masker {
             .map(|(path, f)| (path.clone(), crate::digest::sha256_hex(&f.bytes)));
         Self {
             sha: p.plan_sha256.clone(),
-            suffix: format!("rewind-{}", p.plan_sha256.get(..8).unwrap_or_default()),
+            suffix: crate::plan::suffix_of(&p.plan_sha256),
             total: p.steps.len(),
             library,
         }
