@@ -166,12 +166,16 @@ pub struct Rke2 {
 }
 
 impl Rke2 {
-    /// Where the product's binary and its units (with their `.env` files)
-    /// are on every node. RKE2's install.sh rewrites /usr/local to its
-    /// prefix in the units (their EnvironmentFile) and in
-    /// rke2-uninstall.sh (docs/upstream-facts.md §4.2); a K3s plan has no
-    /// prefix (validation refuses one). The rollback and the capture both
-    /// read them from here.
+    /// Where the product's binary and its units' `.env` files are on every
+    /// node (and, but for a tar install with a prefix, the units too). With
+    /// a prefix other than /usr/local, RKE2's install.sh rewrites /usr/local
+    /// to the prefix in the units (their ExecStart and EnvironmentFile) and
+    /// in rke2-uninstall.sh, then moves the `.service` files to
+    /// /etc/systemd/system; the `.env` files stay under the prefix
+    /// (docs/upstream-facts.md §4.2). rewind reads only the `.env` files
+    /// there, so the second folder is theirs. A K3s plan has no prefix
+    /// (validation refuses one). The rollback and the capture both read
+    /// them from here.
     pub fn install_dirs(&self) -> (String, String) {
         match self.install_method {
             InstallMethod::Tar if self.install_prefix != "/usr/local" => (

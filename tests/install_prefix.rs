@@ -1,11 +1,20 @@
 //! `[cluster] install-prefix` (issue 16, item 5): a tarball install under
 //! /opt/rke2 (install.sh's fallback when /usr/local is read-only or a mount
 //! point, docs/upstream-facts.md §4.2) is a plan key, and the scripts use it
-//! for the rke2 binary, the units' `.env` files and the target's install.
+//! for the rke2 binary, the units' `.env` files and the target's install;
+//! a sandbox walk rolls a prefixed cluster back.
+
+mod common;
+#[path = "sandbox/mod.rs"]
+#[allow(dead_code)] // each test crate uses part of the harness
+mod harness;
 
 use std::fs;
 use std::path::PathBuf;
 
+use harness::checks;
+use harness::shells::Shell;
+use harness::world::{World, plan_text};
 use rewind::diagnostic::Severity;
 use rewind::source::SourceFile;
 
@@ -91,4 +100,51 @@ fn the_default_prefix_changes_nothing() {
         "{install}"
     );
     assert!(install.contains("/usr/local/bin/rke2"), "{install}");
+}
+
+/// The etcd air-gap reference plan with `install-prefix = "/opt/rke2"`, run
+/// in the sandbox under dash. The hosts are seeded as install.sh leaves a
+/// prefixed install (the binary under /opt/rke2/bin, the units in
+/// /etc/systemd/system, their `.env` files under /opt/rke2), and the
+/// install.sh stand-in does what install.sh does with the prefix. Every step
+/// runs in README order, under the same checks as the golden walks; the
+/// target ends up under /opt/rke2 and nothing is installed in /usr/local.
+#[test]
+fn a_prefixed_install_rolls_back_in_the_sandbox() {
+    let text = plan_text("etcd-airgap").replacen(
+        "[cluster]\n",
+        "[cluster]\ninstall-prefix = \"/opt/rke2\"\n",
+        1,
+    );
+    assert!(text.contains("install-prefix"), "no [cluster] table");
+    let w = World::compile("etcd-airgap-opt", &text, Shell::Dash)
+        .unwrap_or_else(|d| panic!("the prefixed plan is refused: {d:#?}"));
+    let before = w.digest();
+    let runs = w.walk(&[]).unwrap_or_else(|runs| {
+        panic!(
+            "the walk stopped:\n{}",
+            runs.last().expect("a run").describe()
+        )
+    });
+    let mut p = checks::order(&w, &w.journal());
+    p.extend(checks::state(&w, &runs, &before));
+    p.extend(checks::no_secrets(&w, &runs));
+    p.extend(checks::bundle_intact(&w));
+    let f = w.facts();
+    for (node, _, _) in &f.nodes {
+        let h = w.host(node);
+        let bin = h.text("/opt/rke2/bin/rke2").unwrap_or_default();
+        if !bin.contains(&format!("RKE2_STUB_VERSION={}\n", f.target)) {
+            p.push(format!("{node}: /opt/rke2/bin/rke2 is not the target"));
+        }
+        for path in [
+            "/usr/local/bin/rke2",
+            "/usr/local/lib/systemd/system/rke2-server.service",
+        ] {
+            if h.read(path).is_some() {
+                p.push(format!("{node}: {path} was installed"));
+            }
+        }
+    }
+    assert!(p.is_empty(), "{}", p.join("\n"));
 }

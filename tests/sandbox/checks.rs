@@ -64,7 +64,7 @@ fn k3s_install_env(f: &seed::Facts, n: &str, want_type: &str, c: &Call) -> Vec<S
         ("INSTALL_K3S_EXEC", want_type.to_owned()),
         ("INSTALL_K3S_SKIP_ENABLE", "true".to_owned()),
         ("INSTALL_K3S_SKIP_START", "true".to_owned()),
-        ("INSTALL_K3S_BIN_DIR", f.bin_dir().to_owned()),
+        ("INSTALL_K3S_BIN_DIR", f.bin_dir()),
     ];
     if f.airgap.is_some() {
         want.push(("INSTALL_K3S_SKIP_DOWNLOAD", "true".to_owned()));
@@ -686,10 +686,9 @@ fn nothing_lost(w: &World, host: &str, before: &Digest) -> Vec<String> {
         .collect();
     let replaceable = |path: &str| {
         let under = |dir: &str| path.starts_with(&format!("{dir}/"));
-        under(f.bin_dir())
-            || under(f.unit_dir())
-            || under("/usr/local/share/rke2")
-            || under("/usr/share/rke2")
+        under(&f.bin_dir())
+            || under(&f.unit_dir())
+            || under(&f.share_dir())
             || (f.method == rewind::model::InstallMethod::Rpm && path == seed::RPM_DB)
             || f.airgap
                 .as_ref()

@@ -67,6 +67,8 @@ pub struct Facts {
     pub data_dir: String,
     /// Where rke2 is installed.
     pub method: InstallMethod,
+    /// A tar install's prefix other than /usr/local (`install-prefix`).
+    pub prefix: Option<String>,
     /// `etcd`, `sqlite`, `postgres` or `mysql`.
     pub datastore: &'static str,
     /// The nodes: name, role, init.
@@ -97,6 +99,8 @@ impl Facts {
             target: r.target.to_string(),
             data_dir: r.data_dir.clone(),
             method: r.install_method,
+            prefix: (r.install_method == InstallMethod::Tar && r.install_prefix != "/usr/local")
+                .then(|| r.install_prefix.clone()),
             datastore: match r.datastore {
                 Datastore::Etcd => "etcd",
                 Datastore::Sqlite => "sqlite",
@@ -121,18 +125,30 @@ impl Facts {
     }
 
     /// Folder of rke2, rke2-killall.sh and rke2-uninstall.sh.
-    pub fn bin_dir(&self) -> &'static str {
-        match self.method {
-            InstallMethod::Tar => "/usr/local/bin",
-            InstallMethod::Rpm => "/usr/bin",
+    pub fn bin_dir(&self) -> String {
+        match (&self.prefix, self.method) {
+            (Some(p), _) => format!("{p}/bin"),
+            (None, InstallMethod::Tar) => "/usr/local/bin".to_owned(),
+            (None, InstallMethod::Rpm) => "/usr/bin".to_owned(),
         }
     }
 
-    /// Folder of the systemd units.
-    pub fn unit_dir(&self) -> &'static str {
-        match self.method {
-            InstallMethod::Tar => self.flavor.unit_dir,
-            InstallMethod::Rpm => "/usr/lib/systemd/system",
+    /// Folder of the systemd units: with a prefix, install.sh moves them
+    /// to /etc/systemd/system (docs/upstream-facts.md §4.2).
+    pub fn unit_dir(&self) -> String {
+        match (&self.prefix, self.method) {
+            (Some(_), _) => "/etc/systemd/system".to_owned(),
+            (None, InstallMethod::Tar) => self.flavor.unit_dir.to_owned(),
+            (None, InstallMethod::Rpm) => "/usr/lib/systemd/system".to_owned(),
+        }
+    }
+
+    /// Folder of the tarball's `share/rke2`.
+    pub fn share_dir(&self) -> String {
+        match (&self.prefix, self.method) {
+            (Some(p), _) => format!("{p}/share/rke2"),
+            (None, InstallMethod::Tar) => "/usr/local/share/rke2".to_owned(),
+            (None, InstallMethod::Rpm) => "/usr/share/rke2".to_owned(),
         }
     }
 
@@ -293,17 +309,12 @@ pub fn install_rke2(host: &Host, facts: &Facts, version: &str) {
     for what in ["server", "agent"] {
         host.write(
             &format!("{}/rke2-{what}.service", facts.unit_dir()),
-            unit(bin, what, version),
+            unit(&bin, what, version),
             0o644,
         );
     }
-    let share = if facts.method == InstallMethod::Tar {
-        "/usr/local/share/rke2"
-    } else {
-        "/usr/share/rke2"
-    };
     host.write(
-        &format!("{share}/rke2-cis-sysctl.conf"),
+        &format!("{}/rke2-cis-sysctl.conf", facts.share_dir()),
         "vm.panic_on_oom=0\nkernel.panic=10\n",
         0o644,
     );

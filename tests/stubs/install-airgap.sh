@@ -57,6 +57,17 @@ prefix=${INSTALL_RKE2_TAR_PREFIX:-/usr/local}
 info "unpacking tarball file to $prefix"
 mkdir -p "$prefix"
 tar xzf "$tarball" -C "$prefix"
+# As install.sh does for another prefix (docs/upstream-facts.md §4.2): the
+# units and rke2-uninstall.sh name the prefix, and the units move to
+# /etc/systemd/system; their .env files stay under the prefix.
+if [ "$prefix" != /usr/local ]; then
+	for f in "$prefix"/lib/systemd/system/rke2-*.service "$prefix/bin/rke2-uninstall.sh"; do
+		sed "s|/usr/local|$prefix|" "$f" >"$f.tmp" && cat "$f.tmp" >"$f" && rm -f "$f.tmp"
+	done
+	info "moving systemd units to /etc/systemd/system"
+	mkdir -p /etc/systemd/system
+	mv -f "$prefix"/lib/systemd/system/rke2-*.service /etc/systemd/system/
+fi
 images=${INSTALL_RKE2_AGENT_IMAGES_DIR:-/var/lib/rancher/rke2/agent/images}
 for f in "$art/rke2-images.linux-$arch.tar.zst" "$art/rke2-images.linux-$arch.tar.gz"; do
 	if [ -f "$f" ] && grep -q " ${f##*/}\$" "$sums"; then

@@ -32,6 +32,8 @@ rpm)
 *)
 	bin=${INSTALL_RKE2_TAR_PREFIX:-/usr/local}/bin
 	units=${INSTALL_RKE2_TAR_PREFIX:-/usr/local}/lib/systemd/system
+	# Another prefix: install.sh moves the units to /etc/systemd/system.
+	if [ "${INSTALL_RKE2_TAR_PREFIX:-/usr/local}" != /usr/local ]; then units=/etc/systemd/system; fi
 	;;
 esac
 printf '[INFO]  installing rke2 %s (%s) into %s\n' "$v" "${INSTALL_RKE2_TYPE:-server}" "$bin"
