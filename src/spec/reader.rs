@@ -66,16 +66,13 @@ struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
-    fn get_mut(&mut self, key: &str) -> Option<&mut Item<'a>> {
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| *k == key)
     }
 
     /// Adds a key that must be new.
     fn insert(&mut self, key: &'a str, item: Item<'a>) -> Option<()> {
-        if self.entries.iter().any(|(k, _)| *k == key) {
+        if self.position(key).is_some() {
             return None;
         }
         self.entries.push((key, item));
@@ -247,7 +244,7 @@ impl<'a> Parser<'a> {
                 value: Value::Table(Table::default()),
                 span: start..self.i,
             };
-            if let Some(at) = root.entries.iter().position(|(k, _)| *k == key) {
+            if let Some(at) = root.position(key) {
                 let Value::Tables(a) = &mut root.entries[at].1.value else {
                     return None;
                 };
@@ -282,8 +279,8 @@ impl<'a> Parser<'a> {
             }
             Some(second) => {
                 // The parent must be a table its own header defined.
-                let at = root.entries.iter().position(|(k, _)| *k == first)?;
-                let Value::Table(parent) = &mut root.get_mut(first)?.value else {
+                let at = root.position(first)?;
+                let Value::Table(parent) = &mut root.entries[at].1.value else {
                     return None;
                 };
                 parent.insert(second, table)?;
