@@ -8,6 +8,10 @@
 //! list); their schema lists the words of [`crate::choice`]. This module and the
 //! bundle writer are the only ones that touch files (`load`).
 
+pub mod reader;
+
+use std::ops::Range;
+
 use camino::Utf8Path;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -286,20 +290,60 @@ pub struct NodeSpec {
 /// type) is returned as the reader gives it; `validate` turns it into the
 /// diagnostic an operator sees, so that wording stays with the rules.
 pub fn parse(source: &SourceFile) -> Result<Spec, toml::de::Error> {
-    parse_inspecting(source, |_| {})
+    parse_inspecting(source, Reader::Fast, |_| {})
 }
 
-/// [`parse`], showing the parsed document (every value with its span) to
-/// `inspect` before it is turned into a [`Spec`]: rules about every string
-/// of the plan, whatever its key, run on it.
+/// Which reader [`parse_inspecting`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The fast reader ([`reader`]) first, the toml crate when it declines:
+    /// what rewind always uses.
+    Fast,
+    /// The toml crate only (tests compare both).
+    Toml,
+}
+
+/// [`parse`], showing every string value of the document with its span to
+/// `inspect` before it is returned: rules about every string of the plan,
+/// whatever its key, run on them. Only the readers touch the text: the fast
+/// one for the plain TOML plans are written in, else the toml crate, whose
+/// errors are the ones reported.
 pub fn parse_inspecting(
     source: &SourceFile,
-    inspect: impl FnOnce(&toml::de::DeTable<'_>),
+    with: Reader,
+    inspect: impl FnOnce(&mut dyn Iterator<Item = (&str, Range<usize>)>),
 ) -> Result<Spec, toml::de::Error> {
     use serde::Deserialize as _;
+    if with == Reader::Fast
+        && let Some(doc) = reader::Document::parse(&source.text)
+        && let Some(spec) = doc.spec()
+    {
+        inspect(&mut doc.strings());
+        return Ok(spec);
+    }
     let root = toml::de::DeTable::parse(&source.text)?;
-    inspect(root.get_ref());
+    inspect(&mut toml_strings(root.get_ref()));
     Spec::deserialize(toml::de::Deserializer::from(root))
+}
+
+/// Every string value of a document the toml crate read, with its span.
+fn toml_strings<'t>(
+    root: &'t toml::de::DeTable<'_>,
+) -> impl Iterator<Item = (&'t str, Range<usize>)> {
+    use toml::de::DeValue;
+    let mut stack: Vec<(&DeValue<'_>, Range<usize>)> =
+        root.iter().map(|(_, v)| (v.get_ref(), v.span())).collect();
+    std::iter::from_fn(move || {
+        while let Some((value, span)) = stack.pop() {
+            match value {
+                DeValue::String(s) => return Some((s.as_ref(), span)),
+                DeValue::Array(a) => stack.extend(a.iter().map(|v| (v.get_ref(), v.span()))),
+                DeValue::Table(t) => stack.extend(t.iter().map(|(_, v)| (v.get_ref(), v.span()))),
+                _ => {}
+            }
+        }
+        None
+    })
 }
 
 /// The largest plan rewind reads (16 MiB; a 5,000-node plan is about

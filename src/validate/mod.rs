@@ -36,6 +36,12 @@ pub type TargetOverride<'a> = Option<&'a str>;
 
 /// Parses and validates plan text.
 pub fn check(source: &SourceFile, to: TargetOverride<'_>) -> Checked {
+    check_reading(source, to, spec::Reader::Fast)
+}
+
+/// [`check`] with the reader chosen: tests compare the fast reader with the
+/// toml crate on the same text.
+pub fn check_reading(source: &SourceFile, to: TargetOverride<'_>, with: spec::Reader) -> Checked {
     let early = text::before_parse(source);
     if !early.is_empty() {
         return Checked {
@@ -44,7 +50,9 @@ pub fn check(source: &SourceFile, to: TargetOverride<'_>) -> Checked {
         };
     }
     let mut found = Vec::new();
-    match spec::parse_inspecting(source, |root| text::values(root, &source.text, &mut found)) {
+    match spec::parse_inspecting(source, with, |strings| {
+        text::values(strings, &source.text, &mut found);
+    }) {
         Ok(spec) => validate_with(&spec, source, to, found),
         Err(e) => Checked {
             model: None,

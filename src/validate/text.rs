@@ -21,8 +21,6 @@
 use crate::sensitive::{credential, first_forbidden};
 use std::ops::Range;
 
-use toml::de::{DeTable, DeValue};
-
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::SourceFile;
 
@@ -81,18 +79,17 @@ pub fn before_parse(source: &SourceFile) -> Vec<Diagnostic> {
     out
 }
 
-/// Checks every string of the parsed document: characters a `\u` escape
-/// produced, and credential-shaped values.
-pub fn values(root: &DeTable<'_>, text: &str, out: &mut Vec<Diagnostic>) {
-    let mut stack: Vec<(&DeValue<'_>, Range<usize>)> =
-        root.iter().map(|(_, v)| (v.get_ref(), v.span())).collect();
-    while let Some((value, span)) = stack.pop() {
-        match value {
-            DeValue::String(s) => string(s, span, text, out),
-            DeValue::Array(a) => stack.extend(a.iter().map(|v| (v.get_ref(), v.span()))),
-            DeValue::Table(t) => stack.extend(t.iter().map(|(_, v)| (v.get_ref(), v.span()))),
-            _ => {}
-        }
+/// Checks every string of the parsed document (with its span, whichever
+/// reader parsed it): characters a `\u` escape produced, and
+/// credential-shaped values. Findings are sorted by position, so the order
+/// the strings come in does not matter.
+pub fn values<'s>(
+    strings: impl Iterator<Item = (&'s str, Range<usize>)>,
+    text: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (value, span) in strings {
+        string(value, span, text, out);
     }
     out.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
 }
