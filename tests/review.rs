@@ -187,7 +187,6 @@ fn diff_of_a_folder_that_is_no_bundle_is_a_rejected_input() {
 /// A bundle made by hand: `steps` are `(id, hosts, parallel, destructive)`;
 /// every script says its step and host, plus `extra` for chosen steps.
 fn bundle(sha: &str, steps: &[(&str, &[&str], bool, bool)], extra: &[(&str, &str)]) -> Side {
-    let total = steps.len();
     let mut b = Bundle::default();
     let mut json_steps = Vec::new();
     for (i, (id, hosts, parallel, destructive)) in steps.iter().enumerate() {
@@ -205,7 +204,7 @@ fn bundle(sha: &str, steps: &[(&str, &[&str], bool, bool)], extra: &[(&str, &str
             b.add(
                 path.clone(),
                 format!(
-                    "#!/bin/sh\n# plan {sha}\n# step {n} of {total}: {id}\n# host: {h}\nREWIND_STEP={n:02}-{id}\nREWIND_SUFFIX=rewind-{}\n{id}_on {h}\n{more}",
+                    "#!/bin/sh\n# plan {sha}\n# host: {h}\nREWIND_STEP={n:02}-{id}\nREWIND_SUFFIX=rewind-{}\n{id}_on {h}\n{more}",
                     &sha[..8]
                 ),
                 0o755,

@@ -586,7 +586,6 @@ fn script_pairs(row: &StepRow) -> Vec<Pair<'_>> {
 struct Masker {
     sha: String,
     suffix: String,
-    total: usize,
     /// The runtime library's path and sha256, if the bundle has one.
     library: Option<(String, String)>,
 }
@@ -603,7 +602,6 @@ impl Masker {
         Self {
             sha: p.plan_sha256.clone(),
             suffix: crate::plan::suffix_of(&p.plan_sha256),
-            total: p.steps.len(),
             library,
         }
     }
@@ -639,13 +637,8 @@ fn compare_file(
     let nt = text(nf, &masks.1);
     if let (Some(t), Some((on, nn, id))) = (&mut ot, pair.renumber) {
         // The script template writes the step as `NN-id` (file name, README
-        // anchor) and `step N of M` (header).
-        *t = t
-            .replace(&format!("{on:02}-{id}"), &format!("{nn:02}-{id}"))
-            .replace(
-                &format!("step {on} of {}", masks.0.total),
-                &format!("step {nn} of {}", masks.1.total),
-            );
+        // anchor, REWIND_STEP).
+        *t = t.replace(&format!("{on:02}-{id}"), &format!("{nn:02}-{id}"));
     }
     let mode = match (of, nf) {
         (Some(a), Some(b)) if a.mode != b.mode => Some((a.mode, b.mode)),
