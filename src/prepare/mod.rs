@@ -15,25 +15,30 @@
 //! [`crate::from_facts`]) and what the host really is. Output is
 //! deterministic: the capture's name derives from the plan's sha256 unless
 //! `--name` gives one.
+//!
+//! This file holds the entry, the context every capture step reads ([`Cx`]:
+//! the facts' head, the capture folder), and the bundle writer and README;
+//! the capture steps live in one file per family (`rke2.rs` for RKE2 and
+//! K3s, `rke1.rs`), as the rollback planner's do (`src/plan/`).
 
 use minijinja::{Value, context};
 use serde::Serialize;
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::model::{Datastore, Kind, Model, Rke1, Rke2, Role};
-use crate::plan::{Facts, Func, Host, Op, Plan, Script, Step, StepFacts, script};
+use crate::model::{Datastore, Kind, Model};
+use crate::plan::{Facts, Func, Host, Op, Plan, Script, Step, StepFacts};
 use crate::render;
 use crate::source::SourceFile;
 use crate::templates;
+
+mod rke1;
+mod rke2;
 
 /// The version of the facts files' format (`"rewind-facts"`).
 pub const FACTS_FORMAT: u32 = 1;
 
 /// Where every host keeps its capture: `<CAPTURE_ROOT>/<cluster>/capture/<name>`.
 pub const CAPTURE_ROOT: &str = "/var/lib/rewind";
-
-/// RKE1's snapshot folder on the etcd nodes.
-const RKE1_SNAPSHOT_DIR: &str = "/opt/rke/etcd-snapshots";
 
 /// A capture bundle, planned.
 #[derive(Debug)]
@@ -187,14 +192,14 @@ pub fn prepare(
                 "rewind prepare captures RKE2 and RKE1 clusters; K3s is not supported yet: take the snapshot (k3s etcd-snapshot save, or sqlite3 .backup of state.db) and copy the token by hand, as docs/prepare.md says".into(),
             ));
         }
-        Kind::Rke2(r) => rke2_steps(&cx, r),
+        Kind::Rke2(r) => rke2::steps(&cx, r),
         Kind::Rke1(r) => {
             if r.recovery.is_some() {
                 return Err(Refused::Other(
                     "a [recovery] plan replaces a dead node: there is nothing to capture before an upgrade; prepare the plan without [recovery]".into(),
                 ));
             }
-            rke1_steps(&cx, r)
+            rke1::steps(&cx, r)
         }
     };
     for (i, s) in plan.steps.iter_mut().enumerate() {
@@ -374,234 +379,6 @@ fn step(id: &'static str, title: String, parallel: bool, scripts: Vec<Script>) -
         scripts,
         no_return: false,
     }
-}
-
-fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
-    // The same binary and unit files as the rollback's (an install-prefix
-    // included).
-    let (bin_dir, unit_dir) = r.install_dirs();
-    let bin = format!("{bin_dir}/{}", r.flavor.binary);
-    let bin = bin.as_str();
-    let target = r.target.to_string();
-    let dd = |rest: &str| format!("{}/{rest}", r.data_dir);
-    let init = r
-        .nodes
-        .iter()
-        .find(|n| n.init)
-        .or_else(|| r.nodes.iter().find(|n| n.role == Role::Server))
-        .expect("validation guarantees a server");
-    let token_dest = cx
-        .given
-        .token_file
-        .clone()
-        .unwrap_or_else(|| format!("{}/token", cx.dir));
-    let external = match &r.datastore {
-        Datastore::Postgres(db) | Datastore::Mysql(db) => Some(db),
-        _ => None,
-    };
-    let db_dump = |db: &crate::model::ExternalDb| {
-        let ext = if matches!(r.datastore, Datastore::Postgres(_)) {
-            "dump"
-        } else {
-            "sql"
-        };
-        cx.given
-            .snapshot_path
-            .clone()
-            .unwrap_or_else(|| format!("{}/{}.{ext}", cx.dir, db.database))
-    };
-    let db_ops = |db: &crate::model::ExternalDb| -> (Vec<Op>, Vec<Op>) {
-        let dump = db_dump(db);
-        let port = db.port.map(|p| p.to_string()).unwrap_or_default();
-        let user = db.user.clone().unwrap_or_default();
-        let conn = [
-            db.host.clone(),
-            port,
-            user,
-            db.database.clone(),
-            dump.clone(),
-        ];
-        let (tools, save, kind): (&[&str], Func, &str) =
-            if matches!(r.datastore, Datastore::Postgres(_)) {
-                (&["pg_dump", "pg_restore"], Func::SavePostgres, "postgres")
-            } else {
-                // save_mysql takes mysqldump or mariadb-dump, whichever is there.
-                (&[], Func::SaveMysql, "mysql")
-            };
-        (
-            if tools.is_empty() {
-                Vec::new()
-            } else {
-                vec![Op::new(Func::NeedTools, tools)]
-            },
-            vec![
-                Op::new(save, conn),
-                Op::new(Func::CaptureBackup, [kind, dump.as_str()]),
-            ],
-        )
-    };
-    let mut steps = Vec::new();
-    if let Some(db) = external.filter(|db| db.restore_on.is_none()) {
-        let (pre, mut act) = db_ops(db);
-        act.insert(0, cx.start("workstation", "workstation"));
-        act.push(Op::new(Func::CaptureFinish, Vec::<String>::new()));
-        steps.push(step(
-            "capture-database",
-            format!("Dump the database {} before the upgrade", db.database),
-            false,
-            vec![script(Host::Workstation, false, pre, act)],
-        ));
-    }
-    let mut scripts = Vec::new();
-    for n in &r.nodes {
-        let unit = r.unit(n.role);
-        let role = match n.role {
-            Role::Server => "server",
-            Role::Agent => "agent",
-        };
-        let world = [
-            r.flavor.config_dir.to_owned(),
-            unit.to_owned(),
-            format!("{unit_dir}/{unit}{}", r.flavor.unit_env),
-        ];
-        let mut pre = vec![Op::new(Func::CheckInstalledVersion, [bin, target.as_str()])];
-        let mut world_dd = world.to_vec();
-        world_dd.push(r.data_dir.clone());
-        pre.push(Op::new(Func::CheckDataDir, world_dd));
-        let mut act = vec![
-            cx.start(&n.name, role),
-            Op::new(Func::CaptureVersion, [bin]),
-            Op::new(Func::CaptureConfig, world.clone()),
-        ];
-        if n.role == Role::Server {
-            pre.push(Op::new(Func::NeedFile, [dd("server/token")]));
-            act.push(Op::new(
-                Func::CaptureToken,
-                [dd("server/token"), token_dest.clone(), cx.suffix.clone()],
-            ));
-        }
-        if n.name == init.name {
-            match &r.datastore {
-                Datastore::Etcd => {
-                    let mut args = vec![bin.to_owned(), r.data_dir.clone(), cx.name.to_owned()];
-                    if let crate::model::SnapshotLocation::S3(s3) = &r.snapshot.location {
-                        pre.push(Op::new(
-                            Func::NeedEnv,
-                            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
-                        ));
-                        args.extend(s3_flags(s3));
-                    }
-                    act.push(Op::new(Func::CaptureEtcd, args));
-                }
-                Datastore::Sqlite => {
-                    pre.push(Op::new(Func::NeedTools, ["sqlite3"]));
-                    let copy = cx
-                        .given
-                        .snapshot_path
-                        .clone()
-                        .unwrap_or_else(|| format!("{}/state.db", cx.dir));
-                    act.push(Op::new(
-                        Func::CaptureSqlite,
-                        [dd("server/db/state.db"), copy, cx.suffix.clone()],
-                    ));
-                }
-                Datastore::Postgres(_) | Datastore::Mysql(_) => {}
-            }
-        }
-        if let Some(db) = external.filter(|db| db.restore_on.as_deref() == Some(n.name.as_str())) {
-            let (p, a) = db_ops(db);
-            pre.extend(p);
-            act.extend(a);
-        }
-        act.push(Op::new(Func::CaptureFinish, Vec::<String>::new()));
-        scripts.push(script(Host::Node(n.name.clone()), true, pre, act));
-    }
-    steps.push(step(
-        "capture",
-        format!("Capture {} before the upgrade to {}", target, r.current),
-        true,
-        scripts,
-    ));
-    steps
-}
-
-/// `rke2 etcd-snapshot save`'s flags that also upload the snapshot to S3
-/// (the keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
-fn s3_flags(s3: &crate::model::S3) -> Vec<String> {
-    let mut f = vec!["--s3".to_owned(), format!("--s3-bucket={}", s3.bucket)];
-    if let Some(x) = &s3.folder {
-        f.push(format!("--s3-folder={x}"));
-    }
-    if let Some(x) = &s3.endpoint {
-        f.push(format!("--s3-endpoint={x}"));
-    }
-    if let Some(x) = &s3.region {
-        f.push(format!("--s3-region={x}"));
-    }
-    if s3.insecure {
-        f.push("--s3-insecure".into());
-    }
-    if s3.skip_ssl_verify {
-        f.push("--s3-skip-ssl-verify".into());
-    }
-    if let Some(x) = &s3.endpoint_ca {
-        f.push(format!("--s3-endpoint-ca={x}"));
-    }
-    f
-}
-
-fn rke1_steps(cx: &Cx<'_>, r: &Rke1) -> Vec<Step> {
-    let rke = &r.rke;
-    let mut ws_act = vec![
-        cx.start("workstation", "workstation"),
-        Op::new(
-            Func::CaptureRke1Snapshot,
-            [rke.binary.as_str(), rke.config.as_str(), cx.name],
-        ),
-        Op::new(Func::CaptureFinish, Vec::<String>::new()),
-    ];
-    ws_act.shrink_to_fit();
-    let mut steps = vec![step(
-        "capture-snapshot",
-        format!("Take the etcd snapshot {} before the upgrade", cx.name),
-        false,
-        vec![script(
-            Host::Workstation,
-            false,
-            vec![
-                Op::new(Func::NeedTools, [rke.binary.as_str()]),
-                Op::new(Func::NeedFile, [rke.config.as_str()]),
-            ],
-            ws_act,
-        )],
-    )];
-    let mut scripts = Vec::new();
-    for n in r
-        .nodes
-        .iter()
-        .filter(|n| n.has(crate::choice::Rke1Role::Etcd))
-    {
-        let folder = n.folder();
-        let mut s = script(
-            Host::Node(folder.to_owned()),
-            true,
-            vec![Op::new(Func::NeedDir, [RKE1_SNAPSHOT_DIR])],
-            vec![
-                cx.start(folder, "etcd"),
-                Op::new(Func::CaptureRke1File, [RKE1_SNAPSHOT_DIR, cx.name]),
-                Op::new(Func::CaptureFinish, Vec::<String>::new()),
-            ],
-        );
-        s.addresses = vec![n.address.clone()];
-        scripts.push(s);
-    }
-    steps.push(step(
-        "capture-nodes",
-        format!("Record the snapshot {} on every etcd node", cx.name),
-        true,
-        scripts,
-    ));
-    steps
 }
 
 /// Every file of the capture bundle but `SHA256SUMS`, as [`render::each_file`].
