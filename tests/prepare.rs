@@ -201,12 +201,12 @@ fn prepare_refuses_a_bad_name_and_a_recovery_plan() {
         Err(Refused::Other(why)) => assert!(why.contains("[recovery]"), "{why}"),
         other => panic!("a recovery plan was prepared: {:?}", other.map(|p| p.name)),
     }
-    // K3s is refused by name, not captured with RKE2's commands.
+    // A K3s plan (with its own [snapshot] and [token]) is prepared as K3s.
     let k3s = std::fs::read_to_string(common::repo().join("plans/k3s-sqlite.toml")).expect("plan");
     let source = SourceFile::new("k3s.toml", k3s);
     match prepare::prepare(&source, None, None) {
-        Err(Refused::Other(why)) => assert!(why.contains("K3s is not supported yet"), "{why}"),
-        other => panic!("a K3s plan was prepared: {:?}", other.map(|p| p.name)),
+        Ok(p) => assert_eq!(p.plan.distribution, "k3s"),
+        Err(e) => panic!("a K3s plan was refused: {e:?}"),
     }
     // A plan that is wrong for other reasons is refused with its diagnostics.
     let bad = plan_text("sqlite").replace(

@@ -25,7 +25,7 @@ use minijinja::{Value, context};
 use serde::Serialize;
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::model::{Datastore, Kind, Model};
+use crate::model::{Datastore, Flavor, Kind, Model};
 use crate::plan::{Facts, Func, Host, Op, Plan, Script, Step, StepFacts};
 use crate::render;
 use crate::source::SourceFile;
@@ -91,7 +91,8 @@ pub fn prepare(
         .and_then(toml::Value::as_table)
         .cloned();
     // An etcd snapshot to S3: the plan's [snapshot.s3] says where; the
-    // object's name is the file rke2 writes, known only after the capture.
+    // object's name is the file rke2 (or k3s) writes, known only after the
+    // capture.
     let had_snapshot = table.contains_key("snapshot") && s3.is_none();
     let had_token = table.contains_key("token");
     let checked_source = if had_snapshot {
@@ -158,7 +159,8 @@ pub fn prepare(
     settings.remove("snapshot");
     settings.remove("token");
     if let Some(mut s3) = s3 {
-        // Kept for the rollback plan, which names the object rke2 wrote.
+        // Kept for the rollback plan, which names the object rke2 (or k3s)
+        // wrote.
         s3.remove("name");
         let mut snapshot = toml::Table::new();
         snapshot.insert("s3".into(), toml::Value::Table(s3));
@@ -185,13 +187,7 @@ pub fn prepare(
     plan.plan_sha256.clone_from(&plan_sha256);
     plan.suffix = crate::plan::suffix_of(&plan_sha256);
     plan.steps = match &model.kind {
-        Kind::Rke2(r) if r.flavor.is_k3s() => {
-            // The capture's commands and unit names are RKE2's; a K3s
-            // capture is not written yet (docs/prepare.md says so).
-            return Err(Refused::Other(
-                "rewind prepare captures RKE2 and RKE1 clusters; K3s is not supported yet: take the snapshot (k3s etcd-snapshot save, or sqlite3 .backup of state.db) and copy the token by hand, as docs/prepare.md says".into(),
-            ));
-        }
+        // RKE2 and K3s: every name the capture uses is the plan's flavor's.
         Kind::Rke2(r) => rke2::steps(&cx, r),
         Kind::Rke1(r) => {
             if r.recovery.is_some() {
@@ -309,7 +305,7 @@ impl Cx<'_> {
     fn head(&self, host: &str, role: &str) -> String {
         let (distribution, expected, upgrade, data_dir, datastore) = match &self.model.kind {
             Kind::Rke2(r) => (
-                "rke2",
+                r.flavor.distribution,
                 r.target.to_string(),
                 r.current.to_string(),
                 Some(r.data_dir.as_str()),
@@ -489,9 +485,12 @@ fn readme(env: &minijinja::Environment<'_>, p: &Prepared) -> Result<String, mini
             token: ops().any(|f| f == Func::CaptureToken),
         });
     }
-    let facts = match &plan.facts {
-        Facts::Rke2(_) => "rke2",
-        Facts::Rke1(_) => "rke1",
+    // The product's names (binary, server unit) of RKE2 or K3s. An RKE1
+    // capture takes no snapshot with them; its README keeps RKE2's words
+    // where it names a server token.
+    let (distribution, flavor) = match &plan.facts {
+        Facts::Rke2(f) => (f.flavor.distribution, f.flavor),
+        Facts::Rke1(_) => ("rke1", &Flavor::RKE2),
     };
     env.get_template("capture/README.md")?.render(context! {
         plan => Value::from(minijinja::value::Serde(plan)),
@@ -500,7 +499,8 @@ fn readme(env: &minijinja::Environment<'_>, p: &Prepared) -> Result<String, mini
         name => p.name.as_str(),
         dir => p.dir.as_str(),
         kind => backup_kind,
-        s3 => plan.steps.iter().flat_map(|s| &s.scripts).flat_map(|s| &s.actions).any(|o| o.func == Func::CaptureEtcd && o.args.len() > 3),
-        distribution => facts,
+        s3 => plan.steps.iter().flat_map(|s| &s.scripts).flat_map(|s| &s.actions).any(|o| o.func == Func::CaptureEtcd && o.args.len() > 4),
+        distribution => distribution,
+        flavor => Value::from(minijinja::value::Serde(flavor)),
     })
 }

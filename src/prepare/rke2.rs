@@ -5,7 +5,11 @@
 //! to S3, or an online copy of the SQLite database); an external database
 //! is dumped from the workstation or from the node the plan restores it on.
 //! Binary and unit paths are the rollback's (`Rke2::install_dirs`,
-//! `Rke2::unit`).
+//! `Rke2::unit`); every other name that differs between RKE2 and K3s (the
+//! binary, units and their env files, config dir, the server unit that
+//! `etcd-snapshot save` asks) is the plan's [`crate::model::Flavor`], and
+//! the library fragment reads the rest from the constants `REWIND_ENV`,
+//! `REWIND_BIN` and `REWIND_PRODUCT`.
 
 use super::{Cx, step};
 use crate::model::{Datastore, Rke2, Role};
@@ -118,7 +122,13 @@ pub(super) fn steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
         if n.name == init.name {
             match &r.datastore {
                 Datastore::Etcd => {
-                    let mut args = vec![bin.to_owned(), r.data_dir.clone(), cx.name.to_owned()];
+                    let mut args = vec![
+                        bin.to_owned(),
+                        r.data_dir.clone(),
+                        cx.name.to_owned(),
+                        // `etcd-snapshot save` asks the running server.
+                        r.flavor.server_unit.to_owned(),
+                    ];
                     if let crate::model::SnapshotLocation::S3(s3) = &r.snapshot.location {
                         pre.push(Op::new(
                             Func::NeedEnv,
@@ -160,8 +170,9 @@ pub(super) fn steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
     steps
 }
 
-/// `rke2 etcd-snapshot save`'s flags that also upload the snapshot to S3
-/// (the keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+/// The flags of `rke2 etcd-snapshot save` (and `k3s etcd-snapshot save`:
+/// the same flags, docs/upstream-facts.md) that also upload the snapshot to
+/// S3 (the keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
 fn s3_flags(s3: &crate::model::S3) -> Vec<String> {
     let mut f = vec!["--s3".to_owned(), format!("--s3-bucket={}", s3.bucket)];
     if let Some(x) = &s3.folder {
