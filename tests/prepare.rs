@@ -617,6 +617,36 @@ fn k3s_etcd_round_trip_prepare_upgrade_rollback() {
     );
 }
 
+/// K3s nodes joined as K3s's install script joins them: `server` moves
+/// from config.yaml to K3S_URL in the unit's .service.env (on a joining
+/// server), and `token` to K3S_TOKEN (on an agent). Returns the env files
+/// written (node, path, text), which the "upgrade" writes again.
+fn k3s_settings_in_env(w: &World, server: &str, agent: &str) -> Vec<(String, String, String)> {
+    let f = w.facts();
+    let mut written = Vec::new();
+    for (node, key, var) in [(server, "server", "K3S_URL"), (agent, "token", "K3S_TOKEN")] {
+        let h = w.host(node);
+        let config = f.config_file();
+        let text = String::from_utf8(h.read(&config).expect("config.yaml")).expect("text");
+        let (set, rest): (Vec<&str>, Vec<&str>) = text
+            .lines()
+            .partition(|l| l.starts_with(&format!("{key}:")));
+        let value = set
+            .first()
+            .unwrap_or_else(|| panic!("{node}: no {key}: in {config}"))
+            .split_once(':')
+            .expect("key: value")
+            .1
+            .trim();
+        h.write(&config, format!("{}\n", rest.join("\n")), 0o600);
+        let env = format!("{}/{}.service.env", f.unit_dir(), f.unit(f.role(node)));
+        let text = format!("K3S_KUBECONFIG_MODE=644\n{var}={value}\n");
+        h.write(&env, &text, 0o600);
+        written.push((node.to_owned(), env, text));
+    }
+    written
+}
+
 /// Prepare, capture, plan from the facts, upgrade, roll back: embedded
 /// etcd, init server `server-1` or `cp-1`, then `servers`, `agents`.
 fn etcd_round_trip(name: &str, current: &str, target: &str, servers: &[&str], agents: &[&str]) {
@@ -627,6 +657,11 @@ fn etcd_round_trip(name: &str, current: &str, target: &str, servers: &[&str], ag
         "server-1"
     };
     let mut w = world_before_upgrade(name, &text, target, Shell::Dash);
+    let env_files = if w.facts().k3s() {
+        k3s_settings_in_env(&w, servers[0], agents[0])
+    } else {
+        Vec::new()
+    };
     let (p, b) = prepared(name, &text);
     let runs = run_capture(&w, &b, &p);
     let snap = runs
@@ -669,11 +704,20 @@ fn etcd_round_trip(name: &str, current: &str, target: &str, servers: &[&str], ag
         assert!(fact(&facts, n, "token").is_null(), "{n}");
         assert_eq!(fact(&facts, n, "version"), target);
     }
+    if w.facts().k3s() {
+        // Read from the units' .service.env, as K3s's install script
+        // writes them: K3S_URL is a server: entry, K3S_TOKEN the token.
+        assert_eq!(fact(&facts, agents[0], "token-source"), "env:K3S_TOKEN");
+        assert_eq!(fact(&facts, agents[1], "token-source"), "config:token");
+    }
     let plan = plan_from(&facts);
     assert!(plan.contains("init = true"), "{plan}");
 
-    // The upgrade.
+    // The upgrade (K3s's install script keeps the units' variables).
     install_everywhere(&w, current);
+    for (node, path, text) in &env_files {
+        w.host(node).write(path, text, 0o600);
+    }
     w.rebundle(&plan).unwrap_or_else(|d| panic!("{d:?}"));
     let runs = match w.walk(&[]) {
         Ok(runs) => runs,
