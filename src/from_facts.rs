@@ -191,6 +191,13 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
         _ => None,
     };
     let distribution = first.str("distribution").unwrap_or("rke2");
+    // RKE2 and K3s captures are read alike; only the binary's name, in the
+    // comments, differs.
+    let binary = if distribution == crate::model::Flavor::K3S.distribution {
+        crate::model::Flavor::K3S.binary
+    } else {
+        crate::model::Flavor::RKE2.binary
+    };
     let nodes: Vec<toml::Table> = match table.remove("nodes") {
         Some(toml::Value::Array(a)) => a
             .into_iter()
@@ -336,7 +343,7 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
     }
     // The init server: the one without `server:` (etcd).
     let mut init: Option<String> = None;
-    if distribution == "rke2" {
+    if distribution != "rke1" {
         let servers: Vec<&HostFacts> = facts
             .iter()
             .filter(|f| f.str("role") == Some("server"))
@@ -458,12 +465,12 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
         None => {
             let _ = writeln!(
                 t,
-                "target-version = {}  # facts: the version every node ran (rke2 --version)",
+                "target-version = {}  # facts: the version every node ran ({binary} --version)",
                 ts(&captured)
             );
         }
     }
-    if distribution == "rke2" {
+    if distribution != "rke1" {
         cluster.remove("data-dir");
         if let Some(dd) = first.str("data-dir") {
             let _ = writeln!(
@@ -554,7 +561,7 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
         let object = bpath.rsplit('/').next().unwrap_or(bpath);
         let _ = writeln!(
             t,
-            "name = {}  # {bsrc}: the snapshot file rke2 wrote and uploaded",
+            "name = {}  # {bsrc}: the snapshot file {binary} wrote and uploaded",
             ts(object)
         );
         for (k, v) in s3 {

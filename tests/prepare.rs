@@ -1,17 +1,19 @@
 //! `rewind prepare` and `rewind plan --from-facts` (issue 14).
 //!
 //! - every capture bundle (SQLite, PostgreSQL, MySQL, etcd online and
-//!   air-gap, RKE1) compiles deterministically, passes shellcheck, parses
-//!   under the six shells, and holds no secret; the SQLite capture README is
-//!   a reviewed snapshot;
+//!   air-gap, RKE1; K3s on SQLite, etcd and PostgreSQL) compiles
+//!   deterministically, passes shellcheck, parses under the six shells, and
+//!   holds no secret; the SQLite capture README is a reviewed snapshot;
+//! - a K3s capture names nothing of rke2 in its operations, README and
+//!   library constants, and its facts give a K3s plan;
 //! - the capture scripts run in the sandbox (tests/sandbox/: fake hosts in
 //!   private namespaces, stand-ins for rke2 and systemctl): the SQLite copy
 //!   is made by the real sqlite3, the etcd snapshot is the stand-in's real
 //!   etcd snapshot file (sha256 trailer checked);
-//! - the round trip, for SQLite and etcd: capture on the hosts at the
-//!   version they run, facts → plan (`check`: zero warnings) → "upgrade" the
-//!   stand-ins → compile → the sandboxed rollback ends on the captured
-//!   version with the captured data;
+//! - the round trip, for SQLite and etcd, RKE2 and K3s: capture on the
+//!   hosts at the version they run, facts → plan (`check`: zero warnings) →
+//!   "upgrade" the stand-ins → compile → the sandboxed rollback ends on the
+//!   captured version with the captured data;
 //! - PostgreSQL and MariaDB: the capture's dump step against real servers
 //!   (tests/real/), and its facts;
 //! - `plan --from-facts` refuses facts of different clusters or captures and
@@ -43,7 +45,13 @@ const PLANS: &[&str] = &[
     "postgres",
     "mysql",
     "rke1",
+    "k3s-sqlite",
+    "k3s-etcd",
+    "k3s-postgres",
 ];
+
+/// The K3s plans of [`PLANS`].
+const K3S_PLANS: &[&str] = &["k3s-sqlite", "k3s-etcd", "k3s-postgres"];
 
 fn plan_text(name: &str) -> String {
     std::fs::read_to_string(
@@ -201,12 +209,12 @@ fn prepare_refuses_a_bad_name_and_a_recovery_plan() {
         Err(Refused::Other(why)) => assert!(why.contains("[recovery]"), "{why}"),
         other => panic!("a recovery plan was prepared: {:?}", other.map(|p| p.name)),
     }
-    // K3s is refused by name, not captured with RKE2's commands.
+    // A K3s plan (with its own [snapshot] and [token]) is prepared as K3s.
     let k3s = std::fs::read_to_string(common::repo().join("plans/k3s-sqlite.toml")).expect("plan");
     let source = SourceFile::new("k3s.toml", k3s);
     match prepare::prepare(&source, None, None) {
-        Err(Refused::Other(why)) => assert!(why.contains("K3s is not supported yet"), "{why}"),
-        other => panic!("a K3s plan was prepared: {:?}", other.map(|p| p.name)),
+        Ok(p) => assert_eq!(p.plan.distribution, "k3s"),
+        Err(e) => panic!("a K3s plan was refused: {e:?}"),
     }
     // A plan that is wrong for other reasons is refused with its diagnostics.
     let bad = plan_text("sqlite").replace(
@@ -245,10 +253,20 @@ fn world_before_upgrade(name: &str, text: &str, target: &str, shell: Shell) -> W
     };
     let w = World::compile(name, &standin, shell)
         .unwrap_or_else(|d| panic!("{name}: stand-in plan refused: {d:?}"));
-    for node in w.facts().nodes.iter().map(|n| n.0.clone()) {
-        seed::install_rke2(w.host(&node), w.facts(), target);
-    }
+    install_everywhere(&w, target);
     w
+}
+
+/// Installs `version` of the plan's product (rke2, or k3s with its units)
+/// on every node: "before the upgrade" and "the upgrade".
+fn install_everywhere(w: &World, version: &str) {
+    for (node, role, _) in w.facts().nodes.clone() {
+        if w.facts().k3s() {
+            seed::install_k3s(w.host(&node), w.facts(), role, version);
+        } else {
+            seed::install_rke2(w.host(&node), w.facts(), version);
+        }
+    }
 }
 
 /// Puts the capture bundle at /rewind-test/capture/ of every host and runs
@@ -411,42 +429,65 @@ fn fact<'a>(facts: &'a [HostFacts], host: &str, key: &str) -> &'a serde_json::Va
 
 #[test]
 fn sqlite_round_trip_under_dash() {
-    sqlite_round_trip(Shell::Dash);
+    sqlite_round_trip("sqlite", Shell::Dash);
 }
 
 #[test]
 fn sqlite_round_trip_under_posh() {
-    sqlite_round_trip(Shell::Posh);
+    sqlite_round_trip("sqlite", Shell::Posh);
 }
 
 #[test]
 fn sqlite_round_trip_under_yash() {
-    sqlite_round_trip(Shell::Yash);
+    sqlite_round_trip("sqlite", Shell::Yash);
 }
 
 #[test]
 fn sqlite_round_trip_under_mksh() {
-    sqlite_round_trip(Shell::Mksh);
+    sqlite_round_trip("sqlite", Shell::Mksh);
 }
 
 #[test]
 fn sqlite_round_trip_under_busybox() {
-    sqlite_round_trip(Shell::Busybox);
+    sqlite_round_trip("sqlite", Shell::Busybox);
 }
 
 #[test]
 fn sqlite_round_trip_under_bash() {
-    sqlite_round_trip(Shell::Bash);
+    sqlite_round_trip("sqlite", Shell::Bash);
 }
 
-/// Prepare, capture, plan from the facts, upgrade, roll back: SQLite, under
-/// `shell` (the capture and the rollback scripts alike).
-fn sqlite_round_trip(shell: Shell) {
-    let text = plan_text("sqlite");
-    let (current, target) = ("v1.30.4+rke2r1", "v1.29.6+rke2r1");
-    let mut w = world_before_upgrade("sqlite", &text, target, shell);
-    let node = "edge-17";
-    let db = "/var/lib/rancher/rke2/server/db/state.db";
+/// K3s on SQLite: the same round trip with K3s's names (k3s, its unit and
+/// .service.env, /var/lib/rancher/k3s, K3S_*).
+#[test]
+fn k3s_sqlite_round_trip_under_dash() {
+    sqlite_round_trip("k3s-sqlite", Shell::Dash);
+}
+
+/// The plan's `current-version` and `target-version`.
+fn versions(text: &str) -> (String, String) {
+    let t: toml::Table = text.parse().expect("the plan is TOML");
+    let v = |k: &str| {
+        t["cluster"][k]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {k}"))
+            .to_owned()
+    };
+    (v("current-version"), v("target-version"))
+}
+
+/// Prepare, capture, plan from the facts, upgrade, roll back: the
+/// single-server SQLite plan `name` (RKE2 or K3s), under `shell` (the
+/// capture and the rollback scripts alike).
+fn sqlite_round_trip(name: &str, shell: Shell) {
+    let text = plan_text(name);
+    let (current, target) = versions(&text);
+    let (current, target) = (current.as_str(), target.as_str());
+    let mut w = world_before_upgrade(name, &text, target, shell);
+    let node = w.facts().nodes[0].0.clone();
+    let node = node.as_str();
+    let db = format!("{}/server/db/state.db", w.facts().data_dir);
+    let db = db.as_str();
     let h = w.host(node);
     // Before the upgrade: the kine database of the fixture, no side files.
     h.write(db, seed::fixture("sqlite/state.db"), 0o600);
@@ -456,7 +497,7 @@ fn sqlite_round_trip(shell: Shell) {
             std::fs::remove_file(p).expect("remove a side file");
         }
     }
-    let (p, b) = prepared("sqlite", &text);
+    let (p, b) = prepared(name, &text);
     let runs = run_capture(&w, &b, &p);
     assert!(
         runs.iter()
@@ -465,6 +506,10 @@ fn sqlite_round_trip(shell: Shell) {
         runs[0].describe()
     );
     let facts = read_facts(&w, &p);
+    assert_eq!(
+        fact(&facts, node, "distribution"),
+        w.facts().flavor.distribution
+    );
     assert_eq!(fact(&facts, node, "version"), target);
     assert_eq!(fact(&facts, node, "server-entry"), false);
     assert_eq!(fact(&facts, node, "token-source"), "server/token");
@@ -495,9 +540,16 @@ fn sqlite_round_trip(shell: Shell) {
 
     let plan = plan_from(&facts);
     assert!(plan.contains(&format!("taken-on = \"{target}\"")), "{plan}");
+    assert!(
+        plan.contains(&format!(
+            "distribution = \"{}\"",
+            w.facts().flavor.distribution
+        )) || !w.facts().k3s(),
+        "{plan}"
+    );
 
     // The upgrade: the new version, and rows written after the capture.
-    seed::install_rke2(w.host(node), w.facts(), current);
+    install_everywhere(&w, current);
     let live = w.host(node).disk(db);
     let st = std::process::Command::new(common::require_tool("sqlite3"))
         .arg(&live)
@@ -520,10 +572,11 @@ fn sqlite_round_trip(shell: Shell) {
         Some(captured),
         "the database is not the captured copy"
     );
-    let bin = String::from_utf8(h.read("/usr/local/bin/rke2").expect("rke2")).expect("text");
+    let path = w.facts().binary();
+    let bin = String::from_utf8(h.read(&path).expect("the binary")).expect("text");
     assert!(
         bin.contains(&format!("RKE2_STUB_VERSION={target}")),
-        "rke2 is not {target}"
+        "{path} is not {target}"
     );
 }
 
@@ -551,12 +604,64 @@ fn etcd_s3_round_trip_prepare_upgrade_rollback() {
     );
 }
 
+/// K3s on embedded etcd: `k3s etcd-snapshot save` on the init server,
+/// `server:` entries on the others, and the rollback of K3s.
+#[test]
+fn k3s_etcd_round_trip_prepare_upgrade_rollback() {
+    etcd_round_trip(
+        "k3s-etcd",
+        "v1.29.4+k3s1",
+        "v1.28.9+k3s1",
+        &["server-2", "server-3"],
+        &["agent-1", "agent-2"],
+    );
+}
+
+/// K3s nodes joined as K3s's install script joins them: `server` moves
+/// from config.yaml to K3S_URL in the unit's .service.env (on a joining
+/// server), and `token` to K3S_TOKEN (on an agent). Returns the env files
+/// written (node, path, text), which the "upgrade" writes again.
+fn k3s_settings_in_env(w: &World, server: &str, agent: &str) -> Vec<(String, String, String)> {
+    let f = w.facts();
+    let mut written = Vec::new();
+    for (node, key, var) in [(server, "server", "K3S_URL"), (agent, "token", "K3S_TOKEN")] {
+        let h = w.host(node);
+        let config = f.config_file();
+        let text = String::from_utf8(h.read(&config).expect("config.yaml")).expect("text");
+        let (set, rest): (Vec<&str>, Vec<&str>) = text
+            .lines()
+            .partition(|l| l.starts_with(&format!("{key}:")));
+        let value = set
+            .first()
+            .unwrap_or_else(|| panic!("{node}: no {key}: in {config}"))
+            .split_once(':')
+            .expect("key: value")
+            .1
+            .trim();
+        h.write(&config, format!("{}\n", rest.join("\n")), 0o600);
+        let env = format!("{}/{}.service.env", f.unit_dir(), f.unit(f.role(node)));
+        let text = format!("K3S_KUBECONFIG_MODE=644\n{var}={value}\n");
+        h.write(&env, &text, 0o600);
+        written.push((node.to_owned(), env, text));
+    }
+    written
+}
+
 /// Prepare, capture, plan from the facts, upgrade, roll back: embedded
 /// etcd, init server `server-1` or `cp-1`, then `servers`, `agents`.
 fn etcd_round_trip(name: &str, current: &str, target: &str, servers: &[&str], agents: &[&str]) {
     let text = plan_text(name);
-    let init = if name == "etcd" { "server-1" } else { "cp-1" };
+    let init = if name == "etcd-s3" {
+        "cp-1"
+    } else {
+        "server-1"
+    };
     let mut w = world_before_upgrade(name, &text, target, Shell::Dash);
+    let env_files = if w.facts().k3s() {
+        k3s_settings_in_env(&w, servers[0], agents[0])
+    } else {
+        Vec::new()
+    };
     let (p, b) = prepared(name, &text);
     let runs = run_capture(&w, &b, &p);
     let snap = runs
@@ -580,12 +685,17 @@ fn etcd_round_trip(name: &str, current: &str, target: &str, servers: &[&str], ag
     let path = backup["path"].as_str().expect("path");
     assert!(
         path.starts_with(&format!(
-            "/var/lib/rancher/rke2/server/db/snapshots/{}-{init}-",
+            "{}/server/db/snapshots/{}-{init}-",
+            w.facts().data_dir,
             p.name
         )),
         "{path}"
     );
     assert_eq!(backup["kind"], "etcd");
+    assert_eq!(
+        fact(&facts, init, "distribution"),
+        w.facts().flavor.distribution
+    );
     for n in servers {
         assert_eq!(fact(&facts, n, "server-entry"), true, "{n}");
         assert!(fact(&facts, n, "backup").is_null(), "{n}");
@@ -594,12 +704,19 @@ fn etcd_round_trip(name: &str, current: &str, target: &str, servers: &[&str], ag
         assert!(fact(&facts, n, "token").is_null(), "{n}");
         assert_eq!(fact(&facts, n, "version"), target);
     }
+    if w.facts().k3s() {
+        // Read from the units' .service.env, as K3s's install script
+        // writes them: K3S_URL is a server: entry, K3S_TOKEN the token.
+        assert_eq!(fact(&facts, agents[0], "token-source"), "env:K3S_TOKEN");
+        assert_eq!(fact(&facts, agents[1], "token-source"), "config:token");
+    }
     let plan = plan_from(&facts);
     assert!(plan.contains("init = true"), "{plan}");
 
-    // The upgrade.
-    for node in w.facts().nodes.iter().map(|n| n.0.clone()) {
-        seed::install_rke2(w.host(&node), w.facts(), current);
+    // The upgrade (K3s's install script keeps the units' variables).
+    install_everywhere(&w, current);
+    for (node, path, text) in &env_files {
+        w.host(node).write(path, text, 0o600);
     }
     w.rebundle(&plan).unwrap_or_else(|d| panic!("{d:?}"));
     let runs = match w.walk(&[]) {
@@ -620,12 +737,13 @@ fn etcd_round_trip(name: &str, current: &str, target: &str, servers: &[&str], ag
         reset.contains(if name == "etcd-s3" { object } else { path }),
         "{reset}"
     );
+    let binary = w.facts().binary();
     for node in w.facts().nodes.iter().map(|n| n.0.clone()) {
-        let bin = String::from_utf8(w.host(&node).read("/usr/local/bin/rke2").expect("rke2"))
-            .expect("text");
+        let bin =
+            String::from_utf8(w.host(&node).read(&binary).expect("the binary")).expect("text");
         assert!(
             bin.contains(&format!("RKE2_STUB_VERSION={target}")),
-            "{node}"
+            "{node}: {binary}"
         );
     }
 }
@@ -908,7 +1026,7 @@ fn facts_from_heads(p: &Prepared) -> Vec<HostFacts> {
             n.iter()
                 .any(|n| n["name"] == host.as_str() && n["init"] == true)
         });
-        if json["distribution"] == "rke2" && json["role"] != "workstation" {
+        if json["distribution"] != "rke1" && json["role"] != "workstation" {
             json["version"] = json["expected-version"].clone();
             json["server-entry"] = (json["role"] == "server" && !init).into();
             json["token-source"] = "server/token".into();
@@ -959,6 +1077,91 @@ fn facts_of_every_capture_give_a_plan_check_accepts() {
         if *name == "rke1" {
             assert!(text.contains(&format!("name = \"{}\"", p.name)), "{text}");
         }
+        if K3S_PLANS.contains(name) {
+            // A K3s plan, with K3s's versions and data dir, naming no rke2.
+            assert!(text.contains("distribution = \"k3s\""), "{text}");
+            assert!(text.contains("+k3s1\""), "{text}");
+            assert!(
+                !text.contains("data-dir") || text.contains("/var/lib/rancher/k3s"),
+                "{text}"
+            );
+            assert!(!text.to_ascii_lowercase().contains("rke2"), "{text}");
+            let Some(rewind::model::Model {
+                kind: rewind::model::Kind::Rke2(r),
+                ..
+            }) = checked.model
+            else {
+                panic!("{name}: not an RKE2-kind model")
+            };
+            assert!(r.flavor.is_k3s(), "{name}");
+        }
+    }
+}
+
+/// A K3s capture bundle is K3s's through and through: no operation names
+/// rke2 (binary, units, env files, config and data dirs), the library's
+/// constants are K3s's (REWIND_BIN, REWIND_ENV, REWIND_PRODUCT: what the
+/// capture fragment reads for K3S_URL, K3S_TOKEN…), its README names k3s,
+/// and every facts head says `"distribution":"k3s"`.
+#[test]
+fn k3s_capture_scripts_name_nothing_of_rke2() {
+    use rewind::plan::Func;
+    for name in K3S_PLANS {
+        let (p, b) = prepared(name, &plan_text(name));
+        assert_eq!(p.plan.distribution, "k3s", "{name}");
+        for step in &p.plan.steps {
+            assert!(
+                !step.title.to_ascii_lowercase().contains("rke2"),
+                "{name}: {}",
+                step.title
+            );
+            for s in &step.scripts {
+                for op in s.preflight.iter().chain(&s.actions) {
+                    for a in &op.args {
+                        assert!(
+                            !a.to_ascii_lowercase().contains("rke2"),
+                            "{name}: {} on {}: `{}` {a}",
+                            step.id,
+                            s.host.name(),
+                            op.func.name()
+                        );
+                    }
+                    if op.func == Func::CaptureStart {
+                        assert!(
+                            op.args[2].contains("\"distribution\":\"k3s\""),
+                            "{name}: {}",
+                            &*op.args[2]
+                        );
+                    }
+                    if op.func == Func::CaptureEtcd {
+                        assert_eq!(&*op.args[0], "/usr/local/bin/k3s");
+                        assert_eq!(&*op.args[3], "k3s", "the server unit");
+                    }
+                    if op.func == Func::CaptureConfig {
+                        let unit = &*op.args[1];
+                        assert!(matches!(unit, "k3s" | "k3s-agent"), "{unit}");
+                        assert_eq!(
+                            &*op.args[2],
+                            format!("/etc/systemd/system/{unit}.service.env")
+                        );
+                    }
+                }
+            }
+        }
+        let constants: Vec<String> = p
+            .plan
+            .constants
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        for want in ["REWIND_BIN=k3s", "REWIND_ENV=K3S", "REWIND_PRODUCT=K3s"] {
+            assert!(constants.iter().any(|c| c == want), "{name}: {constants:?}");
+        }
+        let readme = String::from_utf8_lossy(&b.files["README.md"].bytes).into_owned();
+        assert!(
+            !readme.to_ascii_lowercase().contains("rke2"),
+            "{name}: the README names rke2:\n{readme}"
+        );
     }
 }
 

@@ -343,15 +343,16 @@ pub enum Func {
     /// `capture_version BIN`: record the version `BIN --version` prints.
     CaptureVersion,
     /// `capture_config CONFIG_DIR UNIT UNIT_ENV`: record whether `server:`
-    /// (or RKE2_URL) is set and where the token RKE2 uses comes from.
+    /// (or `<ENV>_URL`) is set and where the token the product uses comes
+    /// from.
     CaptureConfig,
     /// `capture_token TOKEN SAVED SUFFIX`: copy the server token to SAVED
     /// (root only; an existing SAVED moved aside to SAVED.SUFFIX) and record
     /// SAVED and its sha256; never printed.
     CaptureToken,
-    /// `capture_etcd BIN DATA_DIR NAME FLAG...`: `BIN etcd-snapshot save
-    /// --name NAME FLAG...` (FLAG: the S3 upload), find the file it wrote,
-    /// check its trailer, record it.
+    /// `capture_etcd BIN DATA_DIR NAME UNIT FLAG...`: `BIN etcd-snapshot
+    /// save --name NAME FLAG...` (asking the server running as UNIT; FLAG:
+    /// the S3 upload), find the file it wrote, check its trailer, record it.
     CaptureEtcd,
     /// `capture_sqlite DB COPY SUFFIX`: `sqlite3 DB .backup` into COPY
     /// (an existing COPY moved aside to COPY.SUFFIX), checked with `PRAGMA
@@ -649,7 +650,7 @@ impl Func {
             Func::CaptureVersion => "BIN",
             Func::CaptureConfig => "CONFIG_DIR UNIT UNIT_ENV",
             Func::CaptureToken => "TOKEN SAVED SUFFIX",
-            Func::CaptureEtcd => "BIN DATA_DIR NAME FLAG...",
+            Func::CaptureEtcd => "BIN DATA_DIR NAME UNIT FLAG...",
             Func::CaptureSqlite => "DB COPY SUFFIX",
             Func::CaptureBackup => "KIND FILE",
             Func::CaptureRke1Snapshot => "BIN CONFIG NAME",

@@ -4,6 +4,8 @@
 # really is (version, data dir, `server:` entry, token source, backup path,
 # size and sha256) into a small JSON facts file, from which
 # `rewind plan --from-facts` writes the rollback plan (docs/prepare.md).
+# RKE2 and K3s alike: the product's names come from the library's constants
+# (REWIND_PRODUCT, REWIND_BIN, REWIND_ENV) or the operations' arguments.
 #
 # A capture script keeps the facts it gathers in _capture_json (the text of
 # one JSON object without its closing brace), begun by capture_start with
@@ -95,9 +97,10 @@ _capture_env() {
 }
 
 # capture_config CONFIG_DIR UNIT UNIT_ENV: record whether a `server:` entry
-# (or RKE2_URL) is set, and where the token RKE2 uses comes from: a
-# token-file or token setting in the config files or the unit's environment
-# files, else server/token. Values are never read, only where they are set.
+# (or <ENV>_URL: RKE2_URL, K3S_URL) is set, and where the token the product
+# uses comes from: a token-file or token setting in the config files or the
+# unit's environment files (<ENV>_TOKEN_FILE, <ENV>_TOKEN), else
+# server/token. Values are never read, only where they are set.
 capture_config() {
 	set -- "$1" "$2" "$3" "$1/config.yaml" "$1"/config.yaml.d/*.yaml "$1"/config.yaml.d/*.yml
 	_capture_cfg=$1
@@ -107,15 +110,15 @@ capture_config() {
 	_capture_grep server "$@"
 	_capture_srv=$_capture_at
 	if [ -z "$_capture_srv" ]; then
-		_capture_env RKE2_URL "/etc/default/$_capture_unit" "/etc/sysconfig/$_capture_unit" "$_capture_uenv"
+		_capture_env "${REWIND_ENV}_URL" "/etc/default/$_capture_unit" "/etc/sysconfig/$_capture_unit" "$_capture_uenv"
 		_capture_srv=$_capture_at
 	fi
 	if [ -n "$_capture_srv" ]; then
 		_capture_add server-entry true
-		rw_ok "a server: entry (or RKE2_URL) is set in $_capture_srv"
+		rw_ok "a server: entry (or ${REWIND_ENV}_URL) is set in $_capture_srv"
 	else
 		_capture_add server-entry false
-		rw_ok "no server: entry in $_capture_cfg and no RKE2_URL for $_capture_unit"
+		rw_ok "no server: entry in $_capture_cfg and no ${REWIND_ENV}_URL for $_capture_unit"
 	fi
 	_capture_src=server/token
 	_capture_grep token "$@"
@@ -123,10 +126,10 @@ capture_config() {
 	_capture_grep token-file "$@"
 	if [ -n "$_capture_at" ]; then _capture_src=config:token-file; fi
 	if [ "$_capture_src" = server/token ]; then
-		_capture_env RKE2_TOKEN "/etc/default/$_capture_unit" "/etc/sysconfig/$_capture_unit" "$_capture_uenv"
-		if [ -n "$_capture_at" ]; then _capture_src=env:RKE2_TOKEN; fi
-		_capture_env RKE2_TOKEN_FILE "/etc/default/$_capture_unit" "/etc/sysconfig/$_capture_unit" "$_capture_uenv"
-		if [ -n "$_capture_at" ]; then _capture_src=env:RKE2_TOKEN_FILE; fi
+		_capture_env "${REWIND_ENV}_TOKEN" "/etc/default/$_capture_unit" "/etc/sysconfig/$_capture_unit" "$_capture_uenv"
+		if [ -n "$_capture_at" ]; then _capture_src=env:${REWIND_ENV}_TOKEN; fi
+		_capture_env "${REWIND_ENV}_TOKEN_FILE" "/etc/default/$_capture_unit" "/etc/sysconfig/$_capture_unit" "$_capture_uenv"
+		if [ -n "$_capture_at" ]; then _capture_src=env:${REWIND_ENV}_TOKEN_FILE; fi
 	fi
 	_capture_add token-source "\"$_capture_src\""
 	rw_ok "the token $_capture_unit uses comes from $_capture_src (not shown)"
@@ -145,7 +148,7 @@ _capture_keep() {
 # readable by root only, and record SAVED and its sha256 (an existing SAVED
 # is moved aside to SAVED.SUFFIX). The token is never printed.
 capture_token() {
-	rw_hint "this server has no $1: is it an RKE2 server that has started once? Check the plan's data-dir and the node's role"
+	rw_hint "this server has no $1: is it a $REWIND_PRODUCT server that has started once? Check the plan's data-dir and the node's role"
 	rw_need_file "$1"
 	rw_hint
 	if [ ! -s "$1" ]; then rw_fail "the server token $1 is empty"; fi
@@ -195,19 +198,20 @@ capture_backup() {
 	_capture_record "$1" "$2"
 }
 
-# capture_etcd BIN DATA_DIR NAME FLAG...: take an on-demand etcd snapshot
-# named NAME (`BIN etcd-snapshot save FLAG...`, which asks the running
-# rke2-server; FLAG: the S3 upload, its keys from the environment), find the
-# file it wrote in DATA_DIR/server/db/snapshots (NAME-<node>-<time>, .zip
-# when compressed; the latest if a re-run took another), check its sha256
-# trailer, and record it.
+# capture_etcd BIN DATA_DIR NAME UNIT FLAG...: take an on-demand etcd
+# snapshot named NAME (`BIN etcd-snapshot save FLAG...`, which asks the
+# server running as UNIT: rke2-server, or k3s; FLAG: the S3 upload, its keys
+# from the environment), find the file it wrote in
+# DATA_DIR/server/db/snapshots (NAME-<node>-<time>, .zip when compressed; the
+# latest if a re-run took another), check its sha256 trailer, and record it.
 capture_etcd() {
 	_capture_bin=$1
 	_capture_dd=$2
 	_capture_dir=$2/server/db/snapshots
 	_capture_name=$3
-	shift 3
-	rw_hint "rke2-server must be running on this host to take the snapshot: start it (systemctl start rke2-server), then run this script again"
+	_capture_unit=$4
+	shift 4
+	rw_hint "$_capture_unit must be running on this host to take the snapshot: start it (systemctl start $_capture_unit), then run this script again"
 	rw_run "$_capture_bin" etcd-snapshot save --data-dir "$_capture_dd" --name "$_capture_name" ${1+"$@"}
 	if rw_dry; then
 		rw_would "find $_capture_dir/$_capture_name-*, check its sha256 trailer and record it"

@@ -259,7 +259,7 @@ fn unit(bin: &str, what: &str, version: &str) -> String {
 /// The k3s binary, scripts, the unit of `role` and its env file, as K3s's
 /// install script writes them (the unit with flags of its own, which the
 /// install step must keep).
-fn install_k3s(host: &Host, facts: &Facts, role: Role, version: &str) {
+pub fn install_k3s(host: &Host, facts: &Facts, role: Role, version: &str) {
     let bin = facts.bin_dir();
     host.write(&format!("{bin}/k3s"), stubs::k3s_binary(version), 0o755);
     host.write(

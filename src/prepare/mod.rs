@@ -15,25 +15,30 @@
 //! [`crate::from_facts`]) and what the host really is. Output is
 //! deterministic: the capture's name derives from the plan's sha256 unless
 //! `--name` gives one.
+//!
+//! This file holds the entry, the context every capture step reads ([`Cx`]:
+//! the facts' head, the capture folder), and the bundle writer and README;
+//! the capture steps live in one file per family (`rke2.rs` for RKE2 and
+//! K3s, `rke1.rs`), as the rollback planner's do (`src/plan/`).
 
 use minijinja::{Value, context};
 use serde::Serialize;
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::model::{Datastore, Kind, Model, Rke1, Rke2, Role};
-use crate::plan::{Facts, Func, Host, Op, Plan, Script, Step, StepFacts, script};
+use crate::model::{Datastore, Flavor, Kind, Model};
+use crate::plan::{Facts, Func, Host, Op, Plan, Script, Step, StepFacts};
 use crate::render;
 use crate::source::SourceFile;
 use crate::templates;
+
+mod rke1;
+mod rke2;
 
 /// The version of the facts files' format (`"rewind-facts"`).
 pub const FACTS_FORMAT: u32 = 1;
 
 /// Where every host keeps its capture: `<CAPTURE_ROOT>/<cluster>/capture/<name>`.
 pub const CAPTURE_ROOT: &str = "/var/lib/rewind";
-
-/// RKE1's snapshot folder on the etcd nodes.
-const RKE1_SNAPSHOT_DIR: &str = "/opt/rke/etcd-snapshots";
 
 /// A capture bundle, planned.
 #[derive(Debug)]
@@ -86,7 +91,8 @@ pub fn prepare(
         .and_then(toml::Value::as_table)
         .cloned();
     // An etcd snapshot to S3: the plan's [snapshot.s3] says where; the
-    // object's name is the file rke2 writes, known only after the capture.
+    // object's name is the file rke2 (or k3s) writes, known only after the
+    // capture.
     let had_snapshot = table.contains_key("snapshot") && s3.is_none();
     let had_token = table.contains_key("token");
     let checked_source = if had_snapshot {
@@ -153,7 +159,8 @@ pub fn prepare(
     settings.remove("snapshot");
     settings.remove("token");
     if let Some(mut s3) = s3 {
-        // Kept for the rollback plan, which names the object rke2 wrote.
+        // Kept for the rollback plan, which names the object rke2 (or k3s)
+        // wrote.
         s3.remove("name");
         let mut snapshot = toml::Table::new();
         snapshot.insert("s3".into(), toml::Value::Table(s3));
@@ -180,21 +187,15 @@ pub fn prepare(
     plan.plan_sha256.clone_from(&plan_sha256);
     plan.suffix = crate::plan::suffix_of(&plan_sha256);
     plan.steps = match &model.kind {
-        Kind::Rke2(r) if r.flavor.is_k3s() => {
-            // The capture's commands and unit names are RKE2's; a K3s
-            // capture is not written yet (docs/prepare.md says so).
-            return Err(Refused::Other(
-                "rewind prepare captures RKE2 and RKE1 clusters; K3s is not supported yet: take the snapshot (k3s etcd-snapshot save, or sqlite3 .backup of state.db) and copy the token by hand, as docs/prepare.md says".into(),
-            ));
-        }
-        Kind::Rke2(r) => rke2_steps(&cx, r),
+        // RKE2 and K3s: every name the capture uses is the plan's flavor's.
+        Kind::Rke2(r) => rke2::steps(&cx, r),
         Kind::Rke1(r) => {
             if r.recovery.is_some() {
                 return Err(Refused::Other(
                     "a [recovery] plan replaces a dead node: there is nothing to capture before an upgrade; prepare the plan without [recovery]".into(),
                 ));
             }
-            rke1_steps(&cx, r)
+            rke1::steps(&cx, r)
         }
     };
     for (i, s) in plan.steps.iter_mut().enumerate() {
@@ -304,7 +305,7 @@ impl Cx<'_> {
     fn head(&self, host: &str, role: &str) -> String {
         let (distribution, expected, upgrade, data_dir, datastore) = match &self.model.kind {
             Kind::Rke2(r) => (
-                "rke2",
+                r.flavor.distribution,
                 r.target.to_string(),
                 r.current.to_string(),
                 Some(r.data_dir.as_str()),
@@ -374,234 +375,6 @@ fn step(id: &'static str, title: String, parallel: bool, scripts: Vec<Script>) -
         scripts,
         no_return: false,
     }
-}
-
-fn rke2_steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
-    // The same binary and unit files as the rollback's (an install-prefix
-    // included).
-    let (bin_dir, unit_dir) = r.install_dirs();
-    let bin = format!("{bin_dir}/{}", r.flavor.binary);
-    let bin = bin.as_str();
-    let target = r.target.to_string();
-    let dd = |rest: &str| format!("{}/{rest}", r.data_dir);
-    let init = r
-        .nodes
-        .iter()
-        .find(|n| n.init)
-        .or_else(|| r.nodes.iter().find(|n| n.role == Role::Server))
-        .expect("validation guarantees a server");
-    let token_dest = cx
-        .given
-        .token_file
-        .clone()
-        .unwrap_or_else(|| format!("{}/token", cx.dir));
-    let external = match &r.datastore {
-        Datastore::Postgres(db) | Datastore::Mysql(db) => Some(db),
-        _ => None,
-    };
-    let db_dump = |db: &crate::model::ExternalDb| {
-        let ext = if matches!(r.datastore, Datastore::Postgres(_)) {
-            "dump"
-        } else {
-            "sql"
-        };
-        cx.given
-            .snapshot_path
-            .clone()
-            .unwrap_or_else(|| format!("{}/{}.{ext}", cx.dir, db.database))
-    };
-    let db_ops = |db: &crate::model::ExternalDb| -> (Vec<Op>, Vec<Op>) {
-        let dump = db_dump(db);
-        let port = db.port.map(|p| p.to_string()).unwrap_or_default();
-        let user = db.user.clone().unwrap_or_default();
-        let conn = [
-            db.host.clone(),
-            port,
-            user,
-            db.database.clone(),
-            dump.clone(),
-        ];
-        let (tools, save, kind): (&[&str], Func, &str) =
-            if matches!(r.datastore, Datastore::Postgres(_)) {
-                (&["pg_dump", "pg_restore"], Func::SavePostgres, "postgres")
-            } else {
-                // save_mysql takes mysqldump or mariadb-dump, whichever is there.
-                (&[], Func::SaveMysql, "mysql")
-            };
-        (
-            if tools.is_empty() {
-                Vec::new()
-            } else {
-                vec![Op::new(Func::NeedTools, tools)]
-            },
-            vec![
-                Op::new(save, conn),
-                Op::new(Func::CaptureBackup, [kind, dump.as_str()]),
-            ],
-        )
-    };
-    let mut steps = Vec::new();
-    if let Some(db) = external.filter(|db| db.restore_on.is_none()) {
-        let (pre, mut act) = db_ops(db);
-        act.insert(0, cx.start("workstation", "workstation"));
-        act.push(Op::new(Func::CaptureFinish, Vec::<String>::new()));
-        steps.push(step(
-            "capture-database",
-            format!("Dump the database {} before the upgrade", db.database),
-            false,
-            vec![script(Host::Workstation, false, pre, act)],
-        ));
-    }
-    let mut scripts = Vec::new();
-    for n in &r.nodes {
-        let unit = r.unit(n.role);
-        let role = match n.role {
-            Role::Server => "server",
-            Role::Agent => "agent",
-        };
-        let world = [
-            r.flavor.config_dir.to_owned(),
-            unit.to_owned(),
-            format!("{unit_dir}/{unit}{}", r.flavor.unit_env),
-        ];
-        let mut pre = vec![Op::new(Func::CheckInstalledVersion, [bin, target.as_str()])];
-        let mut world_dd = world.to_vec();
-        world_dd.push(r.data_dir.clone());
-        pre.push(Op::new(Func::CheckDataDir, world_dd));
-        let mut act = vec![
-            cx.start(&n.name, role),
-            Op::new(Func::CaptureVersion, [bin]),
-            Op::new(Func::CaptureConfig, world.clone()),
-        ];
-        if n.role == Role::Server {
-            pre.push(Op::new(Func::NeedFile, [dd("server/token")]));
-            act.push(Op::new(
-                Func::CaptureToken,
-                [dd("server/token"), token_dest.clone(), cx.suffix.clone()],
-            ));
-        }
-        if n.name == init.name {
-            match &r.datastore {
-                Datastore::Etcd => {
-                    let mut args = vec![bin.to_owned(), r.data_dir.clone(), cx.name.to_owned()];
-                    if let crate::model::SnapshotLocation::S3(s3) = &r.snapshot.location {
-                        pre.push(Op::new(
-                            Func::NeedEnv,
-                            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
-                        ));
-                        args.extend(s3_flags(s3));
-                    }
-                    act.push(Op::new(Func::CaptureEtcd, args));
-                }
-                Datastore::Sqlite => {
-                    pre.push(Op::new(Func::NeedTools, ["sqlite3"]));
-                    let copy = cx
-                        .given
-                        .snapshot_path
-                        .clone()
-                        .unwrap_or_else(|| format!("{}/state.db", cx.dir));
-                    act.push(Op::new(
-                        Func::CaptureSqlite,
-                        [dd("server/db/state.db"), copy, cx.suffix.clone()],
-                    ));
-                }
-                Datastore::Postgres(_) | Datastore::Mysql(_) => {}
-            }
-        }
-        if let Some(db) = external.filter(|db| db.restore_on.as_deref() == Some(n.name.as_str())) {
-            let (p, a) = db_ops(db);
-            pre.extend(p);
-            act.extend(a);
-        }
-        act.push(Op::new(Func::CaptureFinish, Vec::<String>::new()));
-        scripts.push(script(Host::Node(n.name.clone()), true, pre, act));
-    }
-    steps.push(step(
-        "capture",
-        format!("Capture {} before the upgrade to {}", target, r.current),
-        true,
-        scripts,
-    ));
-    steps
-}
-
-/// `rke2 etcd-snapshot save`'s flags that also upload the snapshot to S3
-/// (the keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
-fn s3_flags(s3: &crate::model::S3) -> Vec<String> {
-    let mut f = vec!["--s3".to_owned(), format!("--s3-bucket={}", s3.bucket)];
-    if let Some(x) = &s3.folder {
-        f.push(format!("--s3-folder={x}"));
-    }
-    if let Some(x) = &s3.endpoint {
-        f.push(format!("--s3-endpoint={x}"));
-    }
-    if let Some(x) = &s3.region {
-        f.push(format!("--s3-region={x}"));
-    }
-    if s3.insecure {
-        f.push("--s3-insecure".into());
-    }
-    if s3.skip_ssl_verify {
-        f.push("--s3-skip-ssl-verify".into());
-    }
-    if let Some(x) = &s3.endpoint_ca {
-        f.push(format!("--s3-endpoint-ca={x}"));
-    }
-    f
-}
-
-fn rke1_steps(cx: &Cx<'_>, r: &Rke1) -> Vec<Step> {
-    let rke = &r.rke;
-    let mut ws_act = vec![
-        cx.start("workstation", "workstation"),
-        Op::new(
-            Func::CaptureRke1Snapshot,
-            [rke.binary.as_str(), rke.config.as_str(), cx.name],
-        ),
-        Op::new(Func::CaptureFinish, Vec::<String>::new()),
-    ];
-    ws_act.shrink_to_fit();
-    let mut steps = vec![step(
-        "capture-snapshot",
-        format!("Take the etcd snapshot {} before the upgrade", cx.name),
-        false,
-        vec![script(
-            Host::Workstation,
-            false,
-            vec![
-                Op::new(Func::NeedTools, [rke.binary.as_str()]),
-                Op::new(Func::NeedFile, [rke.config.as_str()]),
-            ],
-            ws_act,
-        )],
-    )];
-    let mut scripts = Vec::new();
-    for n in r
-        .nodes
-        .iter()
-        .filter(|n| n.has(crate::choice::Rke1Role::Etcd))
-    {
-        let folder = n.folder();
-        let mut s = script(
-            Host::Node(folder.to_owned()),
-            true,
-            vec![Op::new(Func::NeedDir, [RKE1_SNAPSHOT_DIR])],
-            vec![
-                cx.start(folder, "etcd"),
-                Op::new(Func::CaptureRke1File, [RKE1_SNAPSHOT_DIR, cx.name]),
-                Op::new(Func::CaptureFinish, Vec::<String>::new()),
-            ],
-        );
-        s.addresses = vec![n.address.clone()];
-        scripts.push(s);
-    }
-    steps.push(step(
-        "capture-nodes",
-        format!("Record the snapshot {} on every etcd node", cx.name),
-        true,
-        scripts,
-    ));
-    steps
 }
 
 /// Every file of the capture bundle but `SHA256SUMS`, as [`render::each_file`].
@@ -712,9 +485,12 @@ fn readme(env: &minijinja::Environment<'_>, p: &Prepared) -> Result<String, mini
             token: ops().any(|f| f == Func::CaptureToken),
         });
     }
-    let facts = match &plan.facts {
-        Facts::Rke2(_) => "rke2",
-        Facts::Rke1(_) => "rke1",
+    // The product's names (binary, server unit) of RKE2 or K3s. An RKE1
+    // capture takes no snapshot with them; its README keeps RKE2's words
+    // where it names a server token.
+    let (distribution, flavor) = match &plan.facts {
+        Facts::Rke2(f) => (f.flavor.distribution, f.flavor),
+        Facts::Rke1(_) => ("rke1", &Flavor::RKE2),
     };
     env.get_template("capture/README.md")?.render(context! {
         plan => Value::from(minijinja::value::Serde(plan)),
@@ -723,7 +499,8 @@ fn readme(env: &minijinja::Environment<'_>, p: &Prepared) -> Result<String, mini
         name => p.name.as_str(),
         dir => p.dir.as_str(),
         kind => backup_kind,
-        s3 => plan.steps.iter().flat_map(|s| &s.scripts).flat_map(|s| &s.actions).any(|o| o.func == Func::CaptureEtcd && o.args.len() > 3),
-        distribution => facts,
+        s3 => plan.steps.iter().flat_map(|s| &s.scripts).flat_map(|s| &s.actions).any(|o| o.func == Func::CaptureEtcd && o.args.len() > 4),
+        distribution => distribution,
+        flavor => Value::from(minijinja::value::Serde(flavor)),
     })
 }
