@@ -23,9 +23,9 @@ steps() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/lib/rewind-239c0d4cf6b1.sh
+	_rw_lib=$(dirname -- "$0")/lib/rewind-9069d85ec612.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	239c0d4cf6b1a47325d8206d89aa31ef6c798062f7afdf0a77a0940314e572dd*) . "$_rw_lib" ;;
+	9069d85ec6122cc92ed6fdd00b04b67958c27544965dda0a975f13fd4fc5ca80*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	host_main "$@"

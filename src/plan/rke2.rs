@@ -438,6 +438,8 @@ pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
     b.constant("REWIND_BIN", f.binary);
     b.constant("REWIND_ENV", f.env);
     b.constant("REWIND_DEFAULT_DATA_DIR", f.default_data_dir);
+    b.constant("REWIND_SERVER_UNIT", f.server_unit);
+    b.constant("REWIND_AGENT_UNIT", f.agent_unit);
     b.constant("REWIND_IMAGES", f.images);
     b.constant("REWIND_INSTALL_URL", f.install_url);
     preflight(&mut b, &cx);

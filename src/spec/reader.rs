@@ -540,18 +540,18 @@ impl<'de> MapAccess<'de> for Entries<'_, '_> {
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
-        seed: K,
+        target: K,
     ) -> Result<Option<K::Value>, Error> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
         self.value = Some(value);
         let key: StrDeserializer<'_, Error> = key.into_deserializer();
-        seed.deserialize(key).map(Some)
+        target.deserialize(key).map(Some)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        seed.deserialize(ValueDe(self.value.take().ok_or(Error)?))
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, target: V) -> Result<V::Value, Error> {
+        target.deserialize(ValueDe(self.value.take().ok_or(Error)?))
     }
 }
 
@@ -562,11 +562,11 @@ impl<'de> SeqAccess<'de> for Items<'_, '_> {
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
-        seed: T,
+        target: T,
     ) -> Result<Option<T::Value>, Error> {
         self.0
             .next()
-            .map(|item| seed.deserialize(ValueDe(item)))
+            .map(|item| target.deserialize(ValueDe(item)))
             .transpose()
     }
 }

@@ -14,7 +14,7 @@
 check_etcd_snapshot() {
 	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_ces_f=$1
-	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
+	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with $REWIND_BIN etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
 	rw_need_file "$_ces_f"
 	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
 	case $_ces_f in
@@ -31,7 +31,7 @@ check_etcd_snapshot() {
 		fi
 		case $_ces_list in
 		'') rw_fail "could not list the entries of $_ces_f" ;;
-		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
+		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; a $REWIND_BIN snapshot zip holds exactly one" ;;
 		esac
 		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
 		# No pipefail: a broken pipe shows up as a trailer that does not match.

@@ -113,7 +113,7 @@ EOF
 			break
 		fi
 		if rw_deadline_passed; then
-			rw_hint "check each listed node's service log (journalctl -u rke2-server or rke2-agent), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
+			rw_hint "check each listed node's service log (journalctl -u $REWIND_SERVER_UNIT or $REWIND_AGENT_UNIT), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
 			rw_fail "not Ready at $_vc_tgt after $_rw_elapsed s:$_vc_bad (seen:$_vc_seen)"
 		fi
 		if [ "$_vc_seen" != "$_vc_last" ]; then
@@ -452,10 +452,10 @@ EOF
 		rw_fail "system-upgrade-controller runs:$_cu_run, and Plans target another version than $_cu_tgt:$_cu_stale: it will upgrade the cluster again"
 	fi
 	if [ -n "$_cu_run" ]; then
-		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	elif [ -n "$_cu_stale" ]; then
 		rw_ok "no system-upgrade-controller replica runs; fix the Plans listed above before you scale it back up"
 	else
-		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	fi
 }

@@ -319,7 +319,7 @@ EOF
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
 	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, $REWIND_DEFAULT_DATA_DIR/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
 	rw_need_file "$4"
 	rw_hint
 	_rke2_key_sha "$4"
@@ -414,7 +414,7 @@ check_data_mounts() {
 			esac
 		done <"$_cdm_rec"
 		if [ -n "$_cdm_gone" ]; then
-			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start rke2 on the empty folder below a data volume"
+			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start $REWIND_BIN on the empty folder below a data volume"
 			rw_fail "not mounted any more, although mounted when the stop step ran (recorded in $_cdm_rec):$_cdm_gone"
 		fi
 	fi
@@ -741,7 +741,7 @@ cluster_reset() {
 	for _cre_flag in ${1+"$@"}; do
 		case $_cre_flag in
 		--token | --token=* | --agent-token* | --etcd-s3-access-key* | --etcd-s3-secret-key* | --etcd-s3-session-token*)
-			rw_fail "internal error: ${_cre_flag%%=*} on the rke2 command line would show a secret; rke2 reads it from the environment"
+			rw_fail "internal error: ${_cre_flag%%=*} on the $REWIND_BIN command line would show a secret; $REWIND_BIN reads it from the environment"
 			;;
 		esac
 	done
@@ -782,14 +782,14 @@ cluster_reset() {
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset did not finish within $_cre_to s and was stopped"
 		;;
 	*)
-		rw_hint "rke2's output is in $_cre_log; its last lines name the cause"
+		rw_hint "$REWIND_BIN's output is in $_cre_log; its last lines name the cause"
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset failed"
 		;;
 	esac
 	if ! grep -q -e 'restart without --cluster-reset flag now' -- "$_cre_log"; then
-		rw_hint "rke2's output is in $_cre_log"
-		_rw_report "rke2 exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
+		rw_hint "$REWIND_BIN's output is in $_cre_log"
+		_rw_report "$REWIND_BIN exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
 		exit 1
 	fi
-	rw_ok "snapshot restored (rke2's output: $_cre_log)"
+	rw_ok "snapshot restored ($REWIND_BIN's output: $_cre_log)"
 }

@@ -108,7 +108,8 @@ setup() {
 	# The library constants of an RKE2 plan (src/plan/rke2.rs); k3s_constants
 	# switches a case to K3s's.
 	printf '%s\n' REWIND_PRODUCT=RKE2 REWIND_BIN=rke2 REWIND_ENV=RKE2 \
-		REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/rke2 REWIND_IMAGES=rke2-images \
+		REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/rke2 REWIND_SERVER_UNIT=rke2-server \
+		REWIND_AGENT_UNIT=rke2-agent REWIND_IMAGES=rke2-images \
 		REWIND_INSTALL_URL=https://get.rke2.io >"$C/constants"
 	KEEP_MARKER=0
 	: >"$C/pre"
@@ -1651,7 +1652,8 @@ t_rehearsal() {
 # k3s_constants: this case's library is a K3s plan's (src/plan/rke2.rs).
 k3s_constants() {
 	printf '%s\n' REWIND_PRODUCT=K3s REWIND_BIN=k3s REWIND_ENV=K3S \
-		REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/k3s REWIND_IMAGES=k3s-airgap-images \
+		REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/k3s REWIND_SERVER_UNIT=k3s \
+		REWIND_AGENT_UNIT=k3s-agent REWIND_IMAGES=k3s-airgap-images \
 		REWIND_INSTALL_URL=https://get.k3s.io >"$C/constants"
 }
 

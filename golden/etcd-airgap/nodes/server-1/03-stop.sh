@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-b345b35c8c23.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a4420ad5c567.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	b345b35c8c23052b877022040c8fe0a31bd83dc429bec118294ccbab95429701*) . "$_rw_lib" ;;
+	a4420ad5c5672ec6f42ea3a16e69fe4cf623a6d71f139a65c3b9dc19ca7d5676*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-6f8237b81893.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-07121dc8f023.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	6f8237b818939ffe50933ad980e512371e028cc52546d3393b1223ca8af8f082*) . "$_rw_lib" ;;
+	07121dc8f0239a64763a9686b107e50b3ce64e23c8372251f7f71dea9ff68f66*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-9451486d0cde.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-9f70e326f72e.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	9451486d0cde521e5bb32e10489379352cf485236a2b35f526079333a9cd7ba9*) . "$_rw_lib" ;;
+	9f70e326f72e7a1efca7cbda8f8d3b8bd66da5cef7f583430eccfc493cbe70a1*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -24,9 +24,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-342163ac6638.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-08e3b19e0cd3.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	342163ac663849a6b85d8075b16f1490ff9cab1d7aa2e1c9f1da6b1aca06211e*) . "$_rw_lib" ;;
+	08e3b19e0cd3481f12aa3f56a337784714a07a5736f1452d3ccd48d041990995*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

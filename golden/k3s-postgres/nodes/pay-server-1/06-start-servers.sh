@@ -28,9 +28,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-c83fc59d1a47.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-8d14048f32be.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	c83fc59d1a47c087d92d126f9d0b8ce5384486b9c8a6b22acaa849639097d1b3*) . "$_rw_lib" ;;
+	8d14048f32bed8128083122dbeb4777f12429074c3d9b7a3b7b7a53daa1e7272*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -26,9 +26,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-fde44e4eea45.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-09947d5e55d9.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	fde44e4eea452bb12cc57faa475d2feb60ee9044e6bf3723ae2f825220894240*) . "$_rw_lib" ;;
+	09947d5e55d91dfc558e0d1ce75feba863cbb2063773fc8ee80f82f4fdea3fd3*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

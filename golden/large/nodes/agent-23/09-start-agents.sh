@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-d0e431e8251b.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-7d34bb3c4f2e.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	d0e431e8251b5eefaf6f4dcda879e760a7b0e00a8a621b79490245ac51187f08*) . "$_rw_lib" ;;
+	7d34bb3c4f2ebea0c6490e912fad36f3e3902b2116b10076d05beab22422c3d1*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -33,9 +33,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-be544438a31a.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-e4a4f4b7e89f.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	be544438a31a026ff10a6ca9e033c0a16df7d4aff470ed82a29ee85b003708e4*) . "$_rw_lib" ;;
+	e4a4f4b7e89fc12aae35760ba1684adf16b3e38edbd043adbbc8f60e15346f9a*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-efa18e763c5a.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-54def6d8ef36.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	efa18e763c5a4b11c51685f039ca673e9390e03e1ddc5f1c36366e8a7208efe9*) . "$_rw_lib" ;;
+	54def6d8ef36354537d48c7dbff63ae4bbe8295241ff977516630a8d2d9383db*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

@@ -27,9 +27,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-896d888e3009.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-a5c4c768a622.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	896d888e30099f31a6e3d360090ba864d466cd0d883c167de309ab050223b84c*) . "$_rw_lib" ;;
+	a5c4c768a622416e763ab940bc0fc76a1d0c14b322e9a1544372c7768f0757b5*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

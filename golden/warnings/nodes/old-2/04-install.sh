@@ -25,9 +25,9 @@ actions() {
 
 # Loads the library once its sha256 matches.
 main() {
-	_rw_lib=$(dirname -- "$0")/../../lib/rewind-f47346396dfc.sh
+	_rw_lib=$(dirname -- "$0")/../../lib/rewind-8f6368f7f803.sh
 	case $( (sha256sum || shasum -a 256) 2>/dev/null <"$_rw_lib") in
-	f47346396dfc42119d2e1ed18130d0dc13fa034c346d4182834b36f44e77ed97*) . "$_rw_lib" ;;
+	8f6368f7f803f10ab9353c129de6531009f7eb11d303fd2732b44dca53a168d5*) . "$_rw_lib" ;;
 	*) echo "rewind: $_rw_lib is missing or altered" >&2; exit 5 ;;
 	esac
 	rw_main "$@"

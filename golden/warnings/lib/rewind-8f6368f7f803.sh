@@ -3,12 +3,14 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=prod-airgap
-REWIND_PLAN=4495c71a564daca033200ad489dbf07997a3166c120ecb9a8294fc425c8d94ff
+REWIND_CLUSTER=legacy
+REWIND_PLAN=2178520819eefbdb60b192cb4156af856ee244fe2e412ec02b87a019a947fb38
 REWIND_PRODUCT=RKE2
 REWIND_BIN=rke2
 REWIND_ENV=RKE2
 REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/rke2
+REWIND_SERVER_UNIT=rke2-server
+REWIND_AGENT_UNIT=rke2-agent
 REWIND_IMAGES=rke2-images
 REWIND_INSTALL_URL=https://get.rke2.io
 
@@ -1540,7 +1542,7 @@ host_main() {
 check_etcd_snapshot() {
 	rw_check_op check_etcd_snapshot ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
 	_ces_f=$1
-	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with rke2 etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
+	rw_hint "copy the snapshot the plan restores ([snapshot] path: taken with $REWIND_BIN etcd-snapshot before the upgrade, on the target's minor) to $_ces_f on this host, then run this script again"
 	rw_need_file "$_ces_f"
 	rw_hint "the snapshot is damaged or is not an etcd snapshot (a raw copy of member/snap/db has no trailer); copy it again or choose another snapshot in the plan"
 	case $_ces_f in
@@ -1557,7 +1559,7 @@ check_etcd_snapshot() {
 		fi
 		case $_ces_list in
 		'') rw_fail "could not list the entries of $_ces_f" ;;
-		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; an rke2 snapshot zip holds exactly one" ;;
+		*"$_rw_nl"*) rw_fail "$_ces_f holds more than one file; a $REWIND_BIN snapshot zip holds exactly one" ;;
 		esac
 		rw_say "checking the sha256 trailer of $_ces_list inside $_ces_f"
 		# No pipefail: a broken pipe shows up as a trailer that does not match.
@@ -2473,7 +2475,7 @@ EOF
 			break
 		fi
 		if rw_deadline_passed; then
-			rw_hint "check each listed node's service log (journalctl -u rke2-server or rke2-agent), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
+			rw_hint "check each listed node's service log (journalctl -u $REWIND_SERVER_UNIT or $REWIND_AGENT_UNIT), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
 			rw_fail "not Ready at $_vc_tgt after $_rw_elapsed s:$_vc_bad (seen:$_vc_seen)"
 		fi
 		if [ "$_vc_seen" != "$_vc_last" ]; then
@@ -2812,11 +2814,11 @@ EOF
 		rw_fail "system-upgrade-controller runs:$_cu_run, and Plans target another version than $_cu_tgt:$_cu_stale: it will upgrade the cluster again"
 	fi
 	if [ -n "$_cu_run" ]; then
-		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	elif [ -n "$_cu_stale" ]; then
 		rw_ok "no system-upgrade-controller replica runs; fix the Plans listed above before you scale it back up"
 	else
-		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	fi
 }
 
@@ -3141,7 +3143,7 @@ EOF
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
 	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, $REWIND_DEFAULT_DATA_DIR/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
 	rw_need_file "$4"
 	rw_hint
 	_rke2_key_sha "$4"
@@ -3236,7 +3238,7 @@ check_data_mounts() {
 			esac
 		done <"$_cdm_rec"
 		if [ -n "$_cdm_gone" ]; then
-			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start rke2 on the empty folder below a data volume"
+			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start $REWIND_BIN on the empty folder below a data volume"
 			rw_fail "not mounted any more, although mounted when the stop step ran (recorded in $_cdm_rec):$_cdm_gone"
 		fi
 	fi
@@ -3563,7 +3565,7 @@ cluster_reset() {
 	for _cre_flag in ${1+"$@"}; do
 		case $_cre_flag in
 		--token | --token=* | --agent-token* | --etcd-s3-access-key* | --etcd-s3-secret-key* | --etcd-s3-session-token*)
-			rw_fail "internal error: ${_cre_flag%%=*} on the rke2 command line would show a secret; rke2 reads it from the environment"
+			rw_fail "internal error: ${_cre_flag%%=*} on the $REWIND_BIN command line would show a secret; $REWIND_BIN reads it from the environment"
 			;;
 		esac
 	done
@@ -3604,85 +3606,15 @@ cluster_reset() {
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset did not finish within $_cre_to s and was stopped"
 		;;
 	*)
-		rw_hint "rke2's output is in $_cre_log; its last lines name the cause"
+		rw_hint "$REWIND_BIN's output is in $_cre_log; its last lines name the cause"
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset failed"
 		;;
 	esac
 	if ! grep -q -e 'restart without --cluster-reset flag now' -- "$_cre_log"; then
-		rw_hint "rke2's output is in $_cre_log"
-		_rw_report "rke2 exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
+		rw_hint "$REWIND_BIN's output is in $_cre_log"
+		_rw_report "$REWIND_BIN exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
 		exit 1
 	fi
-	rw_ok "snapshot restored (rke2's output: $_cre_log)"
-}
-
-# ---- rewind runtime library: token ----------------------------------------------
-# The server token saved with the backup. It encrypts the bootstrap data
-# (CA keys, secrets) inside the datastore: a restore with another token is
-# unreadable ("bootstrap data already found and encrypted with different
-# token"). The token is a secret: it is only ever compared by hash, never
-# printed, never on a command line.
-
-# check_token FILE [HEX]: the saved token exists, is not empty, and hashes to
-# HEX when given.
-check_token() {
-	rw_check_op check_token ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $1 on this host, readable by root only; then run this script again"
-	rw_need_file "$1"
-	if [ ! -s "$1" ]; then
-		rw_fail "the saved token $1 is empty"
-	fi
-	if [ -n "${2:-}" ]; then
-		rw_lower "$2"
-		rw_sha256 "$1" || rw_fail "could not read the saved token $1"
-		if [ "$_rw_sha" != "$_rw_lc" ]; then
-			rw_hint "copy the token that was saved with this backup (the server/token file of the time), then run this script again"
-			rw_fail "the saved token $1 does not match the sha256 in the plan (the token itself is not shown)"
-		fi
-		rw_ok "saved token $1 present, sha256 matches (token not shown)"
-	else
-		rw_ok "saved token $1 present (token not shown)"
-	fi
-}
-
-# put_token SAVED DEST SUFFIX: make DEST hold the saved token. A DEST with
-# another token is moved aside to DEST.SUFFIX; the copy is made readable by
-# root only (umask 077, then chmod 600).
-put_token() {
-	_pt_src=$1
-	_pt_dest=$2
-	rw_need_file "$_pt_src"
-	if [ ! -s "$_pt_src" ]; then
-		rw_fail "the saved token $_pt_src is empty"
-	fi
-	rw_sha256 "$_pt_src" || rw_fail "could not read the saved token $_pt_src"
-	_pt_want=$_rw_sha
-	if [ -f "$_pt_dest" ]; then
-		rw_sha256 "$_pt_dest" || rw_fail "could not read $_pt_dest"
-		if [ "$_rw_sha" = "$_pt_want" ]; then
-			rw_ok "$_pt_dest already holds the saved token (not shown)"
-			return 0
-		fi
-		rw_say "$_pt_dest holds another token: it is moved aside"
-	fi
-	if [ -e "$_pt_dest" ] || [ -e "$_pt_dest.$3" ]; then
-		rw_move_aside "$_pt_dest" "$_pt_dest.$3"
-	fi
-	case $_pt_dest in
-	*/*)
-		if [ ! -d "${_pt_dest%/*}" ]; then rw_run mkdir -p "${_pt_dest%/*}"; fi
-		;;
-	esac
-	_pt_umask=$(umask)
-	umask 077
-	rw_run cp "$_pt_src" "$_pt_dest"
-	umask "$_pt_umask"
-	rw_run chmod 600 "$_pt_dest"
-	if rw_dry; then return 0; fi
-	rw_sha256 "$_pt_dest" || rw_fail "could not read $_pt_dest back"
-	if [ "$_rw_sha" != "$_pt_want" ]; then
-		rw_fail "$_pt_dest does not hold the saved token after the copy (full disk?)"
-	fi
-	rw_ok "$_pt_dest holds the saved token (not shown)"
+	rw_ok "snapshot restored ($REWIND_BIN's output: $_cre_log)"
 }
 

@@ -3,14 +3,16 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=k3s-payments
-REWIND_PLAN=b51c1379b8efed73a0257f747334157fb4eb562a473d7cbdf55693c22e9bfbb7
-REWIND_PRODUCT=K3s
-REWIND_BIN=k3s
-REWIND_ENV=K3S
-REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/k3s
-REWIND_IMAGES=k3s-airgap-images
-REWIND_INSTALL_URL=https://get.k3s.io
+REWIND_CLUSTER=staging
+REWIND_PLAN=d3896347904b94834a5cfe385b3aa3309b9c73456d839d8a676d2a087d835d9d
+REWIND_PRODUCT=RKE2
+REWIND_BIN=rke2
+REWIND_ENV=RKE2
+REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/rke2
+REWIND_SERVER_UNIT=rke2-server
+REWIND_AGENT_UNIT=rke2-agent
+REWIND_IMAGES=rke2-images
+REWIND_INSTALL_URL=https://get.rke2.io
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -2294,274 +2296,6 @@ check_rpm_versions() {
 	fi
 }
 
-# ---- rewind runtime library: k3s --------------------------------------------------
-# What K3s's install differs in from RKE2's (docs/upstream-facts.md, "K3s"):
-# one binary (k3s, k3s-arm64, k3s-s390x) put in /usr/local/bin, or /opt/bin
-# when root cannot write /usr/local/bin; and an install script that, on
-# every run, deletes and rewrites the unit (/etc/systemd/system/k3s.service
-# or k3s-agent.service) and its .env file from the variables of its own
-# environment. Run with only a version, it would drop the unit's ExecStart
-# flags and K3S_URL/K3S_TOKEN. So the install step keeps a copy of both
-# files before it runs the script, and puts them back byte for byte after
-# it: the reinstalled node runs exactly as it was configured, only with the
-# target's binary. Everything else (config checks, stop, restore, start)
-# is the RKE2 fragment's, named by the library's constants.
-
-# _k3s_binary ARCH: sets _kb to the name of the K3s binary of ARCH in a
-# release (`k3s` for amd64, `k3s-ARCH` otherwise).
-_k3s_binary() {
-	case $1 in
-	amd64) _kb=k3s ;;
-	*) _kb=k3s-$1 ;;
-	esac
-}
-
-# _k3s_listed SUMS NAME: sets _kl to the lowercase sha256 that SUMS lists
-# for NAME ("<hex>  <name>" or "<hex> *<name>"), empty if not listed.
-_k3s_listed() {
-	_kl=
-	while IFS= read -r _kl_line || [ -n "$_kl_line" ]; do
-		_kl_hex=${_kl_line%%[ 	]*}
-		_kl_name=${_kl_line#"$_kl_hex"}
-		while :; do
-			case $_kl_name in
-			[\ \	*]*) _kl_name=${_kl_name#?} ;;
-			*) break ;;
-			esac
-		done
-		case $_kl_hex in '' | *[!0-9A-Fa-f]*) continue ;; esac
-		if [ "$_kl_name" = "$2" ]; then
-			rw_lower "$_kl_hex"
-			_kl=$_rw_lc
-			return 0
-		fi
-	done <"$1"
-}
-
-# check_bin_dir BIN: BIN is an executable, and its folder is where K3s's
-# install script writes (it tries /usr/local/bin and falls back to /opt/bin
-# when root cannot write there): the reinstall then replaces this very
-# binary, and the unit's ExecStart keeps naming it.
-check_bin_dir() {
-	rw_check_op check_bin_dir ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	_cbd_dir=${1%/*}
-	if [ ! -f "$1" ] || [ ! -x "$1" ]; then
-		rw_hint "find the k3s binary (command -v k3s; K3s's install script puts it in /opt/bin when /usr/local/bin is read-only); rewind installs the target into $_cbd_dir only: on such a node, roll back by hand"
-		rw_fail "$1 not found or not executable"
-	fi
-	if [ ! -w "$_cbd_dir" ]; then
-		rw_hint "make $_cbd_dir writable for root (it is where the current k3s is), then run this script again"
-		rw_fail "$_cbd_dir is not writable: K3s's install script would put the target in /opt/bin and leave $1 as it is"
-	fi
-	rw_ok "$1 is installed, and $_cbd_dir is where K3s's install script puts the target"
-}
-
-# check_unit_files UNIT UNIT_FILE ENV_FILE: UNIT_FILE is a readable unit
-# with an ExecStart line, and ENV_FILE is readable if it is there: what the
-# install step keeps and puts back.
-check_unit_files() {
-	rw_check_op check_unit_files ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "this node's $1 was not installed by K3s's install script where the plan expects it (systemctl cat $1 shows where it is); roll this node back by hand"
-	rw_need_file "$2"
-	_cuf_exec=
-	while IFS= read -r _cuf_l || [ -n "$_cuf_l" ]; do
-		case $_cuf_l in ExecStart=*) _cuf_exec=${_cuf_l#ExecStart=} ;; esac
-	done <"$2"
-	if [ -z "$_cuf_exec" ]; then
-		rw_fail "$2 has no ExecStart line"
-	fi
-	if [ -e "$3" ]; then
-		rw_need_file "$3"
-		rw_hint
-		rw_ok "$2 and $3 are there: the install step keeps both and puts them back after K3s's install script"
-	else
-		rw_hint
-		rw_ok "$2 is there ($3 is not): the install step keeps the unit and puts it back after K3s's install script"
-	fi
-}
-
-# keep_unit_files UNIT_FILE ENV_FILE SUFFIX: copy each file to
-# FILE.SUFFIX (or, if it is not there, mark that with FILE.SUFFIX.absent),
-# unless an earlier run of this step already did: that copy is the
-# original, and the files now may be the install script's.
-keep_unit_files() {
-	for _kuf_f in "$1" "$2"; do
-		if [ -e "$_kuf_f.$3" ] || [ -e "$_kuf_f.$3.absent" ]; then
-			rw_ok "$_kuf_f: the copy made by an earlier run of this step is kept (the original)"
-			continue
-		fi
-		if [ -f "$_kuf_f" ]; then
-			rw_run cp -p "$_kuf_f" "$_kuf_f.$3"
-		else
-			rw_run touch "$_kuf_f.$3.absent"
-		fi
-	done
-}
-
-# put_back_unit_files UNIT_FILE ENV_FILE SUFFIX: make each file byte-equal
-# to the copy keep_unit_files made (through a temporary name), remove the
-# one the install script wrote where there was none, then
-# `systemctl daemon-reload`.
-put_back_unit_files() {
-	for _pbu_f in "$1" "$2"; do
-		if [ -e "$_pbu_f.$3.absent" ]; then
-			if [ -e "$_pbu_f" ]; then
-				rw_run rm -f "$_pbu_f"
-			fi
-			continue
-		fi
-		if [ ! -f "$_pbu_f.$3" ]; then
-			if rw_dry; then
-				# A dry run made no copy: list what the real run runs.
-				if [ -e "$_pbu_f" ]; then
-					rw_run cp -p "$_pbu_f.$3" "$_pbu_f.$3.new"
-					rw_run mv -f "$_pbu_f.$3.new" "$_pbu_f"
-				else
-					rw_run rm -f "$_pbu_f"
-				fi
-				continue
-			fi
-			rw_hint "the install step keeps this copy before it runs K3s's install script: run the whole install step again"
-			rw_fail "$_pbu_f.$3 is missing: cannot put back $_pbu_f as it was"
-		fi
-		_pbu_same=0
-		if [ -f "$_pbu_f" ] && rw_sha256 "$_pbu_f"; then
-			_pbu_now=$_rw_sha
-			if rw_sha256 "$_pbu_f.$3" && [ "$_rw_sha" = "$_pbu_now" ]; then _pbu_same=1; fi
-		fi
-		if [ "$_pbu_same" = 1 ]; then
-			rw_ok "$_pbu_f is as it was before the install"
-			continue
-		fi
-		rw_run cp -p "$_pbu_f.$3" "$_pbu_f.$3.new"
-		rw_run mv -f "$_pbu_f.$3.new" "$_pbu_f"
-		if ! rw_dry; then
-			rw_sha256 "$_pbu_f" || rw_fail "cannot read $_pbu_f"
-			_pbu_now=$_rw_sha
-			rw_sha256 "$_pbu_f.$3" || rw_fail "cannot read $_pbu_f.$3"
-			if [ "$_rw_sha" != "$_pbu_now" ]; then
-				rw_fail "$_pbu_f differs from the copy kept before the install"
-			fi
-			rw_ok "$_pbu_f is as it was before the install (ExecStart, ${REWIND_ENV}_URL, ${REWIND_ENV}_TOKEN kept)"
-		fi
-	done
-	rw_run systemctl daemon-reload
-}
-
-# check_k3s_artifacts DIR ARCH TARGET: install.sh, the K3s binary of ARCH
-# and sha256sum-ARCH.txt are in DIR; every file the sums file lists that is
-# in DIR matches its hash; the binary is listed and says it is TARGET; an
-# image archive (k3s-airgap-images-ARCH.tar*) in DIR is listed.
-check_k3s_artifacts() {
-	rw_check_op check_k3s_artifacts ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	_k3s_binary "$2"
-	_cka_sums=$1/sha256sum-$2.txt
-	rw_hint "copy install.sh, $_kb, sha256sum-$2.txt and the $REWIND_IMAGES-$2 archive of the target release into $1 on this host (the same folder on every node), then run this script again"
-	if [ ! -d "$1" ]; then rw_fail "artifacts folder not found: $1"; fi
-	rw_need_file "$1/install.sh"
-	rw_need_file "$_cka_sums"
-	rw_need_file "$1/$_kb"
-	_cka_n=0
-	for _cka_f in "$1/$_kb" "$1/$REWIND_IMAGES-$2".tar*; do
-		if [ ! -f "$_cka_f" ]; then continue; fi
-		_k3s_listed "$_cka_sums" "${_cka_f##*/}"
-		if [ -z "$_kl" ]; then
-			rw_hint "use the sha256sum-$2.txt of the same release as ${_cka_f##*/}, or remove the files it does not list from $1"
-			rw_fail "${_cka_f##*/} is not listed in $_cka_sums"
-		fi
-		rw_say "checking the sha256 of ${_cka_f##*/}"
-		rw_sha256 "$_cka_f" || rw_fail "could not read $_cka_f"
-		if [ "$_rw_sha" != "$_kl" ]; then
-			rw_hint "an artifact was damaged in transfer or is of another version: copy it again from the release and run this script again"
-			rw_fail "sha256 mismatch in $1 for ${_cka_f##*/}"
-		fi
-		_cka_n=$((_cka_n + 1))
-	done
-	if [ "$_cka_n" -lt 2 ]; then
-		rw_warn "no $REWIND_IMAGES-$2.tar* archive in $1: the nodes must pull the images from a registry"
-	fi
-	rw_hint
-	rw_ok "air-gap artifacts in $1: $_cka_n files match sha256sum-$2.txt"
-	if rw_previewing; then return 0; fi
-	rw_tmpdir
-	rw_hint "if ${TMPDIR:-/tmp} is mounted noexec, set TMPDIR to a folder where programs may run, then run this script again"
-	_cka_rc=0
-	cp "$1/$_kb" "$_rw_tmp/k3s" 2>/dev/null || _cka_rc=$?
-	if [ "$_cka_rc" -ne 0 ] || ! chmod 0755 "$_rw_tmp/k3s" 2>/dev/null; then
-		rw_fail "could not copy $1/$_kb into $_rw_tmp to ask its version (is ${TMPDIR:-/tmp} full?)"
-	fi
-	rw_rke2_version "$_rw_tmp/k3s"
-	rw_hint
-	rm -f "$_rw_tmp/k3s" || :
-	if [ "$_rw_ver" != "$3" ]; then
-		rw_hint "copy the artifacts of $3 (install.sh, $_kb, the images and sha256sum-$2.txt of that release) into $1, then run this script again"
-		rw_fail "the artifacts in $1 are of $_rw_ver, not of the target $3 ($_kb --version)"
-	fi
-	rw_ok "$_kb is k3s $3, the target"
-}
-
-# install_k3s VERSION TYPE BIN [ARTIFACTS] [ARCH]: run K3s's install script
-# with INSTALL_K3S_EXEC=TYPE (server or agent: the unit's name),
-# INSTALL_K3S_BIN_DIR (BIN's folder), INSTALL_K3S_SKIP_ENABLE=true and
-# INSTALL_K3S_SKIP_START=true (the unit stays disabled and stopped until its
-# start step). Online: the script is fetched (REWIND_INSTALL_SCRIPT_URL
-# overrides the product's default) and given INSTALL_K3S_VERSION=VERSION.
-# With ARTIFACTS: the binary of ARCH is copied to BIN through a temporary
-# name and checked against sha256sum-ARCH.txt, then ARTIFACTS/install.sh
-# runs with INSTALL_K3S_SKIP_DOWNLOAD=true (no network is used).
-install_k3s() {
-	_ik_dir=${3%/*}
-	_ik_vars=$(env | sed -n 's/^\(INSTALL_K3S_[A-Za-z0-9_]*\)=.*/\1/p' | tr '\n' ' ')
-	if [ -n "$_ik_vars" ]; then
-		rw_warn "install.sh also reads these variables from your environment: $_ik_vars"
-	fi
-	if [ -n "${4:-}" ]; then
-		_k3s_binary "$5"
-		rw_need_file "$4/install.sh"
-		rw_need_file "$4/$_kb"
-		_k3s_listed "$4/sha256sum-$5.txt" "$_kb"
-		if [ -z "$_kl" ]; then
-			rw_fail "$_kb is not listed in $4/sha256sum-$5.txt"
-		fi
-		rw_hint "copy $_kb again from the release into $4 (or free room in $_ik_dir), then run this script again"
-		rw_run cp "$4/$_kb" "$3.$REWIND_SUFFIX.new"
-		if ! rw_dry; then
-			rw_sha256 "$3.$REWIND_SUFFIX.new" || rw_fail "could not read $3.$REWIND_SUFFIX.new"
-			if [ "$_rw_sha" != "$_kl" ]; then
-				rw_fail "the copy $3.$REWIND_SUFFIX.new does not match sha256sum-$5.txt (full disk? damaged binary?)"
-			fi
-		fi
-		rw_run chmod 0755 "$3.$REWIND_SUFFIX.new"
-		rw_run mv -f "$3.$REWIND_SUFFIX.new" "$3"
-		rw_hint "read install.sh's [ERROR] line above; the script can be run again"
-		rw_run env INSTALL_K3S_SKIP_DOWNLOAD=true "INSTALL_K3S_BIN_DIR=$_ik_dir" "INSTALL_K3S_EXEC=$2" \
-			INSTALL_K3S_SKIP_ENABLE=true INSTALL_K3S_SKIP_START=true sh "$4/install.sh"
-		return 0
-	fi
-	_ik_url=${REWIND_INSTALL_SCRIPT_URL:-$REWIND_INSTALL_URL}
-	rw_tmpdir
-	_ik_file=$_rw_tmp/k3s-install.sh
-	rw_hint "check that this node reaches $_ik_url (proxy?), or install from artifacts"
-	if command -v curl >/dev/null 2>&1; then
-		rw_run curl -sSfL --retry 3 -o "$_ik_file" "$_ik_url"
-	elif command -v wget >/dev/null 2>&1; then
-		rw_run wget -q -O "$_ik_file" "$_ik_url"
-	else
-		rw_fail "neither curl nor wget is installed: cannot fetch $_ik_url"
-	fi
-	if ! rw_dry; then
-		_ik_head=
-		{ read -r _ik_head <"$_ik_file"; } 2>/dev/null || :
-		case $_ik_head in
-		'#!'*) ;;
-		*) rw_fail "$_ik_url did not return a shell script (a proxy or captive portal page?)" ;;
-		esac
-	fi
-	rw_hint "read install.sh's [ERROR] line above; the script can be run again"
-	rw_run env "INSTALL_K3S_VERSION=$1" "INSTALL_K3S_BIN_DIR=$_ik_dir" "INSTALL_K3S_EXEC=$2" \
-		INSTALL_K3S_SKIP_ENABLE=true INSTALL_K3S_SKIP_START=true sh "$_ik_file"
-}
-
 # ---- rewind runtime library: kube -------------------------------------------------
 # The workstation steps that talk to the Kubernetes API: draining the nodes
 # before the stop, stopping the automation that would upgrade the restored
@@ -2677,7 +2411,7 @@ EOF
 			break
 		fi
 		if rw_deadline_passed; then
-			rw_hint "check each listed node's service log (journalctl -u rke2-server or rke2-agent), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
+			rw_hint "check each listed node's service log (journalctl -u $REWIND_SERVER_UNIT or $REWIND_AGENT_UNIT), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
 			rw_fail "not Ready at $_vc_tgt after $_rw_elapsed s:$_vc_bad (seen:$_vc_seen)"
 		fi
 		if [ "$_vc_seen" != "$_vc_last" ]; then
@@ -3016,279 +2750,12 @@ EOF
 		rw_fail "system-upgrade-controller runs:$_cu_run, and Plans target another version than $_cu_tgt:$_cu_stale: it will upgrade the cluster again"
 	fi
 	if [ -n "$_cu_run" ]; then
-		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	elif [ -n "$_cu_stale" ]; then
 		rw_ok "no system-upgrade-controller replica runs; fix the Plans listed above before you scale it back up"
 	else
-		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	fi
-}
-
-# ---- rewind runtime library: postgres -----------------------------------------------
-# RKE2 on an external PostgreSQL: checking the `pg_dump -Fc` archive and the
-# user's rights, keeping a copy of the current database, and restoring the
-# archive.
-#
-# `pg_restore --clean` alone drops only the objects that are in the archive:
-# a table created after the dump would survive. `--create` with `-d postgres`
-# drops and recreates the whole database instead, so it comes back exactly as
-# dumped; it recreates the database named IN THE ARCHIVE, hence the name
-# check. Dropping and creating a database takes a superuser, or a role with
-# CREATEDB that owns the database. Such a role cannot give objects to other
-# roles, so it restores with --no-owner (everything then belongs to it), nor
-# replay a GRANT made by another role (the archive then says SET SESSION
-# AUTHORIZATION), so such an archive is restored with --no-acl as well;
-# GRANTs it made itself are replayed. The password comes from PGPASSWORD or
-# ~/.pgpass (--no-password: a prompt would hang an unattended run); an empty
-# HOST, PORT or USER argument leaves that to the client's default.
-
-# check_pg_archive FILE: `pg_restore -l FILE` accepts it.
-check_pg_archive() {
-	rw_check_op check_pg_archive ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint
-	rw_need_tool pg_restore "to read the PostgreSQL archive"
-	_cpa_rc=0
-	_cpa_out=$(pg_restore -l "$1" 2>&1) || _cpa_rc=$?
-	if [ "$_cpa_rc" -ne 0 ]; then
-		rw_hint "the file must be a custom-format dump (pg_dump -Fc); a plain SQL dump is replayed with psql instead"
-		rw_quote_cmd pg_restore -l "$1"
-		rw_fail_cmd "$_cpa_rc" "$1 is not a readable pg_restore archive: ${_cpa_out%%"$_rw_nl"*}"
-	fi
-	# -l reads only the table of contents: a cut or damaged archive passes it.
-	# Converting the whole archive to SQL (no server involved) reads and
-	# decompresses every data block.
-	_cpa_rc=0
-	_cpa_out2=$(pg_restore -f /dev/null "$1" 2>&1) || _cpa_rc=$?
-	if [ "$_cpa_rc" -ne 0 ]; then
-		rw_hint "the archive is incomplete or damaged (an interrupted copy?): copy it again, or choose another dump in the plan"
-		rw_quote_cmd pg_restore -f /dev/null "$1"
-		rw_fail_cmd "$_cpa_rc" "$1 cannot be read to the end: ${_cpa_out2%%"$_rw_nl"*}"
-	fi
-	_cpa_db=$(printf '%s\n' "$_cpa_out" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
-	rw_ok "$1 is a pg_restore archive${_cpa_db:+ of database $_cpa_db}"
-}
-
-# check_pg_restore FILE HOST PORT USER DATABASE COPY: before anything is
-# dropped, the archive is of DATABASE, the folder of COPY can take the copy
-# of the current database, and USER may drop and recreate DATABASE: a
-# superuser, or CREATEDB and (when DATABASE exists) its owner.
-check_pg_restore() {
-	rw_check_op check_pg_restore ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint
-	rw_need_tool pg_restore "to restore the PostgreSQL archive"
-	rw_need_tool psql "to check the database user's rights"
-	rw_need_tool pg_dump "to keep a copy of the current database before it is dropped"
-	rw_need_abs "$6"
-	_cpr_rc=0
-	_cpr_list=$(pg_restore -l "$1" 2>&1) || _cpr_rc=$?
-	if [ "$_cpr_rc" -ne 0 ]; then
-		rw_hint "the file must be a custom-format dump (pg_dump -Fc); a plain SQL dump is replayed with psql instead"
-		rw_quote_cmd pg_restore -l "$1"
-		rw_fail_cmd "$_cpr_rc" "$1 is not a readable pg_restore archive: ${_cpr_list%%"$_rw_nl"*}"
-	fi
-	_cpr_db=$(printf '%s\n' "$_cpr_list" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
-	if [ -n "$_cpr_db" ] && [ "$_cpr_db" != "$5" ]; then
-		rw_hint "name the dump of database $5 in the plan, or correct [datastore] database if the cluster's database is $_cpr_db, and compile again"
-		rw_fail "$1 is a dump of database $_cpr_db, not $5: pg_restore --create would recreate $_cpr_db"
-	fi
-	if [ -e "$6" ] || [ -L "$6" ]; then
-		rw_ok "a copy of database $5 made by an earlier run is kept in $6"
-	elif [ ! -d "${6%/*}/" ] || [ ! -w "${6%/*}/" ]; then
-		rw_hint "the copy of the current database is written beside the dump; make ${6%/*} writable, or copy the dump to a writable folder and name it in the plan"
-		rw_fail "cannot write the copy of database $5 before it is dropped: ${6%/*} is not a writable folder"
-	fi
-	# One row, its fields on separate lines: flags (superuser, CREATEDB,
-	# database exists, owns it or is a member of its owner), the user, the owner.
-	_cpr_rc=0
-	_cpr_out=$(printf '%s\n' "SELECT CASE WHEN r.rolsuper THEN 's' ELSE '-' END || CASE WHEN r.rolcreatedb THEN 'c' ELSE '-' END || CASE WHEN d.oid IS NULL THEN '-' ELSE 'e' END || CASE WHEN d.oid IS NOT NULL AND pg_has_role(d.datdba, 'USAGE') THEN 'o' ELSE '-' END, current_user, COALESCE(pg_get_userbyid(d.datdba), '') FROM pg_roles r LEFT JOIN pg_database d ON d.datname = :'db' WHERE r.rolname = current_user" |
-		psql -X -w -q -A -t -F "$_rw_nl" -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
-			-v "db=$5" --dbname=postgres 2>&1) || _cpr_rc=$?
-	_cpr_flags=${_cpr_out%%"$_rw_nl"*}
-	case $_cpr_rc:$_cpr_flags in
-	0:[s-][c-][e-][o-]) ;;
-	*)
-		rw_hint "check the host, port and user of the plan and the password (PGPASSWORD or ~/.pgpass); the restore connects to the database postgres"
-		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} --dbname=postgres
-		rw_fail_cmd "$_cpr_rc" "could not read the rights of PostgreSQL user ${4:-(default)}: ${_cpr_out%%"$_rw_nl"*}"
-		;;
-	esac
-	_cpr_rest=${_cpr_out#*"$_rw_nl"}
-	_cpr_user=${_cpr_rest%%"$_rw_nl"*}
-	_cpr_owner=${_cpr_rest#*"$_rw_nl"}
-	_cpr_qu=\"$(printf '%s' "$_cpr_user" | sed 's/"/""/g')\"
-	_cpr_qd=\"$(printf '%s' "$5" | sed 's/"/""/g')\"
-	case $_cpr_flags in
-	s*)
-		rw_ok "PostgreSQL user $_cpr_user is a superuser: it may drop and recreate database $5, with owners and privileges as dumped"
-		return 0
-		;;
-	esac
-	_cpr_miss=
-	_cpr_fix=
-	case $_cpr_flags in
-	?c*) ;;
-	*)
-		_cpr_miss="the CREATEDB attribute"
-		_cpr_fix="ALTER ROLE $_cpr_qu CREATEDB;"
-		;;
-	esac
-	case $_cpr_flags in
-	??eo | ??-?) ;;
-	*)
-		_cpr_miss="$_cpr_miss${_cpr_miss:+ and }the ownership of database $5 (owned by $_cpr_owner)"
-		_cpr_fix="$_cpr_fix${_cpr_fix:+ }ALTER DATABASE $_cpr_qd OWNER TO $_cpr_qu;"
-		;;
-	esac
-	if [ -n "$_cpr_miss" ]; then
-		rw_hint "as a superuser: $_cpr_fix (or name a superuser as user in the plan); then run this script again"
-		rw_fail "PostgreSQL user $_cpr_user lacks $_cpr_miss: the restore must drop database $5 and create it again; nothing was changed"
-	fi
-	rw_ok "PostgreSQL user $_cpr_user has CREATEDB and owns database $5: the restore runs with --no-owner, so every object belongs to $_cpr_user"
-	_cpr_others=$(printf '%s\n' "$_cpr_list" | sed -n 's/^[0-9][0-9]*;.* \([^ ][^ ]*\)$/\1/p' | sort -u | grep -v -x -F -e "$_cpr_user" -e pg_database_owner | tr '\n' ' ') || true
-	if [ -n "$_cpr_others" ]; then
-		rw_warn "objects that the dump gives to other roles ( $_cpr_others) will belong to $_cpr_user: as a superuser, give them back with ALTER ... OWNER TO"
-	fi
-	# GRANTs made by another role than the object's owner: not replayable.
-	_cpr_acl=$(printf '%s\n' "$_cpr_list" | grep '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
-	if [ -n "$_cpr_acl" ]; then
-		_cpr_rc=0
-		_cpr_sql=$(printf '%s\n' "$_cpr_acl" | pg_restore -f - -L /dev/stdin "$1" 2>&1) || _cpr_rc=$?
-		if [ "$_cpr_rc" -ne 0 ]; then
-			rw_quote_cmd pg_restore -f - -L /dev/stdin "$1"
-			rw_fail_cmd "$_cpr_rc" "could not read the GRANTs of $1: ${_cpr_sql%%"$_rw_nl"*}"
-		fi
-		case $_cpr_sql in
-		*'SET SESSION AUTHORIZATION'*)
-			rw_warn "the dump holds GRANTs made by other roles, which only a superuser can replay: the restore runs with --no-acl too, and none of its GRANTs are restored (pg_restore -l $1 lists them)"
-			;;
-		esac
-	fi
-}
-
-# save_postgres HOST PORT USER DATABASE COPY: keep a copy of the current
-# DATABASE in COPY (`pg_dump -Fc`, mode 0600, through COPY.partial, checked
-# like the backup before the rename). An existing COPY is an earlier run's
-# copy of the database before anything was dropped: it is kept, never
-# overwritten. No database, nothing to keep.
-save_postgres() {
-	rw_need_abs "$5"
-	if [ -e "$5" ] || [ -L "$5" ]; then
-		rw_say "keeping the copy of database $4 made by an earlier run: $5 (not overwritten)"
-		return 0
-	fi
-	_spg_rc=0
-	_spg_n=$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'db'" |
-		psql -X -w -q -A -t -v ON_ERROR_STOP=1 ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} \
-			-v "db=$4" --dbname=postgres 2>&1) || _spg_rc=$?
-	case $_spg_rc:$_spg_n in
-	0:0) rw_say "database $4 does not exist: there is no current database to keep a copy of"; return 0 ;;
-	0:1) ;;
-	*)
-		rw_quote_cmd psql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} --dbname=postgres
-		rw_fail_cmd "$_spg_rc" "could not tell whether database $4 exists: ${_spg_n%%"$_rw_nl"*}"
-		;;
-	esac
-	_spg_tmp=$5.partial
-	if [ -e "$_spg_tmp" ] || [ -L "$_spg_tmp" ]; then
-		# An interrupted earlier copy: never renamed, so never complete.
-		rw_run rm -f "$_spg_tmp"
-	fi
-	rw_hint "nothing was dropped: the copy of the current database could not be made (room in ${5%/*}? rights to read every table?)"
-	_spg_um=$(umask)
-	umask 077
-	rw_run pg_dump -Fc --no-password ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--username=$3"} "--file=$_spg_tmp" "--dbname=$4"
-	umask "$_spg_um"
-	if rw_dry; then
-		rw_would "check the copy like the backup (pg_restore -l, pg_restore -f /dev/null)"
-	else
-		_spg_rc=0
-		rw_quote_cmd pg_restore -l "$_spg_tmp"
-		_spg_out=$(pg_restore -l "$_spg_tmp" 2>&1) || _spg_rc=$?
-		if [ "$_spg_rc" -eq 0 ]; then
-			rw_quote_cmd pg_restore -f /dev/null "$_spg_tmp"
-			_spg_out=$(pg_restore -f /dev/null "$_spg_tmp" 2>&1) || _spg_rc=$?
-		fi
-		if [ "$_spg_rc" -ne 0 ]; then
-			rw_fail_cmd "$_spg_rc" "the copy $_spg_tmp of database $4 is not a complete archive (${_spg_out%%"$_rw_nl"*}); nothing was dropped"
-		fi
-	fi
-	rw_run mv "$_spg_tmp" "$5"
-	rw_ok "database $4 as it was before the rollback is kept in $5"
-}
-
-# restore_postgres FILE HOST PORT USER DATABASE [COPY]: drop and recreate
-# DATABASE from the archive (as a superuser with owners and privileges, else
-# with --no-owner, and --no-acl when the archive holds GRANTs made by other
-# roles), then check that table kine is not empty. COPY
-# is where save_postgres kept the database as it was (for the hint).
-restore_postgres() {
-	rw_need_file "$1"
-	rw_need_tool pg_restore "to restore the PostgreSQL archive"
-	rw_need_tool psql "to check the restored database"
-	_rp_rc=0
-	_rp_list=$(pg_restore -l "$1" 2>&1) || _rp_rc=$?
-	if [ "$_rp_rc" -ne 0 ]; then
-		rw_quote_cmd pg_restore -l "$1"
-		rw_fail_cmd "$_rp_rc" "$1 is not a readable pg_restore archive: ${_rp_list%%"$_rw_nl"*}"
-	fi
-	_rp_db=$(printf '%s\n' "$_rp_list" | sed -n 's/^;[[:space:]]*dbname:[[:space:]]*//p' | sed -n 1p)
-	if [ -n "$_rp_db" ] && [ "$_rp_db" != "$5" ]; then
-		rw_fail "$1 is a dump of database $_rp_db, not $5: pg_restore --create would recreate $_rp_db"
-	fi
-	_rp_rc=0
-	_rp_su=$(psql -X -w -q -A -t -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
-		--dbname=postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' 2>&1) || _rp_rc=$?
-	case $_rp_rc:$_rp_su in
-	0:t)
-		_rp_own=
-		_rp_acl=
-		;;
-	0:f)
-		_rp_own=1
-		# As in check_pg_restore: GRANTs made by other roles need --no-acl.
-		_rp_acl=
-		_rp_g=$(printf '%s\n' "$_rp_list" | grep '^[0-9][0-9]*; [0-9][0-9]* [0-9][0-9]* ACL ') || true
-		if [ -n "$_rp_g" ]; then
-			_rp_rc=0
-			_rp_g=$(printf '%s\n' "$_rp_g" | pg_restore -f - -L /dev/stdin "$1" 2>&1) || _rp_rc=$?
-			if [ "$_rp_rc" -ne 0 ]; then
-				rw_quote_cmd pg_restore -f - -L /dev/stdin "$1"
-				rw_fail_cmd "$_rp_rc" "could not read the GRANTs of $1: ${_rp_g%%"$_rw_nl"*}"
-			fi
-			case $_rp_g in
-			*'SET SESSION AUTHORIZATION'*) _rp_acl=1 ;;
-			esac
-		fi
-		;;
-	*)
-		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} --dbname=postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user'
-		rw_fail_cmd "$_rp_rc" "could not tell whether PostgreSQL user ${4:-(default)} is a superuser: ${_rp_su%%"$_rw_nl"*}"
-		;;
-	esac
-	rw_hint "pg_restore stopped at the first error (above). Every rke2 server must be stopped (a connected client blocks DROP DATABASE); the password comes from PGPASSWORD or ~/.pgpass.${6:+ The database as it was before the rollback is kept in $6.}"
-	rw_run pg_restore --clean --if-exists --create --exit-on-error --no-password ${_rp_own:+--no-owner} ${_rp_acl:+--no-acl} \
-		${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} -d postgres "$1"
-	if rw_dry; then
-		rw_would "check that table kine in database $5 is not empty"
-		return 0
-	fi
-	_rp_rc=0
-	_rp_n=$(psql -X -w -A -t -v ON_ERROR_STOP=1 ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} \
-		"--dbname=$5" -c 'SELECT count(*) FROM kine' 2>&1) || _rp_rc=$?
-	case $_rp_n in
-	'' | *[!0-9]*)
-		rw_quote_cmd psql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--username=$4"} "--dbname=$5" -c 'SELECT count(*) FROM kine'
-		rw_fail_cmd "$_rp_rc" "could not count the rows of table kine: ${_rp_n%%"$_rw_nl"*}"
-		;;
-	esac
-	if [ "$_rp_n" -eq 0 ]; then
-		rw_fail "table kine in database $5 is empty after the restore: this dump holds no cluster data"
-	fi
-	rw_ok "database restored; kine has $_rp_n rows"
 }
 
 # ---- rewind runtime library: rke2 -------------------------------------------------
@@ -3612,7 +3079,7 @@ EOF
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
 	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, $REWIND_DEFAULT_DATA_DIR/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
 	rw_need_file "$4"
 	rw_hint
 	_rke2_key_sha "$4"
@@ -3707,7 +3174,7 @@ check_data_mounts() {
 			esac
 		done <"$_cdm_rec"
 		if [ -n "$_cdm_gone" ]; then
-			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start rke2 on the empty folder below a data volume"
+			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start $REWIND_BIN on the empty folder below a data volume"
 			rw_fail "not mounted any more, although mounted when the stop step ran (recorded in $_cdm_rec):$_cdm_gone"
 		fi
 	fi
@@ -4034,7 +3501,7 @@ cluster_reset() {
 	for _cre_flag in ${1+"$@"}; do
 		case $_cre_flag in
 		--token | --token=* | --agent-token* | --etcd-s3-access-key* | --etcd-s3-secret-key* | --etcd-s3-session-token*)
-			rw_fail "internal error: ${_cre_flag%%=*} on the rke2 command line would show a secret; rke2 reads it from the environment"
+			rw_fail "internal error: ${_cre_flag%%=*} on the $REWIND_BIN command line would show a secret; $REWIND_BIN reads it from the environment"
 			;;
 		esac
 	done
@@ -4075,16 +3542,16 @@ cluster_reset() {
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset did not finish within $_cre_to s and was stopped"
 		;;
 	*)
-		rw_hint "rke2's output is in $_cre_log; its last lines name the cause"
+		rw_hint "$REWIND_BIN's output is in $_cre_log; its last lines name the cause"
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset failed"
 		;;
 	esac
 	if ! grep -q -e 'restart without --cluster-reset flag now' -- "$_cre_log"; then
-		rw_hint "rke2's output is in $_cre_log"
-		_rw_report "rke2 exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
+		rw_hint "$REWIND_BIN's output is in $_cre_log"
+		_rw_report "$REWIND_BIN exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
 		exit 1
 	fi
-	rw_ok "snapshot restored (rke2's output: $_cre_log)"
+	rw_ok "snapshot restored ($REWIND_BIN's output: $_cre_log)"
 }
 
 # ---- rewind runtime library: token ----------------------------------------------

@@ -9,6 +9,8 @@ REWIND_PRODUCT=RKE2
 REWIND_BIN=rke2
 REWIND_ENV=RKE2
 REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/rke2
+REWIND_SERVER_UNIT=rke2-server
+REWIND_AGENT_UNIT=rke2-agent
 REWIND_IMAGES=rke2-images
 REWIND_INSTALL_URL=https://get.rke2.io
 
@@ -2409,7 +2411,7 @@ EOF
 			break
 		fi
 		if rw_deadline_passed; then
-			rw_hint "check each listed node's service log (journalctl -u rke2-server or rke2-agent), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
+			rw_hint "check each listed node's service log (journalctl -u $REWIND_SERVER_UNIT or $REWIND_AGENT_UNIT), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
 			rw_fail "not Ready at $_vc_tgt after $_rw_elapsed s:$_vc_bad (seen:$_vc_seen)"
 		fi
 		if [ "$_vc_seen" != "$_vc_last" ]; then
@@ -2748,11 +2750,11 @@ EOF
 		rw_fail "system-upgrade-controller runs:$_cu_run, and Plans target another version than $_cu_tgt:$_cu_stale: it will upgrade the cluster again"
 	fi
 	if [ -n "$_cu_run" ]; then
-		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	elif [ -n "$_cu_stale" ]; then
 		rw_ok "no system-upgrade-controller replica runs; fix the Plans listed above before you scale it back up"
 	else
-		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	fi
 }
 
@@ -3077,7 +3079,7 @@ EOF
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
 	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, $REWIND_DEFAULT_DATA_DIR/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
 	rw_need_file "$4"
 	rw_hint
 	_rke2_key_sha "$4"
@@ -3172,7 +3174,7 @@ check_data_mounts() {
 			esac
 		done <"$_cdm_rec"
 		if [ -n "$_cdm_gone" ]; then
-			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start rke2 on the empty folder below a data volume"
+			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start $REWIND_BIN on the empty folder below a data volume"
 			rw_fail "not mounted any more, although mounted when the stop step ran (recorded in $_cdm_rec):$_cdm_gone"
 		fi
 	fi
@@ -3499,7 +3501,7 @@ cluster_reset() {
 	for _cre_flag in ${1+"$@"}; do
 		case $_cre_flag in
 		--token | --token=* | --agent-token* | --etcd-s3-access-key* | --etcd-s3-secret-key* | --etcd-s3-session-token*)
-			rw_fail "internal error: ${_cre_flag%%=*} on the rke2 command line would show a secret; rke2 reads it from the environment"
+			rw_fail "internal error: ${_cre_flag%%=*} on the $REWIND_BIN command line would show a secret; $REWIND_BIN reads it from the environment"
 			;;
 		esac
 	done
@@ -3540,16 +3542,16 @@ cluster_reset() {
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset did not finish within $_cre_to s and was stopped"
 		;;
 	*)
-		rw_hint "rke2's output is in $_cre_log; its last lines name the cause"
+		rw_hint "$REWIND_BIN's output is in $_cre_log; its last lines name the cause"
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset failed"
 		;;
 	esac
 	if ! grep -q -e 'restart without --cluster-reset flag now' -- "$_cre_log"; then
-		rw_hint "rke2's output is in $_cre_log"
-		_rw_report "rke2 exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
+		rw_hint "$REWIND_BIN's output is in $_cre_log"
+		_rw_report "$REWIND_BIN exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
 		exit 1
 	fi
-	rw_ok "snapshot restored (rke2's output: $_cre_log)"
+	rw_ok "snapshot restored ($REWIND_BIN's output: $_cre_log)"
 }
 
 # ---- rewind runtime library: sqlite -------------------------------------------------

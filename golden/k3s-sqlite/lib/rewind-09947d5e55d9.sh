@@ -3,14 +3,16 @@
 # script carries. Do not edit: change the plan and compile again.
 # shellcheck shell=sh disable=SC2034
 
-REWIND_CLUSTER=intranet
-REWIND_PLAN=53faa52801c1a012b96751789fe287883aa633d2ccca6158a71190c4b7bb3fc4
-REWIND_PRODUCT=RKE2
-REWIND_BIN=rke2
-REWIND_ENV=RKE2
-REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/rke2
-REWIND_IMAGES=rke2-images
-REWIND_INSTALL_URL=https://get.rke2.io
+REWIND_CLUSTER=edge-k3s
+REWIND_PLAN=238a1c697b1ae7fbfa9f674ac0aa27be8bd22433a313da606e10144caa9b1eaf
+REWIND_PRODUCT=K3s
+REWIND_BIN=k3s
+REWIND_ENV=K3S
+REWIND_DEFAULT_DATA_DIR=/var/lib/rancher/k3s
+REWIND_SERVER_UNIT=k3s
+REWIND_AGENT_UNIT=k3s-agent
+REWIND_IMAGES=k3s-airgap-images
+REWIND_INSTALL_URL=https://get.k3s.io
 
 # ---- rewind runtime library: core -------------------------------------------
 # The bundle's one library file (lib/rewind-<hash>.sh) is this core followed by
@@ -2294,6 +2296,274 @@ check_rpm_versions() {
 	fi
 }
 
+# ---- rewind runtime library: k3s --------------------------------------------------
+# What K3s's install differs in from RKE2's (docs/upstream-facts.md, "K3s"):
+# one binary (k3s, k3s-arm64, k3s-s390x) put in /usr/local/bin, or /opt/bin
+# when root cannot write /usr/local/bin; and an install script that, on
+# every run, deletes and rewrites the unit (/etc/systemd/system/k3s.service
+# or k3s-agent.service) and its .env file from the variables of its own
+# environment. Run with only a version, it would drop the unit's ExecStart
+# flags and K3S_URL/K3S_TOKEN. So the install step keeps a copy of both
+# files before it runs the script, and puts them back byte for byte after
+# it: the reinstalled node runs exactly as it was configured, only with the
+# target's binary. Everything else (config checks, stop, restore, start)
+# is the RKE2 fragment's, named by the library's constants.
+
+# _k3s_binary ARCH: sets _kb to the name of the K3s binary of ARCH in a
+# release (`k3s` for amd64, `k3s-ARCH` otherwise).
+_k3s_binary() {
+	case $1 in
+	amd64) _kb=k3s ;;
+	*) _kb=k3s-$1 ;;
+	esac
+}
+
+# _k3s_listed SUMS NAME: sets _kl to the lowercase sha256 that SUMS lists
+# for NAME ("<hex>  <name>" or "<hex> *<name>"), empty if not listed.
+_k3s_listed() {
+	_kl=
+	while IFS= read -r _kl_line || [ -n "$_kl_line" ]; do
+		_kl_hex=${_kl_line%%[ 	]*}
+		_kl_name=${_kl_line#"$_kl_hex"}
+		while :; do
+			case $_kl_name in
+			[\ \	*]*) _kl_name=${_kl_name#?} ;;
+			*) break ;;
+			esac
+		done
+		case $_kl_hex in '' | *[!0-9A-Fa-f]*) continue ;; esac
+		if [ "$_kl_name" = "$2" ]; then
+			rw_lower "$_kl_hex"
+			_kl=$_rw_lc
+			return 0
+		fi
+	done <"$1"
+}
+
+# check_bin_dir BIN: BIN is an executable, and its folder is where K3s's
+# install script writes (it tries /usr/local/bin and falls back to /opt/bin
+# when root cannot write there): the reinstall then replaces this very
+# binary, and the unit's ExecStart keeps naming it.
+check_bin_dir() {
+	rw_check_op check_bin_dir ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	_cbd_dir=${1%/*}
+	if [ ! -f "$1" ] || [ ! -x "$1" ]; then
+		rw_hint "find the k3s binary (command -v k3s; K3s's install script puts it in /opt/bin when /usr/local/bin is read-only); rewind installs the target into $_cbd_dir only: on such a node, roll back by hand"
+		rw_fail "$1 not found or not executable"
+	fi
+	if [ ! -w "$_cbd_dir" ]; then
+		rw_hint "make $_cbd_dir writable for root (it is where the current k3s is), then run this script again"
+		rw_fail "$_cbd_dir is not writable: K3s's install script would put the target in /opt/bin and leave $1 as it is"
+	fi
+	rw_ok "$1 is installed, and $_cbd_dir is where K3s's install script puts the target"
+}
+
+# check_unit_files UNIT UNIT_FILE ENV_FILE: UNIT_FILE is a readable unit
+# with an ExecStart line, and ENV_FILE is readable if it is there: what the
+# install step keeps and puts back.
+check_unit_files() {
+	rw_check_op check_unit_files ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "this node's $1 was not installed by K3s's install script where the plan expects it (systemctl cat $1 shows where it is); roll this node back by hand"
+	rw_need_file "$2"
+	_cuf_exec=
+	while IFS= read -r _cuf_l || [ -n "$_cuf_l" ]; do
+		case $_cuf_l in ExecStart=*) _cuf_exec=${_cuf_l#ExecStart=} ;; esac
+	done <"$2"
+	if [ -z "$_cuf_exec" ]; then
+		rw_fail "$2 has no ExecStart line"
+	fi
+	if [ -e "$3" ]; then
+		rw_need_file "$3"
+		rw_hint
+		rw_ok "$2 and $3 are there: the install step keeps both and puts them back after K3s's install script"
+	else
+		rw_hint
+		rw_ok "$2 is there ($3 is not): the install step keeps the unit and puts it back after K3s's install script"
+	fi
+}
+
+# keep_unit_files UNIT_FILE ENV_FILE SUFFIX: copy each file to
+# FILE.SUFFIX (or, if it is not there, mark that with FILE.SUFFIX.absent),
+# unless an earlier run of this step already did: that copy is the
+# original, and the files now may be the install script's.
+keep_unit_files() {
+	for _kuf_f in "$1" "$2"; do
+		if [ -e "$_kuf_f.$3" ] || [ -e "$_kuf_f.$3.absent" ]; then
+			rw_ok "$_kuf_f: the copy made by an earlier run of this step is kept (the original)"
+			continue
+		fi
+		if [ -f "$_kuf_f" ]; then
+			rw_run cp -p "$_kuf_f" "$_kuf_f.$3"
+		else
+			rw_run touch "$_kuf_f.$3.absent"
+		fi
+	done
+}
+
+# put_back_unit_files UNIT_FILE ENV_FILE SUFFIX: make each file byte-equal
+# to the copy keep_unit_files made (through a temporary name), remove the
+# one the install script wrote where there was none, then
+# `systemctl daemon-reload`.
+put_back_unit_files() {
+	for _pbu_f in "$1" "$2"; do
+		if [ -e "$_pbu_f.$3.absent" ]; then
+			if [ -e "$_pbu_f" ]; then
+				rw_run rm -f "$_pbu_f"
+			fi
+			continue
+		fi
+		if [ ! -f "$_pbu_f.$3" ]; then
+			if rw_dry; then
+				# A dry run made no copy: list what the real run runs.
+				if [ -e "$_pbu_f" ]; then
+					rw_run cp -p "$_pbu_f.$3" "$_pbu_f.$3.new"
+					rw_run mv -f "$_pbu_f.$3.new" "$_pbu_f"
+				else
+					rw_run rm -f "$_pbu_f"
+				fi
+				continue
+			fi
+			rw_hint "the install step keeps this copy before it runs K3s's install script: run the whole install step again"
+			rw_fail "$_pbu_f.$3 is missing: cannot put back $_pbu_f as it was"
+		fi
+		_pbu_same=0
+		if [ -f "$_pbu_f" ] && rw_sha256 "$_pbu_f"; then
+			_pbu_now=$_rw_sha
+			if rw_sha256 "$_pbu_f.$3" && [ "$_rw_sha" = "$_pbu_now" ]; then _pbu_same=1; fi
+		fi
+		if [ "$_pbu_same" = 1 ]; then
+			rw_ok "$_pbu_f is as it was before the install"
+			continue
+		fi
+		rw_run cp -p "$_pbu_f.$3" "$_pbu_f.$3.new"
+		rw_run mv -f "$_pbu_f.$3.new" "$_pbu_f"
+		if ! rw_dry; then
+			rw_sha256 "$_pbu_f" || rw_fail "cannot read $_pbu_f"
+			_pbu_now=$_rw_sha
+			rw_sha256 "$_pbu_f.$3" || rw_fail "cannot read $_pbu_f.$3"
+			if [ "$_rw_sha" != "$_pbu_now" ]; then
+				rw_fail "$_pbu_f differs from the copy kept before the install"
+			fi
+			rw_ok "$_pbu_f is as it was before the install (ExecStart, ${REWIND_ENV}_URL, ${REWIND_ENV}_TOKEN kept)"
+		fi
+	done
+	rw_run systemctl daemon-reload
+}
+
+# check_k3s_artifacts DIR ARCH TARGET: install.sh, the K3s binary of ARCH
+# and sha256sum-ARCH.txt are in DIR; every file the sums file lists that is
+# in DIR matches its hash; the binary is listed and says it is TARGET; an
+# image archive (k3s-airgap-images-ARCH.tar*) in DIR is listed.
+check_k3s_artifacts() {
+	rw_check_op check_k3s_artifacts ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	_k3s_binary "$2"
+	_cka_sums=$1/sha256sum-$2.txt
+	rw_hint "copy install.sh, $_kb, sha256sum-$2.txt and the $REWIND_IMAGES-$2 archive of the target release into $1 on this host (the same folder on every node), then run this script again"
+	if [ ! -d "$1" ]; then rw_fail "artifacts folder not found: $1"; fi
+	rw_need_file "$1/install.sh"
+	rw_need_file "$_cka_sums"
+	rw_need_file "$1/$_kb"
+	_cka_n=0
+	for _cka_f in "$1/$_kb" "$1/$REWIND_IMAGES-$2".tar*; do
+		if [ ! -f "$_cka_f" ]; then continue; fi
+		_k3s_listed "$_cka_sums" "${_cka_f##*/}"
+		if [ -z "$_kl" ]; then
+			rw_hint "use the sha256sum-$2.txt of the same release as ${_cka_f##*/}, or remove the files it does not list from $1"
+			rw_fail "${_cka_f##*/} is not listed in $_cka_sums"
+		fi
+		rw_say "checking the sha256 of ${_cka_f##*/}"
+		rw_sha256 "$_cka_f" || rw_fail "could not read $_cka_f"
+		if [ "$_rw_sha" != "$_kl" ]; then
+			rw_hint "an artifact was damaged in transfer or is of another version: copy it again from the release and run this script again"
+			rw_fail "sha256 mismatch in $1 for ${_cka_f##*/}"
+		fi
+		_cka_n=$((_cka_n + 1))
+	done
+	if [ "$_cka_n" -lt 2 ]; then
+		rw_warn "no $REWIND_IMAGES-$2.tar* archive in $1: the nodes must pull the images from a registry"
+	fi
+	rw_hint
+	rw_ok "air-gap artifacts in $1: $_cka_n files match sha256sum-$2.txt"
+	if rw_previewing; then return 0; fi
+	rw_tmpdir
+	rw_hint "if ${TMPDIR:-/tmp} is mounted noexec, set TMPDIR to a folder where programs may run, then run this script again"
+	_cka_rc=0
+	cp "$1/$_kb" "$_rw_tmp/k3s" 2>/dev/null || _cka_rc=$?
+	if [ "$_cka_rc" -ne 0 ] || ! chmod 0755 "$_rw_tmp/k3s" 2>/dev/null; then
+		rw_fail "could not copy $1/$_kb into $_rw_tmp to ask its version (is ${TMPDIR:-/tmp} full?)"
+	fi
+	rw_rke2_version "$_rw_tmp/k3s"
+	rw_hint
+	rm -f "$_rw_tmp/k3s" || :
+	if [ "$_rw_ver" != "$3" ]; then
+		rw_hint "copy the artifacts of $3 (install.sh, $_kb, the images and sha256sum-$2.txt of that release) into $1, then run this script again"
+		rw_fail "the artifacts in $1 are of $_rw_ver, not of the target $3 ($_kb --version)"
+	fi
+	rw_ok "$_kb is k3s $3, the target"
+}
+
+# install_k3s VERSION TYPE BIN [ARTIFACTS] [ARCH]: run K3s's install script
+# with INSTALL_K3S_EXEC=TYPE (server or agent: the unit's name),
+# INSTALL_K3S_BIN_DIR (BIN's folder), INSTALL_K3S_SKIP_ENABLE=true and
+# INSTALL_K3S_SKIP_START=true (the unit stays disabled and stopped until its
+# start step). Online: the script is fetched (REWIND_INSTALL_SCRIPT_URL
+# overrides the product's default) and given INSTALL_K3S_VERSION=VERSION.
+# With ARTIFACTS: the binary of ARCH is copied to BIN through a temporary
+# name and checked against sha256sum-ARCH.txt, then ARTIFACTS/install.sh
+# runs with INSTALL_K3S_SKIP_DOWNLOAD=true (no network is used).
+install_k3s() {
+	_ik_dir=${3%/*}
+	_ik_vars=$(env | sed -n 's/^\(INSTALL_K3S_[A-Za-z0-9_]*\)=.*/\1/p' | tr '\n' ' ')
+	if [ -n "$_ik_vars" ]; then
+		rw_warn "install.sh also reads these variables from your environment: $_ik_vars"
+	fi
+	if [ -n "${4:-}" ]; then
+		_k3s_binary "$5"
+		rw_need_file "$4/install.sh"
+		rw_need_file "$4/$_kb"
+		_k3s_listed "$4/sha256sum-$5.txt" "$_kb"
+		if [ -z "$_kl" ]; then
+			rw_fail "$_kb is not listed in $4/sha256sum-$5.txt"
+		fi
+		rw_hint "copy $_kb again from the release into $4 (or free room in $_ik_dir), then run this script again"
+		rw_run cp "$4/$_kb" "$3.$REWIND_SUFFIX.new"
+		if ! rw_dry; then
+			rw_sha256 "$3.$REWIND_SUFFIX.new" || rw_fail "could not read $3.$REWIND_SUFFIX.new"
+			if [ "$_rw_sha" != "$_kl" ]; then
+				rw_fail "the copy $3.$REWIND_SUFFIX.new does not match sha256sum-$5.txt (full disk? damaged binary?)"
+			fi
+		fi
+		rw_run chmod 0755 "$3.$REWIND_SUFFIX.new"
+		rw_run mv -f "$3.$REWIND_SUFFIX.new" "$3"
+		rw_hint "read install.sh's [ERROR] line above; the script can be run again"
+		rw_run env INSTALL_K3S_SKIP_DOWNLOAD=true "INSTALL_K3S_BIN_DIR=$_ik_dir" "INSTALL_K3S_EXEC=$2" \
+			INSTALL_K3S_SKIP_ENABLE=true INSTALL_K3S_SKIP_START=true sh "$4/install.sh"
+		return 0
+	fi
+	_ik_url=${REWIND_INSTALL_SCRIPT_URL:-$REWIND_INSTALL_URL}
+	rw_tmpdir
+	_ik_file=$_rw_tmp/k3s-install.sh
+	rw_hint "check that this node reaches $_ik_url (proxy?), or install from artifacts"
+	if command -v curl >/dev/null 2>&1; then
+		rw_run curl -sSfL --retry 3 -o "$_ik_file" "$_ik_url"
+	elif command -v wget >/dev/null 2>&1; then
+		rw_run wget -q -O "$_ik_file" "$_ik_url"
+	else
+		rw_fail "neither curl nor wget is installed: cannot fetch $_ik_url"
+	fi
+	if ! rw_dry; then
+		_ik_head=
+		{ read -r _ik_head <"$_ik_file"; } 2>/dev/null || :
+		case $_ik_head in
+		'#!'*) ;;
+		*) rw_fail "$_ik_url did not return a shell script (a proxy or captive portal page?)" ;;
+		esac
+	fi
+	rw_hint "read install.sh's [ERROR] line above; the script can be run again"
+	rw_run env "INSTALL_K3S_VERSION=$1" "INSTALL_K3S_BIN_DIR=$_ik_dir" "INSTALL_K3S_EXEC=$2" \
+		INSTALL_K3S_SKIP_ENABLE=true INSTALL_K3S_SKIP_START=true sh "$_ik_file"
+}
+
 # ---- rewind runtime library: kube -------------------------------------------------
 # The workstation steps that talk to the Kubernetes API: draining the nodes
 # before the stop, stopping the automation that would upgrade the restored
@@ -2409,7 +2679,7 @@ EOF
 			break
 		fi
 		if rw_deadline_passed; then
-			rw_hint "check each listed node's service log (journalctl -u rke2-server or rke2-agent), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
+			rw_hint "check each listed node's service log (journalctl -u $REWIND_SERVER_UNIT or $REWIND_AGENT_UNIT), run its start step again if needed, then run this script again; a node back at a newer version was upgraded again by automation (kubectl get plans.upgrade.cattle.io -A; Rancher)"
 			rw_fail "not Ready at $_vc_tgt after $_rw_elapsed s:$_vc_bad (seen:$_vc_seen)"
 		fi
 		if [ "$_vc_seen" != "$_vc_last" ]; then
@@ -2748,307 +3018,12 @@ EOF
 		rw_fail "system-upgrade-controller runs:$_cu_run, and Plans target another version than $_cu_tgt:$_cu_stale: it will upgrade the cluster again"
 	fi
 	if [ -n "$_cu_run" ]; then
-		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "system-upgrade-controller runs:$_cu_run; no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	elif [ -n "$_cu_stale" ]; then
 		rw_ok "no system-upgrade-controller replica runs; fix the Plans listed above before you scale it back up"
 	else
-		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another RKE2 version than $_cu_tgt"
+		rw_ok "no system-upgrade-controller replica runs, and no Plan targets another $REWIND_PRODUCT version than $_cu_tgt"
 	fi
-}
-
-# ---- rewind runtime library: mysql ---------------------------------------------------
-# RKE2 on an external MySQL or MariaDB: checking the dump and the user's
-# rights, keeping a copy of the current database, and restoring the dump.
-#
-# Replaying a dump does not remove tables created after it, so the database
-# is dropped and created first, then the dump is replayed into it. A dump
-# made with --databases switches database itself (USE `name`;): that name
-# must be the plan's. The password comes from MYSQL_PWD or an option file
-# (~/.my.cnf), never from the command line; an empty HOST, PORT or USER
-# argument leaves that to the client's default.
-
-# check_mysql_dump FILE: a complete mysqldump/mariadb-dump file (the dump
-# header in the first lines, the `-- Dump completed` trailer at the end).
-check_mysql_dump() {
-	rw_check_op check_mysql_dump ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint "check that $1 can be read (a disk error?): copy it again, then run this script again"
-	_cmd_head=$(head -n 5 "$1") || rw_fail "could not read $1"
-	case "$_rw_nl$_cmd_head" in
-	*"$_rw_nl-- MySQL dump"* | *"$_rw_nl-- MariaDB dump"*) ;;
-	*)
-		rw_hint "the file must be the plain SQL output of mysqldump or mariadb-dump (decompress it first if it is compressed)"
-		rw_fail "$1 does not start like a mysqldump or mariadb-dump file"
-		;;
-	esac
-	_cmd_tail=$(tail -n 3 "$1") || rw_fail "could not read $1"
-	case "$_rw_nl$_cmd_tail" in
-	*"$_rw_nl-- Dump completed"*) ;;
-	*)
-		rw_hint "the dump was cut short (full disk or an interrupted copy): copy it again"
-		rw_fail "$1 is incomplete: it does not end with the \"-- Dump completed\" line"
-		;;
-	esac
-	rw_ok "$1 is a complete SQL dump"
-}
-
-# check_mysql_restore FILE HOST PORT USER DATABASE COPY: before anything is
-# dropped, the dump switches to no other database, the folder of COPY can
-# take the copy of the current database, and SHOW GRANTS gives USER on
-# DATABASE (or *.*) what the restore needs: DROP and CREATE, and to replay
-# the dump and copy the database SELECT, INSERT, ALTER, LOCK TABLES (plus
-# TRIGGER, CREATE VIEW and SHOW VIEW when the dump has triggers or views).
-check_mysql_restore() {
-	rw_check_op check_mysql_restore ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the backup the plan restores ([snapshot] path: the database dump taken before the upgrade) to $1 on this host, then run this script again"
-	rw_need_file "$1"
-	rw_hint
-	rw_need_tool mysql "to restore the dump"
-	if ! command -v mysqldump >/dev/null 2>&1 && ! command -v mariadb-dump >/dev/null 2>&1; then
-		rw_hint "install the MySQL or MariaDB client tools (mysqldump or mariadb-dump) on this host, then run this script again"
-		rw_fail "neither mysqldump nor mariadb-dump is installed (needed to keep a copy of the current database before it is dropped)"
-	fi
-	rw_need_abs "$6"
-	case $5 in
-	'' | *'`'* | *\\* | *"$_rw_nl"*)
-		rw_hint "this is a bug of rewind: report it with the plan"
-		rw_fail "internal error: unusable database name: $5"
-		;;
-	esac
-	_cmr_rc=0
-	_cmr_use=$(grep -E '^USE ' "$1") || _cmr_rc=$?
-	if [ "$_cmr_rc" -gt 1 ]; then
-		rw_hint "check that $1 can be read (a disk error?): copy it again, then run this script again"
-		rw_fail "could not read $1"
-	fi
-	while IFS= read -r _cmr_l; do
-		if [ -z "$_cmr_l" ]; then continue; fi
-		if [ "$_cmr_l" != "USE \`$5\`;" ]; then
-			rw_hint "dump only the datastore's database (mysqldump without --databases/--all-databases, or with --databases $5 alone), or correct [datastore] database in the plan"
-			rw_fail "$1 switches to another database ($_cmr_l): it is not a dump of $5 alone"
-		fi
-	done <<EOF_USE
-$_cmr_use
-EOF_USE
-	if [ -e "$6" ] || [ -L "$6" ]; then
-		rw_ok "a copy of database $5 made by an earlier run is kept in $6"
-	elif [ ! -d "${6%/*}/" ] || [ ! -w "${6%/*}/" ]; then
-		rw_hint "the copy of the current database is written beside the dump; make ${6%/*} writable, or copy the dump to a writable folder and name it in the plan"
-		rw_fail "cannot write the copy of database $5 before it is dropped: ${6%/*} is not a writable folder"
-	fi
-	_cmr_need="SELECT INSERT CREATE DROP ALTER LOCK_TABLES"
-	if grep -q -E '^/\*!50003 CREATE\*/ .*TRIGGER' "$1"; then _cmr_need="$_cmr_need TRIGGER"; fi
-	if grep -q -E '^/\*!50001 VIEW' "$1"; then _cmr_need="$_cmr_need CREATE_VIEW SHOW_VIEW"; fi
-	_cmr_rc=0
-	_cmr_out=$(mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} -N -B -r \
-		-e 'SELECT CURRENT_USER(); SHOW GRANTS' 2>&1) || _cmr_rc=$?
-	if [ "$_cmr_rc" -ne 0 ]; then
-		rw_hint "check the host, port and user of the plan and the password (MYSQL_PWD or ~/.my.cnf)"
-		rw_quote_cmd mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} -e 'SHOW GRANTS'
-		rw_fail_cmd "$_cmr_rc" "could not read the grants of MySQL user ${4:-(default)}: ${_cmr_out%%"$_rw_nl"*}"
-	fi
-	_cmr_me=${_cmr_out%%"$_rw_nl"*}
-	# Privileges granted on *.* or on a database pattern that matches
-	# DATABASE (`_` and `%` are wildcards there, `\` escapes them).
-	_cmr_have=,
-	_cmr_roles=
-	while IFS= read -r _cmr_l; do
-		case $_cmr_l in
-		'GRANT '*' ON '*' TO '*) ;;
-		'GRANT '*' TO '*)
-			_cmr_roles="$_cmr_roles ${_cmr_l#GRANT }"
-			_cmr_roles=${_cmr_roles%% TO *}
-			continue
-			;;
-		*) continue ;;
-		esac
-		_cmr_p=${_cmr_l#GRANT }
-		_cmr_p=${_cmr_p%% ON *}
-		_cmr_t=${_cmr_l#* ON }
-		case $_cmr_t in
-		'*.* '*) ;;
-		'`'*)
-			_cmr_n=
-			_cmr_r=${_cmr_t#?}
-			while [ -n "$_cmr_r" ]; do
-				case $_cmr_r in
-				'``'*)
-					_cmr_n="$_cmr_n\`"
-					_cmr_r=${_cmr_r#??}
-					;;
-				'`'*)
-					_cmr_r=${_cmr_r#?}
-					break
-					;;
-				*)
-					_cmr_n="$_cmr_n${_cmr_r%"${_cmr_r#?}"}"
-					_cmr_r=${_cmr_r#?}
-					;;
-				esac
-			done
-			case $_cmr_r in
-			'.* '*) ;;
-			*) continue ;;
-			esac
-			# The LIKE pattern as a shell pattern; characters other than
-			# letters, digits, `_` and `-` match any one character.
-			_cmr_g=
-			while [ -n "$_cmr_n" ]; do
-				_cmr_c=${_cmr_n%"${_cmr_n#?}"}
-				_cmr_n=${_cmr_n#?}
-				case $_cmr_c in
-				%) _cmr_g="$_cmr_g*" ;;
-				_) _cmr_g="$_cmr_g?" ;;
-				\\)
-					_cmr_c=${_cmr_n%"${_cmr_n#?}"}
-					_cmr_n=${_cmr_n#?}
-					case $_cmr_c in
-					[A-Za-z0-9_%-]) _cmr_g="$_cmr_g$_cmr_c" ;;
-					*) _cmr_g="$_cmr_g?" ;;
-					esac
-					;;
-				[A-Za-z0-9-]) _cmr_g="$_cmr_g$_cmr_c" ;;
-				*) _cmr_g="$_cmr_g?" ;;
-				esac
-			done
-			# shellcheck disable=SC2254 # the pattern is meant to match
-			case $5 in
-			$_cmr_g) ;;
-			*) continue ;;
-			esac
-			;;
-		*) continue ;;
-		esac
-		case $_cmr_p in
-		'ALL PRIVILEGES' | ALL) _cmr_p=$(printf '%s' "$_cmr_need" | tr ' ' ,) ;;
-		esac
-		_cmr_have="$_cmr_have$(printf '%s' "$_cmr_p" | sed 's/, /,/g; s/ /_/g'),"
-	done <<EOF_GRANTS
-${_cmr_out#*"$_rw_nl"}
-EOF_GRANTS
-	_cmr_miss=
-	for _cmr_w in $_cmr_need; do
-		case $_cmr_have in
-		*",$_cmr_w,"*) ;;
-		*) _cmr_miss="$_cmr_miss${_cmr_miss:+, }$(printf '%s' "$_cmr_w" | tr _ ' ')" ;;
-		esac
-	done
-	if [ -n "$_cmr_miss" ]; then
-		_cmr_qu=$_cmr_me
-		case $_cmr_me in
-		*@*) _cmr_qu="'${_cmr_me%@*}'@'${_cmr_me##*@}'" ;;
-		esac
-		rw_hint "as an administrator: GRANT $_cmr_miss ON \`$5\`.* TO $_cmr_qu; (privileges that come only through roles${_cmr_roles:+ such as$_cmr_roles} are not counted); then run this script again"
-		rw_fail "MySQL user $_cmr_me lacks $_cmr_miss on database $5: the restore drops it, creates it again and replays the dump; nothing was changed"
-	fi
-	rw_ok "MySQL user $_cmr_me may drop, create and restore database $5"
-}
-
-# save_mysql HOST PORT USER DATABASE COPY: keep a copy of the current DATABASE
-# in COPY (mysqldump or mariadb-dump --single-transaction, mode 0600,
-# through COPY.partial, checked like the backup before the rename). An
-# existing COPY is an earlier run's copy of the database before anything was
-# dropped: it is kept, never overwritten. No database, nothing to keep.
-save_mysql() {
-	rw_need_abs "$5"
-	case $4 in
-	'' | *'`'* | *\\* | *"$_rw_nl"*) rw_fail "internal error: unusable database name: $4" ;;
-	esac
-	if [ -e "$5" ] || [ -L "$5" ]; then
-		rw_say "keeping the copy of database $4 made by an earlier run: $5 (not overwritten)"
-		return 0
-	fi
-	# The name has no backslash (refused above): doubling ' quotes it.
-	_smy_q=$(printf '%s' "$4" | sed "s/'/''/g")
-	_smy_sql="SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = CAST('$_smy_q' AS BINARY)"
-	_smy_rc=0
-	_smy_n=$(mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -N -B -e "$_smy_sql" 2>&1) || _smy_rc=$?
-	case $_smy_rc:$_smy_n in
-	0:0)
-		rw_say "database $4 does not exist: there is no current database to keep a copy of"
-		return 0
-		;;
-	0:1) ;;
-	*)
-		rw_quote_cmd mysql ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} -N -B -e "$_smy_sql"
-		rw_fail_cmd "$_smy_rc" "could not tell whether database $4 exists: ${_smy_n%%"$_rw_nl"*}"
-		;;
-	esac
-	_smy_dump=mysqldump
-	if ! command -v mysqldump >/dev/null 2>&1; then _smy_dump=mariadb-dump; fi
-	_smy_tmp=$5.partial
-	if [ -e "$_smy_tmp" ] || [ -L "$_smy_tmp" ]; then
-		# An interrupted earlier copy: never renamed, so never complete.
-		rw_run rm -f "$_smy_tmp"
-	fi
-	rw_hint "nothing was dropped: the copy of the current database could not be made (room in ${5%/*}? rights to read every table?)"
-	_smy_um=$(umask)
-	umask 077
-	rw_run "$_smy_dump" ${1:+"--host=$1"} ${2:+"--port=$2"} ${3:+"--user=$3"} --single-transaction --routines --triggers \
-		--no-tablespaces --comments --dump-date "--result-file=$_smy_tmp" -- "$4"
-	umask "$_smy_um"
-	if rw_dry; then
-		rw_would "check the copy like the backup (dump header, \"-- Dump completed\" trailer)"
-	else
-		_smy_head=$(head -n 5 "$_smy_tmp") || _smy_head=
-		_smy_tail=$(tail -n 3 "$_smy_tmp") || _smy_tail=
-		case "$_rw_nl$_smy_head" in
-		*"$_rw_nl-- MySQL dump"* | *"$_rw_nl-- MariaDB dump"*) ;;
-		*) rw_fail "the copy $_smy_tmp of database $4 does not start like a dump; nothing was dropped" ;;
-		esac
-		case "$_rw_nl$_smy_tail" in
-		*"$_rw_nl-- Dump completed"*) ;;
-		*) rw_fail "the copy $_smy_tmp of database $4 is incomplete (no \"-- Dump completed\" line); nothing was dropped" ;;
-		esac
-	fi
-	rw_run mv "$_smy_tmp" "$5"
-	rw_ok "database $4 as it was before the rollback is kept in $5"
-}
-
-# restore_mysql FILE HOST PORT USER DATABASE [COPY]: drop DATABASE, create it,
-# replay the dump into it, then check that table kine is not empty. COPY is
-# where save_mysql kept the database as it was (for the hint).
-restore_mysql() {
-	rw_need_file "$1"
-	rw_need_tool mysql "to restore the dump"
-	case $5 in
-	'' | *'`'* | *\\* | *"$_rw_nl"*) rw_fail "internal error: unusable database name: $5" ;;
-	esac
-	_rm_rc=0
-	_rm_use=$(grep -E -e '^USE ' -- "$1") || _rm_rc=$?
-	if [ "$_rm_rc" -gt 1 ]; then rw_fail "could not read $1"; fi
-	while IFS= read -r _rm_l; do
-		if [ -z "$_rm_l" ]; then continue; fi
-		if [ "$_rm_l" != "USE \`$5\`;" ]; then
-			rw_fail "$1 switches to another database ($_rm_l): it is not a dump of $5 alone"
-		fi
-	done <<EOF_USE
-$_rm_use
-EOF_USE
-	rw_hint "every rke2 server must be stopped; the password comes from MYSQL_PWD or ~/.my.cnf"
-	rw_run mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} \
-		-e "DROP DATABASE IF EXISTS \`$5\`; CREATE DATABASE \`$5\`"
-	rw_hint "the database $5 is now empty or partly restored: fix the cause shown above and run this script again (it starts over)${6:+; the database as it was before the rollback is kept in $6}"
-	rw_run_stdin "$1" mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} "--database=$5"
-	rw_hint
-	if rw_dry; then
-		rw_would "check that table kine in database $5 is not empty"
-		return 0
-	fi
-	_rm_rc=0
-	_rm_n=$(mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} "--database=$5" -N -B \
-		-e 'SELECT count(*) FROM kine' 2>&1) || _rm_rc=$?
-	case $_rm_n in
-	'' | *[!0-9]*)
-		rw_quote_cmd mysql ${2:+"--host=$2"} ${3:+"--port=$3"} ${4:+"--user=$4"} "--database=$5" -N -B -e 'SELECT count(*) FROM kine'
-		rw_fail_cmd "$_rm_rc" "could not count the rows of table kine: ${_rm_n%%"$_rw_nl"*}"
-		;;
-	esac
-	if [ "$_rm_n" -eq 0 ]; then
-		rw_fail "table kine in database $5 is empty after the restore: this dump holds no cluster data"
-	fi
-	rw_ok "database restored; kine has $_rm_n rows"
 }
 
 # ---- rewind runtime library: rke2 -------------------------------------------------
@@ -3372,7 +3347,7 @@ EOF
 # wins over a token). The keys are compared by hash; neither token is shown.
 check_token_source() {
 	rw_check_op check_token_source ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
-	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, /var/lib/rancher/rke2/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
+	rw_hint "copy the server token saved with the snapshot (the cluster's server/token file, $REWIND_DEFAULT_DATA_DIR/server/token by default, as it was when the snapshot was taken) to $4 on this host, readable by root only; then run this script again"
 	rw_need_file "$4"
 	rw_hint
 	_rke2_key_sha "$4"
@@ -3467,7 +3442,7 @@ check_data_mounts() {
 			esac
 		done <"$_cdm_rec"
 		if [ -n "$_cdm_gone" ]; then
-			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start rke2 on the empty folder below a data volume"
+			rw_hint "mount each one again (mount -a if it is in /etc/fstab), check that its content is there, then run this script again; never start $REWIND_BIN on the empty folder below a data volume"
 			rw_fail "not mounted any more, although mounted when the stop step ran (recorded in $_cdm_rec):$_cdm_gone"
 		fi
 	fi
@@ -3794,7 +3769,7 @@ cluster_reset() {
 	for _cre_flag in ${1+"$@"}; do
 		case $_cre_flag in
 		--token | --token=* | --agent-token* | --etcd-s3-access-key* | --etcd-s3-secret-key* | --etcd-s3-session-token*)
-			rw_fail "internal error: ${_cre_flag%%=*} on the rke2 command line would show a secret; rke2 reads it from the environment"
+			rw_fail "internal error: ${_cre_flag%%=*} on the $REWIND_BIN command line would show a secret; $REWIND_BIN reads it from the environment"
 			;;
 		esac
 	done
@@ -3835,16 +3810,104 @@ cluster_reset() {
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset did not finish within $_cre_to s and was stopped"
 		;;
 	*)
-		rw_hint "rke2's output is in $_cre_log; its last lines name the cause"
+		rw_hint "$REWIND_BIN's output is in $_cre_log; its last lines name the cause"
 		rw_fail_cmd "$_rw_rl_rc" "the cluster-reset failed"
 		;;
 	esac
 	if ! grep -q -e 'restart without --cluster-reset flag now' -- "$_cre_log"; then
-		rw_hint "rke2's output is in $_cre_log"
-		_rw_report "rke2 exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
+		rw_hint "$REWIND_BIN's output is in $_cre_log"
+		_rw_report "$REWIND_BIN exited 0 but did not print \"restart without --cluster-reset flag now\": the restore is not confirmed" "$_rw_cmd" 0
 		exit 1
 	fi
-	rw_ok "snapshot restored (rke2's output: $_cre_log)"
+	rw_ok "snapshot restored ($REWIND_BIN's output: $_cre_log)"
+}
+
+# ---- rewind runtime library: sqlite -------------------------------------------------
+# RKE2 with SQLite (kine, single server): checking the backup and putting it
+# in place of server/db/state.db.
+#
+# The swap (with rke2 stopped): copy the backup next to the database, move
+# the database and its -wal/-shm/-journal side files aside (stale side files
+# of the newer database would be replayed into the old one), rename the copy
+# into place (same filesystem, atomic), then check it. The checks open the
+# file as an `immutable=1` URI, so that sqlite3 creates no -wal/-shm files
+# beside a backup.
+
+# check_sqlite_db FILE: `PRAGMA integrity_check` prints `ok` (when sqlite3 is
+# present; otherwise says it could not check).
+check_sqlite_db() {
+	rw_check_op check_sqlite_db ${1+"$@"}; if [ "$_rw_ran" = 1 ]; then return 0; fi
+	rw_hint "copy the backup the plan restores ([snapshot] path: the copy of server/db/state.db taken before the upgrade) to $1 on this host, then run this script again"
+	rw_need_file "$1"
+	rw_hint
+	if ! command -v sqlite3 >/dev/null 2>&1; then
+		rw_warn "sqlite3 is not installed: $1 could not be checked (PRAGMA integrity_check)"
+		return 0
+	fi
+	_csd_uri=$(printf '%s' "$1" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
+	_csd_rc=0
+	_csd_out=$(sqlite3 "file:$_csd_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _csd_rc=$?
+	if [ "$_csd_rc" -ne 0 ] || [ "$_csd_out" != ok ]; then
+		rw_hint "the backup is damaged or is not an SQLite database: copy it again, or choose another backup in the plan"
+		rw_fail "$1 fails PRAGMA integrity_check (sqlite3 exit $_csd_rc): ${_csd_out%%"$_rw_nl"*}"
+	fi
+	rw_ok "$1: integrity_check: ok"
+}
+
+# restore_sqlite BACKUP DB SUFFIX: move DB and its -wal/-shm/-journal aside
+# (to <name>.SUFFIX), copy BACKUP in through a temporary name, check the copy.
+restore_sqlite() {
+	_rsq_b=$1
+	_rsq_db=$2
+	_rsq_sfx=$3
+	rw_need_file "$_rsq_b"
+	rw_need_abs "$_rsq_db"
+	_rsq_new=$_rsq_db.$_rsq_sfx.new
+	if [ -f "$_rsq_db" ] && cmp -s "$_rsq_b" "$_rsq_db" && [ ! -e "$_rsq_db-wal" ] &&
+		[ ! -e "$_rsq_db-shm" ] && [ ! -e "$_rsq_db-journal" ]; then
+		rw_say "$_rsq_db is already a copy of $_rsq_b"
+	else
+		if [ ! -d "${_rsq_db%/*}" ]; then rw_run mkdir -p "${_rsq_db%/*}"; fi
+		rw_hint "nothing was moved yet: free space on that filesystem, then run this script again"
+		_rsq_umask=$(umask)
+		umask 077
+		rw_run cp "$_rsq_b" "$_rsq_new"
+		umask "$_rsq_umask"
+		if ! rw_dry && ! cmp -s "$_rsq_b" "$_rsq_new"; then
+			rw_fail "the copy $_rsq_new differs from $_rsq_b (full disk?); nothing was moved yet"
+		fi
+		rw_hint
+		for _rsq_s in '' -wal -shm -journal; do
+			rw_move_aside "$_rsq_db$_rsq_s" "$_rsq_db$_rsq_s.$_rsq_sfx"
+		done
+		rw_hint "the previous database is in $_rsq_db.$_rsq_sfx; to undo, move it back under its name"
+		rw_run mv "$_rsq_new" "$_rsq_db"
+	fi
+	if rw_dry; then
+		rw_would "check the restored database (PRAGMA integrity_check = ok, kine has rows)"
+		return 0
+	fi
+	if ! command -v sqlite3 >/dev/null 2>&1; then
+		rw_warn "sqlite3 is not installed: the restored database is a byte-identical copy of the backup, but was not opened"
+		rw_ok "${_rsq_db##*/} restored"
+		return 0
+	fi
+	_rsq_uri=$(printf '%s' "$_rsq_db" | sed 's/%/%25/g; s/?/%3f/g; s/#/%23/g')
+	_rsq_rc=0
+	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'PRAGMA integrity_check;' 2>&1) || _rsq_rc=$?
+	if [ "$_rsq_rc" -ne 0 ] || [ "$_rsq_out" != ok ]; then
+		rw_fail "the restored $_rsq_db fails PRAGMA integrity_check (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}"
+	fi
+	rw_ok "integrity_check: ok"
+	_rsq_rc=0
+	_rsq_out=$(sqlite3 "file:$_rsq_uri?immutable=1" 'SELECT count(*) FROM kine;' 2>&1) || _rsq_rc=$?
+	case $_rsq_out in
+	'' | *[!0-9]*) rw_fail "could not count the rows of table kine in $_rsq_db (sqlite3 exit $_rsq_rc): ${_rsq_out%%"$_rw_nl"*}" ;;
+	esac
+	if [ "$_rsq_out" -eq 0 ]; then
+		rw_fail "table kine in the restored $_rsq_db is empty: this backup holds no cluster data"
+	fi
+	rw_ok "${_rsq_db##*/} restored; kine has $_rsq_out rows"
 }
 
 # ---- rewind runtime library: token ----------------------------------------------
