@@ -25,6 +25,7 @@ use crate::choice::{Arch, DatastoreKind, Distribution, Role};
 use crate::init::{
     FILL, ImportError, Imported, MASKED, PlanText, STEPS, count as plural, file_name, markers,
 };
+use crate::model::Flavor;
 use crate::version::Rke2Version;
 
 /// Options of `init` that also apply to an import.
@@ -36,7 +37,6 @@ pub struct Options<'a> {
     pub airgap: bool,
 }
 
-const DEFAULT_DATA_DIR: &str = "/var/lib/rancher/rke2";
 const SERVER_LABELS: &[&str] = &["control-plane", "etcd", "master"];
 const HELP_KUBECTL: &str = "write the file with `kubectl get nodes -o json > nodes.json` (the whole list, in JSON), then run `rewind init --from-nodes nodes.json` again";
 
@@ -50,6 +50,8 @@ struct Args {
     data_dir: Option<String>,
     /// `--server`: the URL this node joined through.
     server: Option<String>,
+    /// The variable `server` came from (`K3S_URL`), when not from `--server`.
+    server_env: Option<String>,
     node_name: Option<String>,
     cluster_init: bool,
     /// `--datastore-endpoint` is present (its value is always masked).
@@ -165,6 +167,40 @@ fn parse_args(key: &'static str, json: &str) -> Option<Args> {
         i += step;
     }
     Some(a)
+}
+
+/// Adds what the node's `<product>.io/node-env` annotation (a JSON object of
+/// the `RKE2_*` or `K3S_*` variables it ran with) says for a flag its
+/// arguments lack: K3s's install script passes `K3S_URL`, `K3S_DATA_DIR`,
+/// `K3S_CLUSTER_INIT` and `K3S_DATASTORE_ENDPOINT` this way, and each flag
+/// reads its variable when not given (`EnvVar` of the flags in
+/// k3s-io/k3s:pkg/cli/cmds/server.go and agent.go; the annotation is written
+/// by k3s-io/k3s:pkg/nodeconfig/nodeconfig.go, which masks the token and the
+/// datastore endpoint as in node-args). `prefix` is `RKE2` or `K3S`.
+fn apply_env(a: &mut Args, prefix: &str, json: &str) {
+    let Ok(env) = serde_json::from_str::<BTreeMap<String, String>>(json) else {
+        return;
+    };
+    let var = |name: &str| env.get(&format!("{prefix}_{name}")).map(String::as_str);
+    if a.server.is_none()
+        && let Some(url) = usable(var("URL"))
+    {
+        a.server = Some(url);
+        a.server_env = Some(format!("{prefix}_URL"));
+    }
+    if a.data_dir.is_none() {
+        a.data_dir = usable(var("DATA_DIR"));
+    }
+    if a.node_name.is_none() {
+        a.node_name = usable(var("NODE_NAME"));
+    }
+    // What Go's strconv.ParseBool takes as true, as the flag library does.
+    if matches!(var("CLUSTER_INIT"), Some("1" | "t" | "T" | "true" | "TRUE" | "True")) {
+        a.cluster_init = true;
+    }
+    if var("DATASTORE_ENDPOINT").is_some_and(|v| !v.is_empty()) {
+        a.datastore_endpoint = true;
+    }
 }
 
 /// `host[:port]` of a join URL, without scheme, user info or path.
@@ -306,12 +342,17 @@ fn node(file: &str, i: usize, item: &Value) -> Result<Node, ImportError> {
         .collect();
     let annotations = item.pointer("/metadata/annotations");
     let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
-    let args = ["rke2.io/node-args", "k3s.io/node-args"]
+    let args = [("rke2", "rke2.io/node-args"), ("k3s", "k3s.io/node-args")]
         .into_iter()
-        .find_map(|key| annotation(key).map(|json| (key, json)))
-        .map_or(NodeArgs::Missing, |(key, json)| {
+        .find_map(|(product, key)| annotation(key).map(|json| (product, key, json)))
+        .map_or(NodeArgs::Missing, |(product, key, json)| {
             match parse_args(key, json) {
-                Some(a) => NodeArgs::Read(a),
+                Some(mut a) => {
+                    if let Some(env) = annotation(&format!("{product}.io/node-env")) {
+                        apply_env(&mut a, &product.to_ascii_uppercase(), env);
+                    }
+                    NodeArgs::Read(a)
+                }
                 None => NodeArgs::Unreadable(key),
             }
         });
@@ -365,6 +406,8 @@ fn and_list(names: &[&str]) -> String {
 
 /// What the node list says, worked out before anything is written.
 struct Facts<'a> {
+    /// RKE2 or K3s, from the versions: every name the plan's text uses.
+    flavor: &'static Flavor,
     nodes: &'a [Node],
     servers: Vec<&'a Node>,
     agents: Vec<&'a Node>,
@@ -375,6 +418,9 @@ struct Facts<'a> {
     /// Servers with `--datastore-endpoint`.
     external: Vec<&'a str>,
     datastore: Datastore,
+    /// Why the datastore is what it is, when the nodes' arguments (not
+    /// `--datastore`) say so and it is not RKE2's embedded etcd.
+    datastore_why: Option<String>,
     /// Every data dir with the nodes that use it.
     data_dirs: BTreeMap<String, Vec<&'a str>>,
     /// Servers whose arguments are unknown.
@@ -388,37 +434,105 @@ struct Facts<'a> {
     candidates: Vec<&'a str>,
 }
 
-/// Works out [`Facts`]; refuses K3s and versions that are not RKE2's.
+/// The product every node runs, from its version's build tag: RKE2
+/// (`+rke2rN`) or K3s (`+k3sN`). A list with both, or with another version,
+/// is refused.
+fn flavor_of(file: &str, nodes: &[Node]) -> Result<&'static Flavor, ImportError> {
+    let mut seen: Vec<(&'static Flavor, &Node)> = Vec::new();
+    for n in nodes {
+        let Some(flavor) = [&Flavor::RKE2, &Flavor::K3S]
+            .into_iter()
+            .find(|f| f.version(&n.version).is_some())
+        else {
+            return Err(ImportError::new(
+                file,
+                format!(
+                    "node {} runs {}, which is neither an RKE2 version (vMAJOR.MINOR.PATCH+rke2rN) nor a K3s one (vMAJOR.MINOR.PATCH+k3sN)",
+                    n.name,
+                    crate::init::toml_str(&n.version)
+                ),
+                "rewind imports RKE2 and K3s clusters; for Rancher on RKE1 use `rewind init --from-rke rancher-cluster.yml`",
+            ));
+        };
+        if !seen.iter().any(|(f, _)| *f == flavor) {
+            seen.push((flavor, n));
+        }
+    }
+    match seen.as_slice() {
+        [(flavor, _)] => Ok(flavor),
+        [(a, an), (b, bn), ..] => Err(ImportError::new(
+            file,
+            format!(
+                "the nodes run both {} and {}: node {} runs {}, node {} runs {}",
+                a.product, b.product, an.name, an.version, bn.name, bn.version
+            ),
+            "a plan rolls back one cluster of one distribution: list the nodes of that cluster only (check kubectl's context)",
+        )),
+        [] => unreachable!("a node list is never empty here"),
+    }
+}
+
+/// The datastore the servers' arguments show, and why when the reason is
+/// not RKE2's (no `--datastore-endpoint`, so embedded etcd). K3s's default
+/// for a server started without `--cluster-init`, `--server` or
+/// `--datastore-endpoint` is SQLite (kine); a server that initialised or
+/// joined an etcd cluster carries the `etcd` role label
+/// (k3s-io/k3s:pkg/etcd/member_controller.go, `EtcdRoleLabel`), and
+/// several servers without an external datastore can only share etcd.
+fn seen_datastore(
+    flavor: &Flavor,
+    servers: &[&Node],
+    external: &[&str],
+) -> (Datastore, Option<String>) {
+    if !external.is_empty() {
+        return (Datastore::External, None);
+    }
+    if !flavor.is_k3s() {
+        return (Datastore::Known(DatastoreKind::Etcd), None);
+    }
+    let with = |test: &dyn Fn(&Node) -> bool| servers.iter().find(|n| test(n)).map(|n| &n.name);
+    let etcd = if let Some(n) = with(&|n| n.read_args().is_some_and(|a| a.cluster_init)) {
+        Some(format!("{n} has --cluster-init"))
+    } else if let Some(n) = with(&|n| n.read_args().is_some_and(|a| a.server.is_some())) {
+        Some(format!("{n} joined another server (--server)"))
+    } else if servers.len() > 1 {
+        Some(format!("{} servers share it", servers.len()))
+    } else if let Some(n) = with(&|n| n.role_labels.contains(&"etcd")) {
+        Some(format!("{n} has the etcd role label"))
+    } else if servers.is_empty() {
+        Some("no node has a server role label (assumed)".to_owned())
+    } else {
+        None
+    };
+    match etcd {
+        Some(why) => (Datastore::Known(DatastoreKind::Etcd), Some(why)),
+        None => (
+            Datastore::Known(DatastoreKind::Sqlite),
+            Some(format!(
+                "{} is the only server, {}",
+                servers[0].name,
+                if servers[0].read_args().is_none() {
+                    "its arguments are unknown and it has no etcd role label"
+                } else {
+                    "without --cluster-init or --server"
+                }
+            )),
+        ),
+    }
+}
+
+/// Works out [`Facts`]; refuses versions that are not RKE2's or K3s's, and
+/// a list that mixes the two.
 fn facts<'a>(
     file: &str,
     nodes: &'a [Node],
     options: Options<'_>,
     notes: &mut Vec<String>,
 ) -> Result<Facts<'a>, ImportError> {
-    // Versions: K3s is refused; anything else must be an RKE2 version.
-    if let Some(k3s) = nodes.iter().find(|n| n.version.contains("+k3s")) {
-        return Err(ImportError::new(
-            file,
-            format!(
-                "k3s is not supported yet: node {} runs {}",
-                k3s.name, k3s.version
-            ),
-            "rewind writes plans for RKE2 and for Rancher on RKE1; K3s plans arrive with the K3s issue",
-        ));
-    }
+    let flavor = flavor_of(file, nodes)?;
     let mut by_version: BTreeMap<String, (Rke2Version, Vec<&str>)> = BTreeMap::new();
     for n in nodes {
-        let Some(v) = Rke2Version::parse(&n.version) else {
-            return Err(ImportError::new(
-                file,
-                format!(
-                    "node {} runs {}, which is not an RKE2 version (vMAJOR.MINOR.PATCH+rke2rN)",
-                    n.name,
-                    crate::init::toml_str(&n.version)
-                ),
-                "rewind imports RKE2 clusters; for Rancher on RKE1 use `rewind init --from-rke rancher-cluster.yml`",
-            ));
-        };
+        let v = flavor.version(&n.version).expect("checked by flavor_of");
         by_version
             .entry(n.version.clone())
             .or_insert_with(|| (v, Vec::new()))
@@ -442,24 +556,30 @@ fn facts<'a>(
         .filter(|n| n.read_args().is_some_and(|a| a.datastore_endpoint))
         .map(|n| n.name.as_str())
         .collect();
-    let datastore = match options.datastore {
+    let (seen, why) = seen_datastore(flavor, &servers, &external);
+    let (datastore, datastore_why) = match options.datastore {
         Some(ds) => {
             let ds = DatastoreKind::parse(ds)
                 .unwrap_or_else(|| panic!("bug in rewind: unknown datastore {ds}"));
-            if (ds == DatastoreKind::Etcd) != external.is_empty() {
+            let agrees = match seen {
+                Datastore::External => ds != DatastoreKind::Etcd,
+                Datastore::Known(k) => ds == k,
+            };
+            if !agrees {
                 notes.push(format!(
                     "--datastore {ds} was given, but {}",
-                    if external.is_empty() {
-                        "no node has --datastore-endpoint in its arguments".to_owned()
-                    } else {
-                        format!("{} has --datastore-endpoint", and_list(&external))
+                    match (&why, seen) {
+                        (_, Datastore::External) =>
+                            format!("{} has --datastore-endpoint", and_list(&external)),
+                        (Some(why), Datastore::Known(k)) => format!("the nodes show {k}: {why}"),
+                        (None, Datastore::Known(_)) =>
+                            "no node has --datastore-endpoint in its arguments".to_owned(),
                     }
                 ));
             }
-            Datastore::Known(ds)
+            (Datastore::Known(ds), None)
         }
-        None if external.is_empty() => Datastore::Known(DatastoreKind::Etcd),
-        None => Datastore::External,
+        None => (seen, why),
     };
 
     // The data dir: one for the whole plan.
@@ -467,7 +587,7 @@ fn facts<'a>(
     for n in nodes {
         if let Some(a) = n.read_args() {
             let dir = a.data_dir.clone().map_or_else(
-                || DEFAULT_DATA_DIR.to_owned(),
+                || flavor.default_data_dir.to_owned(),
                 |d| {
                     if d.len() > 1 {
                         d.trim_end_matches('/').to_owned()
@@ -500,6 +620,7 @@ fn facts<'a>(
     };
 
     Ok(Facts {
+        flavor,
         nodes,
         servers,
         agents,
@@ -507,6 +628,7 @@ fn facts<'a>(
         without_args,
         external,
         datastore,
+        datastore_why,
         data_dirs,
         unknown,
         first,
@@ -527,7 +649,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
     let data_dir = cluster(&mut p, &f, &mut notes);
     datastore(&mut p, &f, options, &mut notes);
     snapshot(&mut p, &f, &data_dir);
-    token(&mut p, &data_dir);
+    token(&mut p, f.flavor, &data_dir);
     install(&mut p, &f, options.airgap, &mut notes);
     drain(&mut p);
     node_entries(&mut p, &f, &mut notes);
@@ -561,11 +683,12 @@ fn header(p: &mut PlanText, f: &Facts<'_>, source: &str) {
         plural(agents.len(), "agent", "agents"),
     ))
     .comment(STEPS)
-    .para(
+    .para(&format!(
         "Comments starting with \"from kubectl get nodes\" say where a value came from. \
-         Secrets are not imported: RKE2 masks the token, the datastore endpoint and the S3 keys \
+         Secrets are not imported: {} masks the token, the datastore endpoint and the S3 keys \
          in the nodes' annotations, and the plan names the token file.",
-    );
+        f.flavor.product
+    ));
     p.raw("format = 1").blank();
 }
 
@@ -576,14 +699,25 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
         versions,
         without_args,
         data_dirs,
+        flavor,
         ..
     } = f;
     let current = versions[0].0.to_string();
+    let key = args_key(flavor);
+    let default = flavor.default_data_dir;
     // [cluster]
     p.raw("[cluster]")
         .para("A DNS label; the operator types it to confirm every step that destroys data.")
         .fill("name", "cluster name, e.g. prod-east")
-        .string("distribution", Distribution::Rke2.as_str());
+        .string(
+            "distribution",
+            if flavor.is_k3s() {
+                Distribution::K3s
+            } else {
+                Distribution::Rke2
+            }
+            .as_str(),
+        );
     if versions.len() == 1 {
         p.para(&format!(
             "from kubectl get nodes: kubeletVersion of every node ({}).",
@@ -626,19 +760,21 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
                     versions[versions.len() - 1].0
                 )
             } else {
-                "target version, e.g. v1.28.9+rke2r1".to_owned()
+                format!("target version, e.g. {}", flavor.example_target)
             },
         );
     let data_dir = match data_dirs.len() {
         0 => {
             p.para(&format!(
                 "The data dir (`data-dir:` in config.yaml) could not be read: no node has an\n\
-                 rke2.io/node-args annotation. Default: {DEFAULT_DATA_DIR}."
+                 {key} annotation. Default: {default}."
             ))
             .raw(&format!(
-                "# data-dir = \"{DEFAULT_DATA_DIR}\"    # only if RKE2 was configured with another"
+                "# data-dir = \"{default}\"{}# only if {} was configured with another",
+                " ".repeat(4 + Flavor::RKE2.binary.len() - flavor.binary.len()),
+                flavor.product
             ));
-            DEFAULT_DATA_DIR.to_owned()
+            default.to_owned()
         }
         1 => {
             let (dir, _) = data_dirs.iter().next().expect("one data dir");
@@ -647,13 +783,13 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
             } else {
                 format!("every node but {} (no annotation)", and_list(without_args))
             };
-            if dir == DEFAULT_DATA_DIR {
+            if dir == default {
                 p.para(&format!(
-                    "from kubectl get nodes: no --data-dir in the rke2.io/node-args of {whose}\n(the default)."
+                    "from kubectl get nodes: no --data-dir in the {key} of {whose}\n(the default)."
                 ));
             } else {
                 p.para(&format!(
-                    "from kubectl get nodes: --data-dir in the rke2.io/node-args of {whose}."
+                    "from kubectl get nodes: --data-dir in the {key} of {whose}."
                 ));
             }
             p.string("data-dir", dir);
@@ -677,10 +813,18 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
             "<data-dir>".to_owned()
         }
     };
-    p.para("how RKE2 was installed: the API does not say.")
-        .raw("# install-method = \"rpm\"                # if RKE2 came from RPMs (default \"tar\")")
-        .blank();
+    // K3s has one install method, its install script (no `install-method`).
+    if !flavor.is_k3s() {
+        p.para("how RKE2 was installed: the API does not say.")
+            .raw("# install-method = \"rpm\"                # if RKE2 came from RPMs (default \"tar\")");
+    }
+    p.blank();
     data_dir
+}
+
+/// The annotation a product writes its arguments in (`rke2.io/node-args`).
+fn args_key(flavor: &Flavor) -> String {
+    format!("{}.io/node-args", flavor.binary)
 }
 
 /// `[datastore]`: `--datastore`, else what `--datastore-endpoint` shows.
@@ -689,9 +833,23 @@ fn datastore(p: &mut PlanText, f: &Facts<'_>, options: Options<'_>, notes: &mut 
     // [datastore]
     p.raw("[datastore]");
     match datastore {
-        Datastore::Known(DatastoreKind::Etcd) if options.datastore.is_none() => {
-            p.para("from kubectl get nodes: no server has --datastore-endpoint, so embedded etcd.")
-                .string("kind", DatastoreKind::Etcd.as_str());
+        Datastore::Known(ds @ (DatastoreKind::Etcd | DatastoreKind::Sqlite))
+            if options.datastore.is_none() =>
+        {
+            match &f.datastore_why {
+                Some(why) => p.para(&format!(
+                    "from kubectl get nodes: no server has --datastore-endpoint, and {why}: {}.",
+                    if ds == DatastoreKind::Etcd {
+                        "embedded etcd"
+                    } else {
+                        "SQLite (kine), K3s's default for one server"
+                    }
+                )),
+                None => p.para(
+                    "from kubectl get nodes: no server has --datastore-endpoint, so embedded etcd.",
+                ),
+            }
+            .string("kind", ds.as_str());
         }
         Datastore::Known(ds @ (DatastoreKind::Etcd | DatastoreKind::Sqlite)) => {
             p.para("from --datastore.").string("kind", ds.as_str());
@@ -722,8 +880,11 @@ fn datastore(p: &mut PlanText, f: &Facts<'_>, options: Options<'_>, notes: &mut 
 
 /// `[snapshot]`, with the S3 settings of the servers as a commented `[snapshot.s3]`.
 fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
-    let Facts { servers, .. } = f;
+    let Facts {
+        servers, flavor, ..
+    } = f;
     let (datastore, init) = (f.datastore, f.init);
+    let (binary, example) = (flavor.binary, flavor.example_target);
     // [snapshot]
     p.raw("[snapshot]");
     match datastore {
@@ -731,7 +892,7 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
             let on = init.map_or_else(|| "the init server".to_owned(), str::to_owned);
             let example_host = init.unwrap_or("server-1");
             p.para(&format!(
-                "The etcd snapshot taken BEFORE the upgrade, on {on}\n(`rke2 etcd-snapshot list`)."
+                "The etcd snapshot taken BEFORE the upgrade, on {on}\n(`{binary} etcd-snapshot list`)."
             ))
             .fill(
                 "path",
@@ -744,15 +905,18 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
             p.para(&format!(
                 "A copy of {data_dir}/server/db/state.db made BEFORE the upgrade, on the server."
             ))
-            .fill("path", "copy of state.db, e.g. /root/rke2-backup/state.db");
+            .fill(
+                "path",
+                &format!("copy of state.db, e.g. /root/{binary}-backup/state.db"),
+            );
         }
         Datastore::Known(DatastoreKind::Postgres | DatastoreKind::Mysql) | Datastore::External => {
             p.para("A `pg_dump -Fc` archive or a mysqldump file made BEFORE the upgrade, where the\nrestore runs.")
-                .fill("path", "the dump, e.g. /srv/backups/rke2-pre-upgrade.dump");
+                .fill("path", &format!("the dump, e.g. /srv/backups/{binary}-pre-upgrade.dump"));
         }
     }
     p.para("The version the cluster ran when the backup was made.")
-        .fill("taken-on", "version at backup time, e.g. v1.28.9+rke2r1")
+        .fill("taken-on", &format!("version at backup time, e.g. {example}"))
         .para(
             "Recommended: `sha256sum` of the backup; every script that touches it checks it first.",
         )
@@ -764,7 +928,7 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
 }
 
 /// `[token]`: the saved token file is always to fill in.
-fn token(p: &mut PlanText, data_dir: &str) {
+fn token(p: &mut PlanText, flavor: &Flavor, data_dir: &str) {
     // [token]
     p.para(&format!(
         "The server token saved with the backup (a copy of {data_dir}/server/token).\n\
@@ -772,20 +936,27 @@ fn token(p: &mut PlanText, data_dir: &str) {
          encrypted with different token\": keep this section."
     ))
     .raw("[token]")
-    .fill("file", "saved token file, e.g. /root/rke2-backup/token")
+    .fill(
+        "file",
+        &format!("saved token file, e.g. /root/{}-backup/token", flavor.binary),
+    )
     .raw("# sha256 = \"<64 hex digits>\"          # scripts compare it without printing the token")
     .blank();
 }
 
 /// `[install]`: `--airgap`, and the architecture of the nodes.
 fn install(p: &mut PlanText, f: &Facts<'_>, airgap: bool, notes: &mut Vec<String>) {
-    let nodes = f.nodes;
+    let (nodes, binary) = (f.nodes, f.flavor.binary);
     // [install]
     p.raw("[install]");
     if airgap {
         p.string("source", "airgap")
-            .para("Copied to every node, same path: install.sh, rke2.linux-<arch>.tar.gz,\nrke2-images*.tar.zst and sha256sum-<arch>.txt of the TARGET version.")
-            .fill("artifacts", "artifacts folder, e.g. /root/rke2-artifacts");
+            .para(if f.flavor.is_k3s() {
+                "Copied to every node, same path: install.sh, k3s (k3s-arm64, k3s-s390x),\nk3s-airgap-images-<arch>.tar.zst and sha256sum-<arch>.txt of the TARGET version."
+            } else {
+                "Copied to every node, same path: install.sh, rke2.linux-<arch>.tar.gz,\nrke2-images*.tar.zst and sha256sum-<arch>.txt of the TARGET version."
+            })
+            .fill("artifacts", &format!("artifacts folder, e.g. /root/{binary}-artifacts"));
     } else {
         p.para("The nodes fetch the install script and the target version from the Internet.")
             .string("source", "online");
@@ -844,6 +1015,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         ..
     } = f;
     let (etcd, init) = (f.etcd, f.init);
+    let key = args_key(f.flavor);
     // Which node each join URL points at, by address or host name.
     let owner = |url: &str| -> Option<&str> {
         let host = host_only(url_host(url));
@@ -884,7 +1056,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
             )
         } else {
             let w = format!(
-                "{} {} no rke2.io/node-args annotation",
+                "{} {} no {key} annotation",
                 and_list(unknown),
                 if unknown.len() == 1 { "has" } else { "have" }
             );
@@ -941,7 +1113,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         });
         match &n.args {
             NodeArgs::Missing => {
-                about.push("no rke2.io/node-args annotation: its arguments are unknown".to_owned());
+                about.push(format!("no {key} annotation: its arguments are unknown"));
             }
             NodeArgs::Unreadable(key) => about.push(format!(
                 "its {key} annotation is not a JSON list of strings: arguments unknown"
@@ -960,7 +1132,10 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
                     Some(url) => {
                         let hp = url_host(url);
                         let via = owner(url).map_or_else(String::new, |o| format!(" ({o})"));
-                        about.push(format!("{}: --server {hp}{via}", a.key));
+                        about.push(match &a.server_env {
+                            Some(var) => format!("{}: {var} {hp}{via}", a.key.replace("-args", "-env")),
+                            None => format!("{}: --server {hp}{via}", a.key),
+                        });
                     }
                     None if n.server => about.push(format!(
                         "{}: no --server{}",
@@ -1011,7 +1186,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
     }
     if !without_args.is_empty() {
         notes.push(format!(
-            "{} {} no rke2.io/node-args annotation: data dir and init server read from the others only",
+            "{} {} no {key} annotation: data dir and init server read from the others only",
             and_list(without_args),
             if without_args.len() == 1 { "has" } else { "have" }
         ));
