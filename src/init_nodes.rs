@@ -1,21 +1,32 @@
-//! `rewind init --from-nodes NODES.json`: an RKE2 plan from what
+//! `rewind init --from-nodes NODES.json`: an RKE2 or K3s plan from what
 //! `kubectl get nodes -o json` says about the cluster.
 //!
 //! What a node list tells, and where from:
 //!
+//! - the product and the version every node runs
+//!   (`status.nodeInfo.kubeletVersion`): `+rke2rN` is RKE2, `+k3sN` K3s (a
+//!   list with both is refused), and the plan's names ([`Flavor`]: data dir,
+//!   binary, paths in examples) are that product's; mixed versions mean an
+//!   upgrade was in progress, and the highest is written;
 //! - the nodes' names (`metadata.name`) and roles: a server carries one of the
 //!   labels `node-role.kubernetes.io/{control-plane,etcd,master}` = `"true"`;
-//! - the version every node runs (`status.nodeInfo.kubeletVersion`): mixed
-//!   versions mean an upgrade was in progress, and the highest is written;
-//! - RKE2's own arguments, in the `rke2.io/node-args` annotation (a JSON array
-//!   of strings; `k3s.io/node-args` on K3s): `--data-dir`, and `--server`,
-//!   which every server but the first (the init server) has;
-//! - the addresses and host name (`status.addresses`), the OS and the
+//! - the product's own arguments, in the `rke2.io/node-args` annotation (a
+//!   JSON array of strings; `k3s.io/node-args` on K3s): `--data-dir`,
+//!   `--cluster-init`, `--datastore-endpoint`, and `--server`, which every
+//!   server but the first (the init server) has; the `…/node-env`
+//!   annotation beside it gives the same from `K3S_URL`, `K3S_DATA_DIR`, …
+//!   when the arguments lack them (K3s's install script passes them so);
+//! - the datastore: external with `--datastore-endpoint`; on RKE2 embedded
+//!   etcd otherwise; on K3s embedded etcd with `--cluster-init`, a server
+//!   joined with `--server`, several servers or the `etcd` role label, and
+//!   K3s's default, SQLite, for one server without any of them;
+//! - the addresses and host name (`status.addresses`, else the
+//!   `rke2.io/hostname` or `k3s.io/hostname` annotation), the OS and the
 //!   architecture, written as comments (and `install.arch`).
 //!
-//! RKE2 masks secret arguments in the annotation (`--token ********`). Only
-//! the arguments named above are read; a masked value is never used, and
-//! [`PlanText::finish`] refuses a plan that would hold one.
+//! RKE2 and K3s mask secret arguments in the annotations (`--token
+//! ********`). Only the arguments named above are read; a masked value is
+//! never used, and [`PlanText::finish`] refuses a plan that would hold one.
 
 use std::collections::BTreeMap;
 
@@ -40,7 +51,8 @@ pub struct Options<'a> {
 const SERVER_LABELS: &[&str] = &["control-plane", "etcd", "master"];
 const HELP_KUBECTL: &str = "write the file with `kubectl get nodes -o json > nodes.json` (the whole list, in JSON), then run `rewind init --from-nodes nodes.json` again";
 
-/// What one node's `rke2.io/node-args` says (only the arguments rewind reads).
+/// What one node's `rke2.io/node-args` (or `k3s.io/node-args`) says, with
+/// its node-env: only the arguments rewind reads.
 #[derive(Debug, Default)]
 struct Args {
     /// The annotation it came from.
@@ -1036,6 +1048,10 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
          scripts refuse to run on a host of another name (`uname -n`) unless\n\
          REWIND_HOST=<name> says which node the host is.",
     );
+    let sqlite = f.datastore == Datastore::Known(DatastoreKind::Sqlite);
+    if sqlite && !agents.is_empty() {
+        sqlite_agents(p, f.flavor, agents, notes);
+    }
     if etcd && init.is_none() {
         let (why, short) = if servers.is_empty() {
             (
@@ -1165,8 +1181,15 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
             ));
             renamed.push(format!("{} (host {h})", n.name));
         }
-        p.comment(&about.join("\n"))
-            .raw("[[nodes]]")
+        p.comment(&about.join("\n"));
+        if sqlite && !n.server {
+            // Written, but as a comment: a SQLite plan has one node.
+            p.raw("# [[nodes]]")
+                .raw(&format!("# name = {}", crate::init::toml_str(&n.name)))
+                .raw("# role = \"agent\"");
+            continue;
+        }
+        p.raw("[[nodes]]")
             .string("name", &n.name)
             .string("role", n.role().as_str());
         if etcd && n.server {
@@ -1191,6 +1214,31 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
             if without_args.len() == 1 { "has" } else { "have" }
         ));
     }
+}
+
+/// What a SQLite plan says of the agents: a plan on SQLite has exactly one
+/// node, the server (`rewind check`, rule sqlite-single), so the agents are
+/// written as comments and left to the operator.
+fn sqlite_agents(p: &mut PlanText, flavor: &Flavor, agents: &[&Node], notes: &mut Vec<String>) {
+    let names: Vec<&str> = agents.iter().map(|n| n.name.as_str()).collect();
+    p.blank().para(&format!(
+        "A plan on SQLite has exactly one node, the server: the {} below {} \
+         written as comments, and rewind's scripts do not touch {}. Bring {} to the \
+         target version yourself once the server is back ({}'s install script with \
+         {}_VERSION).",
+        plural(agents.len(), "agent", "agents"),
+        if agents.len() == 1 { "is" } else { "are" },
+        if agents.len() == 1 { "it" } else { "them" },
+        if agents.len() == 1 { "it" } else { "them" },
+        flavor.product,
+        flavor.install_env,
+    ));
+    notes.push(format!(
+        "a SQLite plan has one node, the server: {} {} written as comments, and {} not rolled back by rewind",
+        and_list(&names),
+        if names.len() == 1 { "is" } else { "are" },
+        if names.len() == 1 { "is" } else { "are" },
+    ));
 }
 
 /// `host`, `port`, `database`, `user`, `restore-on` of an external database.
