@@ -1168,7 +1168,9 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         }
         let hostname = n.hostname.as_deref().map(str::to_ascii_lowercase);
         let node_name = n.read_args().and_then(|a| a.node_name.clone());
+        // A commented-out agent (SQLite) has no scripts to run anywhere.
         if let Some(h) = &hostname
+            && !(sqlite && !n.server)
             && h != &n.name
             && h.split('.').next() != Some(n.name.as_str())
         {
@@ -1455,6 +1457,72 @@ mod tests {
             p.plan
         );
         assert!(p.plan.contains("\ninit = true\n"), "{}", p.plan);
+    }
+
+    const K: &str = "v1.29.4+k3s1";
+
+    /// [`list`] as K3s writes it: `k3s.io/` annotations, and `env` (a JSON
+    /// object) as every node's `k3s.io/node-env`.
+    fn k3s_plan(nodes: &[(&str, bool, &str, Option<&[&str]>)], env: &str) -> Imported {
+        let mut doc: Value =
+            serde_json::from_str(&list(nodes).replace("rke2.io/", "k3s.io/")).unwrap();
+        for item in doc["items"].as_array_mut().unwrap() {
+            item["metadata"]["annotations"]["k3s.io/node-env"] = env.into();
+        }
+        let text = doc.to_string();
+        import("n.json", &text, Options::default()).expect("imports")
+    }
+
+    fn kind(p: &Imported) -> String {
+        let table: toml::Table = toml::from_str(&p.plan).expect("TOML");
+        table["datastore"]["kind"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn k3s_datastores() {
+        let one = |args: Option<&'static [&'static str]>, env: &str| {
+            kind(&k3s_plan(&[("s1", true, K, args), ("a1", false, K, Some(&["agent"]))], env))
+        };
+        assert_eq!(one(Some(&["server"]), "{}"), "sqlite");
+        assert_eq!(one(None, "{}"), "sqlite");
+        assert_eq!(one(Some(&["server", "--cluster-init"]), "{}"), "etcd");
+        assert_eq!(one(Some(&["server"]), r#"{"K3S_CLUSTER_INIT":"true"}"#), "etcd");
+        assert_eq!(one(Some(&["server"]), r#"{"K3S_CLUSTER_INIT":"false"}"#), "sqlite");
+        assert!(
+            one(Some(&["server"]), r#"{"K3S_DATASTORE_ENDPOINT":"********"}"#)
+                .starts_with(FILL)
+        );
+        assert!(one(Some(&["server", "--datastore-endpoint", MASKED]), "{}").starts_with(FILL));
+        // Two servers share etcd, whatever their arguments say.
+        let two = k3s_plan(&[("s1", true, K, None), ("s2", true, K, None)], "{}");
+        assert_eq!(kind(&two), "etcd");
+        assert!(two.plan.contains("no k3s.io/node-args annotation"), "{}", two.plan);
+        // The etcd role label alone says etcd.
+        let text = list(&[("s1", true, K, Some(&["server"]))])
+            .replace("control-plane", "etcd")
+            .replace("rke2.io/", "k3s.io/");
+        let p = import("n.json", &text, Options::default()).unwrap();
+        assert_eq!(kind(&p), "etcd");
+        assert!(
+            p.plan.replace("\n# ", " ").contains("s1 has the etcd role label"),
+            "{}",
+            p.plan
+        );
+    }
+
+    #[test]
+    fn k3s_node_env_fills_what_the_arguments_lack() {
+        let p = k3s_plan(
+            &[
+                ("s1", true, K, Some(&["server", "--cluster-init"])),
+                ("s2", true, K, Some(&["server", "--data-dir", "/srv/k3s"])),
+            ],
+            r#"{"K3S_TOKEN":"********","K3S_URL":"https://s1:6443","K3S_DATA_DIR":"/srv/k3s"}"#,
+        );
+        // Every node has the variables here: K3S_URL stands for --server.
+        assert!(p.plan.contains("# k3s.io/node-env: K3S_URL s1:6443 (s1)"), "{}", p.plan);
+        assert!(p.plan.contains("data-dir = \"/srv/k3s\""), "{}", p.plan);
+        assert!(!p.plan.contains(MASKED));
     }
 
     #[test]
