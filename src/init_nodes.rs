@@ -207,7 +207,10 @@ fn apply_env(a: &mut Args, prefix: &str, json: &str) {
         a.node_name = usable(var("NODE_NAME"));
     }
     // What Go's strconv.ParseBool takes as true, as the flag library does.
-    if matches!(var("CLUSTER_INIT"), Some("1" | "t" | "T" | "true" | "TRUE" | "True")) {
+    if matches!(
+        var("CLUSTER_INIT"),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+    ) {
         a.cluster_init = true;
     }
     if var("DATASTORE_ENDPOINT").is_some_and(|v| !v.is_empty()) {
@@ -827,8 +830,9 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
     };
     // K3s has one install method, its install script (no `install-method`).
     if !flavor.is_k3s() {
-        p.para("how RKE2 was installed: the API does not say.")
-            .raw("# install-method = \"rpm\"                # if RKE2 came from RPMs (default \"tar\")");
+        p.para("how RKE2 was installed: the API does not say.").raw(
+            "# install-method = \"rpm\"                # if RKE2 came from RPMs (default \"tar\")",
+        );
     }
     p.blank();
     data_dir
@@ -928,7 +932,10 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
         }
     }
     p.para("The version the cluster ran when the backup was made.")
-        .fill("taken-on", &format!("version at backup time, e.g. {example}"))
+        .fill(
+            "taken-on",
+            &format!("version at backup time, e.g. {example}"),
+        )
         .para(
             "Recommended: `sha256sum` of the backup; every script that touches it checks it first.",
         )
@@ -950,7 +957,10 @@ fn token(p: &mut PlanText, flavor: &Flavor, data_dir: &str) {
     .raw("[token]")
     .fill(
         "file",
-        &format!("saved token file, e.g. /root/{}-backup/token", flavor.binary),
+        &format!(
+            "saved token file, e.g. /root/{}-backup/token",
+            flavor.binary
+        ),
     )
     .raw("# sha256 = \"<64 hex digits>\"          # scripts compare it without printing the token")
     .blank();
@@ -1020,8 +1030,6 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         nodes,
         servers,
         agents,
-        unknown,
-        first,
         candidates,
         without_args,
         ..
@@ -1053,50 +1061,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         sqlite_agents(p, f.flavor, agents, notes);
     }
     if etcd && init.is_none() {
-        let (why, short) = if servers.is_empty() {
-            (
-                "no node has a server role label".to_owned(),
-                "no server".to_owned(),
-            )
-        } else if first.len() > 1 {
-            let w = format!(
-                "{} servers have no --server in their arguments ({})",
-                first.len(),
-                and_list(first)
-            );
-            (w.clone(), w)
-        } else if first.is_empty() && unknown.is_empty() {
-            (
-                "every server has --server in its arguments (the first one was reconfigured to join another, or all join through a fixed registration address)".to_owned(),
-                "every server has --server in its arguments".to_owned(),
-            )
-        } else {
-            let w = format!(
-                "{} {} no {key} annotation",
-                and_list(unknown),
-                if unknown.len() == 1 { "has" } else { "have" }
-            );
-            (w.clone(), w)
-        };
-        if candidates.is_empty() {
-            p.blank().para(&format!(
-                "{FILL}the init server> {why}: list the servers (role = \"server\") and set `init = true` on the one whose config.yaml has no `server:` entry."
-            ));
-            notes.push(format!(
-                "{short}: mark the servers and the init server by hand"
-            ));
-        } else {
-            p.blank().para(&format!(
-                "{FILL}the init server> kubectl get nodes cannot tell which server is the init server: {why}. \
-                 Exactly one server gets `init = true`: the one whose config.yaml has no `server:` entry, \
-                 where the snapshot is. Candidates: {}. Uncomment the line `# init = true` of that server.",
-                and_list(candidates)
-            ));
-            notes.push(format!(
-                "the init server is not known ({short}); choose it among {} and set `init = true` on it",
-                and_list(candidates)
-            ));
-        }
+        init_choice(p, f, &key, notes);
     }
     let mut renamed = Vec::new();
     for n in servers.iter().chain(agents.iter()) {
@@ -1149,7 +1114,9 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
                         let hp = url_host(url);
                         let via = owner(url).map_or_else(String::new, |o| format!(" ({o})"));
                         about.push(match &a.server_env {
-                            Some(var) => format!("{}: {var} {hp}{via}", a.key.replace("-args", "-env")),
+                            Some(var) => {
+                                format!("{}: {var} {hp}{via}", a.key.replace("-args", "-env"))
+                            }
                             None => format!("{}: --server {hp}{via}", a.key),
                         });
                     }
@@ -1170,7 +1137,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         let node_name = n.read_args().and_then(|a| a.node_name.clone());
         // A commented-out agent (SQLite) has no scripts to run anywhere.
         if let Some(h) = &hostname
-            && !(sqlite && !n.server)
+            && (n.server || !sqlite)
             && h != &n.name
             && h.split('.').next() != Some(n.name.as_str())
         {
@@ -1213,7 +1180,67 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         notes.push(format!(
             "{} {} no {key} annotation: data dir and init server read from the others only",
             and_list(without_args),
-            if without_args.len() == 1 { "has" } else { "have" }
+            if without_args.len() == 1 {
+                "has"
+            } else {
+                "have"
+            }
+        ));
+    }
+}
+
+/// The comment that asks for the init server when the node list cannot
+/// tell it (embedded etcd), and the note that says so.
+fn init_choice(p: &mut PlanText, f: &Facts<'_>, key: &str, notes: &mut Vec<String>) {
+    let Facts {
+        servers,
+        unknown,
+        first,
+        candidates,
+        ..
+    } = f;
+    let (why, short) = if servers.is_empty() {
+        (
+            "no node has a server role label".to_owned(),
+            "no server".to_owned(),
+        )
+    } else if first.len() > 1 {
+        let w = format!(
+            "{} servers have no --server in their arguments ({})",
+            first.len(),
+            and_list(first)
+        );
+        (w.clone(), w)
+    } else if first.is_empty() && unknown.is_empty() {
+        (
+            "every server has --server in its arguments (the first one was reconfigured to join another, or all join through a fixed registration address)".to_owned(),
+            "every server has --server in its arguments".to_owned(),
+        )
+    } else {
+        let w = format!(
+            "{} {} no {key} annotation",
+            and_list(unknown),
+            if unknown.len() == 1 { "has" } else { "have" }
+        );
+        (w.clone(), w)
+    };
+    if candidates.is_empty() {
+        p.blank().para(&format!(
+            "{FILL}the init server> {why}: list the servers (role = \"server\") and set `init = true` on the one whose config.yaml has no `server:` entry."
+        ));
+        notes.push(format!(
+            "{short}: mark the servers and the init server by hand"
+        ));
+    } else {
+        p.blank().para(&format!(
+            "{FILL}the init server> kubectl get nodes cannot tell which server is the init server: {why}. \
+             Exactly one server gets `init = true`: the one whose config.yaml has no `server:` entry, \
+             where the snapshot is. Candidates: {}. Uncomment the line `# init = true` of that server.",
+            and_list(candidates)
+        ));
+        notes.push(format!(
+            "the init server is not known ({short}); choose it among {} and set `init = true` on it",
+            and_list(candidates)
         ));
     }
 }
@@ -1481,22 +1508,38 @@ mod tests {
     #[test]
     fn k3s_datastores() {
         let one = |args: Option<&'static [&'static str]>, env: &str| {
-            kind(&k3s_plan(&[("s1", true, K, args), ("a1", false, K, Some(&["agent"]))], env))
+            kind(&k3s_plan(
+                &[("s1", true, K, args), ("a1", false, K, Some(&["agent"]))],
+                env,
+            ))
         };
         assert_eq!(one(Some(&["server"]), "{}"), "sqlite");
         assert_eq!(one(None, "{}"), "sqlite");
         assert_eq!(one(Some(&["server", "--cluster-init"]), "{}"), "etcd");
-        assert_eq!(one(Some(&["server"]), r#"{"K3S_CLUSTER_INIT":"true"}"#), "etcd");
-        assert_eq!(one(Some(&["server"]), r#"{"K3S_CLUSTER_INIT":"false"}"#), "sqlite");
+        assert_eq!(
+            one(Some(&["server"]), r#"{"K3S_CLUSTER_INIT":"true"}"#),
+            "etcd"
+        );
+        assert_eq!(
+            one(Some(&["server"]), r#"{"K3S_CLUSTER_INIT":"false"}"#),
+            "sqlite"
+        );
         assert!(
-            one(Some(&["server"]), r#"{"K3S_DATASTORE_ENDPOINT":"********"}"#)
-                .starts_with(FILL)
+            one(
+                Some(&["server"]),
+                r#"{"K3S_DATASTORE_ENDPOINT":"********"}"#
+            )
+            .starts_with(FILL)
         );
         assert!(one(Some(&["server", "--datastore-endpoint", MASKED]), "{}").starts_with(FILL));
         // Two servers share etcd, whatever their arguments say.
         let two = k3s_plan(&[("s1", true, K, None), ("s2", true, K, None)], "{}");
         assert_eq!(kind(&two), "etcd");
-        assert!(two.plan.contains("no k3s.io/node-args annotation"), "{}", two.plan);
+        assert!(
+            two.plan.contains("no k3s.io/node-args annotation"),
+            "{}",
+            two.plan
+        );
         // The etcd role label alone says etcd.
         let text = list(&[("s1", true, K, Some(&["server"]))])
             .replace("control-plane", "etcd")
@@ -1504,7 +1547,9 @@ mod tests {
         let p = import("n.json", &text, Options::default()).unwrap();
         assert_eq!(kind(&p), "etcd");
         assert!(
-            p.plan.replace("\n# ", " ").contains("s1 has the etcd role label"),
+            p.plan
+                .replace("\n# ", " ")
+                .contains("s1 has the etcd role label"),
             "{}",
             p.plan
         );
@@ -1520,7 +1565,11 @@ mod tests {
             r#"{"K3S_TOKEN":"********","K3S_URL":"https://s1:6443","K3S_DATA_DIR":"/srv/k3s"}"#,
         );
         // Every node has the variables here: K3S_URL stands for --server.
-        assert!(p.plan.contains("# k3s.io/node-env: K3S_URL s1:6443 (s1)"), "{}", p.plan);
+        assert!(
+            p.plan.contains("# k3s.io/node-env: K3S_URL s1:6443 (s1)"),
+            "{}",
+            p.plan
+        );
         assert!(p.plan.contains("data-dir = \"/srv/k3s\""), "{}", p.plan);
         assert!(!p.plan.contains(MASKED));
     }

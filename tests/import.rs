@@ -280,7 +280,14 @@ fn a_k3s_cluster_on_embedded_etcd() {
     );
     // One server with --cluster-init and an agent: etcd, and its init server.
     let plan = stdout(&init(&["--from-nodes", K3S]));
-    has_lines(&plan, &["kind = \"etcd\"", "init = true", "data-dir = \"/var/lib/rancher/k3s\""]);
+    has_lines(
+        &plan,
+        &[
+            "kind = \"etcd\"",
+            "init = true",
+            "data-dir = \"/var/lib/rancher/k3s\"",
+        ],
+    );
 }
 
 #[test]
@@ -305,7 +312,10 @@ fn a_single_k3s_server_is_on_sqlite() {
         node_summary(&plan),
         [("edge-1".to_owned(), "server".to_owned(), false)]
     );
-    assert!(plan.contains("# [[nodes]]\n# name = \"edge-3\"\n# role = \"agent\"\n"), "{plan}");
+    assert!(
+        plan.contains("# [[nodes]]\n# name = \"edge-3\"\n# role = \"agent\"\n"),
+        "{plan}"
+    );
     let err = stderr(&out);
     assert!(!err.contains("REWIND_HOST"), "{err}");
     assert!(
@@ -317,7 +327,9 @@ fn a_single_k3s_server_is_on_sqlite() {
     assert_code(&out, 0);
     assert!(stdout(&out).contains("kind = \"etcd\""));
     assert!(
-        stderr(&out).contains("--datastore etcd was given, but the nodes show sqlite: edge-1 is the only server"),
+        stderr(&out).contains(
+            "--datastore etcd was given, but the nodes show sqlite: edge-1 is the only server"
+        ),
         "{}",
         stderr(&out)
     );
@@ -377,7 +389,11 @@ fn imported_plans_pass_check_once_filled_in() {
         ("k3s-ha", &["--from-nodes", K3S_HA], None),
         ("k3s-ha-airgap", &["--from-nodes", K3S_HA, "--airgap"], None),
         ("k3s-sqlite", &["--from-nodes", K3S_SQLITE], None),
-        ("k3s-sqlite-airgap", &["--from-nodes", K3S_SQLITE, "--airgap"], None),
+        (
+            "k3s-sqlite-airgap",
+            &["--from-nodes", K3S_SQLITE, "--airgap"],
+            None,
+        ),
         ("rke1", &["--from-rke", RKE1], None),
     ];
     for (name, args, init_on) in cases {
