@@ -492,7 +492,7 @@ fn flavor_of(file: &str, nodes: &[Node]) -> Result<&'static Flavor, ImportError>
 /// for a server started without `--cluster-init`, `--server` or
 /// `--datastore-endpoint` is SQLite (kine); a server that initialised or
 /// joined an etcd cluster carries the `etcd` role label
-/// (k3s-io/k3s:pkg/etcd/member_controller.go, `EtcdRoleLabel`), and
+/// (k3s-io/k3s:pkg/etcd/metadata_controller.go, docs/upstream-facts.md "K3s"), and
 /// several servers without an external datastore can only share etcd.
 fn seen_datastore(
     flavor: &Flavor,
