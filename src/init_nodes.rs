@@ -66,6 +66,8 @@ struct Args {
     server_env: Option<String>,
     node_name: Option<String>,
     cluster_init: bool,
+    /// `cluster_init` came from `K3S_CLUSTER_INIT` (or `RKE2_…`), not the flag.
+    cluster_init_env: Option<String>,
     /// `--datastore-endpoint` is present (its value is always masked).
     datastore_endpoint: bool,
     etcd_s3: bool,
@@ -207,11 +209,14 @@ fn apply_env(a: &mut Args, prefix: &str, json: &str) {
         a.node_name = usable(var("NODE_NAME"));
     }
     // What Go's strconv.ParseBool takes as true, as the flag library does.
-    if matches!(
-        var("CLUSTER_INIT"),
-        Some("1" | "t" | "T" | "true" | "TRUE" | "True")
-    ) {
+    if !a.cluster_init
+        && matches!(
+            var("CLUSTER_INIT"),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
+    {
         a.cluster_init = true;
+        a.cluster_init_env = Some(format!("{prefix}_CLUSTER_INIT"));
     }
     if var("DATASTORE_ENDPOINT").is_some_and(|v| !v.is_empty()) {
         a.datastore_endpoint = true;
@@ -383,8 +388,15 @@ fn node(file: &str, i: usize, item: &Value) -> Result<Node, ImportError> {
             }
         }
     }
+    // What the product's cloud provider builds status.addresses from
+    // (k3s-io/k3s:pkg/cloudprovider/instances.go), for a list without them.
     if hostname.is_none() {
         hostname = usable(annotation("rke2.io/hostname").or(annotation("k3s.io/hostname")));
+    }
+    if internal_ips.is_empty()
+        && let Some(ips) = annotation("rke2.io/internal-ip").or(annotation("k3s.io/internal-ip"))
+    {
+        internal_ips = ips.split(',').filter_map(|ip| usable(Some(ip))).collect();
     }
     let info = |k: &str| usable(str_at(item, &["status", "nodeInfo", k]));
     Ok(Node {
@@ -1123,10 +1135,10 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
                     None if n.server => about.push(format!(
                         "{}: no --server{}",
                         a.key,
-                        if a.cluster_init {
-                            ", --cluster-init"
-                        } else {
-                            ""
+                        match (&a.cluster_init_env, a.cluster_init) {
+                            (Some(var), _) => format!(", {var} in its node-env"),
+                            (None, true) => ", --cluster-init".to_owned(),
+                            (None, false) => String::new(),
                         }
                     )),
                     None => {}
@@ -1572,6 +1584,34 @@ mod tests {
         );
         assert!(p.plan.contains("data-dir = \"/srv/k3s\""), "{}", p.plan);
         assert!(!p.plan.contains(MASKED));
+        // K3S_CLUSTER_INIT: the init server, said to come from node-env.
+        let p = k3s_plan(
+            &[("s1", true, K, Some(&["server"]))],
+            r#"{"K3S_CLUSTER_INIT":"1"}"#,
+        );
+        assert_eq!(kind(&p), "etcd");
+        assert!(
+            p.plan
+                .contains("# k3s.io/node-args: no --server, K3S_CLUSTER_INIT in its node-env"),
+            "{}",
+            p.plan
+        );
+        assert!(p.plan.contains("\ninit = true\n"), "{}", p.plan);
+    }
+
+    #[test]
+    fn addresses_from_the_annotations_when_status_has_none() {
+        let text = list(&[("s1", true, K, Some(&["server"]))]).replace(
+            r#""annotations":{"#,
+            r#""annotations":{"k3s.io/internal-ip":"10.0.0.1,fd00::1","k3s.io/hostname":"host-1","#,
+        );
+        let p = import("n.json", &text, Options::default()).unwrap();
+        assert!(
+            p.plan
+                .contains("# s1: InternalIP 10.0.0.1, fd00::1, Hostname host-1\n"),
+            "{}",
+            p.plan
+        );
     }
 
     #[test]

@@ -845,7 +845,13 @@ mod hostile {
             data_dir in text(),
             server in text(),
             bucket in text(),
+            k3s in any::<bool>(),
         ) {
+            let (version, key) = if k3s {
+                ("v1.29.4+k3s1", "k3s.io/node-args")
+            } else {
+                ("v1.29.4+rke2r1", "rke2.io/node-args")
+            };
             let args = serde_json::to_string(&[
                 "server", "--data-dir", &data_dir, "--server", &server,
                 "--etcd-s3", "--etcd-s3-bucket", &bucket,
@@ -857,14 +863,14 @@ mod hostile {
                     "metadata": {
                         "name": name,
                         "labels": {"node-role.kubernetes.io/etcd": "true"},
-                        "annotations": {"rke2.io/node-args": args},
+                        "annotations": {key: args},
                     },
                     "status": {
                         "addresses": [
                             {"type": "InternalIP", "address": ip},
                             {"type": "Hostname", "address": hostname},
                         ],
-                        "nodeInfo": {"kubeletVersion": "v1.29.4+rke2r1", "osImage": os},
+                        "nodeInfo": {"kubeletVersion": version, "osImage": os},
                     },
                 }],
             });
