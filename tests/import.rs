@@ -114,12 +114,15 @@ fn fill(text: &str, init_on: Option<&str>) -> String {
                 ("[snapshot]", "path", false) if k3s => "/root/k3s-backup/pre-upgrade",
                 ("[snapshot]", "path", false) => "/data/rke2/server/db/snapshots/pre-upgrade",
                 ("[snapshot]", "name", true) => "pre-upgrade-2020-09-01",
+                ("[token]", "file", false) if k3s => "/root/k3s-backup/token",
                 ("[token]", "file", false) => "/root/rke2-backup/token",
+                ("[install]", "artifacts", false) if k3s => "/root/k3s-artifacts",
                 ("[install]", "artifacts", false) => "/root/rke2-artifacts",
                 ("[drain]", "kubeconfig", false) => "/root/.kube/config",
                 ("[rke]", "deployment", true) => "rancher",
                 ("[datastore]", "kind", false) => "postgres",
                 ("[datastore]", "host", false) => "db.internal",
+                ("[datastore]", "database" | "user", false) if k3s => "k3s",
                 ("[datastore]", "database" | "user", false) => "rke2",
                 other => panic!("a marker the test cannot fill: {other:?}"),
             };
@@ -486,6 +489,36 @@ fn an_external_datastore_is_seen_but_its_kind_is_filled_in() {
         stderr(&out)
             .contains("--datastore postgres was given, but no node has --datastore-endpoint")
     );
+}
+
+#[test]
+fn a_k3s_cluster_on_an_external_datastore() {
+    // K3s's install script passes K3S_DATASTORE_ENDPOINT in the unit's
+    // environment: node-env shows it (masked), node-args does not.
+    let s = scratch();
+    let text = fs::read_to_string(common::repo().join(K3S_HA))
+        .unwrap()
+        .replace(r#"\"--cluster-init\","#, "")
+        .replace(
+            r#""{\"K3S_TOKEN\":\"********\"}""#,
+            r#""{\"K3S_DATASTORE_ENDPOINT\":\"********\",\"K3S_TOKEN\":\"********\"}""#,
+        );
+    assert!(
+        text.contains("K3S_DATASTORE_ENDPOINT"),
+        "the fixture changed"
+    );
+    let path = write(&s, "k3s-external.json", &text);
+    let out = init(&["--from-nodes", &path]);
+    assert_code(&out, 0);
+    let plan = stdout(&out);
+    assert!(plan.contains("kind = \"<FILL: postgres or mysql"), "{plan}");
+    assert!(!plan.contains("init = true"), "{plan}");
+    assert!(
+        stderr(&out).contains("k3s-server-1 has --datastore-endpoint: an external datastore"),
+        "{}",
+        stderr(&out)
+    );
+    assert_code(&check(&s, "k3s-external.toml", &fill(&plan, None)), 0);
 }
 
 #[test]
