@@ -118,8 +118,8 @@ pub enum Command {
         /// to SQLite, K3s's default for a single server.
         #[arg(long, conflicts_with_all = ["from_nodes", "from_rke"])]
         k3s: bool,
-        /// Import an RKE2 cluster from `kubectl get nodes -o json` saved in
-        /// NODES.json (`-` reads standard input).
+        /// Import an RKE2 or K3s cluster from `kubectl get nodes -o json`
+        /// saved in NODES.json (`-` reads standard input).
         #[arg(long, value_name = "NODES.json", conflicts_with = "from_rke")]
         from_nodes: Option<Utf8PathBuf>,
         /// Import Rancher on RKE1 from the RKE cluster file (e.g.

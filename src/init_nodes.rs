@@ -1,21 +1,32 @@
-//! `rewind init --from-nodes NODES.json`: an RKE2 plan from what
+//! `rewind init --from-nodes NODES.json`: an RKE2 or K3s plan from what
 //! `kubectl get nodes -o json` says about the cluster.
 //!
 //! What a node list tells, and where from:
 //!
+//! - the product and the version every node runs
+//!   (`status.nodeInfo.kubeletVersion`): `+rke2rN` is RKE2, `+k3sN` K3s (a
+//!   list with both is refused), and the plan's names ([`Flavor`]: data dir,
+//!   binary, paths in examples) are that product's; mixed versions mean an
+//!   upgrade was in progress, and the highest is written;
 //! - the nodes' names (`metadata.name`) and roles: a server carries one of the
 //!   labels `node-role.kubernetes.io/{control-plane,etcd,master}` = `"true"`;
-//! - the version every node runs (`status.nodeInfo.kubeletVersion`): mixed
-//!   versions mean an upgrade was in progress, and the highest is written;
-//! - RKE2's own arguments, in the `rke2.io/node-args` annotation (a JSON array
-//!   of strings; `k3s.io/node-args` on K3s): `--data-dir`, and `--server`,
-//!   which every server but the first (the init server) has;
-//! - the addresses and host name (`status.addresses`), the OS and the
+//! - the product's own arguments, in the `rke2.io/node-args` annotation (a
+//!   JSON array of strings; `k3s.io/node-args` on K3s): `--data-dir`,
+//!   `--cluster-init`, `--datastore-endpoint`, and `--server`, which every
+//!   server but the first (the init server) has; the `…/node-env`
+//!   annotation beside it gives the same from `K3S_URL`, `K3S_DATA_DIR`, …
+//!   when the arguments lack them (K3s's install script passes them so);
+//! - the datastore: external with `--datastore-endpoint`; on RKE2 embedded
+//!   etcd otherwise; on K3s embedded etcd with `--cluster-init`, a server
+//!   joined with `--server`, several servers or the `etcd` role label, and
+//!   K3s's default, SQLite, for one server without any of them;
+//! - the addresses and host name (`status.addresses`, else the
+//!   `rke2.io/hostname` or `k3s.io/hostname` annotation), the OS and the
 //!   architecture, written as comments (and `install.arch`).
 //!
-//! RKE2 masks secret arguments in the annotation (`--token ********`). Only
-//! the arguments named above are read; a masked value is never used, and
-//! [`PlanText::finish`] refuses a plan that would hold one.
+//! RKE2 and K3s mask secret arguments in the annotations (`--token
+//! ********`). Only the arguments named above are read; a masked value is
+//! never used, and [`PlanText::finish`] refuses a plan that would hold one.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +36,7 @@ use crate::choice::{Arch, DatastoreKind, Distribution, Role};
 use crate::init::{
     FILL, ImportError, Imported, MASKED, PlanText, STEPS, count as plural, file_name, markers,
 };
+use crate::model::Flavor;
 use crate::version::Rke2Version;
 
 /// Options of `init` that also apply to an import.
@@ -36,11 +48,11 @@ pub struct Options<'a> {
     pub airgap: bool,
 }
 
-const DEFAULT_DATA_DIR: &str = "/var/lib/rancher/rke2";
 const SERVER_LABELS: &[&str] = &["control-plane", "etcd", "master"];
 const HELP_KUBECTL: &str = "write the file with `kubectl get nodes -o json > nodes.json` (the whole list, in JSON), then run `rewind init --from-nodes nodes.json` again";
 
-/// What one node's `rke2.io/node-args` says (only the arguments rewind reads).
+/// What one node's `rke2.io/node-args` (or `k3s.io/node-args`) says, with
+/// its node-env: only the arguments rewind reads.
 #[derive(Debug, Default)]
 struct Args {
     /// The annotation it came from.
@@ -50,8 +62,12 @@ struct Args {
     data_dir: Option<String>,
     /// `--server`: the URL this node joined through.
     server: Option<String>,
+    /// The variable `server` came from (`K3S_URL`), when not from `--server`.
+    server_env: Option<String>,
     node_name: Option<String>,
     cluster_init: bool,
+    /// `cluster_init` came from `K3S_CLUSTER_INIT` (or `RKE2_…`), not the flag.
+    cluster_init_env: Option<String>,
     /// `--datastore-endpoint` is present (its value is always masked).
     datastore_endpoint: bool,
     etcd_s3: bool,
@@ -165,6 +181,46 @@ fn parse_args(key: &'static str, json: &str) -> Option<Args> {
         i += step;
     }
     Some(a)
+}
+
+/// Adds what the node's `<product>.io/node-env` annotation (a JSON object of
+/// the `RKE2_*` or `K3S_*` variables it ran with) says for a flag its
+/// arguments lack: K3s's install script passes `K3S_URL`, `K3S_DATA_DIR`,
+/// `K3S_CLUSTER_INIT` and `K3S_DATASTORE_ENDPOINT` this way, and each flag
+/// reads its variable when not given (`EnvVar` of the flags in
+/// k3s-io/k3s:pkg/cli/cmds/server.go and agent.go; the annotation is written
+/// by k3s-io/k3s:pkg/nodeconfig/nodeconfig.go, which masks the token and the
+/// datastore endpoint as in node-args). `prefix` is `RKE2` or `K3S`.
+fn apply_env(a: &mut Args, prefix: &str, json: &str) {
+    let Ok(env) = serde_json::from_str::<BTreeMap<String, String>>(json) else {
+        return;
+    };
+    let var = |name: &str| env.get(&format!("{prefix}_{name}")).map(String::as_str);
+    if a.server.is_none()
+        && let Some(url) = usable(var("URL"))
+    {
+        a.server = Some(url);
+        a.server_env = Some(format!("{prefix}_URL"));
+    }
+    if a.data_dir.is_none() {
+        a.data_dir = usable(var("DATA_DIR"));
+    }
+    if a.node_name.is_none() {
+        a.node_name = usable(var("NODE_NAME"));
+    }
+    // What Go's strconv.ParseBool takes as true, as the flag library does.
+    if !a.cluster_init
+        && matches!(
+            var("CLUSTER_INIT"),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
+    {
+        a.cluster_init = true;
+        a.cluster_init_env = Some(format!("{prefix}_CLUSTER_INIT"));
+    }
+    if var("DATASTORE_ENDPOINT").is_some_and(|v| !v.is_empty()) {
+        a.datastore_endpoint = true;
+    }
 }
 
 /// `host[:port]` of a join URL, without scheme, user info or path.
@@ -306,12 +362,17 @@ fn node(file: &str, i: usize, item: &Value) -> Result<Node, ImportError> {
         .collect();
     let annotations = item.pointer("/metadata/annotations");
     let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
-    let args = ["rke2.io/node-args", "k3s.io/node-args"]
+    let args = [("rke2", "rke2.io/node-args"), ("k3s", "k3s.io/node-args")]
         .into_iter()
-        .find_map(|key| annotation(key).map(|json| (key, json)))
-        .map_or(NodeArgs::Missing, |(key, json)| {
+        .find_map(|(product, key)| annotation(key).map(|json| (product, key, json)))
+        .map_or(NodeArgs::Missing, |(product, key, json)| {
             match parse_args(key, json) {
-                Some(a) => NodeArgs::Read(a),
+                Some(mut a) => {
+                    if let Some(env) = annotation(&format!("{product}.io/node-env")) {
+                        apply_env(&mut a, &product.to_ascii_uppercase(), env);
+                    }
+                    NodeArgs::Read(a)
+                }
                 None => NodeArgs::Unreadable(key),
             }
         });
@@ -327,8 +388,15 @@ fn node(file: &str, i: usize, item: &Value) -> Result<Node, ImportError> {
             }
         }
     }
+    // What the product's cloud provider builds status.addresses from
+    // (k3s-io/k3s:pkg/cloudprovider/instances.go), for a list without them.
     if hostname.is_none() {
         hostname = usable(annotation("rke2.io/hostname").or(annotation("k3s.io/hostname")));
+    }
+    if internal_ips.is_empty()
+        && let Some(ips) = annotation("rke2.io/internal-ip").or(annotation("k3s.io/internal-ip"))
+    {
+        internal_ips = ips.split(',').filter_map(|ip| usable(Some(ip))).collect();
     }
     let info = |k: &str| usable(str_at(item, &["status", "nodeInfo", k]));
     Ok(Node {
@@ -365,6 +433,8 @@ fn and_list(names: &[&str]) -> String {
 
 /// What the node list says, worked out before anything is written.
 struct Facts<'a> {
+    /// RKE2 or K3s, from the versions: every name the plan's text uses.
+    flavor: &'static Flavor,
     nodes: &'a [Node],
     servers: Vec<&'a Node>,
     agents: Vec<&'a Node>,
@@ -375,6 +445,9 @@ struct Facts<'a> {
     /// Servers with `--datastore-endpoint`.
     external: Vec<&'a str>,
     datastore: Datastore,
+    /// Why the datastore is what it is, when the nodes' arguments (not
+    /// `--datastore`) say so and it is not RKE2's embedded etcd.
+    datastore_why: Option<String>,
     /// Every data dir with the nodes that use it.
     data_dirs: BTreeMap<String, Vec<&'a str>>,
     /// Servers whose arguments are unknown.
@@ -388,37 +461,105 @@ struct Facts<'a> {
     candidates: Vec<&'a str>,
 }
 
-/// Works out [`Facts`]; refuses K3s and versions that are not RKE2's.
+/// The product every node runs, from its version's build tag: RKE2
+/// (`+rke2rN`) or K3s (`+k3sN`). A list with both, or with another version,
+/// is refused.
+fn flavor_of(file: &str, nodes: &[Node]) -> Result<&'static Flavor, ImportError> {
+    let mut seen: Vec<(&'static Flavor, &Node)> = Vec::new();
+    for n in nodes {
+        let Some(flavor) = [&Flavor::RKE2, &Flavor::K3S]
+            .into_iter()
+            .find(|f| f.version(&n.version).is_some())
+        else {
+            return Err(ImportError::new(
+                file,
+                format!(
+                    "node {} runs {}, which is neither an RKE2 version (vMAJOR.MINOR.PATCH+rke2rN) nor a K3s one (vMAJOR.MINOR.PATCH+k3sN)",
+                    n.name,
+                    crate::init::toml_str(&n.version)
+                ),
+                "rewind imports RKE2 and K3s clusters; for Rancher on RKE1 use `rewind init --from-rke rancher-cluster.yml`",
+            ));
+        };
+        if !seen.iter().any(|(f, _)| *f == flavor) {
+            seen.push((flavor, n));
+        }
+    }
+    match seen.as_slice() {
+        [(flavor, _)] => Ok(flavor),
+        [(a, an), (b, bn), ..] => Err(ImportError::new(
+            file,
+            format!(
+                "the nodes run both {} and {}: node {} runs {}, node {} runs {}",
+                a.product, b.product, an.name, an.version, bn.name, bn.version
+            ),
+            "a plan rolls back one cluster of one distribution: list the nodes of that cluster only (check kubectl's context)",
+        )),
+        [] => unreachable!("a node list is never empty here"),
+    }
+}
+
+/// The datastore the servers' arguments show, and why when the reason is
+/// not RKE2's (no `--datastore-endpoint`, so embedded etcd). K3s's default
+/// for a server started without `--cluster-init`, `--server` or
+/// `--datastore-endpoint` is SQLite (kine); a server that initialised or
+/// joined an etcd cluster carries the `etcd` role label
+/// (k3s-io/k3s:pkg/etcd/metadata_controller.go, docs/upstream-facts.md "K3s"), and
+/// several servers without an external datastore can only share etcd.
+fn seen_datastore(
+    flavor: &Flavor,
+    servers: &[&Node],
+    external: &[&str],
+) -> (Datastore, Option<String>) {
+    if !external.is_empty() {
+        return (Datastore::External, None);
+    }
+    if !flavor.is_k3s() {
+        return (Datastore::Known(DatastoreKind::Etcd), None);
+    }
+    let with = |test: &dyn Fn(&Node) -> bool| servers.iter().find(|n| test(n)).map(|n| &n.name);
+    let etcd = if let Some(n) = with(&|n| n.read_args().is_some_and(|a| a.cluster_init)) {
+        Some(format!("{n} has --cluster-init"))
+    } else if let Some(n) = with(&|n| n.read_args().is_some_and(|a| a.server.is_some())) {
+        Some(format!("{n} joined another server (--server)"))
+    } else if servers.len() > 1 {
+        Some(format!("{} servers share it", servers.len()))
+    } else if let Some(n) = with(&|n| n.role_labels.contains(&"etcd")) {
+        Some(format!("{n} has the etcd role label"))
+    } else if servers.is_empty() {
+        Some("no node has a server role label (assumed)".to_owned())
+    } else {
+        None
+    };
+    match etcd {
+        Some(why) => (Datastore::Known(DatastoreKind::Etcd), Some(why)),
+        None => (
+            Datastore::Known(DatastoreKind::Sqlite),
+            Some(format!(
+                "{} is the only server, {}",
+                servers[0].name,
+                if servers[0].read_args().is_none() {
+                    "its arguments are unknown and it has no etcd role label"
+                } else {
+                    "without --cluster-init or --server"
+                }
+            )),
+        ),
+    }
+}
+
+/// Works out [`Facts`]; refuses versions that are not RKE2's or K3s's, and
+/// a list that mixes the two.
 fn facts<'a>(
     file: &str,
     nodes: &'a [Node],
     options: Options<'_>,
     notes: &mut Vec<String>,
 ) -> Result<Facts<'a>, ImportError> {
-    // Versions: K3s is refused; anything else must be an RKE2 version.
-    if let Some(k3s) = nodes.iter().find(|n| n.version.contains("+k3s")) {
-        return Err(ImportError::new(
-            file,
-            format!(
-                "k3s is not supported yet: node {} runs {}",
-                k3s.name, k3s.version
-            ),
-            "rewind writes plans for RKE2 and for Rancher on RKE1; K3s plans arrive with the K3s issue",
-        ));
-    }
+    let flavor = flavor_of(file, nodes)?;
     let mut by_version: BTreeMap<String, (Rke2Version, Vec<&str>)> = BTreeMap::new();
     for n in nodes {
-        let Some(v) = Rke2Version::parse(&n.version) else {
-            return Err(ImportError::new(
-                file,
-                format!(
-                    "node {} runs {}, which is not an RKE2 version (vMAJOR.MINOR.PATCH+rke2rN)",
-                    n.name,
-                    crate::init::toml_str(&n.version)
-                ),
-                "rewind imports RKE2 clusters; for Rancher on RKE1 use `rewind init --from-rke rancher-cluster.yml`",
-            ));
-        };
+        let v = flavor.version(&n.version).expect("checked by flavor_of");
         by_version
             .entry(n.version.clone())
             .or_insert_with(|| (v, Vec::new()))
@@ -442,24 +583,30 @@ fn facts<'a>(
         .filter(|n| n.read_args().is_some_and(|a| a.datastore_endpoint))
         .map(|n| n.name.as_str())
         .collect();
-    let datastore = match options.datastore {
+    let (seen, why) = seen_datastore(flavor, &servers, &external);
+    let (datastore, datastore_why) = match options.datastore {
         Some(ds) => {
             let ds = DatastoreKind::parse(ds)
                 .unwrap_or_else(|| panic!("bug in rewind: unknown datastore {ds}"));
-            if (ds == DatastoreKind::Etcd) != external.is_empty() {
+            let agrees = match seen {
+                Datastore::External => ds != DatastoreKind::Etcd,
+                Datastore::Known(k) => ds == k,
+            };
+            if !agrees {
                 notes.push(format!(
                     "--datastore {ds} was given, but {}",
-                    if external.is_empty() {
-                        "no node has --datastore-endpoint in its arguments".to_owned()
-                    } else {
-                        format!("{} has --datastore-endpoint", and_list(&external))
+                    match (&why, seen) {
+                        (_, Datastore::External) =>
+                            format!("{} has --datastore-endpoint", and_list(&external)),
+                        (Some(why), Datastore::Known(k)) => format!("the nodes show {k}: {why}"),
+                        (None, Datastore::Known(_)) =>
+                            "no node has --datastore-endpoint in its arguments".to_owned(),
                     }
                 ));
             }
-            Datastore::Known(ds)
+            (Datastore::Known(ds), None)
         }
-        None if external.is_empty() => Datastore::Known(DatastoreKind::Etcd),
-        None => Datastore::External,
+        None => (seen, why),
     };
 
     // The data dir: one for the whole plan.
@@ -467,7 +614,7 @@ fn facts<'a>(
     for n in nodes {
         if let Some(a) = n.read_args() {
             let dir = a.data_dir.clone().map_or_else(
-                || DEFAULT_DATA_DIR.to_owned(),
+                || flavor.default_data_dir.to_owned(),
                 |d| {
                     if d.len() > 1 {
                         d.trim_end_matches('/').to_owned()
@@ -500,6 +647,7 @@ fn facts<'a>(
     };
 
     Ok(Facts {
+        flavor,
         nodes,
         servers,
         agents,
@@ -507,6 +655,7 @@ fn facts<'a>(
         without_args,
         external,
         datastore,
+        datastore_why,
         data_dirs,
         unknown,
         first,
@@ -527,7 +676,7 @@ pub fn import(path: &str, text: &str, options: Options<'_>) -> Result<Imported, 
     let data_dir = cluster(&mut p, &f, &mut notes);
     datastore(&mut p, &f, options, &mut notes);
     snapshot(&mut p, &f, &data_dir);
-    token(&mut p, &data_dir);
+    token(&mut p, f.flavor, &data_dir);
     install(&mut p, &f, options.airgap, &mut notes);
     drain(&mut p);
     node_entries(&mut p, &f, &mut notes);
@@ -561,11 +710,12 @@ fn header(p: &mut PlanText, f: &Facts<'_>, source: &str) {
         plural(agents.len(), "agent", "agents"),
     ))
     .comment(STEPS)
-    .para(
+    .para(&format!(
         "Comments starting with \"from kubectl get nodes\" say where a value came from. \
-         Secrets are not imported: RKE2 masks the token, the datastore endpoint and the S3 keys \
+         Secrets are not imported: {} masks the token, the datastore endpoint and the S3 keys \
          in the nodes' annotations, and the plan names the token file.",
-    );
+        f.flavor.product
+    ));
     p.raw("format = 1").blank();
 }
 
@@ -576,14 +726,25 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
         versions,
         without_args,
         data_dirs,
+        flavor,
         ..
     } = f;
     let current = versions[0].0.to_string();
+    let key = args_key(flavor);
+    let default = flavor.default_data_dir;
     // [cluster]
     p.raw("[cluster]")
         .para("A DNS label; the operator types it to confirm every step that destroys data.")
         .fill("name", "cluster name, e.g. prod-east")
-        .string("distribution", Distribution::Rke2.as_str());
+        .string(
+            "distribution",
+            if flavor.is_k3s() {
+                Distribution::K3s
+            } else {
+                Distribution::Rke2
+            }
+            .as_str(),
+        );
     if versions.len() == 1 {
         p.para(&format!(
             "from kubectl get nodes: kubeletVersion of every node ({}).",
@@ -626,19 +787,21 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
                     versions[versions.len() - 1].0
                 )
             } else {
-                "target version, e.g. v1.28.9+rke2r1".to_owned()
+                format!("target version, e.g. {}", flavor.example_target)
             },
         );
     let data_dir = match data_dirs.len() {
         0 => {
             p.para(&format!(
                 "The data dir (`data-dir:` in config.yaml) could not be read: no node has an\n\
-                 rke2.io/node-args annotation. Default: {DEFAULT_DATA_DIR}."
+                 {key} annotation. Default: {default}."
             ))
             .raw(&format!(
-                "# data-dir = \"{DEFAULT_DATA_DIR}\"    # only if RKE2 was configured with another"
+                "# data-dir = \"{default}\"{}# only if {} was configured with another",
+                " ".repeat(4 + Flavor::RKE2.binary.len() - flavor.binary.len()),
+                flavor.product
             ));
-            DEFAULT_DATA_DIR.to_owned()
+            default.to_owned()
         }
         1 => {
             let (dir, _) = data_dirs.iter().next().expect("one data dir");
@@ -647,13 +810,13 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
             } else {
                 format!("every node but {} (no annotation)", and_list(without_args))
             };
-            if dir == DEFAULT_DATA_DIR {
+            if dir == default {
                 p.para(&format!(
-                    "from kubectl get nodes: no --data-dir in the rke2.io/node-args of {whose}\n(the default)."
+                    "from kubectl get nodes: no --data-dir in the {key} of {whose}\n(the default)."
                 ));
             } else {
                 p.para(&format!(
-                    "from kubectl get nodes: --data-dir in the rke2.io/node-args of {whose}."
+                    "from kubectl get nodes: --data-dir in the {key} of {whose}."
                 ));
             }
             p.string("data-dir", dir);
@@ -677,10 +840,19 @@ fn cluster(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) -> String {
             "<data-dir>".to_owned()
         }
     };
-    p.para("how RKE2 was installed: the API does not say.")
-        .raw("# install-method = \"rpm\"                # if RKE2 came from RPMs (default \"tar\")")
-        .blank();
+    // K3s has one install method, its install script (no `install-method`).
+    if !flavor.is_k3s() {
+        p.para("how RKE2 was installed: the API does not say.").raw(
+            "# install-method = \"rpm\"                # if RKE2 came from RPMs (default \"tar\")",
+        );
+    }
+    p.blank();
     data_dir
+}
+
+/// The annotation a product writes its arguments in (`rke2.io/node-args`).
+fn args_key(flavor: &Flavor) -> String {
+    format!("{}.io/node-args", flavor.binary)
 }
 
 /// `[datastore]`: `--datastore`, else what `--datastore-endpoint` shows.
@@ -689,9 +861,23 @@ fn datastore(p: &mut PlanText, f: &Facts<'_>, options: Options<'_>, notes: &mut 
     // [datastore]
     p.raw("[datastore]");
     match datastore {
-        Datastore::Known(DatastoreKind::Etcd) if options.datastore.is_none() => {
-            p.para("from kubectl get nodes: no server has --datastore-endpoint, so embedded etcd.")
-                .string("kind", DatastoreKind::Etcd.as_str());
+        Datastore::Known(ds @ (DatastoreKind::Etcd | DatastoreKind::Sqlite))
+            if options.datastore.is_none() =>
+        {
+            match &f.datastore_why {
+                Some(why) => p.para(&format!(
+                    "from kubectl get nodes: no server has --datastore-endpoint, and {why}: {}.",
+                    if ds == DatastoreKind::Etcd {
+                        "embedded etcd"
+                    } else {
+                        "SQLite (kine), K3s's default for one server"
+                    }
+                )),
+                None => p.para(
+                    "from kubectl get nodes: no server has --datastore-endpoint, so embedded etcd.",
+                ),
+            }
+            .string("kind", ds.as_str());
         }
         Datastore::Known(ds @ (DatastoreKind::Etcd | DatastoreKind::Sqlite)) => {
             p.para("from --datastore.").string("kind", ds.as_str());
@@ -722,8 +908,11 @@ fn datastore(p: &mut PlanText, f: &Facts<'_>, options: Options<'_>, notes: &mut 
 
 /// `[snapshot]`, with the S3 settings of the servers as a commented `[snapshot.s3]`.
 fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
-    let Facts { servers, .. } = f;
+    let Facts {
+        servers, flavor, ..
+    } = f;
     let (datastore, init) = (f.datastore, f.init);
+    let (binary, example) = (flavor.binary, flavor.example_target);
     // [snapshot]
     p.raw("[snapshot]");
     match datastore {
@@ -731,7 +920,7 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
             let on = init.map_or_else(|| "the init server".to_owned(), str::to_owned);
             let example_host = init.unwrap_or("server-1");
             p.para(&format!(
-                "The etcd snapshot taken BEFORE the upgrade, on {on}\n(`rke2 etcd-snapshot list`)."
+                "The etcd snapshot taken BEFORE the upgrade, on {on}\n(`{binary} etcd-snapshot list`)."
             ))
             .fill(
                 "path",
@@ -744,15 +933,21 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
             p.para(&format!(
                 "A copy of {data_dir}/server/db/state.db made BEFORE the upgrade, on the server."
             ))
-            .fill("path", "copy of state.db, e.g. /root/rke2-backup/state.db");
+            .fill(
+                "path",
+                &format!("copy of state.db, e.g. /root/{binary}-backup/state.db"),
+            );
         }
         Datastore::Known(DatastoreKind::Postgres | DatastoreKind::Mysql) | Datastore::External => {
             p.para("A `pg_dump -Fc` archive or a mysqldump file made BEFORE the upgrade, where the\nrestore runs.")
-                .fill("path", "the dump, e.g. /srv/backups/rke2-pre-upgrade.dump");
+                .fill("path", &format!("the dump, e.g. /srv/backups/{binary}-pre-upgrade.dump"));
         }
     }
     p.para("The version the cluster ran when the backup was made.")
-        .fill("taken-on", "version at backup time, e.g. v1.28.9+rke2r1")
+        .fill(
+            "taken-on",
+            &format!("version at backup time, e.g. {example}"),
+        )
         .para(
             "Recommended: `sha256sum` of the backup; every script that touches it checks it first.",
         )
@@ -764,7 +959,7 @@ fn snapshot(p: &mut PlanText, f: &Facts<'_>, data_dir: &str) {
 }
 
 /// `[token]`: the saved token file is always to fill in.
-fn token(p: &mut PlanText, data_dir: &str) {
+fn token(p: &mut PlanText, flavor: &Flavor, data_dir: &str) {
     // [token]
     p.para(&format!(
         "The server token saved with the backup (a copy of {data_dir}/server/token).\n\
@@ -772,20 +967,30 @@ fn token(p: &mut PlanText, data_dir: &str) {
          encrypted with different token\": keep this section."
     ))
     .raw("[token]")
-    .fill("file", "saved token file, e.g. /root/rke2-backup/token")
+    .fill(
+        "file",
+        &format!(
+            "saved token file, e.g. /root/{}-backup/token",
+            flavor.binary
+        ),
+    )
     .raw("# sha256 = \"<64 hex digits>\"          # scripts compare it without printing the token")
     .blank();
 }
 
 /// `[install]`: `--airgap`, and the architecture of the nodes.
 fn install(p: &mut PlanText, f: &Facts<'_>, airgap: bool, notes: &mut Vec<String>) {
-    let nodes = f.nodes;
+    let (nodes, binary) = (f.nodes, f.flavor.binary);
     // [install]
     p.raw("[install]");
     if airgap {
         p.string("source", "airgap")
-            .para("Copied to every node, same path: install.sh, rke2.linux-<arch>.tar.gz,\nrke2-images*.tar.zst and sha256sum-<arch>.txt of the TARGET version.")
-            .fill("artifacts", "artifacts folder, e.g. /root/rke2-artifacts");
+            .para(if f.flavor.is_k3s() {
+                "Copied to every node, same path: install.sh, k3s (k3s-arm64, k3s-s390x),\nk3s-airgap-images-<arch>.tar.zst and sha256sum-<arch>.txt of the TARGET version."
+            } else {
+                "Copied to every node, same path: install.sh, rke2.linux-<arch>.tar.gz,\nrke2-images*.tar.zst and sha256sum-<arch>.txt of the TARGET version."
+            })
+            .fill("artifacts", &format!("artifacts folder, e.g. /root/{binary}-artifacts"));
     } else {
         p.para("The nodes fetch the install script and the target version from the Internet.")
             .string("source", "online");
@@ -837,13 +1042,12 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         nodes,
         servers,
         agents,
-        unknown,
-        first,
         candidates,
         without_args,
         ..
     } = f;
     let (etcd, init) = (f.etcd, f.init);
+    let key = args_key(f.flavor);
     // Which node each join URL points at, by address or host name.
     let owner = |url: &str| -> Option<&str> {
         let host = host_only(url_host(url));
@@ -864,51 +1068,12 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
          scripts refuse to run on a host of another name (`uname -n`) unless\n\
          REWIND_HOST=<name> says which node the host is.",
     );
+    let sqlite = f.datastore == Datastore::Known(DatastoreKind::Sqlite);
+    if sqlite && !agents.is_empty() {
+        sqlite_agents(p, f.flavor, agents, notes);
+    }
     if etcd && init.is_none() {
-        let (why, short) = if servers.is_empty() {
-            (
-                "no node has a server role label".to_owned(),
-                "no server".to_owned(),
-            )
-        } else if first.len() > 1 {
-            let w = format!(
-                "{} servers have no --server in their arguments ({})",
-                first.len(),
-                and_list(first)
-            );
-            (w.clone(), w)
-        } else if first.is_empty() && unknown.is_empty() {
-            (
-                "every server has --server in its arguments (the first one was reconfigured to join another, or all join through a fixed registration address)".to_owned(),
-                "every server has --server in its arguments".to_owned(),
-            )
-        } else {
-            let w = format!(
-                "{} {} no rke2.io/node-args annotation",
-                and_list(unknown),
-                if unknown.len() == 1 { "has" } else { "have" }
-            );
-            (w.clone(), w)
-        };
-        if candidates.is_empty() {
-            p.blank().para(&format!(
-                "{FILL}the init server> {why}: list the servers (role = \"server\") and set `init = true` on the one whose config.yaml has no `server:` entry."
-            ));
-            notes.push(format!(
-                "{short}: mark the servers and the init server by hand"
-            ));
-        } else {
-            p.blank().para(&format!(
-                "{FILL}the init server> kubectl get nodes cannot tell which server is the init server: {why}. \
-                 Exactly one server gets `init = true`: the one whose config.yaml has no `server:` entry, \
-                 where the snapshot is. Candidates: {}. Uncomment the line `# init = true` of that server.",
-                and_list(candidates)
-            ));
-            notes.push(format!(
-                "the init server is not known ({short}); choose it among {} and set `init = true` on it",
-                and_list(candidates)
-            ));
-        }
+        init_choice(p, f, &key, notes);
     }
     let mut renamed = Vec::new();
     for n in servers.iter().chain(agents.iter()) {
@@ -941,7 +1106,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         });
         match &n.args {
             NodeArgs::Missing => {
-                about.push("no rke2.io/node-args annotation: its arguments are unknown".to_owned());
+                about.push(format!("no {key} annotation: its arguments are unknown"));
             }
             NodeArgs::Unreadable(key) => about.push(format!(
                 "its {key} annotation is not a JSON list of strings: arguments unknown"
@@ -960,15 +1125,20 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
                     Some(url) => {
                         let hp = url_host(url);
                         let via = owner(url).map_or_else(String::new, |o| format!(" ({o})"));
-                        about.push(format!("{}: --server {hp}{via}", a.key));
+                        about.push(match &a.server_env {
+                            Some(var) => {
+                                format!("{}: {var} {hp}{via}", a.key.replace("-args", "-env"))
+                            }
+                            None => format!("{}: --server {hp}{via}", a.key),
+                        });
                     }
                     None if n.server => about.push(format!(
                         "{}: no --server{}",
                         a.key,
-                        if a.cluster_init {
-                            ", --cluster-init"
-                        } else {
-                            ""
+                        match (&a.cluster_init_env, a.cluster_init) {
+                            (Some(var), _) => format!(", {var} in its node-env"),
+                            (None, true) => ", --cluster-init".to_owned(),
+                            (None, false) => String::new(),
                         }
                     )),
                     None => {}
@@ -977,7 +1147,9 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         }
         let hostname = n.hostname.as_deref().map(str::to_ascii_lowercase);
         let node_name = n.read_args().and_then(|a| a.node_name.clone());
+        // A commented-out agent (SQLite) has no scripts to run anywhere.
         if let Some(h) = &hostname
+            && (n.server || !sqlite)
             && h != &n.name
             && h.split('.').next() != Some(n.name.as_str())
         {
@@ -990,8 +1162,15 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
             ));
             renamed.push(format!("{} (host {h})", n.name));
         }
-        p.comment(&about.join("\n"))
-            .raw("[[nodes]]")
+        p.comment(&about.join("\n"));
+        if sqlite && !n.server {
+            // Written, but as a comment: a SQLite plan has one node.
+            p.raw("# [[nodes]]")
+                .raw(&format!("# name = {}", crate::init::toml_str(&n.name)))
+                .raw("# role = \"agent\"");
+            continue;
+        }
+        p.raw("[[nodes]]")
             .string("name", &n.name)
             .string("role", n.role().as_str());
         if etcd && n.server {
@@ -1011,11 +1190,96 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
     }
     if !without_args.is_empty() {
         notes.push(format!(
-            "{} {} no rke2.io/node-args annotation: data dir and init server read from the others only",
+            "{} {} no {key} annotation: data dir and init server read from the others only",
             and_list(without_args),
-            if without_args.len() == 1 { "has" } else { "have" }
+            if without_args.len() == 1 {
+                "has"
+            } else {
+                "have"
+            }
         ));
     }
+}
+
+/// The comment that asks for the init server when the node list cannot
+/// tell it (embedded etcd), and the note that says so.
+fn init_choice(p: &mut PlanText, f: &Facts<'_>, key: &str, notes: &mut Vec<String>) {
+    let Facts {
+        servers,
+        unknown,
+        first,
+        candidates,
+        ..
+    } = f;
+    let (why, short) = if servers.is_empty() {
+        (
+            "no node has a server role label".to_owned(),
+            "no server".to_owned(),
+        )
+    } else if first.len() > 1 {
+        let w = format!(
+            "{} servers have no --server in their arguments ({})",
+            first.len(),
+            and_list(first)
+        );
+        (w.clone(), w)
+    } else if first.is_empty() && unknown.is_empty() {
+        (
+            "every server has --server in its arguments (the first one was reconfigured to join another, or all join through a fixed registration address)".to_owned(),
+            "every server has --server in its arguments".to_owned(),
+        )
+    } else {
+        let w = format!(
+            "{} {} no {key} annotation",
+            and_list(unknown),
+            if unknown.len() == 1 { "has" } else { "have" }
+        );
+        (w.clone(), w)
+    };
+    if candidates.is_empty() {
+        p.blank().para(&format!(
+            "{FILL}the init server> {why}: list the servers (role = \"server\") and set `init = true` on the one whose config.yaml has no `server:` entry."
+        ));
+        notes.push(format!(
+            "{short}: mark the servers and the init server by hand"
+        ));
+    } else {
+        p.blank().para(&format!(
+            "{FILL}the init server> kubectl get nodes cannot tell which server is the init server: {why}. \
+             Exactly one server gets `init = true`: the one whose config.yaml has no `server:` entry, \
+             where the snapshot is. Candidates: {}. Uncomment the line `# init = true` of that server.",
+            and_list(candidates)
+        ));
+        notes.push(format!(
+            "the init server is not known ({short}); choose it among {} and set `init = true` on it",
+            and_list(candidates)
+        ));
+    }
+}
+
+/// What a SQLite plan says of the agents: a plan on SQLite has exactly one
+/// node, the server (`rewind check`, rule sqlite-single), so the agents are
+/// written as comments and left to the operator.
+fn sqlite_agents(p: &mut PlanText, flavor: &Flavor, agents: &[&Node], notes: &mut Vec<String>) {
+    let names: Vec<&str> = agents.iter().map(|n| n.name.as_str()).collect();
+    p.blank().para(&format!(
+        "A plan on SQLite has exactly one node, the server: the {} below {} \
+         written as comments, and rewind's scripts do not touch {}. Bring {} to the \
+         target version yourself once the server is back ({}'s install script with \
+         {}_VERSION).",
+        plural(agents.len(), "agent", "agents"),
+        if agents.len() == 1 { "is" } else { "are" },
+        if agents.len() == 1 { "it" } else { "them" },
+        if agents.len() == 1 { "it" } else { "them" },
+        flavor.product,
+        flavor.install_env,
+    ));
+    notes.push(format!(
+        "a SQLite plan has one node, the server: {} {} written as comments, and {} not rolled back by rewind",
+        and_list(&names),
+        if names.len() == 1 { "is" } else { "are" },
+        if names.len() == 1 { "is" } else { "are" },
+    ));
 }
 
 /// `host`, `port`, `database`, `user`, `restore-on` of an external database.
@@ -1232,6 +1496,122 @@ mod tests {
             p.plan
         );
         assert!(p.plan.contains("\ninit = true\n"), "{}", p.plan);
+    }
+
+    const K: &str = "v1.29.4+k3s1";
+
+    /// [`list`] as K3s writes it: `k3s.io/` annotations, and `env` (a JSON
+    /// object) as every node's `k3s.io/node-env`.
+    fn k3s_plan(nodes: &[(&str, bool, &str, Option<&[&str]>)], env: &str) -> Imported {
+        let mut doc: Value =
+            serde_json::from_str(&list(nodes).replace("rke2.io/", "k3s.io/")).unwrap();
+        for item in doc["items"].as_array_mut().unwrap() {
+            item["metadata"]["annotations"]["k3s.io/node-env"] = env.into();
+        }
+        let text = doc.to_string();
+        import("n.json", &text, Options::default()).expect("imports")
+    }
+
+    fn kind(p: &Imported) -> String {
+        let table: toml::Table = toml::from_str(&p.plan).expect("TOML");
+        table["datastore"]["kind"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn k3s_datastores() {
+        let one = |args: Option<&'static [&'static str]>, env: &str| {
+            kind(&k3s_plan(
+                &[("s1", true, K, args), ("a1", false, K, Some(&["agent"]))],
+                env,
+            ))
+        };
+        assert_eq!(one(Some(&["server"]), "{}"), "sqlite");
+        assert_eq!(one(None, "{}"), "sqlite");
+        assert_eq!(one(Some(&["server", "--cluster-init"]), "{}"), "etcd");
+        assert_eq!(
+            one(Some(&["server"]), r#"{"K3S_CLUSTER_INIT":"true"}"#),
+            "etcd"
+        );
+        assert_eq!(
+            one(Some(&["server"]), r#"{"K3S_CLUSTER_INIT":"false"}"#),
+            "sqlite"
+        );
+        assert!(
+            one(
+                Some(&["server"]),
+                r#"{"K3S_DATASTORE_ENDPOINT":"********"}"#
+            )
+            .starts_with(FILL)
+        );
+        assert!(one(Some(&["server", "--datastore-endpoint", MASKED]), "{}").starts_with(FILL));
+        // Two servers share etcd, whatever their arguments say.
+        let two = k3s_plan(&[("s1", true, K, None), ("s2", true, K, None)], "{}");
+        assert_eq!(kind(&two), "etcd");
+        assert!(
+            two.plan.contains("no k3s.io/node-args annotation"),
+            "{}",
+            two.plan
+        );
+        // The etcd role label alone says etcd.
+        let text = list(&[("s1", true, K, Some(&["server"]))])
+            .replace("control-plane", "etcd")
+            .replace("rke2.io/", "k3s.io/");
+        let p = import("n.json", &text, Options::default()).unwrap();
+        assert_eq!(kind(&p), "etcd");
+        assert!(
+            p.plan
+                .replace("\n# ", " ")
+                .contains("s1 has the etcd role label"),
+            "{}",
+            p.plan
+        );
+    }
+
+    #[test]
+    fn k3s_node_env_fills_what_the_arguments_lack() {
+        let p = k3s_plan(
+            &[
+                ("s1", true, K, Some(&["server", "--cluster-init"])),
+                ("s2", true, K, Some(&["server", "--data-dir", "/srv/k3s"])),
+            ],
+            r#"{"K3S_TOKEN":"********","K3S_URL":"https://s1:6443","K3S_DATA_DIR":"/srv/k3s"}"#,
+        );
+        // Every node has the variables here: K3S_URL stands for --server.
+        assert!(
+            p.plan.contains("# k3s.io/node-env: K3S_URL s1:6443 (s1)"),
+            "{}",
+            p.plan
+        );
+        assert!(p.plan.contains("data-dir = \"/srv/k3s\""), "{}", p.plan);
+        assert!(!p.plan.contains(MASKED));
+        // K3S_CLUSTER_INIT: the init server, said to come from node-env.
+        let p = k3s_plan(
+            &[("s1", true, K, Some(&["server"]))],
+            r#"{"K3S_CLUSTER_INIT":"1"}"#,
+        );
+        assert_eq!(kind(&p), "etcd");
+        assert!(
+            p.plan
+                .contains("# k3s.io/node-args: no --server, K3S_CLUSTER_INIT in its node-env"),
+            "{}",
+            p.plan
+        );
+        assert!(p.plan.contains("\ninit = true\n"), "{}", p.plan);
+    }
+
+    #[test]
+    fn addresses_from_the_annotations_when_status_has_none() {
+        let text = list(&[("s1", true, K, Some(&["server"]))]).replace(
+            r#""annotations":{"#,
+            r#""annotations":{"k3s.io/internal-ip":"10.0.0.1,fd00::1","k3s.io/hostname":"host-1","#,
+        );
+        let p = import("n.json", &text, Options::default()).unwrap();
+        assert!(
+            p.plan
+                .contains("# s1: InternalIP 10.0.0.1, fd00::1, Hostname host-1\n"),
+            "{}",
+            p.plan
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ const FIXTURES: &str = "tests/fixtures/import";
 const RKE2: &str = "tests/fixtures/import/nodes-rke2.json";
 const MIXED: &str = "tests/fixtures/import/nodes-mixed.json";
 const K3S: &str = "tests/fixtures/import/nodes-k3s.json";
+const K3S_HA: &str = "tests/fixtures/import/nodes-k3s-ha.json";
+const K3S_SQLITE: &str = "tests/fixtures/import/nodes-k3s-sqlite.json";
 const RKE1: &str = "tests/fixtures/import/rancher-cluster.yml";
 
 /// The S3 keys written in `rancher-cluster.yml`: never read, never printed.
@@ -91,6 +93,7 @@ fn fill(text: &str, init_on: Option<&str>) -> String {
             name.trim_end_matches('"').clone_into(&mut node);
         }
         let rke1 = text.contains("distribution = \"rke1\"");
+        let k3s = text.contains("distribution = \"k3s\"");
         let filled = if line == "# init = true" && init_on == Some(node.as_str()) {
             "init = true".to_owned()
         } else if let Some((key, _)) = line.split_once(" = \"<FILL: ") {
@@ -100,17 +103,26 @@ fn fill(text: &str, init_on: Option<&str>) -> String {
                 ("[cluster]", "target-version", true) | ("[snapshot]", "taken-on", true) => {
                     "v2.4.5"
                 }
+                ("[cluster]", "target-version", false) | ("[snapshot]", "taken-on", false)
+                    if k3s =>
+                {
+                    "v1.28.9+k3s1"
+                }
                 ("[cluster]", "target-version", false) | ("[snapshot]", "taken-on", false) => {
                     "v1.28.9+rke2r1"
                 }
+                ("[snapshot]", "path", false) if k3s => "/root/k3s-backup/pre-upgrade",
                 ("[snapshot]", "path", false) => "/data/rke2/server/db/snapshots/pre-upgrade",
                 ("[snapshot]", "name", true) => "pre-upgrade-2020-09-01",
+                ("[token]", "file", false) if k3s => "/root/k3s-backup/token",
                 ("[token]", "file", false) => "/root/rke2-backup/token",
+                ("[install]", "artifacts", false) if k3s => "/root/k3s-artifacts",
                 ("[install]", "artifacts", false) => "/root/rke2-artifacts",
                 ("[drain]", "kubeconfig", false) => "/root/.kube/config",
                 ("[rke]", "deployment", true) => "rancher",
                 ("[datastore]", "kind", false) => "postgres",
                 ("[datastore]", "host", false) => "db.internal",
+                ("[datastore]", "database" | "user", false) if k3s => "k3s",
                 ("[datastore]", "database" | "user", false) => "rke2",
                 other => panic!("a marker the test cannot fill: {other:?}"),
             };
@@ -207,6 +219,143 @@ fn mixed_versions_write_the_highest_and_say_so() {
     assert!(err.contains("the init server is not known"), "{err}");
 }
 
+/// The `[[nodes]]` of a plan as `(name, role, init)`.
+fn node_summary(plan: &str) -> Vec<(String, String, bool)> {
+    let toml: toml::Table = toml::from_str(plan).expect("the plan is TOML");
+    toml["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_owned(),
+                n["role"].as_str().unwrap().to_owned(),
+                n.get("init")
+                    .and_then(toml::Value::as_bool)
+                    .unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+#[track_caller]
+fn has_lines(plan: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(plan.lines().any(|l| l == *line), "no line {line:?}\n{plan}");
+    }
+}
+
+#[test]
+fn a_k3s_cluster_on_embedded_etcd() {
+    let out = init(&["--from-nodes", K3S_HA]);
+    assert_code(&out, 0);
+    let plan = stdout(&out);
+    insta::assert_snapshot!("from_nodes_k3s_ha", plan);
+    has_lines(
+        &plan,
+        &[
+            "distribution = \"k3s\"",
+            "current-version = \"v1.29.4+k3s1\"",
+            "target-version = \"<FILL: target version, e.g. v1.28.9+k3s1>\"",
+            "data-dir = \"/srv/k3s\"",
+            "kind = \"etcd\"",
+            "# etcd-snapshot list`).",
+            "# bucket = \"k3s-snapshots\"",
+            "# The server token saved with the backup (a copy of /srv/k3s/server/token).",
+            // server-2 joined through K3S_URL (node-env), not --server.
+            "# k3s.io/node-env: K3S_URL 10.1.0.11:6443 (k3s-server-1)",
+        ],
+    );
+    assert!(!plan.contains("install-method"), "{plan}");
+    assert!(
+        plan.contains("and k3s-server-1\n# has --cluster-init: embedded etcd."),
+        "{plan}"
+    );
+    let n = |name: &str, role: &str, init: bool| (name.to_owned(), role.to_owned(), init);
+    assert_eq!(
+        node_summary(&plan),
+        [
+            n("k3s-server-1", "server", true),
+            n("k3s-server-2", "server", false),
+            n("k3s-server-3", "server", false),
+            n("k3s-agent-1", "agent", false),
+        ]
+    );
+    // One server with --cluster-init and an agent: etcd, and its init server.
+    let plan = stdout(&init(&["--from-nodes", K3S]));
+    has_lines(
+        &plan,
+        &[
+            "kind = \"etcd\"",
+            "init = true",
+            "data-dir = \"/var/lib/rancher/k3s\"",
+        ],
+    );
+}
+
+#[test]
+fn a_single_k3s_server_is_on_sqlite() {
+    let out = init(&["--from-nodes", K3S_SQLITE]);
+    assert_code(&out, 0);
+    let plan = stdout(&out);
+    insta::assert_snapshot!("from_nodes_k3s_sqlite", plan);
+    has_lines(
+        &plan,
+        &[
+            "distribution = \"k3s\"",
+            "current-version = \"v1.29.6+k3s1\"",
+            "data-dir = \"/var/lib/rancher/k3s\"",
+            "kind = \"sqlite\"",
+            "path = \"<FILL: copy of state.db, e.g. /root/k3s-backup/state.db>\"",
+            "arch = \"arm64\"",
+        ],
+    );
+    // A SQLite plan has one node: the agents are there, as comments.
+    assert_eq!(
+        node_summary(&plan),
+        [("edge-1".to_owned(), "server".to_owned(), false)]
+    );
+    assert!(
+        plan.contains("# [[nodes]]\n# name = \"edge-3\"\n# role = \"agent\"\n"),
+        "{plan}"
+    );
+    let err = stderr(&out);
+    assert!(!err.contains("REWIND_HOST"), "{err}");
+    assert!(
+        err.contains("edge-2 and edge-3 are written as comments"),
+        "{err}"
+    );
+    // --datastore against what the nodes show: a note, and the flag wins.
+    let out = init(&["--from-nodes", K3S_SQLITE, "--datastore", "etcd"]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("kind = \"etcd\""));
+    assert!(
+        stderr(&out).contains(
+            "--datastore etcd was given, but the nodes show sqlite: edge-1 is the only server"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_k3s_plan_says_k3s_everywhere() {
+    // Every name of a K3s plan is K3s's: no RKE2 path, command or example.
+    for input in [K3S, K3S_HA, K3S_SQLITE] {
+        for extra in [&[][..], &["--airgap"], &["--datastore", "postgres"]] {
+            let mut args = vec!["--from-nodes", input];
+            args.extend_from_slice(extra);
+            let out = init(&args);
+            assert_code(&out, 0);
+            let printed = format!("{}{}", stdout(&out), stderr(&out));
+            assert!(
+                !printed.to_ascii_lowercase().contains("rke2"),
+                "{input} {extra:?}\n{printed}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_rancher_cluster_file() {
     let out = init(&["--from-rke", RKE1]);
@@ -239,6 +388,15 @@ fn imported_plans_pass_check_once_filled_in() {
         ("rke2", &["--from-nodes", RKE2], None),
         ("rke2-airgap", &["--from-nodes", RKE2, "--airgap"], None),
         ("mixed", &["--from-nodes", MIXED], Some("server-1")),
+        ("k3s", &["--from-nodes", K3S], None),
+        ("k3s-ha", &["--from-nodes", K3S_HA], None),
+        ("k3s-ha-airgap", &["--from-nodes", K3S_HA, "--airgap"], None),
+        ("k3s-sqlite", &["--from-nodes", K3S_SQLITE], None),
+        (
+            "k3s-sqlite-airgap",
+            &["--from-nodes", K3S_SQLITE, "--airgap"],
+            None,
+        ),
         ("rke1", &["--from-rke", RKE1], None),
     ];
     for (name, args, init_on) in cases {
@@ -251,6 +409,18 @@ fn imported_plans_pass_check_once_filled_in() {
         assert!(!filled.contains("\"<FILL"), "{name}\n{filled}");
         let res = check(&s, &format!("{name}.toml"), &filled);
         assert_code(&res, 0);
+        // With the recommended hashes too, check has nothing at all to say.
+        let hashed = filled.replace(
+            "# sha256 = \"<64 hex digits>\"",
+            &format!("sha256 = \"{}\"", "0".repeat(64)),
+        );
+        let res = check(&s, &format!("{name}-hashed.toml"), &hashed);
+        assert_code(&res, 0);
+        let said = stderr(&res);
+        assert!(
+            !said.contains("warning") && !said.contains("error"),
+            "{name}: findings\n{said}"
+        );
         let path = s.root.join(format!("{name}.toml"));
         let bundle = s.root.join(name);
         assert_code(
@@ -319,6 +489,36 @@ fn an_external_datastore_is_seen_but_its_kind_is_filled_in() {
         stderr(&out)
             .contains("--datastore postgres was given, but no node has --datastore-endpoint")
     );
+}
+
+#[test]
+fn a_k3s_cluster_on_an_external_datastore() {
+    // K3s's install script passes K3S_DATASTORE_ENDPOINT in the unit's
+    // environment: node-env shows it (masked), node-args does not.
+    let s = scratch();
+    let text = fs::read_to_string(common::repo().join(K3S_HA))
+        .unwrap()
+        .replace(r#"\"--cluster-init\","#, "")
+        .replace(
+            r#""{\"K3S_TOKEN\":\"********\"}""#,
+            r#""{\"K3S_DATASTORE_ENDPOINT\":\"********\",\"K3S_TOKEN\":\"********\"}""#,
+        );
+    assert!(
+        text.contains("K3S_DATASTORE_ENDPOINT"),
+        "the fixture changed"
+    );
+    let path = write(&s, "k3s-external.json", &text);
+    let out = init(&["--from-nodes", &path]);
+    assert_code(&out, 0);
+    let plan = stdout(&out);
+    assert!(plan.contains("kind = \"<FILL: postgres or mysql"), "{plan}");
+    assert!(!plan.contains("init = true"), "{plan}");
+    assert!(
+        stderr(&out).contains("k3s-server-1 has --datastore-endpoint: an external datastore"),
+        "{}",
+        stderr(&out)
+    );
+    assert_code(&check(&s, "k3s-external.toml", &fill(&plan, None)), 0);
 }
 
 #[test]
@@ -425,12 +625,27 @@ fn write(s: &Scratch, name: &str, text: &str) -> String {
 }
 
 #[test]
-fn k3s_is_refused_clearly() {
+fn rke2_and_k3s_nodes_in_one_list_are_refused() {
+    let s = scratch();
+    let p = write(
+        &s,
+        "both.json",
+        &fs::read_to_string(common::repo().join(RKE2))
+            .unwrap()
+            .replacen(
+                "\"kubeletVersion\": \"v1.29.4+rke2r1\"",
+                "\"kubeletVersion\": \"v1.29.4+k3s1\"",
+                1,
+            ),
+    );
     refused(
-        &["--from-nodes", K3S],
+        &["--from-nodes", &p],
         1,
         &[
-            "error: tests/fixtures/import/nodes-k3s.json: k3s is not supported yet: node k3s-1 runs v1.29.4+k3s1",
+            "the nodes run both K3s and RKE2",
+            "runs v1.29.4+k3s1",
+            "runs v1.29.4+rke2r1",
+            "one cluster of one distribution",
             "nothing was written",
         ],
     );
@@ -493,7 +708,7 @@ fn node_lists_that_cannot_be_imported() {
     refused(
         &["--from-nodes", &p],
         1,
-        &["not an RKE2 version", "--from-rke"],
+        &["neither an RKE2 version", "nor a K3s one", "--from-rke"],
     );
     let p = write(
         &s,
@@ -663,7 +878,13 @@ mod hostile {
             data_dir in text(),
             server in text(),
             bucket in text(),
+            k3s in any::<bool>(),
         ) {
+            let (version, key) = if k3s {
+                ("v1.29.4+k3s1", "k3s.io/node-args")
+            } else {
+                ("v1.29.4+rke2r1", "rke2.io/node-args")
+            };
             let args = serde_json::to_string(&[
                 "server", "--data-dir", &data_dir, "--server", &server,
                 "--etcd-s3", "--etcd-s3-bucket", &bucket,
@@ -675,14 +896,14 @@ mod hostile {
                     "metadata": {
                         "name": name,
                         "labels": {"node-role.kubernetes.io/etcd": "true"},
-                        "annotations": {"rke2.io/node-args": args},
+                        "annotations": {key: args},
                     },
                     "status": {
                         "addresses": [
                             {"type": "InternalIP", "address": ip},
                             {"type": "Hostname", "address": hostname},
                         ],
-                        "nodeInfo": {"kubeletVersion": "v1.29.4+rke2r1", "osImage": os},
+                        "nodeInfo": {"kubeletVersion": version, "osImage": os},
                     },
                 }],
             });
