@@ -1068,10 +1068,6 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
          scripts refuse to run on a host of another name (`uname -n`) unless\n\
          REWIND_HOST=<name> says which node the host is.",
     );
-    let sqlite = f.datastore == Datastore::Known(DatastoreKind::Sqlite);
-    if sqlite && !agents.is_empty() {
-        sqlite_agents(p, f.flavor, agents, notes);
-    }
     if etcd && init.is_none() {
         init_choice(p, f, &key, notes);
     }
@@ -1147,9 +1143,7 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
         }
         let hostname = n.hostname.as_deref().map(str::to_ascii_lowercase);
         let node_name = n.read_args().and_then(|a| a.node_name.clone());
-        // A commented-out agent (SQLite) has no scripts to run anywhere.
         if let Some(h) = &hostname
-            && (n.server || !sqlite)
             && h != &n.name
             && h.split('.').next() != Some(n.name.as_str())
         {
@@ -1163,13 +1157,6 @@ fn node_entries(p: &mut PlanText, f: &Facts<'_>, notes: &mut Vec<String>) {
             renamed.push(format!("{} (host {h})", n.name));
         }
         p.comment(&about.join("\n"));
-        if sqlite && !n.server {
-            // Written, but as a comment: a SQLite plan has one node.
-            p.raw("# [[nodes]]")
-                .raw(&format!("# name = {}", crate::init::toml_str(&n.name)))
-                .raw("# role = \"agent\"");
-            continue;
-        }
         p.raw("[[nodes]]")
             .string("name", &n.name)
             .string("role", n.role().as_str());
@@ -1255,31 +1242,6 @@ fn init_choice(p: &mut PlanText, f: &Facts<'_>, key: &str, notes: &mut Vec<Strin
             and_list(candidates)
         ));
     }
-}
-
-/// What a SQLite plan says of the agents: a plan on SQLite has exactly one
-/// node, the server (`rewind check`, rule sqlite-single), so the agents are
-/// written as comments and left to the operator.
-fn sqlite_agents(p: &mut PlanText, flavor: &Flavor, agents: &[&Node], notes: &mut Vec<String>) {
-    let names: Vec<&str> = agents.iter().map(|n| n.name.as_str()).collect();
-    p.blank().para(&format!(
-        "A plan on SQLite has exactly one node, the server: the {} below {} \
-         written as comments, and rewind's scripts do not touch {}. Bring {} to the \
-         target version yourself once the server is back ({}'s install script with \
-         {}_VERSION).",
-        plural(agents.len(), "agent", "agents"),
-        if agents.len() == 1 { "is" } else { "are" },
-        if agents.len() == 1 { "it" } else { "them" },
-        if agents.len() == 1 { "it" } else { "them" },
-        flavor.product,
-        flavor.install_env,
-    ));
-    notes.push(format!(
-        "a SQLite plan has one node, the server: {} {} written as comments, and {} not rolled back by rewind",
-        and_list(&names),
-        if names.len() == 1 { "is" } else { "are" },
-        if names.len() == 1 { "is" } else { "are" },
-    ));
 }
 
 /// `host`, `port`, `database`, `user`, `restore-on` of an external database.

@@ -999,3 +999,44 @@ fn stand_ins_pass_shellcheck() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A single server on SQLite with agents joined to it (K3s's most common
+/// cluster, RKE2's too): the SQLite reference plans with two agents added,
+/// RKE2 and K3s, walked under dash with the checks of the golden walks. The
+/// agents start after the server, as on etcd.
+#[test]
+fn walk_sqlite_with_agents_under_dash() {
+    let mut failures = Vec::new();
+    for plan in ["sqlite", "k3s-sqlite"] {
+        let mut text = plan_text(plan);
+        for a in ["agent-1", "agent-2"] {
+            text.push_str(&format!("\n[[nodes]]\nname = \"{a}\"\nrole = \"agent\"\n"));
+        }
+        let w = World::compile(&format!("{plan}-agents"), &text, Shell::Dash)
+            .unwrap_or_else(|d| panic!("{plan} with agents is refused: {d:#?}"));
+        assert!(
+            w.steps.iter().any(|s| s.id == "start-agents"),
+            "{plan}: no start-agents step"
+        );
+        let before = w.digest();
+        let runs = match w.walk(&[]) {
+            Ok(runs) => runs,
+            Err(runs) => {
+                failures.push(format!(
+                    "{plan} with agents: the walk stopped:\n{}",
+                    runs.last().expect("a run").describe()
+                ));
+                continue;
+            }
+        };
+        let mut p = checks::order(&w, &w.journal());
+        p.extend(checks::state(&w, &runs, &before));
+        p.extend(checks::no_secrets(&w, &runs));
+        p.extend(checks::bundle_intact(&w));
+        p.extend(rerun_problems(&w));
+        if !p.is_empty() {
+            failures.push(format!("{plan} with agents:\n  {}", p.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

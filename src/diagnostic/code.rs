@@ -54,7 +54,7 @@ crate::choice::choice! {
         SnapshotMinor = "snapshot-minor",
         /// The snapshot is from a newer patch than the target (warning).
         SnapshotPatch = "snapshot-patch",
-        /// SQLite: exactly one node, a server.
+        /// SQLite: exactly one server (agents may join it).
         SqliteSingle = "sqlite-single",
         /// The file is not valid TOML.
         Syntax = "syntax",

@@ -455,11 +455,17 @@ pub(super) fn plan(model: &Model, r: &Rke2) -> Plan {
             start_agents(&mut b, &cx);
         }
         Datastore::Sqlite => {
+            // A single server drains to nowhere; its agents' pods are
+            // stopped gracefully first, as in the other procedures.
+            if cx.agents().next().is_some() {
+                drain(&mut b, &cx);
+            }
             stop(&mut b, &cx);
             install(&mut b, &cx);
             restore_sqlite(&mut b, &cx);
             start_init(&mut b, &cx);
             suspend_upgrades(&mut b, &cx);
+            start_agents(&mut b, &cx);
         }
         Datastore::Postgres(db) | Datastore::Mysql(db) => {
             drain(&mut b, &cx);

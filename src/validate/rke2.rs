@@ -1175,28 +1175,36 @@ fn datastore_node_rules(
             }
         },
         Some(Datastore::Sqlite) => {
-            if out.len() != 1 || out[0].role != Role::Server {
-                let (span, label) = if out.len() > 1 {
-                    (
-                        spans[1].0.clone(),
-                        format!("node {} of {}; SQLite has one", 2, out.len()),
-                    )
-                } else {
-                    (spans[0].1.clone(), "the only node is an agent".to_owned())
-                };
-                let count = if out.len() == 1 {
-                    "one agent".to_owned()
-                } else {
-                    format!("{} nodes", out.len())
+            // SQLite (kine) runs in one server's process: one server, and
+            // any number of agents joined to it.
+            let server_idx: Vec<usize> = (0..out.len())
+                .filter(|&i| out[i].role == Role::Server)
+                .collect();
+            if server_idx.len() != 1 {
+                let (span, label) = match server_idx.get(1) {
+                    Some(&second) => (
+                        spans[second].0.clone(),
+                        format!("server 2 of {}; SQLite has one", server_idx.len()),
+                    ),
+                    None => (spans[0].1.clone(), "no node is a server".to_owned()),
                 };
                 cx.push(
-                    Diagnostic::error(Code::SqliteSingle, Some(span), format!("a SQLite cluster has exactly one node, a server; this plan has {count}"))
+                    Diagnostic::error(Code::SqliteSingle, Some(span), format!("a SQLite cluster has exactly one server; this plan has {}", server_idx.len()))
                         .label(label)
-                        .help("SQLite (kine) cannot run HA: list only the one server, or set the real datastore kind"),
+                        .help("SQLite (kine) cannot run HA: list the one server (agents may join it), or set the real datastore kind"),
                 );
                 return false;
             }
-            checked.push(format!("sqlite-single: {} is the only node", out[0].name));
+            let agents = out.len() - 1;
+            checked.push(format!(
+                "sqlite-single: {} is the only server{}",
+                out[server_idx[0]].name,
+                match agents {
+                    0 => String::new(),
+                    1 => ", with 1 agent".to_owned(),
+                    n => format!(", with {n} agents"),
+                }
+            ));
         }
         // The datastore has no rule about the node list.
         Some(Datastore::Postgres(_) | Datastore::Mysql(_)) | None => {}
