@@ -21,6 +21,7 @@ use crate::model::{Kind, Model};
 pub use builder::{Builder, script, suffix_of};
 pub use facts::{Aside, Facts, ManualCheck, StepFacts};
 pub use ops::{Func, Op};
+pub use rke2::s3_flags;
 
 /// The whole procedure.
 #[derive(Debug, Clone, Serialize)]

@@ -861,28 +861,7 @@ fn restore_etcd(b: &mut Builder, cx: &Ctx<'_>) {
         SnapshotLocation::Path(_) => {
             args.push("--etcd-s3=false".into());
         }
-        SnapshotLocation::S3(s3) => {
-            args.push("--etcd-s3".into());
-            args.push(format!("--etcd-s3-bucket={}", s3.bucket));
-            if let Some(f) = &s3.folder {
-                args.push(format!("--etcd-s3-folder={f}"));
-            }
-            if let Some(e) = &s3.endpoint {
-                args.push(format!("--etcd-s3-endpoint={e}"));
-            }
-            if let Some(r) = &s3.region {
-                args.push(format!("--etcd-s3-region={r}"));
-            }
-            if s3.insecure {
-                args.push("--etcd-s3-insecure".into());
-            }
-            if s3.skip_ssl_verify {
-                args.push("--etcd-s3-skip-ssl-verify".into());
-            }
-            if let Some(ca) = &s3.endpoint_ca {
-                args.push(format!("--etcd-s3-endpoint-ca={ca}"));
-            }
-        }
+        SnapshotLocation::S3(s3) => args.extend(s3_flags("--etcd-s3", s3)),
     }
     act.push(Op::new(Func::ClusterReset, args));
     let s3 = match &cx.r.snapshot.location {
@@ -1298,4 +1277,33 @@ fn suspend_upgrades(b: &mut Builder, cx: &Ctx<'_>) {
         StepFacts::Rke2SuspendUpgrades,
         vec![s],
     );
+}
+
+/// The flags that point the product's S3 client at the plan's bucket, each
+/// named `<prefix>…`: `--etcd-s3` for `server --cluster-reset` (the restore
+/// downloads the snapshot), `--s3` for `etcd-snapshot save` (the capture
+/// uploads it; the same flags under that subcommand's names,
+/// docs/upstream-facts.md). The keys come from AWS_ACCESS_KEY_ID and
+/// AWS_SECRET_ACCESS_KEY, never from a flag.
+pub fn s3_flags(prefix: &str, s3: &crate::model::S3) -> Vec<String> {
+    let mut f = vec![prefix.to_owned(), format!("{prefix}-bucket={}", s3.bucket)];
+    if let Some(x) = &s3.folder {
+        f.push(format!("{prefix}-folder={x}"));
+    }
+    if let Some(x) = &s3.endpoint {
+        f.push(format!("{prefix}-endpoint={x}"));
+    }
+    if let Some(x) = &s3.region {
+        f.push(format!("{prefix}-region={x}"));
+    }
+    if s3.insecure {
+        f.push(format!("{prefix}-insecure"));
+    }
+    if s3.skip_ssl_verify {
+        f.push(format!("{prefix}-skip-ssl-verify"));
+    }
+    if let Some(x) = &s3.endpoint_ca {
+        f.push(format!("{prefix}-endpoint-ca={x}"));
+    }
+    f
 }

@@ -134,7 +134,7 @@ pub(super) fn steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
                             Func::NeedEnv,
                             ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
                         ));
-                        args.extend(s3_flags(s3));
+                        args.extend(crate::plan::s3_flags("--s3", s3));
                     }
                     act.push(Op::new(Func::CaptureEtcd, args));
                 }
@@ -168,30 +168,4 @@ pub(super) fn steps(cx: &Cx<'_>, r: &Rke2) -> Vec<Step> {
         scripts,
     ));
     steps
-}
-
-/// The flags of `rke2 etcd-snapshot save` (and `k3s etcd-snapshot save`:
-/// the same flags, docs/upstream-facts.md) that also upload the snapshot to
-/// S3 (the keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
-fn s3_flags(s3: &crate::model::S3) -> Vec<String> {
-    let mut f = vec!["--s3".to_owned(), format!("--s3-bucket={}", s3.bucket)];
-    if let Some(x) = &s3.folder {
-        f.push(format!("--s3-folder={x}"));
-    }
-    if let Some(x) = &s3.endpoint {
-        f.push(format!("--s3-endpoint={x}"));
-    }
-    if let Some(x) = &s3.region {
-        f.push(format!("--s3-region={x}"));
-    }
-    if s3.insecure {
-        f.push("--s3-insecure".into());
-    }
-    if s3.skip_ssl_verify {
-        f.push("--s3-skip-ssl-verify".into());
-    }
-    if let Some(x) = &s3.endpoint_ca {
-        f.push(format!("--s3-endpoint-ca={x}"));
-    }
-    f
 }
