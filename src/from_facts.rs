@@ -193,11 +193,8 @@ pub fn plan(facts: &[HostFacts], opts: &Options<'_>) -> Result<String, Vec<Strin
     let distribution = first.str("distribution").unwrap_or("rke2");
     // RKE2 and K3s captures are read alike; only the binary's name, in the
     // comments, differs.
-    let binary = if distribution == crate::model::Flavor::K3S.distribution {
-        crate::model::Flavor::K3S.binary
-    } else {
-        crate::model::Flavor::RKE2.binary
-    };
+    let binary = crate::model::Flavor::named(distribution)
+        .map_or(crate::model::Flavor::RKE2.binary, |f| f.binary);
     let nodes: Vec<toml::Table> = match table.remove("nodes") {
         Some(toml::Value::Array(a)) => a
             .into_iter()

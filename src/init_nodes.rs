@@ -467,7 +467,7 @@ struct Facts<'a> {
 fn flavor_of(file: &str, nodes: &[Node]) -> Result<&'static Flavor, ImportError> {
     let mut seen: Vec<(&'static Flavor, &Node)> = Vec::new();
     for n in nodes {
-        let Some(flavor) = [&Flavor::RKE2, &Flavor::K3S]
+        let Some(flavor) = Flavor::ALL
             .into_iter()
             .find(|f| f.version(&n.version).is_some())
         else {

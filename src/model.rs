@@ -119,6 +119,15 @@ impl Flavor {
         node_password: ".node-password.k3s",
     };
 
+    /// Every flavor, RKE2 first.
+    pub const ALL: [&'static Flavor; 2] = [&Self::RKE2, &Self::K3S];
+
+    /// The flavor whose `distribution` word is `name` (`rke2`, `k3s`); None
+    /// for `rke1` or an unknown word.
+    pub fn named(name: &str) -> Option<&'static Flavor> {
+        Self::ALL.into_iter().find(|f| f.distribution == name)
+    }
+
     /// True for K3s.
     pub fn is_k3s(&self) -> bool {
         *self == Self::K3S
