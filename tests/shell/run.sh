@@ -729,6 +729,9 @@ t_server_entry() {
 t_etcd_snapshot() {
 	setup snapshot
 	head -c 20480 /dev/urandom >"$C/data/body"
+	# byte 100 is 'A' here and 'X' in bad.db: a random byte there would be
+	# 'X' once in 256 runs, and bad.db would then be a good snapshot
+	printf 'A' | dd of="$C/data/body" bs=1 seek=100 conv=notrunc 2>/dev/null
 	# the snapshot: body + its binary sha256
 	h=$(sha256sum <"$C/data/body" | cut -d' ' -f1)
 	{
